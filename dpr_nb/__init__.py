@@ -1,0 +1,34 @@
+"""dpr_nb: train your own Dense Passage Retrieval models, in notebooks and for real.
+
+Which file does what (each one idea):
+- config.py          TrainConfig, the one dataclass of training choices, and its presets
+- embedded_data.py   a small DPR dataset the package generates itself (no downloads)
+- data.py            read and validate DPR files; sample and tokenise batches
+- encoders.py        query and passage encoders (CLS or declared pooling), loading and saving
+- loss.py            the in-batch negatives loss
+- report.py          Haystack v1's evaluation report, and what it measures
+- trainer.py         the training loop, its history and callbacks
+- document_store.py  Document and InMemoryDocumentStore
+- retriever.py       DensePassageRetriever, Haystack v1's interface
+- download.py        fetch_archive_from_http, resumable downloads
+- cli.py             the `dpr-nb` command
+"""
+
+from .config import EMBEDDED_DATA, PRESETS, TINY_MODEL, TrainConfig
+from .data import DPRDataError, DPRExample, Passage, load_dpr_file, read_dpr_file
+from .document_store import Document, InMemoryDocumentStore
+from .download import fetch_archive_from_http
+from .encoders import BiEncoder, Encoder
+from .loss import in_batch_negatives_loss
+from .report import format_report, ranking_report
+from .retriever import DensePassageRetriever
+from .trainer import History, Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EMBEDDED_DATA", "PRESETS", "TINY_MODEL", "TrainConfig", "DPRDataError", "DPRExample", "Passage",
+    "load_dpr_file", "read_dpr_file", "Document", "InMemoryDocumentStore", "fetch_archive_from_http", "BiEncoder",
+    "Encoder", "in_batch_negatives_loss", "format_report", "ranking_report", "DensePassageRetriever", "History",
+    "Trainer",
+]

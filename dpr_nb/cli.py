@@ -1,0 +1,76 @@
+"""The `dpr-nb` command.
+
+    dpr-nb demo        train a tiny DPR model on the embedded dataset, report before/after, save, reload, retrieve
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+
+def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, seed: int = 42) -> dict:
+    """The whole tutorial in miniature, on the CPU, with nothing to download. Returns the two reports."""
+    import transformers
+
+    from . import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig, format_report
+    from .data import parse_record
+    from .embedded_data import EXAMPLE_QUESTIONS, embedded_passages, make_embedded_dataset
+
+    started = time.perf_counter()
+    transformers.utils.logging.disable_progress_bar()  # keep the output to our own report
+    config = TrainConfig.preset("smoke", save_dir=save_dir, seed=seed)
+    if n_epochs is not None:
+        config = config.replace(n_epochs=n_epochs)
+    print(f"dpr-nb demo: a {config.query_model} bi-encoder on the embedded dataset, {config.n_epochs} epochs\n")
+    retriever = DensePassageRetriever(document_store=InMemoryDocumentStore(), query_embedding_model=config.query_model,
+                                      passage_embedding_model=config.passage_model,
+                                      max_seq_len_query=config.max_seq_len_query,
+                                      max_seq_len_passage=config.max_seq_len_passage, use_gpu=False,
+                                      progress_bar=False)
+    test = [parse_record(r, f"embedded test record {i}") for i, r in enumerate(make_embedded_dataset()["test"], 1)]
+    evaluate = lambda: retriever.evaluate(test, batch_size=config.batch_size,  # noqa: E731
+                                          num_hard_negatives=config.num_hard_negatives)
+    before = evaluate()
+    print(format_report(before, "Report on the test set BEFORE training:"), "\n")
+
+    retriever.train(config=config)
+    after = evaluate()
+    print("\n" + format_report(after, "Report on the test set AFTER training:"), "\n")
+
+    reloaded = DensePassageRetriever.load(load_dir=save_dir, document_store=InMemoryDocumentStore(), use_gpu=False,
+                                          progress_bar=False)
+    questions = EXAMPLE_QUESTIONS
+    same = np.allclose(retriever.embed_queries(questions), reloaded.embed_queries(questions), atol=1e-5)
+    print(f"Saved to {save_dir}/ and reloaded: identical query embeddings: {same}\n")
+
+    reloaded.document_store.write_documents(
+        Document(content=p["text"], meta={"name": p["title"]}, id=p["passage_id"]) for p in embedded_passages())
+    reloaded.document_store.update_embeddings(reloaded)
+    for question in questions:
+        print(f"Q: {question}")
+        for rank, document in enumerate(reloaded.retrieve(question, top_k=3), start=1):
+            print(f"   {rank}. [{document.score:.3f}] {document.meta['name']}: {document.content[:90]}")
+    print(f"\nDone in {time.perf_counter() - started:.0f} s.")
+    return {"before": before, "after": after, "reload_identical": same}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dpr-nb", description="Train your own Dense Passage Retrieval models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser("demo", help="train a tiny model on the embedded dataset (CPU, no downloads)")
+    demo_parser.add_argument("--save-dir", default="saved_models/dpr-demo", help="where to save the trained model")
+    demo_parser.add_argument("--epochs", type=int, default=None, help="override the smoke preset's epochs")
+    demo_parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        result = demo(args.save_dir, args.epochs, args.seed)
+        return 0 if result["after"]["average_rank"] < result["before"]["average_rank"] else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""One typed `TrainConfig` holds every choice a training run makes, with named presets.
+
+The widgets panel, the command line and `DensePassageRetriever.train()` all edit this one dataclass, so a run is
+described the same way wherever it was started, and is saved next to the model as JSON.
+
+    >>> from dpr_nb import TrainConfig
+    >>> config = TrainConfig.preset("smoke")
+    >>> config.batch_size, config.num_hard_negatives
+    (16, 2)
+    >>> TrainConfig.preset("finetune", learning_rate=2e-5).learning_rate
+    2e-05
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+# A model name that is not on the Hugging Face hub: a tiny BERT built from a config with a vocabulary made from
+# the embedded dataset, so tests, CI and the smoke mode of every notebook need no download.
+TINY_MODEL = "dpr-nb/tiny-bert"
+# A data_dir that means "the dataset the package generates itself" (dpr_nb.embedded_data).
+EMBEDDED_DATA = "embedded"
+
+Similarity = Literal["dot_product", "cosine"]
+
+
+@dataclass
+class TrainConfig:
+    # --- models: a hub name, a local folder, or TINY_MODEL
+    query_model: str = TINY_MODEL
+    passage_model: str = TINY_MODEL
+    # --- data: DPR JSON / JSON Lines files (optionally .gz) inside data_dir, or data_dir=EMBEDDED_DATA
+    data_dir: str = EMBEDDED_DATA
+    train_filename: str = "train.json"
+    dev_filename: str | None = "dev.json"
+    test_filename: str | None = "test.json"
+    max_samples: int | None = None  # read at most this many training questions
+    dev_split: float = 0.0  # with no dev file: hold out this fraction of the training questions
+    # --- what one training example looks like
+    max_seq_len_query: int = 64
+    max_seq_len_passage: int = 256
+    embed_title: bool = True  # passage = "[CLS] title [SEP] text [SEP]", as in the original DPR
+    num_positives: int = 1
+    num_hard_negatives: int = 1
+    # --- the loss: None means "what the checkpoint was trained with" (dot product for DPR/BERT,
+    # the declared similarity for a sentence-transformers checkpoint)
+    similarity: Similarity | None = None
+    temperature: float | None = None  # scores are divided by it; None: 1.0 for dot product, 0.05 for cosine
+    # --- optimisation
+    batch_size: int = 16  # questions per forward pass; each brings its positives and hard negatives
+    grad_acc_steps: int = 1  # forward passes per optimizer step (more steps, NOT more in-batch negatives)
+    n_epochs: int = 1
+    learning_rate: float = 1e-5
+    num_warmup_steps: int = 100
+    weight_decay: float = 0.0
+    epsilon: float = 1e-8
+    max_grad_norm: float = 2.0
+    seed: int = 42
+    # --- evaluation and output
+    evaluate_every: int = 1000  # optimizer steps between dev evaluations (0: only at the end)
+    eval_batch_size: int | None = None  # None: same as batch_size
+    save_dir: str | None = "saved_models/dpr"
+    # --- hardware: "auto" picks a GPU when there is one
+    device: str = "auto"
+    use_amp: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.similarity not in (None, "dot_product", "cosine"):
+            problems.append(f"similarity={self.similarity!r} must be 'dot_product', 'cosine' or None")
+        for name in ("batch_size", "grad_acc_steps", "n_epochs", "num_positives", "max_seq_len_query",
+                     "max_seq_len_passage"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)} must be at least 1")
+        for name in ("num_hard_negatives", "num_warmup_steps", "evaluate_every"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}={getattr(self, name)} must not be negative")
+        if not 0.0 <= self.dev_split < 1.0:
+            problems.append(f"dev_split={self.dev_split} must be in [0, 1)")
+        if self.temperature is not None and self.temperature <= 0:
+            problems.append(f"temperature={self.temperature} must be positive")
+        if problems:
+            raise ValueError("Invalid TrainConfig: " + "; ".join(problems))
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> TrainConfig:
+        """A named starting point; keyword arguments override any field."""
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return dataclasses.replace(PRESETS[name], **overrides)
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown TrainConfig fields {unknown}; known fields are {sorted(known)}")
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # Seconds on a CPU: a tiny randomly initialised BERT learns the embedded dataset. Used by `dpr-nb demo`,
+    # the tests and DPR_NB_SMOKE=1 in the notebooks. A random-init model needs a far larger learning rate
+    # than fine-tuning a pretrained one.
+    "smoke": TrainConfig(
+        max_seq_len_query=32,
+        max_seq_len_passage=64,
+        num_hard_negatives=2,
+        batch_size=16,
+        n_epochs=20,
+        learning_rate=5e-4,
+        num_warmup_steps=20,
+        evaluate_every=0,
+        save_dir="saved_models/dpr-smoke",
+    ),
+    # Haystack v1 tutorial, option 1: train both encoders from bert-base-uncased on Natural Questions.
+    "from_scratch": TrainConfig(
+        query_model="bert-base-uncased",
+        passage_model="bert-base-uncased",
+        data_dir="data/dpr_training",
+        train_filename="biencoder-nq-train.json",
+        dev_filename="biencoder-nq-dev.json",
+        test_filename="biencoder-nq-dev.json",
+        batch_size=16,
+        grad_acc_steps=8,
+        n_epochs=1,
+        learning_rate=1e-5,
+        evaluate_every=3000,
+        save_dir="saved_models/dpr",
+    ),
+    # Haystack v1 tutorial, option 2: continue from Facebook's DPR encoders trained on Natural Questions.
+    "finetune": TrainConfig(
+        query_model="facebook/dpr-question_encoder-single-nq-base",
+        passage_model="facebook/dpr-ctx_encoder-single-nq-base",
+        data_dir="data/dpr_training",
+        train_filename="biencoder-nq-train.json",
+        dev_filename="biencoder-nq-dev.json",
+        test_filename="biencoder-nq-dev.json",
+        batch_size=16,
+        grad_acc_steps=8,
+        n_epochs=1,
+        learning_rate=1e-5,
+        evaluate_every=3000,
+        save_dir="saved_models/dpr",
+    ),
+}

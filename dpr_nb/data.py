@@ -1,0 +1,323 @@
+"""Reading DPR training files and turning questions into batches.
+
+The original DPR format is one record per question:
+
+    {"dataset": ..., "question": "who sings does he love me with reba", "answers": ["Linda Davis"],
+     "positive_ctxs": [{"title": ..., "text": ..., "score": ..., "title_score": ..., "passage_id": ...}],
+     "negative_ctxs": [...],        # random passages
+     "hard_negative_ctxs": [...]}   # BM25 top hits that do not contain the answer
+
+Files are a JSON list (DPR's biencoder-*.json) or JSON Lines, either optionally gzipped. A bad record fails with a
+`DPRDataError` naming the file, the record, the field and the fix, never with a traceback from inside torch.
+
+A batch of B questions holds B queries and B * (num_positives + num_hard_negatives) passages. Every question
+scores every passage of the batch: the other questions' passages are its "in-batch negatives".
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+
+class DPRDataError(ValueError):
+    """A DPR file or record that cannot be used, with where it is and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Passage:
+    title: str
+    text: str
+    passage_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        # Two entries are the same passage if they share an id (NQ repeats its gold passage with another score),
+        # or, without ids, the same title and text.
+        return f"id:{self.passage_id}" if self.passage_id is not None else f"text:{self.title}\n{self.text}"
+
+
+@dataclass
+class DPRExample:
+    question: str
+    answers: list[str]
+    positives: list[Passage]
+    hard_negatives: list[Passage] = field(default_factory=list)
+    negatives: list[Passage] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading and validating
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"  # the gzip magic number, whatever the file is called
+    return gzip.open(path, "rt", encoding="utf-8") if gzipped else open(path, encoding="utf-8")
+
+
+def _parse_passage(value, where: str) -> Passage:
+    if not isinstance(value, dict):
+        raise DPRDataError(f"{where}: expected an object with 'title' and 'text', got {type(value).__name__}. "
+                           "Each context must look like {\"title\": ..., \"text\": ..., \"passage_id\": ...}.")
+    text, title = value.get("text"), value.get("title", "")
+    if not isinstance(text, str) or not text.strip():
+        raise DPRDataError(f"{where}: field 'text' must be a non-empty string, got {text!r}. "
+                           "Remove this context or give it the passage text.")
+    if title is None:
+        title = ""
+    if not isinstance(title, str):
+        raise DPRDataError(f"{where}: field 'title' must be a string, got {type(title).__name__}.")
+    # SQuAD-derived DPR files call the id "psg_id"; NQ files call it "passage_id".
+    passage_id = value.get("passage_id", value.get("psg_id"))
+    return Passage(title=title, text=text, passage_id=None if passage_id is None else str(passage_id))
+
+
+def _parse_passages(record: dict, name: str, where: str, required: bool) -> list[Passage]:
+    value = record.get(name)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list):
+        fix = "give it a list of contexts" if required else "give it a list (it may be empty) or leave it out"
+        raise DPRDataError(f"{where}: field '{name}' must be a list, got "
+                           f"{'nothing' if value is None else type(value).__name__}; {fix}.")
+    passages, seen = [], set()
+    for i, ctx in enumerate(value):
+        passage = _parse_passage(ctx, f"{where}, {name}[{i}]")
+        if passage.key not in seen:  # drop repeats, e.g. NQ's gold passage listed twice
+            seen.add(passage.key)
+            passages.append(passage)
+    if required and not passages:
+        raise DPRDataError(f"{where}: field '{name}' is empty. A question needs at least one positive passage "
+                           "to train on; remove this record or add its gold passage.")
+    return passages
+
+
+def parse_record(record, where: str) -> DPRExample:
+    """Validate one DPR record; `where` names it in errors (file and record number)."""
+    if not isinstance(record, dict):
+        raise DPRDataError(f"{where}: expected a JSON object, got {type(record).__name__}.")
+    question = record.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise DPRDataError(f"{where}: field 'question' must be a non-empty string, got {question!r}. "
+                           "Every record needs the question text.")
+    answers = record.get("answers") or []
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        raise DPRDataError(f"{where}: field 'answers' must be a list of strings, got {answers!r}.")
+    positives = _parse_passages(record, "positive_ctxs", where, required=True)
+    positive_keys = {p.key for p in positives}
+    # A "negative" that is also listed as positive would teach the model to push the answer away.
+    hard_negatives = [p for p in _parse_passages(record, "hard_negative_ctxs", where, required=False)
+                      if p.key not in positive_keys]
+    negatives = [p for p in _parse_passages(record, "negative_ctxs", where, required=False)
+                 if p.key not in positive_keys]
+    return DPRExample(question.strip(), answers, positives, hard_negatives, negatives)
+
+
+def _raw_records(path: Path) -> Iterator[tuple[object, str]]:
+    """Yield (record, position) pairs from a JSON list or a JSON Lines file."""
+    try:
+        with _open_text(path) as f:
+            head = f.read(1)
+            while head.isspace():
+                head = f.read(1)
+            if head == "[":
+                # A JSON list is parsed whole here; streaming very large files is done by the data module of a
+                # later issue.
+                try:
+                    records = json.loads(head + f.read())
+                except json.JSONDecodeError as e:
+                    raise _json_error(path, e, f"line {e.lineno}, column {e.colno}") from None
+                for number, record in enumerate(records, start=1):
+                    yield record, f"record {number}"
+            elif head == "{":
+                lines = itertools.chain([head + f.readline()], f)
+                record_number = 0
+                for line_number, line in enumerate(lines, start=1):
+                    if not line.strip():
+                        continue
+                    record_number += 1
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise _json_error(path, e, f"line {line_number}, column {e.colno}") from None
+                    yield record, f"record {record_number} (line {line_number})"
+            elif head == "":
+                raise DPRDataError(f"{path}: the file is empty. Expected a JSON list of DPR records or JSON Lines.")
+            else:
+                raise DPRDataError(f"{path}: starts with {head!r}; expected a JSON list ('[') or JSON Lines "
+                                   "(one object '{' per line) of DPR records.")
+    except (EOFError, gzip.BadGzipFile, UnicodeDecodeError) as e:
+        raise DPRDataError(f"{path}: cannot be read ({e}). The file is truncated or corrupt: "
+                           "download it again.") from None
+
+
+def _json_error(path: Path, error: json.JSONDecodeError, location: str) -> DPRDataError:
+    # Text that does not end by closing a record or the list means the writer stopped early (an interrupted
+    # download or copy).
+    truncated = not error.doc.rstrip().endswith(("]", "}"))
+    cause = ("the file ends in the middle of a record, so it is probably truncated: download it again"
+             if truncated else "fix the JSON there or regenerate the file")
+    return DPRDataError(f"{path}: invalid JSON at {location} ({error.msg}); {cause}.")
+
+
+def read_dpr_file(path: str | Path, max_samples: int | None = None) -> Iterator[DPRExample]:
+    """Yield validated `DPRExample`s from a DPR file, stopping after `max_samples` questions."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"DPR data file not found: {path}. Check data_dir and the file name.")
+    for count, (record, position) in enumerate(_raw_records(path)):
+        if max_samples is not None and count >= max_samples:
+            return
+        yield parse_record(record, f"{path}, {position}")
+
+
+def load_dpr_file(path: str | Path, max_samples: int | None = None) -> list[DPRExample]:
+    return list(read_dpr_file(path, max_samples))
+
+
+def load_splits(data_dir: str | Path, train_filename: str, dev_filename: str | None = None,
+                test_filename: str | None = None, max_samples: int | None = None, dev_split: float = 0.0,
+                seed: int = 42) -> dict[str, list[DPRExample]]:
+    """The train / dev / test questions, from files in data_dir or from the embedded dataset (data_dir="embedded").
+
+    `max_samples` caps the training questions. Without a dev file, `dev_split` holds out that fraction of the
+    training questions (a seeded shuffle), as Haystack v1 does.
+    """
+    from .config import EMBEDDED_DATA
+
+    if str(data_dir) == EMBEDDED_DATA:
+        from .embedded_data import make_embedded_dataset
+
+        records = make_embedded_dataset()
+        splits = {name: [parse_record(r, f"embedded dataset, {name} record {i}") for i, r in
+                         enumerate(records[name], start=1)] for name in ("train", "dev", "test")}
+        splits["train"] = splits["train"][:max_samples]
+    else:
+        data_dir = Path(data_dir)
+        splits = {"train": load_dpr_file(data_dir / train_filename, max_samples)}
+        splits["dev"] = load_dpr_file(data_dir / dev_filename) if dev_filename else []
+        splits["test"] = load_dpr_file(data_dir / test_filename) if test_filename else []
+    if dev_split and not splits["dev"]:
+        shuffled = random.Random(seed).sample(splits["train"], len(splits["train"]))
+        held_out = max(1, round(dev_split * len(shuffled)))
+        splits["dev"], splits["train"] = shuffled[:held_out], shuffled[held_out:]
+    return splits
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sampling: which passages each question brings to a batch
+
+
+class BatchSampler:
+    """Shuffles questions and picks each one's positives and hard negatives, anew every epoch.
+
+    A question with fewer hard negatives than asked for tops up from its random `negative_ctxs`, then from other
+    questions' passages, so every question brings the same number of passages and none is an empty string.
+    """
+
+    def __init__(self, examples: Sequence[DPRExample], batch_size: int, num_positives: int = 1,
+                 num_hard_negatives: int = 1, shuffle: bool = True, seed: int = 42):
+        if not examples:
+            raise DPRDataError("No training questions: the data file holds no records.")
+        self.examples, self.batch_size, self.shuffle = examples, batch_size, shuffle
+        self.num_positives, self.num_hard_negatives = num_positives, num_hard_negatives
+        self.rng = random.Random(seed)
+        # The fallback pool for questions that run short of negatives: every passage of every question.
+        self._pool = list({p.key: p for e in examples for p in (*e.positives, *e.hard_negatives)}.values())
+
+    def __len__(self) -> int:
+        return -(-len(self.examples) // self.batch_size)
+
+    def _pick(self, example: DPRExample) -> tuple[list[Passage], list[Passage]]:
+        rng = self.rng
+        positives = example.positives if not self.shuffle else rng.sample(example.positives, len(example.positives))
+        # With fewer positives than num_positives a question repeats one rather than invent a passage.
+        positives = [positives[i % len(positives)] for i in range(self.num_positives)]
+        candidates = list(example.hard_negatives)
+        if self.shuffle:
+            rng.shuffle(candidates)
+        negatives = candidates[: self.num_hard_negatives]
+        if len(negatives) < self.num_hard_negatives:
+            taken = {p.key for p in (*example.positives, *negatives)}
+            extra = [p for p in example.negatives if p.key not in taken]
+            if self.shuffle:
+                rng.shuffle(extra)
+            negatives += extra[: self.num_hard_negatives - len(negatives)]
+            while len(negatives) < self.num_hard_negatives and len(self._pool) > len(taken):
+                candidate = rng.choice(self._pool)
+                if candidate.key not in taken:
+                    taken.add(candidate.key)
+                    negatives.append(candidate)
+        return positives, negatives
+
+    def __iter__(self) -> Iterator[list[tuple[DPRExample, list[Passage], list[Passage]]]]:
+        order = list(range(len(self.examples)))
+        if self.shuffle:
+            self.rng.shuffle(order)
+        for start in range(0, len(order), self.batch_size):
+            yield [(self.examples[i], *self._pick(self.examples[i])) for i in order[start:start + self.batch_size]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tokenising a batch
+
+
+@dataclass
+class Batch:
+    query: dict[str, torch.Tensor]  # input_ids, attention_mask, token_type_ids: (num_questions, query_len)
+    passage: dict[str, torch.Tensor]  # the same for (num_passages, passage_len)
+    positive_mask: torch.Tensor  # (num_questions, num_passages) bool: True where a passage answers a question
+
+    def to(self, device) -> Batch:
+        move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
+        return Batch(move(self.query), move(self.passage), self.positive_mask.to(device))
+
+
+def tokenize_queries(tokenizer, questions: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    encoded = tokenizer(questions, max_length=max_length, truncation=True, padding=True, return_tensors="pt")
+    return _with_zero_token_types(encoded)
+
+
+def tokenize_passages(tokenizer, titles: list[str], texts: list[str], max_length: int,
+                      embed_title: bool) -> dict[str, torch.Tensor]:
+    """`[CLS] title [SEP] text [SEP]` with embed_title (token types all 0, as the original DPR), else the text."""
+    if embed_title:
+        encoded = tokenizer(titles, texts, max_length=max_length, truncation="longest_first", padding=True,
+                            return_tensors="pt")
+    else:
+        encoded = tokenizer(texts, max_length=max_length, truncation=True, padding=True, return_tensors="pt")
+    return _with_zero_token_types(encoded)
+
+
+def _with_zero_token_types(encoded) -> dict[str, torch.Tensor]:
+    # DPR feeds title and text as one segment; padding is dynamic (to the longest in the batch, not max_length).
+    tensors = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+    tensors["token_type_ids"] = torch.zeros_like(encoded["input_ids"])
+    return tensors
+
+
+def collate(items: Iterable[tuple[DPRExample, list[Passage], list[Passage]]], query_tokenizer, passage_tokenizer,
+            max_seq_len_query: int, max_seq_len_passage: int, embed_title: bool) -> Batch:
+    items = list(items)
+    # Each passage enters the batch once, even when two questions bring it (two questions about one article):
+    # a copy would be a "negative" identical to the positive, which no model can rank below it.
+    unique = {p.key: p for _, positives, negatives in items for p in (*positives, *negatives)}
+    passages, keys = list(unique.values()), list(unique)
+    # A passage counts as correct for a question if it is one of that question's positives, wherever it sits in
+    # the batch: two questions sharing a gold passage must not be taught to push it away from each other.
+    positive_mask = torch.tensor([[k in {p.key for p in example.positives} for k in keys]
+                                  for example, _, _ in items])
+    return Batch(
+        query=tokenize_queries(query_tokenizer, [e.question for e, _, _ in items], max_seq_len_query),
+        passage=tokenize_passages(passage_tokenizer, [p.title for p in passages], [p.text for p in passages],
+                                  max_seq_len_passage, embed_title),
+        positive_mask=positive_mask,
+    )

@@ -1,0 +1,101 @@
+"""Documents and an in-memory store of their embeddings, with Haystack v1's interface.
+
+    >>> from dpr_nb import Document, InMemoryDocumentStore
+    >>> store = InMemoryDocumentStore()
+    >>> store.write_documents([Document(content="Velmora lies on the river Osk.", meta={"name": "Velmora"})])
+    >>> store.get_document_count()
+    1
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Document:
+    content: str
+    meta: dict = field(default_factory=dict)  # meta["name"] is the title that DPR embeds with the text
+    id: str | None = None
+    score: float | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.id is None:  # as Haystack: the same content gets the same id
+            self.id = hashlib.md5(self.content.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Document:
+        content = values.get("content", values.get("text"))
+        if not isinstance(content, str):
+            raise ValueError(f"A document needs its text under 'content' (or 'text'); got keys {sorted(values)}.")
+        meta = dict(values.get("meta") or {})
+        if "title" in values and "name" not in meta:
+            meta["name"] = values["title"]
+        return cls(content=content, meta=meta, id=values.get("id"))
+
+
+class InMemoryDocumentStore:
+    """Documents and their embeddings in a numpy matrix; exact search by dot product or cosine."""
+
+    def __init__(self, similarity: str | None = None):
+        # None: use the similarity of whichever retriever queries the store.
+        self.similarity = similarity
+        self.documents: dict[str, Document] = {}
+
+    def write_documents(self, documents, duplicate_documents: str = "overwrite") -> None:
+        for document in documents:
+            document = document if isinstance(document, Document) else Document.from_dict(document)
+            if document.id in self.documents and duplicate_documents == "fail":
+                raise ValueError(f"A document with id {document.id} is already in the store.")
+            if document.id in self.documents and duplicate_documents == "skip":
+                continue
+            self.documents[document.id] = document
+
+    def get_all_documents(self) -> list[Document]:
+        return list(self.documents.values())
+
+    def get_document_count(self) -> int:
+        return len(self.documents)
+
+    def delete_documents(self) -> None:
+        self.documents.clear()
+
+    def update_embeddings(self, retriever, batch_size: int | None = None) -> None:
+        """Embed every document with the retriever's passage encoder."""
+        documents = self.get_all_documents()
+        if not documents:
+            return
+        embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (num_documents, dim)
+        for document, embedding in zip(documents, embeddings):
+            document.embedding = embedding
+
+    def query_by_embedding(self, query_embedding: np.ndarray, top_k: int = 10, similarity: str | None = None,
+                           scale_score: bool = False) -> list[Document]:
+        """The top_k documents for one query embedding (dim,), best first, each a copy with its score."""
+        similarity = self.similarity or similarity or "dot_product"
+        documents = [d for d in self.documents.values() if d.embedding is not None]
+        if len(documents) < len(self.documents):
+            raise ValueError(f"{len(self.documents) - len(documents)} documents have no embedding yet: call "
+                             "document_store.update_embeddings(retriever) after writing documents.")
+        if not documents:
+            return []
+        matrix = np.stack([d.embedding for d in documents])  # (num_documents, dim)
+        query = np.asarray(query_embedding, dtype=matrix.dtype)
+        if similarity == "cosine":
+            matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True).clip(1e-12)
+            query = query / max(np.linalg.norm(query), 1e-12)
+        scores = matrix @ query  # (num_documents,)
+        best = np.argsort(-scores, kind="stable")[:top_k]
+        results = []
+        for i in best:
+            score = float(scores[i])
+            if scale_score:  # Haystack's mapping to [0, 1]: it keeps the order, not the meaning of a gap
+                score = (score + 1) / 2 if similarity == "cosine" else float(1 / (1 + np.exp(-score / 100)))
+            d = documents[i]
+            results.append(Document(content=d.content, meta=dict(d.meta), id=d.id, score=score,
+                                    embedding=d.embedding))
+        return results

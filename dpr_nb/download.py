@@ -1,0 +1,230 @@
+"""Resumable downloads of training data, compatible with Haystack v1's tutorial.
+
+Haystack v1's DPR tutorial calls ``fetch_archive_from_http(url, output_dir)``.
+This module re-implements it with the standard library (plus ``tqdm``) so the
+notebooks do not need Haystack, and makes it friendlier for large files on
+flaky connections: downloads go to ``<file>.part`` and are resumed with an HTTP
+``Range`` request when called again, instead of starting over.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import ssl
+import tarfile
+import zipfile
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.parse import unquote, urlparse
+from urllib.request import ProxyHandler, Request, build_opener
+
+from tqdm.auto import tqdm
+
+__all__ = ["fetch_archive_from_http", "download_file", "HTTPDownloadError"]
+
+_CHUNK = 1024 * 1024  # 1 MiB: large enough to be fast, small enough for smooth progress
+_USER_AGENT = "dpr_nb-downloader/1.0"
+# Everything that means "the connection failed", as opposed to "the server said no"
+# (HTTPError, handled separately) or "the local disk failed" (plain OSError on write).
+_NETWORK_ERRORS = (URLError, ConnectionError, TimeoutError, http.client.HTTPException, ssl.SSLError)
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+class HTTPDownloadError(RuntimeError):
+    """The server answered with an HTTP error status (404, 500, ...)."""
+
+    def __init__(self, url: str, status: int, reason: str = ""):
+        self.url, self.status, self.reason = url, status, reason
+        hint = ("the server may be temporarily unavailable; try again later"
+                if status >= 500 else "check that the URL is correct and still exists")
+        super().__init__(f"Downloading {url} failed: the server answered HTTP {status} {reason}".rstrip()
+                         + f" ({hint}).")
+
+
+def _network_error(url: str, part: Path, err: BaseException) -> ConnectionError:
+    # Keep the .part file: the whole point is that the next call resumes from it.
+    return ConnectionError(
+        f"Network error while downloading {url}: {err}. The partial download is kept at "
+        f"{part}; call the function again to resume where it stopped.")
+
+
+def _parse_checksum(checksum: str) -> tuple[str, str]:
+    # Fail before downloading gigabytes if the checksum string itself is malformed.
+    algo, sep, digest = checksum.partition(":")
+    algo = algo.strip().lower()
+    if not sep or algo not in hashlib.algorithms_available or not digest.strip():
+        raise ValueError(f"checksum must look like 'sha256:<hex digest>', got {checksum!r}")
+    return algo, digest.strip().lower()
+
+
+def _file_digest(path: Path, algo: str) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):  # streamed: files may be many GB
+            h.update(block)
+    return h.hexdigest()
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """Parse 'bytes START-END/TOTAL' or 'bytes */TOTAL' into (START, TOTAL)."""
+    m = re.match(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)", value or "")
+    if not m:
+        return None, None
+    start = int(m.group(1)) if m.group(1) else None
+    total = int(m.group(2)) if m.group(2) != "*" else None
+    return start, total
+
+
+def _fetch_to_part(opener, url: str, part: Path, timeout: float, show_progress: bool) -> None:
+    """Download (or finish downloading) ``url`` into ``part``."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": _USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        resp = opener.open(Request(url, headers=headers), timeout=timeout)
+    except HTTPError as err:
+        if err.code == 416 and offset:
+            # "Range not satisfiable": either the .part is already complete (we were
+            # interrupted between the last byte and the rename) or it is bogus.
+            _, total = _content_range(err.headers.get("Content-Range"))
+            err.close()
+            if total == offset:
+                return
+            part.unlink()  # offset becomes 0, so this retry cannot loop
+            return _fetch_to_part(opener, url, part, timeout, show_progress)
+        err.close()
+        raise HTTPDownloadError(url, err.code, str(err.reason or "")) from None
+    except _NETWORK_ERRORS as err:
+        raise _network_error(url, part, err) from err
+
+    with resp:
+        start, range_total = _content_range(resp.headers.get("Content-Range"))
+        if offset and resp.status == 206 and start == offset:
+            mode = "ab"
+        else:
+            # Server ignored the Range header (200) or sent an unexpected range:
+            # appending would corrupt the file, so restart from zero.
+            offset, mode = 0, "wb"
+        length = resp.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else range_total
+        written = offset
+        with open(part, mode) as fh, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
+                                          unit_divisor=1024, desc=part.name[:-len(".part")],
+                                          disable=not show_progress) as bar:
+            while True:
+                try:
+                    chunk = resp.read(_CHUNK)
+                except _NETWORK_ERRORS as err:
+                    raise _network_error(url, part, err) from err
+                if not chunk:
+                    break
+                fh.write(chunk)
+                written += len(chunk)
+                bar.update(len(chunk))
+    # http.client returns b"" (no exception) when the peer closes early, so the
+    # only reliable way to notice a cut connection is to compare with the length.
+    if total is not None and written < total:
+        raise _network_error(url, part, ConnectionError(
+            f"connection closed after {written} of {total} bytes"))
+
+
+def download_file(url: str, dest_path: str | Path, proxies: dict | None = None,
+                  timeout: float = 30.0, checksum: str | None = None,
+                  show_progress: bool = True) -> Path:
+    """Download ``url`` to ``dest_path`` (resumable) and return the path.
+
+    If ``dest_path`` exists it is returned untouched: files only get their final
+    name after a complete (and, with ``checksum``, verified) download.
+    ``proxies`` follows ``requests``/Haystack style, e.g. ``{"https": "http://proxy:3128"}``;
+    ``None`` uses the environment's proxy settings, ``{}`` disables proxies.
+    """
+    dest = Path(dest_path)
+    if dest.exists():
+        return dest
+    expected = _parse_checksum(checksum) if checksum else None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    opener = build_opener(ProxyHandler(proxies)) if proxies is not None else build_opener()
+    _fetch_to_part(opener, url, part, timeout, show_progress)
+
+    if expected:
+        algo, digest = expected
+        actual = _file_digest(part, algo)
+        if actual != digest:
+            # Delete it: resuming a corrupt file would only reproduce the mismatch.
+            part.unlink()
+            raise ValueError(
+                f"Checksum mismatch for {url}: expected {algo}:{digest}, got {algo}:{actual}. "
+                "The corrupt download was deleted; call again to re-download. If it keeps "
+                "failing, the file on the server changed or the checksum is wrong.")
+    os.replace(part, dest)  # atomic: a file with the final name is always complete
+    return dest
+
+
+def _extract(archive: Path, output_dir: Path) -> bool:
+    """Unpack ``archive`` into ``output_dir``; return False if it is not an archive."""
+    name = archive.name.lower()
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(output_dir)  # zipfile already strips '..' and absolute paths
+    elif name.endswith(_TAR_SUFFIXES):
+        with tarfile.open(archive, "r:*") as tf:
+            if hasattr(tarfile, "data_filter"):  # Python 3.12 / 3.11.4+ / 3.8.17+
+                tf.extractall(output_dir, filter="data")
+            else:
+                # Older Pythons: refuse members that would land outside output_dir.
+                root = output_dir.resolve()
+                for m in tf.getmembers():
+                    target = (root / m.name).resolve()
+                    if (root not in target.parents and target != root) or m.issym() or m.islnk():
+                        raise ValueError(f"Refusing to extract unsafe member {m.name!r} from {archive}")
+                tf.extractall(output_dir)
+    elif name.endswith(".gz"):
+        out = archive.with_name(archive.name[:-3])
+        tmp = out.with_name(out.name + ".part")
+        with gzip.open(archive, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)  # streamed: never the whole file in memory
+        os.replace(tmp, out)
+    else:
+        return False
+    return True
+
+
+def _is_archive(name: str) -> bool:
+    return name.lower().endswith((".zip", ".gz") + _TAR_SUFFIXES)
+
+
+def fetch_archive_from_http(url: str, output_dir: str | Path, proxies: dict | None = None,
+                            timeout: float = 30.0, checksum: str | None = None) -> bool:
+    """Download ``url`` into ``output_dir`` and unpack it (Haystack v1 semantics).
+
+    Returns False without downloading if ``output_dir`` already holds data, True
+    after a successful download. ``.zip``/``.tar*`` archives are extracted and
+    ``.gz`` files gunzipped, then the archive is removed; other files are kept
+    as downloaded. ``checksum`` ("sha256:<hex>") is checked before extraction.
+    """
+    output_dir = Path(output_dir)
+    filename = unquote(Path(urlparse(url).path).name) or "download"
+    archive = output_dir / filename
+
+    if output_dir.is_dir():
+        # Our own leftovers (*.part, or an archive whose extraction was interrupted)
+        # must not count as "data present", or an interrupted run could never resume.
+        leftovers = [p for p in output_dir.iterdir()
+                     if not p.name.endswith(".part") and not (p == archive and _is_archive(filename))]
+        if leftovers:
+            print(f"Found data stored in '{output_dir}'. Skipping download of {url}; "
+                  "delete this directory first if you really want to fetch new data.")
+            return False
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    download_file(url, archive, proxies=proxies, timeout=timeout, checksum=checksum)
+    if _extract(archive, output_dir):
+        archive.unlink()  # only after extraction succeeded, so a failure can be retried
+    return True

@@ -1,0 +1,205 @@
+"""The bi-encoder: a query encoder and a passage encoder that turn text into vectors.
+
+Each `Encoder` is a Hugging Face transformer plus the pooling its checkpoint was trained with:
+- DPR and plain BERT checkpoints: the [CLS] vector, compared by dot product (as in the DPR paper);
+- sentence-transformers checkpoints: what their `modules.json` and `1_Pooling/config.json` declare (for
+  all-MiniLM-L6-v2: the mean of the token vectors, L2-normalised, compared by cosine).
+
+Models come from a hub name or a local folder. Saving writes `query_encoder/` and `passage_encoder/` in the
+format of `transformers.DPRQuestionEncoder` / `DPRContextEncoder` whenever the backbone is a BERT (so other tools
+load them as they are), plus `dpr_nb_encoder.json`, which records the pooling for a faithful reload.
+
+    >>> from dpr_nb.encoders import BiEncoder
+    >>> model = BiEncoder.from_pretrained("dpr-nb/tiny-bert", "dpr-nb/tiny-bert")
+    >>> batch = model.query_encoder.tokenizer(["who founded velmora ?"], return_tensors="pt")
+    >>> model.query_encoder(**batch).shape   # (batch, dim)
+    torch.Size([1, 64])
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    BertTokenizer,
+    DPRConfig,
+    DPRContextEncoder,
+    DPRQuestionEncoder,
+)
+
+from .config import TINY_MODEL
+
+ENCODER_FILE = "dpr_nb_encoder.json"  # our note of how to pool, next to the weights
+POOLINGS = ("cls", "mean")
+
+
+class Encoder(nn.Module):
+    """A transformer, a tokenizer and a pooling: text in, one vector per text out."""
+
+    def __init__(self, model: nn.Module, tokenizer, pooling: str = "cls", normalize: bool = False,
+                 source: str = ""):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is not supported; use one of {POOLINGS}")
+        self.model, self.tokenizer = model, tokenizer
+        self.pooling, self.normalize, self.source = pooling, normalize, source
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.hidden_size
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                            token_type_ids=token_type_ids).last_hidden_state  # (batch, seq_len, dim)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]  # (batch, dim): the [CLS] position, DPR's choice
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq_len, 1): ignore padding
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (batch, dim)
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+
+    # ---------------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None, token=None,
+                        seed: int = 0) -> Encoder:
+        """Load from a hub name, a local folder (ours, DPR's, BERT's or a sentence-transformers one) or TINY_MODEL."""
+        name = str(name_or_path)
+        if name == TINY_MODEL:
+            return tiny_encoder(seed=seed)
+        hub = {"revision": revision, "token": token}
+        try:
+            config = AutoConfig.from_pretrained(name, **hub)
+        except OSError as e:
+            raise OSError(f"Cannot load the model {name!r}: it is neither a local folder with a config.json nor a "
+                          f"reachable Hugging Face hub model ({e}). Check the name, or download it first.") from None
+        tokenizer = AutoTokenizer.from_pretrained(name, **hub)
+        if config.model_type == "dpr":
+            # Facebook's DPR checkpoints (and ours): a BertModel inside a DPR wrapper. [CLS] pooled unless our note
+            # says the model was trained with another pooling.
+            model_class = DPRContextEncoder if "DPRContextEncoder" in (config.architectures or []) \
+                else DPRQuestionEncoder
+            if getattr(config, "projection_dim", 0):
+                raise ValueError(f"{name!r} has a projection layer (projection_dim={config.projection_dim}); "
+                                 "dpr_nb supports DPR checkpoints without one, as Facebook's.")
+            wrapper = model_class.from_pretrained(name, dtype=torch.float32, **hub)
+            inner = wrapper.ctx_encoder if model_class is DPRContextEncoder else wrapper.question_encoder
+            backbone = inner.bert_model
+        else:
+            extra = {"add_pooling_layer": False} if config.model_type == "bert" else {}  # unused weights
+            backbone = AutoModel.from_pretrained(name, dtype=torch.float32, **extra, **hub)
+        pooling, normalize = declared_pooling(name, **hub)
+        return cls(backbone, tokenizer, pooling, normalize, source=name)
+
+    def save(self, directory: str | Path, role: str) -> None:
+        """Write a folder that transformers loads as DPRQuestionEncoder (role "query") or DPRContextEncoder."""
+        directory = Path(directory)
+        if isinstance(self.model, BertModel):
+            values = self.model.config.to_dict()
+            for key in ("model_type", "architectures", "transformers_version", "_name_or_path"):
+                values.pop(key, None)
+            dpr_config = DPRConfig(**values, projection_dim=0)
+            model_class = DPRQuestionEncoder if role == "query" else DPRContextEncoder
+            dpr_config.architectures = [model_class.__name__]
+            # Build the wrapper without weights and put our BertModel inside it: nothing is copied.
+            with torch.device("meta"):
+                wrapper = model_class(dpr_config)
+            inner = wrapper.question_encoder if role == "query" else wrapper.ctx_encoder
+            inner.bert_model = self.model
+            wrapper.save_pretrained(directory)
+        else:
+            self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        note = {"pooling": self.pooling, "normalize": self.normalize, "base_model": self.source}
+        (directory / ENCODER_FILE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+
+
+def declared_pooling(name_or_path: str, revision: str | None = None, token=None) -> tuple[str, bool]:
+    """(pooling, normalize) as the checkpoint declares it: our own note, sentence-transformers' modules, or CLS."""
+    def read(filename: str):
+        local = Path(name_or_path) / filename
+        if Path(name_or_path).is_dir():
+            return json.loads(local.read_text(encoding="utf-8")) if local.is_file() else None
+        try:  # a hub model: fetch the small JSON file if the repository has it
+            from huggingface_hub import hf_hub_download
+            return json.loads(Path(hf_hub_download(name_or_path, filename, revision=revision, token=token))
+                              .read_text(encoding="utf-8"))
+        except Exception:  # not there, or offline: the checkpoint declares nothing
+            return None
+
+    note = read(ENCODER_FILE)
+    if note:
+        return note["pooling"], bool(note["normalize"])
+    modules = read("modules.json")
+    if not modules:
+        return "cls", False
+    pooling, normalize = "cls", False
+    for module in modules:
+        kind = module.get("type", "")
+        if kind.endswith("Pooling"):
+            settings = read(f"{module['path']}/config.json") or {}
+            if settings.get("pooling_mode_mean_tokens"):
+                pooling = "mean"
+            elif not settings.get("pooling_mode_cls_token"):
+                warnings.warn(f"{name_or_path}: its pooling {settings} is not supported; using [CLS] pooling.",
+                              stacklevel=2)
+        elif kind.endswith("Normalize"):
+            normalize = True
+    return pooling, normalize
+
+
+def tiny_encoder(seed: int = 0, hidden_size: int = 64, num_layers: int = 2, pooling: str = "mean") -> Encoder:
+    """A small randomly initialised BERT whose word-level vocabulary covers the embedded dataset.
+
+    It pools by mean, not [CLS]: in a random network the [CLS] vector carries no summary of the text yet, and
+    learning one took more than 800 steps without progress on the embedded data, while the mean of the token
+    vectors starts as a bag of words that training sharpens within a minute. Pretrained DPR/BERT models keep [CLS].
+    """
+    from .embedded_data import embedded_vocabulary
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + [w for w in embedded_vocabulary() if w not in specials])}
+    tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=num_layers,
+                        num_attention_heads=2, intermediate_size=4 * hidden_size, max_position_embeddings=128,
+                        pad_token_id=0)
+    with torch.random.fork_rng():  # a seeded init that leaves the caller's random state alone
+        torch.manual_seed(seed)
+        model = BertModel(config, add_pooling_layer=False)
+    return Encoder(model, tokenizer, pooling, False, source=TINY_MODEL)
+
+
+class BiEncoder(nn.Module):
+    """Two encoders with separate weights, as in DPR: questions and passages are different kinds of text."""
+
+    def __init__(self, query_encoder: Encoder, passage_encoder: Encoder):
+        super().__init__()
+        if query_encoder.dim != passage_encoder.dim:
+            raise ValueError(f"The query encoder gives {query_encoder.dim}-dimensional vectors and the passage "
+                             f"encoder {passage_encoder.dim}: their dot product is undefined. Use two models of "
+                             "the same size.")
+        self.query_encoder, self.passage_encoder = query_encoder, passage_encoder
+
+    @classmethod
+    def from_pretrained(cls, query_model: str, passage_model: str, **kwargs) -> BiEncoder:
+        return cls(Encoder.from_pretrained(query_model, **kwargs), Encoder.from_pretrained(passage_model, **kwargs))
+
+    @property
+    def default_similarity(self) -> str:
+        # A checkpoint that normalises its vectors was trained with cosine similarity; DPR/BERT with dot product.
+        return "cosine" if self.query_encoder.normalize else "dot_product"
+
+    def forward(self, query: dict, passage: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.query_encoder(**query), self.passage_encoder(**passage)  # (questions, dim), (passages, dim)
+
+    def save(self, directory: str | Path) -> None:
+        self.query_encoder.save(Path(directory) / "query_encoder", role="query")
+        self.passage_encoder.save(Path(directory) / "passage_encoder", role="passage")

@@ -1,0 +1,250 @@
+"""`DensePassageRetriever`: Haystack v1's DPR interface on top of dpr_nb's encoders, trainer and report.
+
+The code of Haystack v1's tutorial "Training your own DPR model" runs with only its imports changed:
+
+    retriever = DensePassageRetriever(document_store=InMemoryDocumentStore(), query_embedding_model=query_model,
+        passage_embedding_model=passage_model, max_seq_len_query=64, max_seq_len_passage=256)
+    retriever.train(data_dir=doc_dir, train_filename=train_filename, dev_filename=dev_filename,
+        test_filename=dev_filename, n_epochs=1, batch_size=16, grad_acc_steps=8, save_dir=save_dir,
+        evaluate_every=3000, embed_title=True, num_positives=1, num_hard_negatives=1)
+    reloaded_retriever = DensePassageRetriever.load(load_dir=save_dir, document_store=None)
+
+Unlike Haystack v1, grad_acc_steps really accumulates gradients, the similarity follows the checkpoint unless you
+choose one, and an argument that cannot apply here raises an error or warns instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import DPRExample, load_dpr_file, load_splits, tokenize_passages, tokenize_queries
+from .document_store import Document
+from .encoders import BiEncoder, Encoder
+from .trainer import History, Trainer, resolve_device
+
+RETRIEVER_FILE = "retriever_config.json"
+_UNSET = object()  # tells an argument the caller left alone from one they set to its default
+
+
+class DensePassageRetriever:
+    def __init__(self, document_store=None,
+                 query_embedding_model: str = "facebook/dpr-question_encoder-single-nq-base",
+                 passage_embedding_model: str = "facebook/dpr-ctx_encoder-single-nq-base",
+                 model_version: str | None = None, max_seq_len_query: int = 64, max_seq_len_passage: int = 256,
+                 top_k: int = 10, use_gpu: bool = True, batch_size: int = 16, embed_title: bool = True,
+                 use_fast_tokenizers: bool = True, similarity_function: str | None = None,
+                 global_loss_buffer_size=_UNSET, progress_bar: bool = True, devices: list | None = None,
+                 use_auth_token=None, scale_score: bool = True, model: BiEncoder | None = None):
+        """`similarity_function` None means what the checkpoint was trained with: dot product for DPR and BERT
+        checkpoints, cosine for a sentence-transformers checkpoint that normalises its embeddings."""
+        if not use_fast_tokenizers:
+            warnings.warn("use_fast_tokenizers=False: transformers 5 has only fast tokenizers; using those.",
+                          stacklevel=2)
+        if global_loss_buffer_size is not _UNSET:
+            warnings.warn("global_loss_buffer_size only sized Haystack's multi-GPU buffer; it has no effect here.",
+                          stacklevel=2)
+        if similarity_function not in (None, "dot_product", "cosine"):
+            raise ValueError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'.")
+        self.document_store = document_store
+        self.model = model or BiEncoder.from_pretrained(query_embedding_model, passage_embedding_model,
+                                                        revision=model_version, token=use_auth_token)
+        self.max_seq_len_query, self.max_seq_len_passage = max_seq_len_query, max_seq_len_passage
+        self.top_k, self.batch_size, self.embed_title = top_k, batch_size, embed_title
+        self.similarity_function = similarity_function or self.model.default_similarity
+        self.progress_bar, self.scale_score = progress_bar, scale_score
+        if devices:
+            if len(devices) > 1:
+                warnings.warn(f"devices={devices}: this retriever uses one device, {devices[0]}. For several GPUs "
+                              "run training under torchrun.", stacklevel=2)
+            self.device = torch.device(devices[0])
+        else:
+            self.device = resolve_device("auto" if use_gpu else "cpu")
+        self.model.to(self.device)
+        self.history: History | None = None
+        self.train_config: TrainConfig | None = None
+        self.reports: dict[str, dict] = {}
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Embedding and retrieval
+
+    @torch.no_grad()
+    def _embed(self, encoder: Encoder, tokenize, count: int, batch_size: int | None, desc: str) -> np.ndarray:
+        self.model.eval()
+        batch_size = batch_size or self.batch_size
+        chunks = []
+        starts = range(0, count, batch_size)
+        for start in tqdm(starts, desc=desc, disable=not self.progress_bar or len(starts) < 2):
+            inputs = {k: v.to(self.device) for k, v in tokenize(start, start + batch_size).items()}
+            chunks.append(encoder(**inputs).float().cpu())
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, encoder.dim), dtype=np.float32)
+
+    def embed_queries(self, queries: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """(len(queries), dim) query embeddings."""
+        queries = list(queries)
+        tokenize = lambda a, b: tokenize_queries(self.model.query_encoder.tokenizer, queries[a:b],  # noqa: E731
+                                                 self.max_seq_len_query)
+        return self._embed(self.model.query_encoder, tokenize, len(queries), batch_size, "embedding queries")
+
+    def embed_documents(self, documents: Sequence[Document], batch_size: int | None = None) -> np.ndarray:
+        """(len(documents), dim) passage embeddings; with embed_title the title is meta["name"]."""
+        titles = [str(d.meta.get("name") or "") for d in documents]
+        texts = [d.content for d in documents]
+        tokenize = lambda a, b: tokenize_passages(self.model.passage_encoder.tokenizer,  # noqa: E731
+                                                  titles[a:b], texts[a:b], self.max_seq_len_passage,
+                                                  self.embed_title)
+        return self._embed(self.model.passage_encoder, tokenize, len(texts), batch_size, "embedding passages")
+
+    def retrieve(self, query: str, filters=None, top_k: int | None = None, index=None, headers=None,
+                 scale_score: bool | None = None, document_store=None) -> list[Document]:
+        """The top_k documents of the document store for `query`, best first, with their scores."""
+        return self.retrieve_batch([query], filters, top_k, index, headers, scale_score, document_store)[0]
+
+    def retrieve_batch(self, queries: Sequence[str], filters=None, top_k: int | None = None, index=None,
+                       headers=None, scale_score: bool | None = None, document_store=None) -> list[list[Document]]:
+        store = document_store or self.document_store
+        if store is None:
+            raise ValueError("This retriever has no document store: pass document_store= to retrieve(), or create "
+                             "the retriever with one and call document_store.update_embeddings(retriever).")
+        if filters or index or headers:
+            raise NotImplementedError("filters, index and headers are not supported by the in-memory store.")
+        embeddings = self.embed_queries(queries)
+        return [store.query_by_embedding(e, top_k=top_k or self.top_k, similarity=self.similarity_function,
+                                         scale_score=self.scale_score if scale_score is None else scale_score)
+                for e in embeddings]
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Training and evaluation
+
+    def _config(self, **settings) -> TrainConfig:
+        """A TrainConfig of this retriever's models and lengths, with `settings` applied."""
+        base = settings.pop("config", None) or TrainConfig()
+        fixed = {"query_model": self.model.query_encoder.source, "passage_model": self.model.passage_encoder.source,
+                 "max_seq_len_query": self.max_seq_len_query, "max_seq_len_passage": self.max_seq_len_passage,
+                 "device": str(self.device)}
+        if self.similarity_function != self.model.default_similarity or base.similarity:
+            fixed["similarity"] = base.similarity or self.similarity_function
+        return base.replace(**fixed, **{k: v for k, v in settings.items() if v is not None})
+
+    def evaluate(self, data: str | Path | Sequence[DPRExample], batch_size: int | None = None,
+                 num_hard_negatives: int = 1, num_positives: int = 1, embed_title: bool | None = None) -> dict:
+        """The report (dpr_nb.report) on a DPR file or a list of examples, without training."""
+        examples = load_dpr_file(data) if isinstance(data, (str, Path)) else list(data)
+        config = self._config(batch_size=batch_size or self.batch_size, num_hard_negatives=num_hard_negatives,
+                              num_positives=num_positives,
+                              embed_title=self.embed_title if embed_title is None else embed_title)
+        return Trainer(self.model, config, []).evaluate(examples)
+
+    def train(self, data_dir: str | None = None, train_filename: str | None = None,
+              dev_filename: str | None = None, test_filename: str | None = None, max_samples: int | None = None,
+              max_processes=_UNSET, multiprocessing_strategy=_UNSET, dev_split: float | None = None,
+              batch_size: int | None = None, embed_title: bool | None = None, num_hard_negatives: int | None = None,
+              num_positives: int | None = None, n_epochs: int | None = None, evaluate_every: int | None = None,
+              n_gpu: int = 1, learning_rate: float | None = None, epsilon: float | None = None,
+              weight_decay: float | None = None, num_warmup_steps: int | None = None,
+              grad_acc_steps: int | None = None, use_amp: bool | None = None, optimizer_name: str = "AdamW",
+              optimizer_correct_bias: bool = True, save_dir: str | None = None,
+              query_encoder_save_dir: str = "query_encoder", passage_encoder_save_dir: str = "passage_encoder",
+              checkpoint_root_dir=None, checkpoint_every=None, checkpoints_to_keep=None, early_stopping=None,
+              config: TrainConfig | None = None, callbacks: dict | None = None, seed: int | None = None) -> History:
+        """Train both encoders on DPR files, evaluate on dev (and test), save to save_dir; returns the history.
+
+        Arguments left out come from `config` (default: `TrainConfig()`). `callbacks` maps a trainer event
+        ("on_step_end", "on_evaluate", ...) to a function or a list of functions.
+        """
+        if max_processes is not _UNSET or multiprocessing_strategy is not _UNSET:
+            warnings.warn("max_processes and multiprocessing_strategy only parallelised Haystack's preprocessing; "
+                          "dpr_nb tokenises batch by batch, so they have no effect.", stacklevel=2)
+        if n_gpu != 1:
+            raise ValueError(f"n_gpu={n_gpu}: one process trains on one device here; choose it with use_gpu/devices.")
+        if optimizer_name != "AdamW" or not optimizer_correct_bias:
+            raise ValueError("Only AdamW with bias correction (torch.optim.AdamW) is supported.")
+        if any(v is not None for v in (checkpoint_root_dir, checkpoint_every, checkpoints_to_keep, early_stopping)):
+            raise NotImplementedError("Checkpoints and early stopping are not available yet; train without them "
+                                      "(the model is saved to save_dir at the end).")
+        config = self._config(config=config, data_dir=data_dir, train_filename=train_filename,
+                              dev_filename=dev_filename, test_filename=test_filename, max_samples=max_samples,
+                              dev_split=dev_split, batch_size=batch_size, embed_title=embed_title,
+                              num_hard_negatives=num_hard_negatives, num_positives=num_positives, n_epochs=n_epochs,
+                              evaluate_every=evaluate_every, learning_rate=learning_rate, epsilon=epsilon,
+                              weight_decay=weight_decay, num_warmup_steps=num_warmup_steps,
+                              grad_acc_steps=grad_acc_steps, use_amp=use_amp, save_dir=save_dir, seed=seed)
+        splits = load_splits(config.data_dir, config.train_filename, config.dev_filename, config.test_filename,
+                             config.max_samples, config.dev_split, config.seed)
+        trainer = Trainer(self.model, config, splits["train"], splits["dev"] or None)
+        for event, functions in (callbacks or {}).items():
+            for function in functions if isinstance(functions, (list, tuple)) else [functions]:
+                trainer.add_callback(event, function)
+        self.embed_title, self.train_config = config.embed_title, config
+        self.history = trainer.train()
+        if splits["test"]:
+            trainer.evaluate(splits["test"], "test")
+        self.reports = trainer.reports
+        if config.save_dir:
+            self.save(config.save_dir, query_encoder_save_dir, passage_encoder_save_dir)
+        return self.history
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Saving and loading
+
+    def save(self, save_dir: str | Path, query_encoder_dir: str = "query_encoder",
+             passage_encoder_dir: str = "passage_encoder") -> None:
+        """Write the model atomically: into a temporary folder first, which then replaces save_dir."""
+        save_dir = Path(save_dir)
+        save_dir.parent.mkdir(parents=True, exist_ok=True)
+        temporary = save_dir.with_name(f".{save_dir.name}.tmp-{os.getpid()}")
+        shutil.rmtree(temporary, ignore_errors=True)
+        self.model.query_encoder.save(temporary / query_encoder_dir, role="query")
+        self.model.passage_encoder.save(temporary / passage_encoder_dir, role="passage")
+        settings = {"max_seq_len_query": self.max_seq_len_query, "max_seq_len_passage": self.max_seq_len_passage,
+                    "embed_title": self.embed_title, "similarity_function": self.similarity_function,
+                    "query_encoder_dir": query_encoder_dir, "passage_encoder_dir": passage_encoder_dir}
+        (temporary / RETRIEVER_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        if self.train_config:
+            self.train_config.save(temporary / "train_config.json")
+        if self.history:
+            self.history.save(temporary / "history.json")
+        # Swap: the old save (if any) stays whole until the new one is complete.
+        previous = save_dir.with_name(f".{save_dir.name}.old-{os.getpid()}")
+        if save_dir.exists():
+            os.replace(save_dir, previous)
+        os.replace(temporary, save_dir)
+        shutil.rmtree(previous, ignore_errors=True)
+
+    @classmethod
+    def load(cls, load_dir: str | Path, document_store=None, max_seq_len_query: int | None = None,
+             max_seq_len_passage: int | None = None, use_gpu: bool = True, batch_size: int = 16,
+             embed_title: bool | None = None, use_fast_tokenizers: bool = True,
+             similarity_function: str | None = None, query_encoder_dir: str | None = None,
+             passage_encoder_dir: str | None = None, **kwargs) -> DensePassageRetriever:
+        """Reload a saved retriever; arguments left out take the values it was saved with."""
+        load_dir = Path(load_dir)
+        if not load_dir.is_dir():
+            raise FileNotFoundError(f"No saved retriever at {load_dir}: expected a folder made by retriever.save().")
+        saved = {}
+        if (load_dir / RETRIEVER_FILE).is_file():
+            saved = json.loads((load_dir / RETRIEVER_FILE).read_text(encoding="utf-8"))
+        pick = lambda given, key, default: given if given is not None else saved.get(key, default)  # noqa: E731
+        model = BiEncoder(
+            Encoder.from_pretrained(load_dir / pick(query_encoder_dir, "query_encoder_dir", "query_encoder")),
+            Encoder.from_pretrained(load_dir / pick(passage_encoder_dir, "passage_encoder_dir", "passage_encoder")))
+        retriever = cls(document_store=document_store, model=model,
+                        max_seq_len_query=pick(max_seq_len_query, "max_seq_len_query", 64),
+                        max_seq_len_passage=pick(max_seq_len_passage, "max_seq_len_passage", 256),
+                        use_gpu=use_gpu, batch_size=batch_size, embed_title=pick(embed_title, "embed_title", True),
+                        use_fast_tokenizers=use_fast_tokenizers,
+                        similarity_function=pick(similarity_function, "similarity_function", None), **kwargs)
+        if (load_dir / "history.json").is_file():
+            retriever.history = History.from_dict(json.loads((load_dir / "history.json").read_text("utf-8")))
+        if (load_dir / "train_config.json").is_file():
+            retriever.train_config = TrainConfig.load(load_dir / "train_config.json")
+        return retriever

@@ -1,0 +1,105 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer, DPRContextEncoder, DPRQuestionEncoder
+
+from conftest import MINILM, need
+from dpr_nb import DensePassageRetriever, Document
+from dpr_nb.encoders import BiEncoder, Encoder, declared_pooling, tiny_encoder
+
+QUESTIONS = ["in what year was velmora founded?", "who is the mayor of dorvan?"]
+DOCUMENTS = [Document(content="velmora was founded in 1423.", meta={"name": "velmora"}),
+             Document(content="the mayor of dorvan is ana.", meta={"name": "dorvan"})]
+
+
+def tiny_retriever(pooling="mean", **kwargs):
+    model = BiEncoder(tiny_encoder(seed=1, pooling=pooling), tiny_encoder(seed=2, pooling=pooling))
+    return DensePassageRetriever(model=model, use_gpu=False, progress_bar=False, **kwargs)
+
+
+def test_cls_pooling_takes_the_first_position_and_mean_ignores_padding():
+    encoder = tiny_encoder(pooling="cls")
+    inputs = encoder.tokenizer(QUESTIONS, padding=True, return_tensors="pt")
+    encoder.eval()
+    with torch.no_grad():
+        hidden = encoder.model(**inputs).last_hidden_state
+        assert torch.allclose(encoder(**inputs), hidden[:, 0])
+        encoder.pooling = "mean"
+        short = encoder.tokenizer(QUESTIONS[:1], return_tensors="pt")
+        alone = encoder(**short)
+        padded = encoder(**inputs)[:1]
+    assert torch.allclose(alone, padded, atol=1e-5)  # padding does not change a mean-pooled vector
+
+
+def test_save_then_load_gives_identical_embeddings(tmp_path):
+    retriever = tiny_retriever(max_seq_len_query=16, max_seq_len_passage=32)
+    retriever.save(tmp_path / "model")
+    reloaded = DensePassageRetriever.load(tmp_path / "model", use_gpu=False, progress_bar=False)
+    np.testing.assert_array_equal(retriever.embed_queries(QUESTIONS), reloaded.embed_queries(QUESTIONS))
+    np.testing.assert_array_equal(retriever.embed_documents(DOCUMENTS), reloaded.embed_documents(DOCUMENTS))
+    assert reloaded.max_seq_len_query == 16 and reloaded.max_seq_len_passage == 32
+    assert retriever.embed_queries(QUESTIONS).shape == (2, 64)
+
+
+def test_saved_folders_load_in_transformers_dpr_classes(tmp_path):
+    retriever = tiny_retriever(pooling="cls")  # DPR's classes pool [CLS]
+    retriever.save(tmp_path)
+    question_encoder = DPRQuestionEncoder.from_pretrained(tmp_path / "query_encoder").eval()
+    context_encoder = DPRContextEncoder.from_pretrained(tmp_path / "passage_encoder").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "query_encoder")
+    with torch.no_grad():
+        pooled = question_encoder(**tokenizer(QUESTIONS, padding=True, return_tensors="pt")).pooler_output
+    np.testing.assert_allclose(pooled.numpy(), retriever.embed_queries(QUESTIONS), atol=1e-5)
+    passage_tokenizer = AutoTokenizer.from_pretrained(tmp_path / "passage_encoder")
+    inputs = passage_tokenizer(["velmora"], ["velmora was founded in 1423."], return_tensors="pt")
+    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+    with torch.no_grad():
+        pooled = context_encoder(**inputs).pooler_output
+    np.testing.assert_allclose(pooled.numpy(), retriever.embed_documents(DOCUMENTS[:1]), atol=1e-5)
+
+
+def test_save_is_atomic_and_replaces_an_older_save(tmp_path):
+    retriever = tiny_retriever()
+    retriever.save(tmp_path / "model")
+    (tmp_path / "model" / "stale.txt").write_text("from an older save")
+    retriever.save(tmp_path / "model")
+    assert not (tmp_path / "model" / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary folders left behind
+
+
+def test_sentence_transformers_checkpoint_keeps_its_declared_pooling(tmp_path):
+    path = need(MINILM)
+    assert declared_pooling(str(path)) == ("mean", True)
+    encoder = Encoder.from_pretrained(path)
+    assert (encoder.pooling, encoder.normalize) == ("mean", True)
+    retriever = DensePassageRetriever(query_embedding_model=str(path), passage_embedding_model=str(path),
+                                      use_gpu=False, progress_bar=False)
+    assert retriever.similarity_function == "cosine"
+    embeddings = retriever.embed_queries(QUESTIONS)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+    retriever.save(tmp_path)
+    note = json.loads((tmp_path / "query_encoder" / "dpr_nb_encoder.json").read_text())
+    assert note["pooling"] == "mean" and note["normalize"] is True
+    reloaded = DensePassageRetriever.load(tmp_path, use_gpu=False, progress_bar=False)
+    assert reloaded.similarity_function == "cosine"
+    np.testing.assert_allclose(reloaded.embed_queries(QUESTIONS), embeddings, atol=1e-6)
+
+
+def test_plain_bert_folder_defaults_to_cls(tmp_path):
+    encoder = tiny_encoder(pooling="mean")
+    encoder.model.save_pretrained(tmp_path)
+    encoder.tokenizer.save_pretrained(tmp_path)
+    assert declared_pooling(str(tmp_path)) == ("cls", False)
+    assert Encoder.from_pretrained(tmp_path).pooling == "cls"
+
+
+def test_unknown_model_gives_a_clear_error(tmp_path):
+    with pytest.raises(OSError, match="neither a local folder"):
+        Encoder.from_pretrained(tmp_path / "no-such-model")
+
+
+def test_encoders_of_different_sizes_are_refused():
+    with pytest.raises(ValueError, match="same size"):
+        BiEncoder(tiny_encoder(hidden_size=64), tiny_encoder(hidden_size=32))

@@ -1,0 +1,118 @@
+"""The seed tutorial's calls, on the embedded dataset with the tiny model."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig
+from dpr_nb.cli import main as cli_main
+from dpr_nb.embedded_data import EXAMPLE_QUESTIONS, embedded_passages, write_embedded_dataset
+from dpr_nb.encoders import BiEncoder, tiny_encoder
+
+
+def tiny(**kwargs):
+    return DensePassageRetriever(query_embedding_model="dpr-nb/tiny-bert", passage_embedding_model="dpr-nb/tiny-bert",
+                                 use_gpu=False, progress_bar=False, **kwargs)
+
+
+def test_seed_tutorial_code_trains_saves_and_reloads(tmp_path):
+    doc_dir, save_dir = tmp_path / "data", tmp_path / "model"
+    write_embedded_dataset(doc_dir)
+    retriever = tiny(document_store=InMemoryDocumentStore(), max_seq_len_query=32, max_seq_len_passage=64)
+    history = retriever.train(data_dir=str(doc_dir), train_filename="train.json", dev_filename="dev.json",
+                              test_filename="dev.json", n_epochs=2, batch_size=16, grad_acc_steps=2,
+                              save_dir=str(save_dir), evaluate_every=10, embed_title=True, num_positives=1,
+                              num_hard_negatives=1, learning_rate=5e-4, num_warmup_steps=4)
+    micro_batches = -(-500 // 16)  # 500 training questions
+    assert len(history.steps) == 2 * -(-micro_batches // 2)  # optimizer steps: accumulation halves them
+    assert [e["step"] for e in history.evaluations if e["split"] == "dev"] == [10, 20, 30, 32]
+    assert history.evaluations[-1]["split"] == "test"
+    learning_rates = [s["learning_rate"] for s in history.steps]
+    assert max(learning_rates) == pytest.approx(5e-4, rel=0.05) and learning_rates[-1] < learning_rates[15]
+
+    reloaded = DensePassageRetriever.load(load_dir=str(save_dir), document_store=None, use_gpu=False,
+                                          progress_bar=False)
+    np.testing.assert_array_equal(retriever.embed_queries(EXAMPLE_QUESTIONS), reloaded.embed_queries(EXAMPLE_QUESTIONS))
+    assert reloaded.max_seq_len_passage == 64
+    assert reloaded.train_config.grad_acc_steps == 2 and reloaded.train_config.data_dir == str(doc_dir)
+    assert len(reloaded.history.steps) == len(history.steps)
+    saved = json.loads((save_dir / "train_config.json").read_text())
+    assert TrainConfig.from_dict(saved) == retriever.train_config
+
+
+def test_document_store_retrieve_and_embeddings():
+    retriever = tiny(document_store=InMemoryDocumentStore(), top_k=4, scale_score=False)
+    passages = embedded_passages()[:20]
+    documents = [Document(content=p["text"], meta={"name": p["title"]}, id=p["passage_id"]) for p in passages]
+    retriever.document_store.write_documents(documents)
+    retriever.document_store.update_embeddings(retriever)
+    assert retriever.embed_queries(["a", "b", "c"]).shape == (3, 64)
+    document_embeddings = retriever.embed_documents(documents)
+    assert document_embeddings.shape == (20, 64)
+
+    results = retriever.retrieve(EXAMPLE_QUESTIONS[0])
+    assert len(results) == 4 and all(isinstance(d, Document) for d in results)
+    expected = document_embeddings @ retriever.embed_queries(EXAMPLE_QUESTIONS[:1])[0]
+    assert [d.id for d in results] == [documents[i].id for i in np.argsort(-expected)[:4]]
+    assert [d.score for d in results] == pytest.approx(sorted(expected, reverse=True)[:4], rel=1e-4)
+    assert len(retriever.retrieve(EXAMPLE_QUESTIONS[0], top_k=2)) == 2
+    scaled = retriever.retrieve(EXAMPLE_QUESTIONS[0], scale_score=True)
+    assert all(0 < d.score < 1 for d in scaled)
+
+
+def test_retrieve_without_a_store_or_with_filters_is_refused():
+    retriever = tiny()
+    with pytest.raises(ValueError, match="no document store"):
+        retriever.retrieve("a question")
+    with pytest.raises(NotImplementedError, match="filters"):
+        retriever.retrieve("a question", filters={"name": "x"}, document_store=InMemoryDocumentStore())
+
+
+def test_cosine_similarity_is_used_and_kept(tmp_path):
+    retriever = tiny(similarity_function="cosine")
+    retriever.train(n_epochs=1, max_samples=32, save_dir=str(tmp_path), config=TrainConfig.preset("smoke"))
+    assert retriever.train_config.similarity == "cosine"
+    assert DensePassageRetriever.load(tmp_path, use_gpu=False).similarity_function == "cosine"
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"n_gpu": 2}, ValueError, "n_gpu=2"),
+    ({"optimizer_name": "SGD"}, ValueError, "AdamW"),
+    ({"checkpoint_every": 100}, NotImplementedError, "Checkpoints"),
+    ({"early_stopping": object()}, NotImplementedError, "early stopping"),
+])
+def test_arguments_that_cannot_apply_raise(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        tiny().train(config=TrainConfig.preset("smoke"), **kwargs)
+
+
+def test_arguments_without_effect_warn(tmp_path):
+    with pytest.warns(UserWarning, match="no effect"):
+        tiny(global_loss_buffer_size=150000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny().train(config=TrainConfig.preset("smoke", max_samples=16, n_epochs=1, save_dir=None),
+                     max_processes=4, use_amp=True)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "max_processes" in messages and "use_amp=True has no effect on the CPU" in messages
+
+
+def test_callbacks_see_every_step_and_evaluation():
+    retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(), tiny_encoder()), use_gpu=False)
+    seen = {"steps": [], "evaluations": []}
+    history = retriever.train(config=TrainConfig.preset("smoke", max_samples=64, n_epochs=2, save_dir=None),
+                              callbacks={"on_step_end": lambda trainer, record: seen["steps"].append(record),
+                                         "on_evaluate": [lambda trainer, record: seen["evaluations"].append(record)]})
+    assert seen["steps"] == history.steps and len(seen["steps"]) == 8
+    assert seen["evaluations"] == history.evaluations
+    assert [e["split"] for e in seen["evaluations"]] == ["dev", "test"]
+
+
+def test_demo_command_improves_the_report(tmp_path, capsys):
+    assert cli_main(["demo", "--save-dir", str(tmp_path / "demo"), "--epochs", "5"]) == 0
+    output = capsys.readouterr().out
+    assert "BEFORE training" in output and "AFTER training" in output
+    assert "identical query embeddings: True" in output
+    assert (tmp_path / "demo" / "query_encoder" / "config.json").is_file()

@@ -1,0 +1,86 @@
+import copy
+
+import pytest
+import torch
+
+from dpr_nb import TrainConfig
+from dpr_nb.data import BatchSampler, collate, load_splits
+from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.loss import in_batch_negatives_loss
+from dpr_nb.trainer import History, Trainer
+
+
+def without_dropout(model):
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model
+
+
+def test_gradient_accumulation_equals_summed_micro_batch_gradients():
+    """Two optimizer steps of 2 micro-batches each, against the same computation written out by hand."""
+    examples = load_splits("embedded", "")["train"][:32]
+    config = TrainConfig.preset("smoke", batch_size=8, grad_acc_steps=2, n_epochs=1, num_warmup_steps=0,
+                                learning_rate=1e-3, max_grad_norm=1.0, save_dir=None)
+    model = without_dropout(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)))
+    reference = copy.deepcopy(model)
+
+    trainer = Trainer(model, config, examples)
+    history = trainer.train()
+    assert len(history.steps) == 2
+
+    # The same micro-batches: the sampler is seeded with config.seed.
+    micro_batches = [trainer.make_batch(items) for items in
+                     BatchSampler(examples, 8, config.num_positives, config.num_hard_negatives, seed=config.seed)]
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, eps=config.epsilon,
+                                  weight_decay=0.0)
+    losses = []
+    for step, group in enumerate([micro_batches[:2], micro_batches[2:]]):
+        total = 0.0
+        for batch in group:
+            query, passage = reference(batch.query, batch.passage)
+            loss, _ = in_batch_negatives_loss(query, passage, batch.positive_mask)
+            (loss / 2).backward()
+            total += loss.item() / 2
+        torch.nn.utils.clip_grad_norm_(reference.parameters(), config.max_grad_norm)
+        for param_group in optimizer.param_groups:
+            param_group["lr"] = config.learning_rate * (1 - step / 2)  # linear decay over 2 steps, no warmup
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(total)
+
+    assert [s["loss"] for s in history.steps] == pytest.approx(losses, rel=1e-5)
+    for (name, trained), expected in zip(model.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(trained, expected, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_training_lowers_the_loss_and_improves_the_rank():
+    splits = load_splits("embedded", "")
+    config = TrainConfig.preset("smoke", n_epochs=4, save_dir=None)
+    trainer = Trainer(BiEncoder(tiny_encoder(), tiny_encoder()), config, splits["train"], splits["dev"])
+    before = trainer.evaluate(splits["test"], "test")
+    history = trainer.train()
+    after = trainer.evaluate(splits["test"], "test")
+    assert after["loss"] < before["loss"] and after["average_rank"] < before["average_rank"]
+    assert [e["split"] for e in history.evaluations] == ["test", "dev", "test"]
+    assert History.from_dict(history.to_dict()) == history
+
+
+def test_unknown_event_is_refused():
+    trainer = Trainer(BiEncoder(tiny_encoder(), tiny_encoder()), TrainConfig.preset("smoke"), [])
+    with pytest.raises(ValueError, match="on_step_end"):
+        trainer.add_callback("on_batch_end", print)
+
+
+def test_config_presets_and_validation():
+    assert TrainConfig.preset("finetune").query_model == "facebook/dpr-question_encoder-single-nq-base"
+    assert TrainConfig.preset("from_scratch").passage_model == "bert-base-uncased"
+    assert TrainConfig.preset("from_scratch").grad_acc_steps == 8
+    with pytest.raises(ValueError, match="Unknown preset"):
+        TrainConfig.preset("huge")
+    with pytest.raises(ValueError, match="batch_size=0 must be at least 1"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="similarity"):
+        TrainConfig(similarity="euclidean")
+    with pytest.raises(ValueError, match="Unknown TrainConfig fields"):
+        TrainConfig.from_dict({"batchsize": 3})
