@@ -29,8 +29,7 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     retriever = DensePassageRetriever(document_store=InMemoryDocumentStore(), query_embedding_model=config.query_model,
                                       passage_embedding_model=config.passage_model,
                                       max_seq_len_query=config.max_seq_len_query,
-                                      max_seq_len_passage=config.max_seq_len_passage, use_gpu=False,
-                                      progress_bar=False)
+                                      max_seq_len_passage=config.max_seq_len_passage, use_gpu=False)
     test = [parse_record(r, f"embedded test record {i}") for i, r in enumerate(make_embedded_dataset()["test"], 1)]
     evaluate = lambda: retriever.evaluate(test, batch_size=config.batch_size,  # noqa: E731
                                           num_hard_negatives=config.num_hard_negatives)
@@ -41,8 +40,7 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     after = evaluate()
     print("\n" + format_report(after, "Report on the test set AFTER training:"), "\n")
 
-    reloaded = DensePassageRetriever.load(load_dir=save_dir, document_store=InMemoryDocumentStore(), use_gpu=False,
-                                          progress_bar=False)
+    reloaded = DensePassageRetriever.load(load_dir=save_dir, document_store=InMemoryDocumentStore(), use_gpu=False)
     questions = EXAMPLE_QUESTIONS
     same = np.allclose(retriever.embed_queries(questions), reloaded.embed_queries(questions), atol=1e-5)
     print(f"Saved to {save_dir}/ and reloaded: identical query embeddings: {same}\n")
@@ -52,7 +50,7 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     reloaded.document_store.update_embeddings(reloaded)
     for question in questions:
         print(f"Q: {question}")
-        for rank, document in enumerate(reloaded.retrieve(question, top_k=3), start=1):
+        for rank, document in enumerate(reloaded.retrieve(question, top_k=3, scale_score=False), start=1):
             print(f"   {rank}. [{document.score:.3f}] {document.meta['name']}: {document.content[:90]}")
     print(f"\nDone in {time.perf_counter() - started:.0f} s.")
     return {"before": before, "after": after, "reload_identical": same}

@@ -125,15 +125,19 @@ class DensePassageRetriever:
     # ----------------------------------------------------------------------------------------------------------
     # Training and evaluation
 
-    def _config(self, **settings) -> TrainConfig:
-        """A TrainConfig of this retriever's models and lengths, with `settings` applied."""
-        base = settings.pop("config", None) or TrainConfig()
+    def _config(self, config: TrainConfig | None = None, **settings) -> TrainConfig:
+        """The TrainConfig of a run: `config` (or this retriever's own lengths and similarity), then `settings`.
+
+        The models are always this retriever's. A `config` given explicitly decides the lengths (and the similarity,
+        unless it leaves it None), and the retriever adopts them after training, so it embeds as it was trained.
+        """
+        if config is None:
+            config = TrainConfig(max_seq_len_query=self.max_seq_len_query,
+                                 max_seq_len_passage=self.max_seq_len_passage,
+                                 similarity=self.similarity_function, embed_title=self.embed_title)
         fixed = {"query_model": self.model.query_encoder.source, "passage_model": self.model.passage_encoder.source,
-                 "max_seq_len_query": self.max_seq_len_query, "max_seq_len_passage": self.max_seq_len_passage,
-                 "device": str(self.device)}
-        if self.similarity_function != self.model.default_similarity or base.similarity:
-            fixed["similarity"] = base.similarity or self.similarity_function
-        return base.replace(**fixed, **{k: v for k, v in settings.items() if v is not None})
+                 "device": str(self.device), "similarity": config.similarity or self.similarity_function}
+        return config.replace(**fixed, **{k: v for k, v in settings.items() if v is not None})
 
     def evaluate(self, data: str | Path | Sequence[DPRExample], batch_size: int | None = None,
                  num_hard_negatives: int = 1, num_positives: int = 1, embed_title: bool | None = None) -> dict:
@@ -152,14 +156,14 @@ class DensePassageRetriever:
               n_gpu: int = 1, learning_rate: float | None = None, epsilon: float | None = None,
               weight_decay: float | None = None, num_warmup_steps: int | None = None,
               grad_acc_steps: int | None = None, use_amp: bool | None = None, optimizer_name: str = "AdamW",
-              optimizer_correct_bias: bool = True, save_dir: str | None = None,
+              optimizer_correct_bias: bool = True, save_dir=_UNSET,
               query_encoder_save_dir: str = "query_encoder", passage_encoder_save_dir: str = "passage_encoder",
               checkpoint_root_dir=None, checkpoint_every=None, checkpoints_to_keep=None, early_stopping=None,
               config: TrainConfig | None = None, callbacks: dict | None = None, seed: int | None = None) -> History:
         """Train both encoders on DPR files, evaluate on dev (and test), save to save_dir; returns the history.
 
-        Arguments left out come from `config` (default: `TrainConfig()`). `callbacks` maps a trainer event
-        ("on_step_end", "on_evaluate", ...) to a function or a list of functions.
+        Arguments left out come from `config` (default: `TrainConfig()`); `save_dir=None` saves nothing.
+        `callbacks` maps a trainer event ("on_step_end", "on_evaluate", ...) to a function or a list of functions.
         """
         if max_processes is not _UNSET or multiprocessing_strategy is not _UNSET:
             warnings.warn("max_processes and multiprocessing_strategy only parallelised Haystack's preprocessing; "
@@ -177,15 +181,18 @@ class DensePassageRetriever:
                               num_hard_negatives=num_hard_negatives, num_positives=num_positives, n_epochs=n_epochs,
                               evaluate_every=evaluate_every, learning_rate=learning_rate, epsilon=epsilon,
                               weight_decay=weight_decay, num_warmup_steps=num_warmup_steps,
-                              grad_acc_steps=grad_acc_steps, use_amp=use_amp, save_dir=save_dir, seed=seed)
+                              grad_acc_steps=grad_acc_steps, use_amp=use_amp, seed=seed)
+        if save_dir is not _UNSET:
+            config = config.replace(save_dir=None if save_dir is None else str(save_dir))
         splits = load_splits(config.data_dir, config.train_filename, config.dev_filename, config.test_filename,
                              config.max_samples, config.dev_split, config.seed)
-        trainer = Trainer(self.model, config, splits["train"], splits["dev"] or None)
+        trainer = Trainer(self.model, config, splits["train"], splits["dev"] or None, self.progress_bar)
         for event, functions in (callbacks or {}).items():
             for function in functions if isinstance(functions, (list, tuple)) else [functions]:
                 trainer.add_callback(event, function)
-        self.embed_title, self.train_config = config.embed_title, config
-        self.history = trainer.train()
+        self.history, self.train_config = trainer.train(), config
+        self.max_seq_len_query, self.max_seq_len_passage = config.max_seq_len_query, config.max_seq_len_passage
+        self.embed_title, self.similarity_function = config.embed_title, trainer.similarity
         if splits["test"]:
             trainer.evaluate(splits["test"], "test")
         self.reports = trainer.reports

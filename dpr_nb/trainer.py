@@ -68,8 +68,8 @@ def resolve_similarity(config: TrainConfig, model: BiEncoder) -> tuple[str, floa
 
 class Trainer:
     def __init__(self, model: BiEncoder, config: TrainConfig, train_examples: Sequence[DPRExample],
-                 dev_examples: Sequence[DPRExample] | None = None):
-        self.model, self.config = model, config
+                 dev_examples: Sequence[DPRExample] | None = None, progress_bar: bool = True):
+        self.model, self.config, self.progress_bar = model, config, progress_bar
         self.train_examples, self.dev_examples = train_examples, dev_examples
         self.device = resolve_device(config.device)
         self.similarity, self.temperature = resolve_similarity(config, model)
@@ -113,15 +113,15 @@ class Trainer:
         return torch.optim.AdamW(groups, lr=self.config.learning_rate, eps=self.config.epsilon)
 
     def _precision(self):
-        """(autocast context, gradient scaler): bf16 where the GPU has it, fp16 with loss scaling on a T4."""
+        """(autocast context factory, gradient scaler): bf16 where the GPU has it, fp16 with loss scaling on a T4."""
         if not self.config.use_amp:
-            return nullcontext(), None
+            return nullcontext, None
         if self.device.type != "cuda":
             warnings.warn("use_amp=True has no effect on the CPU: training in float32.", stacklevel=3)
-            return nullcontext(), None
+            return nullcontext, None
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-        return torch.autocast("cuda", dtype=dtype), scaler
+        return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
     def train(self) -> History:
         c = self.config
@@ -138,7 +138,7 @@ class Trainer:
         dev_batches = self.evaluation_batches(self.dev_examples) if self.dev_examples else None
         self._emit("on_train_start")
 
-        progress = tqdm(total=total_steps, desc="training", unit="step")
+        progress = tqdm(total=total_steps, desc="training", unit="step", disable=not self.progress_bar)
         for epoch in range(c.n_epochs):
             accumulated_loss = 0.0
             for index, items in enumerate(sampler):
@@ -148,7 +148,7 @@ class Trainer:
                 group_start = index - index % c.grad_acc_steps
                 group_size = min(c.grad_acc_steps, micro_batches - group_start)
                 batch = self.make_batch(items).to(self.device)
-                with autocast:
+                with autocast():
                     query_embeddings, passage_embeddings = self.model(batch.query, batch.passage)
                     loss, _ = in_batch_negatives_loss(query_embeddings.float(), passage_embeddings.float(),
                                                       batch.positive_mask, self.similarity, self.temperature)
