@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -35,6 +36,7 @@ from transformers import (
     DPRContextEncoder,
     DPRQuestionEncoder,
 )
+from transformers.utils import logging as transformers_logging
 
 from .config import TINY_MODEL
 
@@ -94,8 +96,13 @@ class Encoder(nn.Module):
             inner = wrapper.ctx_encoder if model_class is DPRContextEncoder else wrapper.question_encoder
             backbone = inner.bert_model
         else:
-            extra = {"add_pooling_layer": False} if config.model_type == "bert" else {}  # unused weights
-            backbone = AutoModel.from_pretrained(name, dtype=torch.float32, **extra, **hub)
+            if config.model_type == "bert":
+                # BERT's pooler layer is never used (we pool ourselves) and DPR's format has none. Leaving it out
+                # makes transformers report the checkpoint's pooler weights as unexpected: expected here, so quiet.
+                with _quiet_transformers():
+                    backbone = AutoModel.from_pretrained(name, dtype=torch.float32, add_pooling_layer=False, **hub)
+            else:
+                backbone = AutoModel.from_pretrained(name, dtype=torch.float32, **hub)
         pooling, normalize = declared_pooling(name, **hub)
         return cls(backbone, tokenizer, pooling, normalize, source=name)
 
@@ -120,6 +127,16 @@ class Encoder(nn.Module):
         self.tokenizer.save_pretrained(directory)
         note = {"pooling": self.pooling, "normalize": self.normalize, "base_model": self.source}
         (directory / ENCODER_FILE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+
+
+@contextmanager
+def _quiet_transformers():
+    previous = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(previous)
 
 
 def declared_pooling(name_or_path: str, revision: str | None = None, token=None) -> tuple[str, bool]:

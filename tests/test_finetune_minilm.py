@@ -5,16 +5,12 @@ hundred training questions must lower the average rank of the gold passage for q
 saw in training (the split is by article), and must not lower the top-1 F1.
 """
 
-import functools
 import json
 import random
 import time
 
-from tqdm.auto import tqdm
-
 from conftest import MINILM, XQUAD, need
-import dpr_nb.trainer
-from dpr_nb import DensePassageRetriever, TrainConfig
+from dpr_nb import DensePassageRetriever
 from dpr_nb.data import parse_record
 
 HELD_OUT_ARTICLES = 8  # the last articles of the file: never seen in training
@@ -45,7 +41,7 @@ def squad_to_dpr(squad: dict) -> list[list[dict]]:
 
 
 def make_splits() -> tuple[list[dict], list[dict]]:
-    """(train records, held-out records): split by article, subsampled deterministically."""
+    """(train records, held-out records): split by article; training questions subsampled deterministically."""
     squad = json.loads((need(XQUAD) / "xquad.de.json").read_text(encoding="utf-8"))
     articles = squad_to_dpr(squad)
     train = [r for records in articles[:-HELD_OUT_ARTICLES] for r in records][::TRAIN_EVERY][:TRAIN_CAP]
@@ -57,10 +53,8 @@ def make_splits() -> tuple[list[dict], list[dict]]:
     return train, held_out
 
 
-def test_finetuning_minilm_on_german_xquad_improves_held_out_ranking(tmp_path, monkeypatch):
+def test_finetuning_minilm_on_german_xquad_improves_held_out_ranking(tmp_path):
     need(MINILM)
-    # The trainer's tqdm bar ignores the retriever's progress_bar=False; keep `pytest -s` output readable.
-    monkeypatch.setattr(dpr_nb.trainer, "tqdm", functools.partial(tqdm, disable=True), raising=False)
     started = time.perf_counter()
     train, held_out = make_splits()
     train_titles = {r["positive_ctxs"][0]["title"] for r in train}
@@ -74,11 +68,10 @@ def test_finetuning_minilm_on_german_xquad_improves_held_out_ranking(tmp_path, m
     assert retriever.similarity_function == "cosine"  # declared by the checkpoint: mean pooling, normalised
 
     before = retriever.evaluate(examples, **EVAL)
-    # No dev or test file and no save: these go in the config, because train() treats a keyword given as None
-    # as "left out" and would fall back to TrainConfig's defaults ("dev.json", "saved_models/dpr").
-    config = TrainConfig(dev_filename=None, test_filename=None, save_dir=None, n_epochs=1, batch_size=16,
-                         num_hard_negatives=1, learning_rate=3e-5, num_warmup_steps=2, evaluate_every=0, seed=42)
-    history = retriever.train(config=config, data_dir=str(tmp_path), train_filename="train.json")
+    # Haystack-style keywords: the lengths and the similarity come from the retriever.
+    history = retriever.train(data_dir=str(tmp_path), train_filename="train.json", n_epochs=1, batch_size=16,
+                              num_hard_negatives=1, learning_rate=3e-5, num_warmup_steps=2, evaluate_every=0,
+                              seed=42, save_dir=None)
     after = retriever.evaluate(examples, **EVAL)
 
     print(f"\n{len(train)} training questions, {len(held_out)} held-out questions, "
