@@ -3,7 +3,8 @@
 Which file does what (each one idea):
 - config.py          TrainConfig, the one dataclass of training choices, and its presets
 - embedded_data.py   a small DPR dataset the package generates itself (no downloads)
-- data.py            read and validate DPR files; sample and tokenise batches
+- data.py            read (streaming) and validate DPR files; sample and tokenise batches
+- data_tools.py      `dpr-nb data stats` and `dpr-nb data subset`
 - encoders.py        query and passage encoders (CLS or declared pooling), loading and saving
 - loss.py            the in-batch negatives loss
 - report.py          Haystack v1's evaluation report, and what it measures

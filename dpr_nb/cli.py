@@ -1,6 +1,9 @@
 """The `dpr-nb` command.
 
-    dpr-nb demo        train a tiny DPR model on the embedded dataset, report before/after, save, reload, retrieve
+    dpr-nb demo                              train a tiny DPR model on the embedded dataset, report before/after,
+                                             save, reload, retrieve
+    dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
+    dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
 """
 
 from __future__ import annotations
@@ -63,11 +66,32 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--save-dir", default="saved_models/dpr-demo", help="where to save the trained model")
     demo_parser.add_argument("--epochs", type=int, default=None, help="override the smoke preset's epochs")
     demo_parser.add_argument("--seed", type=int, default=42)
+    data_parser = commands.add_parser("data", help="look at and cut down DPR files").add_subparsers(
+        dest="data_command", required=True)
+    stats_parser = data_parser.add_parser("stats", help="counts and text lengths of a DPR file")
+    stats_parser.add_argument("path")
+    subset_parser = data_parser.add_parser("subset", help="the first or a seeded random N questions in a new file")
+    subset_parser.add_argument("source")
+    subset_parser.add_argument("target", help="a .json, .jsonl, .json.gz or .jsonl.gz file to write")
+    subset_parser.add_argument("--n", type=int, required=True, help="how many questions")
+    subset_parser.add_argument("--seed", type=int, default=None, help="draw at random with this seed (else the first)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         result = demo(args.save_dir, args.epochs, args.seed)
         return 0 if result["after"]["average_rank"] < result["before"]["average_rank"] else 1
-    return 2
+    from .data import DPRDataError
+    from .data_tools import file_stats, format_stats, write_subset
+
+    try:
+        if args.data_command == "stats":
+            print(format_stats(args.path, file_stats(args.path)))
+        else:
+            written = write_subset(args.source, args.target, args.n, args.seed)
+            print(f"wrote {written} questions to {args.target}")
+    except (DPRDataError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)  # the message names the file, the record and the fix
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""Peak memory and speed of dpr_nb's streaming DPR reader against json.load, on a generated file.
+
+    python benchmarks/streaming_reader.py --size-mb 1024
+
+Writes a DPR-format JSON list of about --size-mb (NQ-like records: 1 positive, 30 hard negatives and 20 negatives
+of 100-word passages), then reads it in a fresh process per reader, so each peak RSS is that reader's alone.
+Target (issue 3): the streaming reader under 500 MB peak RSS whatever the size, at least 30 MB/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = ("the of and in to was is for on as by with he at from his an were are which this also be has or had first "
+         "one their its new after who they two her she been other when there all during into school time may years "
+         "more most only over city some world would where later up such used many can state about national out "
+         "known university united then made").split()
+
+
+def passage(rng: random.Random, index: int) -> dict:
+    return {"title": f"Article {index}", "text": " ".join(rng.choices(WORDS, k=100)), "score": rng.random() * 20,
+            "title_score": 0, "passage_id": str(index)}
+
+
+def generate(path: Path, size_mb: int, seed: int = 0) -> int:
+    """Write records until the file reaches size_mb; returns the number of records."""
+    rng, written, count = random.Random(seed), 0, 0
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("[")
+        while written < size_mb * 1024 * 1024:
+            record = {"dataset": "synthetic", "question": " ".join(rng.choices(WORDS, k=9)) + "?",
+                      "answers": ["an answer"], "positive_ctxs": [passage(rng, count * 100)],
+                      "negative_ctxs": [passage(rng, count * 100 + 1 + i) for i in range(20)],
+                      "hard_negative_ctxs": [passage(rng, count * 100 + 40 + i) for i in range(30)]}
+            text = ("," if count else "") + json.dumps(record)
+            f.write(text)
+            written += len(text)
+            count += 1
+        f.write("]")
+    return count
+
+
+def read(reader: str, path: str) -> None:
+    """Runs in a child process: read the file, print questions, seconds and peak RSS (MB) as JSON."""
+    started = time.perf_counter()
+    if reader == "dpr_nb streaming":
+        from dpr_nb.data import read_dpr_file
+
+        questions = sum(1 for _ in read_dpr_file(path))
+    else:
+        with open(path, encoding="utf-8") as f:
+            questions = len(json.load(f))
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KB
+    print(json.dumps({"questions": questions, "seconds": seconds, "peak_rss_mb": peak_mb}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--keep", default=None, help="write the generated file here and keep it")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(args.keep or Path(folder) / "synthetic-dpr.json")
+        records = generate(path, args.size_mb)
+        size_mb = path.stat().st_size / 1024 / 1024
+        print(f"{path}: {size_mb:.0f} MB, {records} questions\n")
+        print(f"{'reader':<20}{'peak RSS (MB)':>15}{'seconds':>10}{'MB/s':>8}")
+        results = {}
+        for reader in ("dpr_nb streaming", "json.load"):
+            output = subprocess.run([sys.executable, __file__, "--child", reader, str(path)], check=True,
+                                    capture_output=True, text=True).stdout
+            result = json.loads(output.strip().splitlines()[-1])
+            assert result["questions"] == records, (reader, result)
+            results[reader] = result
+            print(f"{reader:<20}{result['peak_rss_mb']:>15.0f}{result['seconds']:>10.1f}"
+                  f"{size_mb / result['seconds']:>8.1f}")
+        print(json.dumps({"file_mb": size_mb, "questions": records, **results}))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        read(sys.argv[2], sys.argv[3])
+    else:
+        main()

@@ -1,0 +1,71 @@
+import json
+
+import pytest
+
+from conftest import DPR_SAMPLES, need
+from dpr_nb.cli import main as cli_main
+from dpr_nb.data import load_dpr_file
+from dpr_nb.data_tools import file_stats, write_subset
+
+
+def raw(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_stats_count_distinct_passages_like_a_hand_count():
+    path = need(DPR_SAMPLES / "nq_dev_first10.jsonl")
+    records = raw(path)
+    stats = file_stats(path)
+    assert stats["questions"] == 10
+    assert stats["positives"] == sum(len({c["passage_id"] for c in r["positive_ctxs"]}) for r in records)
+    assert stats["negatives"] == 500
+    positive_ids = [{c["passage_id"] for c in r["positive_ctxs"]} for r in records]
+    assert stats["hard_negatives"] == sum(len({c["passage_id"] for c in r["hard_negative_ctxs"]} - ids)
+                                          for r, ids in zip(records, positive_ids))
+    question_lengths = sorted(len(r["question"].split()) for r in records)
+    assert stats["question_words"]["p100"] == question_lengths[-1]
+    assert stats["question_words"]["p50"] == question_lengths[(10 - 1) * 50 // 100]
+
+
+def test_stats_command_fails_on_a_bad_record_with_the_training_message(tmp_path, capsys):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"question": "q?", "positive_ctxs": []}) + "\n")
+    assert cli_main(["data", "stats", str(path)]) == 1
+    assert "record 1 (line 1): field 'positive_ctxs' is empty" in capsys.readouterr().err
+
+
+def test_reading_stops_at_max_samples_without_parsing_the_rest(tmp_path):
+    # A JSON list whose tail is broken: a reader that parses the whole file first would fail.
+    record = {"question": "q?", "positive_ctxs": [{"title": "t", "text": "a passage"}]}
+    path = tmp_path / "big.json"
+    path.write_text("[" + ",".join([json.dumps(record)] * 3) + ", {broken")
+    assert len(load_dpr_file(path, max_samples=3)) == 3
+
+
+@pytest.mark.parametrize("name", ["subset.json", "subset.jsonl", "subset.json.gz", "subset.jsonl.gz"])
+def test_subset_first_n_in_every_format(tmp_path, name):
+    source = need(DPR_SAMPLES / "squad1_dev_first10.jsonl")
+    assert write_subset(source, tmp_path / name, n=4) == 4
+    if name.endswith(".gz"):
+        assert (tmp_path / name).read_bytes()[:2] == b"\x1f\x8b"
+    assert [e.question for e in load_dpr_file(tmp_path / name)] == [r["question"] for r in raw(source)[:4]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary file left
+
+
+def test_seeded_random_subset_is_reproducible_and_keeps_file_order(tmp_path):
+    source = need(DPR_SAMPLES / "nq_dev_first10.jsonl")
+    order = [r["question"] for r in raw(source)]
+    picks = []
+    for seed in (1, 1, 2):
+        write_subset(source, tmp_path / "s.jsonl", n=4, seed=seed)
+        questions = [e.question for e in load_dpr_file(tmp_path / "s.jsonl")]
+        assert len(questions) == 4 and questions == sorted(questions, key=order.index)
+        picks.append(questions)
+    assert picks[0] == picks[1] and picks[0] != picks[2]
+
+
+def test_subset_command(tmp_path, capsys):
+    source = need(DPR_SAMPLES / "haystack_nq_dev_sample5.json")
+    assert cli_main(["data", "subset", str(source), str(tmp_path / "two.json"), "--n", "2"]) == 0
+    assert "wrote 2 questions" in capsys.readouterr().out
+    assert json.loads((tmp_path / "two.json").read_text()) == json.loads(source.read_text())[:2]
