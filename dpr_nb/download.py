@@ -25,7 +25,7 @@ from urllib.request import ProxyHandler, Request, build_opener
 
 from tqdm.auto import tqdm
 
-__all__ = ["fetch_archive_from_http", "download_file", "HTTPDownloadError"]
+__all__ = ["fetch_archive_from_http", "download_file", "download", "DPR_FILES", "HTTPDownloadError"]
 
 _CHUNK = 1024 * 1024  # 1 MiB: large enough to be fast, small enough for smooth progress
 _USER_AGENT = "dpr_nb-downloader/1.0"
@@ -228,3 +228,36 @@ def fetch_archive_from_http(url: str, output_dir: str | Path, proxies: dict | No
     if _extract(archive, output_dir):
         archive.unlink()  # only after extraction succeeded, so a failure can be retried
     return True
+
+
+# The files of the original DPR release that the tutorials use, by short name: (url, the unpacked file, about).
+DPR_FILES = {
+    "nq-train": ("https://dl.fbaipublicfiles.com/dpr/data/retriever/biencoder-nq-train.json.gz",
+                 "biencoder-nq-train.json", "Natural Questions training set: 58,880 questions, about 7.4 GB"),
+    "nq-dev": ("https://dl.fbaipublicfiles.com/dpr/data/retriever/biencoder-nq-dev.json.gz",
+               "biencoder-nq-dev.json", "Natural Questions dev set: 6,515 questions, about 800 MB"),
+    "wikipedia-passages": ("https://dl.fbaipublicfiles.com/dpr/wikipedia_split/psgs_w100.tsv.gz",
+                           "psgs_w100.tsv", "21 million 100-word Wikipedia passages (id, text, title), about 13 GB"),
+}
+
+
+def download(name: str, data_dir: str | Path = "data/dpr_training", **kwargs) -> Path:
+    """Fetch a known DPR file by name (see DPR_FILES) into data_dir, unpacked; returns its path.
+
+    Unlike fetch_archive_from_http, files already in data_dir do not stop another file from being fetched: each
+    name is downloaded (and resumed) on its own, and skipped only when its unpacked file is already there.
+    """
+    if name not in DPR_FILES:
+        raise ValueError(f"Unknown DPR file {name!r}; known: " +
+                         "; ".join(f"{key} ({about})" for key, (_, _, about) in DPR_FILES.items()))
+    url, filename, _ = DPR_FILES[name]
+    data_dir = Path(data_dir)
+    target = data_dir / filename
+    if target.exists():
+        return target
+    data_dir.mkdir(parents=True, exist_ok=True)
+    archive = data_dir / unquote(Path(urlparse(url).path).name)
+    download_file(url, archive, **kwargs)
+    if _extract(archive, data_dir):
+        archive.unlink()
+    return target

@@ -199,3 +199,14 @@ def test_dev_split_holds_out_training_questions_without_a_dev_file(tmp_path):
     splits = load_splits(tmp_path, "train.jsonl", dev_split=0.2, seed=3)
     assert len(splits["train"]) == 8 and len(splits["dev"]) == 2
     assert not {e.question for e in splits["train"]} & {e.question for e in splits["dev"]}
+
+
+def test_several_positives_are_all_marked_for_their_question():
+    example = DPRExample("q?", [], [Passage("t", f"gold {i}", f"g{i}") for i in range(3)], [Passage("t", "h", "h")])
+    other = DPRExample("r?", [], [Passage("t", "other gold", "o")], [Passage("t", "x", "x")])
+    encoder = tiny_encoder()
+    items = next(iter(BatchSampler([example, other], 2, num_positives=2, shuffle=True, seed=0)))
+    batch = collate(items, encoder.tokenizer, encoder.tokenizer, 8, 8, True)
+    rows = {e.question: row for (e, _, _), row in zip(items, batch.positive_mask.tolist())}
+    assert sum(rows["q?"]) == 2 and sum(rows["r?"]) == 1  # two distinct golds for q; r's one gold, brought once
+    assert not any(a and b for a, b in zip(rows["q?"], rows["r?"]))

@@ -223,3 +223,25 @@ def test_refused_connection_raises_connection_error(tmp_path):
     with pytest.raises(ConnectionError, match="resume") as exc:
         download_file(url, tmp_path / "x.bin", timeout=5)
     assert url in str(exc.value)
+
+
+def test_download_by_name_fetches_unpacks_and_then_skips(server, tmp_path, monkeypatch):
+    from dpr_nb import download as download_module
+
+    server.files["/retriever/biencoder-nq-dev.json.gz"] = gzip.compress(PAYLOAD)
+    monkeypatch.setitem(download_module.DPR_FILES, "nq-dev",
+                        (server.base + "/retriever/biencoder-nq-dev.json.gz", "biencoder-nq-dev.json", "test"))
+    (tmp_path / "other.json").write_text("[]")  # another file already there does not block this one
+    path = download_module.download("nq-dev", tmp_path, timeout=5)
+    assert path == tmp_path / "biencoder-nq-dev.json" and path.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["biencoder-nq-dev.json", "other.json"]
+    requests = len(server.ranges)
+    assert download_module.download("nq-dev", tmp_path) == path
+    assert len(server.ranges) == requests  # already there: no request
+
+
+def test_download_of_an_unknown_name_lists_the_known_ones():
+    from dpr_nb.download import download
+
+    with pytest.raises(ValueError, match="nq-train.*nq-dev"):
+        download("nq-tran")
