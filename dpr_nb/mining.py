@@ -1,0 +1,93 @@
+"""Dense hard-negative mining: the DPR paper's second round of training data.
+
+BM25 hard negatives share words with the question. Once a model is trained, the passages *it* ranks highest
+without containing an answer are harder still: training again on them teaches what BM25 negatives cannot.
+
+    >>> from dpr_nb import DensePassageRetriever                                      # doctest: +SKIP
+    >>> retriever = DensePassageRetriever.load("saved_models/dpr")                    # doctest: +SKIP
+    >>> mine_hard_negatives(retriever, "train.json", "train-mined.json", num_hard_negatives=30)  # doctest: +SKIP
+
+or `dpr-nb data mine --model saved_models/dpr train.json train-mined.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import string
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+from .data import Passage, parse_record, raw_records
+from .document_store import Document
+
+
+def normalize_answer(text: str) -> str:
+    """Lowercase, no accents' combining marks, no punctuation, no articles, single spaces (DPR and SQuAD's rule)."""
+    text = unicodedata.normalize("NFD", text.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c) and c not in string.punctuation)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def has_answer(passage_text: str, answers: list[str]) -> bool:
+    """Whether any answer occurs in the passage as whole words, after normalisation on both sides."""
+    passage = f" {normalize_answer(passage_text)} "
+    return any(normalized and f" {normalized} " in passage for normalized in map(normalize_answer, answers))
+
+
+def read_passages_tsv(path: str | Path) -> list[Passage]:
+    """A DPR corpus file (id, text, title with a header row, like psgs_w100.tsv)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(rows, None)
+        if header is None or [h.strip() for h in header[:3]] != ["id", "text", "title"]:
+            raise ValueError(f"{path}: expected a header row 'id<TAB>text<TAB>title', got {header!r}.")
+        return [Passage(title=row[2], text=row[1], passage_id=row[0]) for row in rows if len(row) >= 3]
+
+
+def mine_hard_negatives(retriever, source: str | Path, target: str | Path, corpus: str | Path | None = None,
+                        num_hard_negatives: int = 30, batch_size: int = 64) -> dict:
+    """Rewrite a DPR file with each question's top-ranked passages that contain no answer as its hard negatives.
+
+    The corpus is a passages TSV, or by default every passage of the file itself. A question's own positives and
+    any passage that contains one of its answers (has_answer) are never taken. Returns counts; the target is
+    written to a temporary file first and renamed. Records keep all their other fields.
+    """
+    source, target = Path(source), Path(target)
+    records = [record for record, _ in raw_records(source)]
+    examples = [parse_record(r, f"{source}, record {i}") for i, r in enumerate(records, start=1)]
+    if corpus is not None:
+        passages = read_passages_tsv(corpus)
+    else:
+        passages = list({p.key: p for e in examples for p in (*e.positives, *e.hard_negatives, *e.negatives)}
+                        .values())
+    documents = [Document(content=p.text, meta={"name": p.title}, id=p.passage_id or p.key) for p in passages]
+    passage_embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (passages, dim)
+    query_embeddings = retriever.embed_queries([e.question for e in examples], batch_size=batch_size)
+    if retriever.similarity_function == "cosine":
+        passage_embeddings = passage_embeddings / np.linalg.norm(passage_embeddings, axis=1, keepdims=True)
+        query_embeddings = query_embeddings / np.linalg.norm(query_embeddings, axis=1, keepdims=True)
+    short = 0
+    for record, example, query in zip(records, examples, query_embeddings):
+        scores = passage_embeddings @ query  # (passages,)
+        positive_keys = {p.key for p in example.positives}
+        mined = []
+        for index in np.argsort(-scores, kind="stable"):
+            passage = passages[index]
+            if passage.key in positive_keys or has_answer(passage.text, example.answers):
+                continue
+            mined.append({"title": passage.title, "text": passage.text, "score": float(scores[index]),
+                          "title_score": 0, "passage_id": passage.passage_id})
+            if len(mined) == num_hard_negatives:
+                break
+        short += len(mined) < num_hard_negatives
+        record["hard_negative_ctxs"] = mined
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    temporary.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, target)
+    return {"questions": len(records), "passages": len(passages), "questions_short_of_negatives": short}
