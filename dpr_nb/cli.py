@@ -4,6 +4,8 @@
                                              save, reload, retrieve
     dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
     dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
+    dpr-nb data convert-squad IN OUT_DIR     a SQuAD/XQuAD file as DPR train/dev/test files with BM25 hard
+                                             negatives and a passages.tsv corpus, split by article
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     subset_parser.add_argument("target", help="a .json, .jsonl, .json.gz or .jsonl.gz file to write")
     subset_parser.add_argument("--n", type=int, required=True, help="how many questions")
     subset_parser.add_argument("--seed", type=int, default=None, help="draw at random with this seed (else the first)")
+    squad_parser = data_parser.add_parser("convert-squad", help="a SQuAD file as DPR files with BM25 hard negatives")
+    squad_parser.add_argument("source", help="a SQuAD v1.1 or v2.0 JSON file (XQuAD, MLQA, ...)")
+    squad_parser.add_argument("out_dir", help="where to write passages.tsv, train.json, dev.json, test.json")
+    squad_parser.add_argument("--dev-fraction", type=float, default=0.1, help="share of the articles for dev")
+    squad_parser.add_argument("--test-fraction", type=float, default=0.1, help="share of the articles for test")
+    squad_parser.add_argument("--num-hard-negatives", type=int, default=30, help="BM25 hard negatives per question")
+    squad_parser.add_argument("--char-level", action="store_const", const=True, default=None,
+                              help="tokenise by characters for BM25 (default: only for Chinese, Japanese, Thai)")
+    squad_parser.add_argument("--seed", type=int, default=0, help="seed of the article shuffle")
     args = parser.parse_args(argv)
     if args.command == "demo":
         result = demo(args.save_dir, args.epochs, args.seed)
@@ -85,10 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.data_command == "stats":
             print(format_stats(args.path, file_stats(args.path)))
+        elif args.data_command == "convert-squad":
+            from .squad import convert_squad, format_counts
+
+            counts = convert_squad(args.source, args.out_dir, args.dev_fraction, args.test_fraction,
+                                   args.num_hard_negatives, args.char_level, args.seed)
+            print(f"wrote {args.out_dir}/passages.tsv, train.json, dev.json, test.json\n{format_counts(counts)}")
         else:
             written = write_subset(args.source, args.target, args.n, args.seed)
             print(f"wrote {written} questions to {args.target}")
-    except (DPRDataError, FileNotFoundError) as e:
+    except (DPRDataError, FileNotFoundError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)  # the message names the file, the record and the fix
         return 1
     return 0

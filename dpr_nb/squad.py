@@ -1,0 +1,164 @@
+"""Turn a SQuAD-format file (v1.1 or v2.0, e.g. XQuAD in any of its languages) into DPR training files.
+
+    dpr-nb data convert-squad xquad.de.json data/xquad-de      # passages.tsv, train.json, dev.json, test.json
+
+Each paragraph becomes a passage (id "<article>-<paragraph>"), each answerable question a DPR record whose positive is
+its paragraph and whose hard negatives are the paragraphs BM25 ranks highest for it that do not contain an answer.
+Articles, not questions, are split into train / dev / test: questions about one paragraph are near-paraphrases of
+each other, so a question split would put the test set's passages in the training set. In Python:
+
+>>> import json, tempfile
+>>> folder = Path(tempfile.mkdtemp())
+>>> qa = {"id": "q1", "question": "What is the capital of France?", "answers": [{"text": "Paris", "answer_start": 0}]}
+>>> squad = {"data": [{"title": "France", "paragraphs": [{"context": "Paris is the capital of France.", "qas": [qa]},
+...     {"context": "The capital of Italy is Rome.", "qas": []}]}]}
+>>> _ = (folder / "tiny.json").write_text(json.dumps(squad))
+>>> counts = convert_squad(folder / "tiny.json", folder / "out", dev_fraction=0, test_fraction=0)
+>>> counts["train"]
+{'articles': 1, 'questions': 1, 'passages': 2, 'unanswerable': 0, 'without_hard_negatives': 0}
+>>> json.loads((folder / "out" / "train.json").read_text())[0]["hard_negative_ctxs"][0]["text"]
+'The capital of Italy is Rome.'
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import re
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+SPLITS = ("train", "dev", "test")
+# Chinese, Japanese and Thai do not separate words with spaces: word tokens there would be whole clauses.
+_NO_SPACE_SCRIPTS = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"\w+")
+
+
+def looks_unspaced(texts: list[str], threshold: float = 0.3) -> bool:
+    """True when more than `threshold` of the non-space characters are CJK or Thai."""
+    characters = sum(len(t) - sum(c.isspace() for c in t) for t in texts)
+    script = sum(len(_NO_SPACE_SCRIPTS.findall(t)) for t in texts)
+    return characters > 0 and script / characters > threshold
+
+
+def tokenize(text: str, char_level: bool) -> list[str]:
+    # Our own token lists go to bm25s as they are: its default tokenizer would apply English stopwords and split
+    # Chinese only on spaces.
+    text = text.lower()
+    return [c for c in text if not c.isspace()] if char_level else _WORD.findall(text)
+
+
+def _clean(text: str) -> str:
+    # A tab or a newline would break a row of passages.tsv; keep the JSON text identical to the TSV's.
+    return re.sub(r"[\t\r\n]", " ", text).strip()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    # A temporary file in the same folder, then a rename: an interrupted run never leaves a half-written file.
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _split_articles(n_articles: int, dev_fraction: float, test_fraction: float, seed: int) -> dict[int, str]:
+    if not (0 <= dev_fraction and 0 <= test_fraction and dev_fraction + test_fraction < 1):
+        raise ValueError(f"dev_fraction ({dev_fraction}) and test_fraction ({test_fraction}) must be >= 0 and sum "
+                         "to less than 1: the rest of the articles is the training set.")
+    order = random.Random(seed).sample(range(n_articles), n_articles)
+    n_dev, n_test = round(dev_fraction * n_articles), round(test_fraction * n_articles)
+    return {a: "dev" if i < n_dev else "test" if i < n_dev + n_test else "train" for i, a in enumerate(order)}
+
+
+def _hard_negatives(scores: np.ndarray, passages: list[dict], own: int, answers: list[str], k: int) -> list[dict]:
+    """The top-`k` BM25 passages that are not the question's own paragraph and contain none of its answers."""
+    answers = [a.casefold() for a in answers]
+    chosen = []
+    # Passages that share no token with the question (score 0) are not BM25 hits, so they never count as "hard".
+    for index in np.argsort(-scores, kind="stable"):
+        if len(chosen) == k or scores[index] <= 0:
+            break
+        passage = passages[index]
+        if index == own or any(a in passage["text"].casefold() for a in answers):
+            continue  # a passage holding the answer is a false negative: training would push a right answer away
+        chosen.append({"title": passage["title"], "text": passage["text"], "score": float(scores[index]),
+                       "title_score": int(passage["title"] == passages[own]["title"]),
+                       "passage_id": passage["passage_id"]})
+    return chosen
+
+
+def convert_squad(squad_path: str | Path, out_dir: str | Path, dev_fraction: float = 0.1, test_fraction: float = 0.1,
+                  num_hard_negatives: int = 30, char_level: bool | None = None, seed: int = 0) -> dict:
+    """Write passages.tsv, train.json, dev.json and test.json to `out_dir`; return the counts per split.
+
+    `char_level=None` tokenises by characters when the contexts look Chinese, Japanese or Thai, by words otherwise.
+    The returned dict has "char_level" and, per split, articles, questions, passages, unanswerable (questions
+    skipped) and without_hard_negatives.
+    """
+    squad_path, out_dir = Path(squad_path), Path(out_dir)
+    with open(squad_path, encoding="utf-8") as f:
+        articles = json.load(f)["data"]
+    if char_level is None:
+        char_level = looks_unspaced([p["context"] for a in articles for p in a["paragraphs"]])
+    split_of = _split_articles(len(articles), dev_fraction, test_fraction, seed)
+    dataset = squad_path.stem
+    counts = {"char_level": char_level}
+    rows = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        passages, questions, unanswerable = [], [], 0  # questions: (index of its passage, question, answers)
+        for a, article in enumerate(articles):
+            if split_of[a] != split:
+                continue
+            # SQuAD titles are Wikipedia page names ("Super_Bowl_50"); DPR's titles have spaces.
+            title = _clean(article.get("title", "").replace("_", " "))
+            for p, paragraph in enumerate(article["paragraphs"]):
+                passages.append({"title": title, "text": _clean(paragraph["context"]), "passage_id": f"{a}-{p}"})
+                for qa in paragraph["qas"]:
+                    answers = list(dict.fromkeys(x["text"].strip() for x in qa.get("answers") or []))
+                    answers = [x for x in answers if x]
+                    if qa.get("is_impossible") or not answers:
+                        unanswerable += 1  # SQuAD v2's unanswerable questions have no passage to retrieve
+                        continue
+                    questions.append((len(passages) - 1, qa["question"].strip(), answers))
+        # Only this split's paragraphs are searched, so no passage of dev or test shows up in train as a negative.
+        records = []
+        if passages:
+            retriever = bm25s.BM25()
+            retriever.index([tokenize(p["text"], char_level) for p in passages], show_progress=False)
+        for own, question, answers in questions:
+            scores = retriever.get_scores(tokenize(question, char_level))
+            records.append({"dataset": dataset, "question": question, "answers": answers,
+                            "positive_ctxs": [{**passages[own], "score": 1000, "title_score": 1}],
+                            "negative_ctxs": [],
+                            "hard_negative_ctxs": _hard_negatives(scores, passages, own, answers,
+                                                                  num_hard_negatives)})
+        _write_atomic(out_dir / f"{split}.json", json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        rows += passages
+        counts[split] = {"articles": sum(s == split for s in split_of.values()), "questions": len(records),
+                         "passages": len(passages), "unanswerable": unanswerable,
+                         "without_hard_negatives": sum(not r["hard_negative_ctxs"] for r in records)}
+    # DPR's psgs_w100.tsv layout (id, text, title), written by the csv module so DPR's csv reader reads it back.
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+    writer.writerow(["id", "text", "title"])
+    writer.writerows([p["passage_id"], p["text"], p["title"]] for p in sorted(rows, key=_passage_order))
+    _write_atomic(out_dir / "passages.tsv", buffer.getvalue())
+    return counts
+
+
+def _passage_order(passage: dict) -> tuple[int, int]:
+    # The corpus in file order, whatever split each article went to.
+    article, paragraph = passage["passage_id"].split("-")
+    return int(article), int(paragraph)
+
+
+def format_counts(counts: dict) -> str:
+    lines = [f"tokenisation: {'characters' if counts['char_level'] else 'words'}"]
+    for split in SPLITS:
+        lines.append(f"  {split:<6}" + "  ".join(f"{k}={v}" for k, v in counts[split].items()))
+    return "\n".join(lines)
