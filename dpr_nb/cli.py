@@ -4,6 +4,7 @@
                                              save, reload, retrieve
     dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
     dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
+    dpr-nb data mine --model DIR IN OUT      hard negatives mined with a trained model
     dpr-nb data convert-squad IN OUT_DIR     a SQuAD/XQuAD file as DPR train/dev/test files with BM25 hard
                                              negatives and a passages.tsv corpus, split by article
 """
@@ -86,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     squad_parser.add_argument("--char-level", action="store_const", const=True, default=None,
                               help="tokenise by characters for BM25 (default: only for Chinese, Japanese, Thai)")
     squad_parser.add_argument("--seed", type=int, default=0, help="seed of the article shuffle")
+    mine_parser = data_parser.add_parser("mine", help="hard negatives mined with a trained model")
+    mine_parser.add_argument("source")
+    mine_parser.add_argument("target", help="the DPR file to write, with the mined hard_negative_ctxs")
+    mine_parser.add_argument("--model", required=True, help="a folder saved by DensePassageRetriever.save()")
+    mine_parser.add_argument("--corpus", default=None, help="a passages TSV (id, text, title); default: the file's own")
+    mine_parser.add_argument("--num-hard-negatives", type=int, default=30)
     args = parser.parse_args(argv)
     if args.command == "demo":
         result = demo(args.save_dir, args.epochs, args.seed)
@@ -102,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
             counts = convert_squad(args.source, args.out_dir, args.dev_fraction, args.test_fraction,
                                    args.num_hard_negatives, args.char_level, args.seed)
             print(f"wrote {args.out_dir}/passages.tsv, train.json, dev.json, test.json\n{format_counts(counts)}")
+        elif args.data_command == "mine":
+            from .mining import mine_hard_negatives
+            from .retriever import DensePassageRetriever
+
+            retriever = DensePassageRetriever.load(args.model)
+            counts = mine_hard_negatives(retriever, args.source, args.target, args.corpus, args.num_hard_negatives)
+            print(f"wrote {args.target}: {counts}")
         else:
             written = write_subset(args.source, args.target, args.n, args.seed)
             print(f"wrote {written} questions to {args.target}")

@@ -101,7 +101,11 @@ def convert_squad(squad_path: str | Path, out_dir: str | Path, dev_fraction: flo
     """
     squad_path, out_dir = Path(squad_path), Path(out_dir)
     with open(squad_path, encoding="utf-8") as f:
-        articles = json.load(f)["data"]
+        squad = json.load(f)
+    if not isinstance(squad, dict) or not isinstance(squad.get("data"), list):
+        raise ValueError(f"{squad_path}: not a SQuAD file: expected an object with a 'data' list of articles "
+                         '({"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}).')
+    articles = squad["data"]
     if char_level is None:
         char_level = looks_unspaced([p["context"] for a in articles for p in a["paragraphs"]])
     split_of = _split_articles(len(articles), dev_fraction, test_fraction, seed)

@@ -52,3 +52,15 @@ def test_passages_tsv_needs_its_header(tmp_path):
     bad.write_text("1\tsome text\tA title\n")
     with pytest.raises(ValueError, match="header row"):
         read_passages_tsv(bad)
+
+
+def test_mine_command(tmp_path, capsys):
+    from dpr_nb.cli import main as cli_main
+    from dpr_nb.encoders import BiEncoder, tiny_encoder
+
+    paths = write_embedded_dataset(tmp_path / "data")
+    DensePassageRetriever(model=BiEncoder(tiny_encoder(), tiny_encoder()), use_gpu=False).save(tmp_path / "model")
+    assert cli_main(["data", "mine", "--model", str(tmp_path / "model"), str(paths["test"]),
+                     str(tmp_path / "mined.json"), "--num-hard-negatives", "3"]) == 0
+    assert "questions_short_of_negatives" in capsys.readouterr().out
+    assert all(len(e.hard_negatives) == 3 for e in load_dpr_file(tmp_path / "mined.json"))
