@@ -3,7 +3,14 @@
     python benchmarks/streaming_reader.py --size-mb 1024
 
 Writes a DPR-format JSON list of about --size-mb (NQ-like records: 1 positive, 30 hard negatives and 20 negatives
-of 100-word passages), then reads it in a fresh process per reader, so each peak RSS is that reader's alone.
+of 100-word passages), then reads it in a fresh process per reader, so each peak RSS is that reader's alone:
+
+- dpr_nb streaming: one pass of `read_dpr_file`, as `dpr-nb data stats` and `dpr-nb data subset` make.
+- dpr_nb index: the one-time conversion to an on-disk index (`dpr-nb data index`, TrainConfig.index_on_disk).
+- index epoch: one shuffled training epoch's sampling from that index (BatchSampler, batch 16, 7 hard negatives),
+  every question read from disk in random order.
+- json.load: the whole list parsed into memory, as Haystack v1 and the original DPR read it.
+
 Target (issue 3): the streaming reader under 500 MB peak RSS whatever the size, at least 30 MB/s.
 """
 
@@ -55,6 +62,16 @@ def read(reader: str, path: str) -> None:
         from dpr_nb.data import read_dpr_file
 
         questions = sum(1 for _ in read_dpr_file(path))
+    elif reader == "dpr_nb index":
+        from dpr_nb.indexed import IndexedDPRFile
+
+        questions = len(IndexedDPRFile.build(path, rebuild=True))
+    elif reader == "index epoch":
+        from dpr_nb.data import BatchSampler
+        from dpr_nb.indexed import IndexedDPRFile
+
+        sampler = BatchSampler(IndexedDPRFile.build(path), batch_size=16, num_hard_negatives=7, seed=0)
+        questions = sum(len(batch) for batch in sampler)
     else:
         with open(path, encoding="utf-8") as f:
             questions = len(json.load(f))
@@ -75,7 +92,7 @@ def main() -> None:
         print(f"{path}: {size_mb:.0f} MB, {records} questions\n")
         print(f"{'reader':<20}{'peak RSS (MB)':>15}{'seconds':>10}{'MB/s':>8}")
         results = {}
-        for reader in ("dpr_nb streaming", "json.load"):
+        for reader in ("dpr_nb streaming", "dpr_nb index", "index epoch", "json.load"):
             output = subprocess.run([sys.executable, __file__, "--child", reader, str(path)], check=True,
                                     capture_output=True, text=True).stdout
             result = json.loads(output.strip().splitlines()[-1])

@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     subset_parser.add_argument("target", help="a .json, .jsonl, .json.gz or .jsonl.gz file to write")
     subset_parser.add_argument("--n", type=int, required=True, help="how many questions")
     subset_parser.add_argument("--seed", type=int, default=None, help="draw at random with this seed (else the first)")
+    index_parser = data_parser.add_parser("index", help="index a DPR file on disk once, for training in flat memory")
+    index_parser.add_argument("path")
+    index_parser.add_argument("--out", default=None, help="the index folder (default: beside the file, <file>.index)")
+    index_parser.add_argument("--rebuild", action="store_true", help="rebuild even if an up-to-date index exists")
     squad_parser = data_parser.add_parser("convert-squad", help="a SQuAD file as DPR files with BM25 hard negatives")
     squad_parser.add_argument("source", help="a SQuAD v1.1 or v2.0 JSON file (XQuAD, MLQA, ...)")
     squad_parser.add_argument("out_dir", help="where to write passages.tsv, train.json, dev.json, test.json")
@@ -116,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             retriever = DensePassageRetriever.load(args.model)
             counts = mine_hard_negatives(retriever, args.source, args.target, args.corpus, args.num_hard_negatives)
             print(f"wrote {args.target}: {counts}")
+        elif args.data_command == "index":
+            from .indexed import IndexedDPRFile
+
+            examples = IndexedDPRFile.build(args.path, args.out, rebuild=args.rebuild)
+            print(f"{examples.index_dir}: {len(examples)} questions, ready for TrainConfig(index_on_disk=True)")
         else:
             written = write_subset(args.source, args.target, args.n, args.seed)
             print(f"wrote {written} questions to {args.target}")

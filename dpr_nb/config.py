@@ -40,6 +40,9 @@ class TrainConfig:
     test_filename: str | None = None
     max_samples: int | None = None  # read at most this many training questions
     dev_split: float = 0.0  # with no dev file: hold out this fraction of the training questions
+    # index each file once beside it (<file>.index/: JSON Lines + offsets) and read questions from disk as batches
+    # need them: flat memory for NQ's 7.4 GB, a new shuffle every epoch (dpr_nb.indexed)
+    index_on_disk: bool = False
     # --- what one training example looks like
     max_seq_len_query: int = 64
     max_seq_len_passage: int = 256
@@ -127,6 +130,7 @@ _NQ_RECIPE = dict(
     learning_rate=1e-5,
     evaluate_every=3000,
     save_dir="saved_models/dpr",
+    index_on_disk=True,  # NQ train parsed into memory needs more RAM than Colab has
     use_amp=True,  # mixed precision on a GPU (fp16 on Colab's T4); the CPU trains in float32 and says so
 )
 

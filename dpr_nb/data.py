@@ -194,13 +194,15 @@ def load_dpr_file(path: str | Path, max_samples: int | None = None) -> list[DPRE
 
 def load_splits(data_dir: str | Path, train_filename: str, dev_filename: str | None = None,
                 test_filename: str | None = None, max_samples: int | None = None, dev_split: float = 0.0,
-                seed: int = 42) -> dict[str, list[DPRExample]]:
+                seed: int = 42, index_on_disk: bool = False) -> dict[str, Sequence[DPRExample]]:
     """The train / dev / test questions, from files in data_dir or from the embedded dataset (data_dir="embedded").
 
     `max_samples` caps the training questions. Without a dev file, `dev_split` holds out that fraction of the
-    training questions (a seeded shuffle), as Haystack v1 does.
+    training questions (a seeded shuffle), as Haystack v1 does. With `index_on_disk`, each file is indexed once
+    (dpr_nb.indexed) and its questions are read from disk when a batch needs them, instead of held in memory.
     """
     from .config import EMBEDDED_DATA
+    from .indexed import IndexedDPRFile, take
 
     if str(data_dir) == EMBEDDED_DATA:
         from .embedded_data import make_embedded_dataset
@@ -211,14 +213,34 @@ def load_splits(data_dir: str | Path, train_filename: str, dev_filename: str | N
         splits["train"] = splits["train"][:max_samples]
     else:
         data_dir = Path(data_dir)
-        splits = {"train": load_dpr_file(data_dir / train_filename, max_samples)}
-        splits["dev"] = load_dpr_file(data_dir / dev_filename) if dev_filename else []
-        splits["test"] = load_dpr_file(data_dir / test_filename) if test_filename else []
+
+        def read(filename: str | None, limit: int | None = None) -> Sequence[DPRExample]:
+            if not filename:
+                return []
+            if (data_dir / filename).is_dir():  # an index folder made by `dpr-nb data index FILE --out FOLDER`
+                examples = IndexedDPRFile(data_dir / filename)
+            elif not index_on_disk:
+                return load_dpr_file(data_dir / filename, limit)
+            else:
+                examples = IndexedDPRFile.build(data_dir / filename, max_records=limit)
+            return examples if limit is None or len(examples) <= limit else examples.subset(range(limit))
+
+        splits = {"train": read(train_filename, max_samples), "dev": read(dev_filename),
+                  "test": read(test_filename)}
     if dev_split and not splits["dev"]:
-        shuffled = random.Random(seed).sample(splits["train"], len(splits["train"]))
-        held_out = max(1, round(dev_split * len(shuffled)))
-        splits["dev"], splits["train"] = shuffled[:held_out], shuffled[held_out:]
+        # A permutation of positions, not of examples: an on-disk file is split without reading a question.
+        count = len(splits["train"])
+        order = random.Random(seed).sample(range(count), count)
+        held_out = max(1, round(dev_split * count))
+        train = splits["train"]
+        splits["dev"], splits["train"] = take(train, order[:held_out]), take(train, order[held_out:])
     return splits
+
+
+def load_training_data(config) -> dict[str, Sequence[DPRExample]]:
+    """`load_splits` with the data settings of a `TrainConfig`."""
+    return load_splits(config.data_dir, config.train_filename, config.dev_filename, config.test_filename,
+                       config.max_samples, config.dev_split, config.seed, config.index_on_disk)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -239,8 +261,6 @@ class BatchSampler:
         self.examples, self.batch_size, self.shuffle = examples, batch_size, shuffle
         self.num_positives, self.num_hard_negatives = num_positives, num_hard_negatives
         self.rng = random.Random(seed)
-        # The fallback pool for questions that run short of negatives: every passage of every question.
-        self._pool = list({p.key: p for e in examples for p in (*e.positives, *e.hard_negatives)}.values())
 
     def __len__(self) -> int:
         return -(-len(self.examples) // self.batch_size)
@@ -260,12 +280,26 @@ class BatchSampler:
             if self.shuffle:
                 rng.shuffle(extra)
             negatives += extra[: self.num_hard_negatives - len(negatives)]
-            while len(negatives) < self.num_hard_negatives and len(self._pool) > len(taken):
-                candidate = rng.choice(self._pool)
-                if candidate.key not in taken:
-                    taken.add(candidate.key)
-                    negatives.append(candidate)
+            negatives += self._borrow(taken, self.num_hard_negatives - len(negatives))
         return positives, negatives
+
+    def _borrow(self, taken: set[str], count: int) -> list[Passage]:
+        """Up to `count` passages of other random questions (their positives and hard negatives), none in `taken`.
+
+        Drawn a question at a time rather than from a list of every passage, which for NQ would be millions of
+        passages in memory (and would read every question of an on-disk file). A small dataset may not have
+        `count` more distinct passages: the attempts are bounded, and the question then brings fewer.
+        """
+        borrowed = []
+        for _ in range(20 * count):
+            if len(borrowed) == count:
+                break
+            other = self.examples[self.rng.randrange(len(self.examples))]
+            candidate = self.rng.choice((*other.positives, *other.hard_negatives))
+            if candidate.key not in taken:
+                taken.add(candidate.key)
+                borrowed.append(candidate)
+        return borrowed
 
     def __iter__(self) -> Iterator[list[tuple[DPRExample, list[Passage], list[Passage]]]]:
         order = list(range(len(self.examples)))

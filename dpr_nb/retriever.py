@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .data import DPRExample, load_dpr_file, load_splits, tokenize_passages, tokenize_queries
+from .data import DPRExample, load_dpr_file, load_training_data, tokenize_passages, tokenize_queries
 from .document_store import Document
 from .encoders import BiEncoder, Encoder
 from .trainer import History, Trainer, resolve_device
@@ -184,8 +184,7 @@ class DensePassageRetriever:
                               grad_acc_steps=grad_acc_steps, use_amp=use_amp, seed=seed)
         if save_dir is not _UNSET:
             config = config.replace(save_dir=None if save_dir is None else str(save_dir))
-        splits = load_splits(config.data_dir, config.train_filename, config.dev_filename, config.test_filename,
-                             config.max_samples, config.dev_split, config.seed)
+        splits = load_training_data(config)
         trainer = Trainer(self.model, config, splits["train"], splits["dev"] or None, self.progress_bar)
         for event, functions in (callbacks or {}).items():
             for function in functions if isinstance(functions, (list, tuple)) else [functions]:

@@ -1,0 +1,169 @@
+"""DPR files on disk, read one question at a time by position: shuffle 7.4 GB of NQ every epoch in flat memory.
+
+Streaming (`data.read_dpr_file`) reads a file front to back; training wants the questions in a new random order
+every epoch. Holding NQ's 58,880 parsed questions (with their 80 passages each) takes more RAM than Colab has, and
+re-parsing the whole JSON list for every epoch is slow. So, once, the file is converted to an index folder:
+
+    biencoder-nq-train.json.index/
+        records.jsonl   one validated record per line (title, text and id of each passage; scores dropped)
+        offsets.npy     the byte offset where each line starts (8 bytes per question)
+        meta.json       which source file (size, modification time) and how many records it holds
+
+and `IndexedDPRFile` is a `Sequence[DPRExample]` whose `examples[i]` seeks to line i and parses it. The trainer
+takes it wherever it takes a list, so `TrainConfig(index_on_disk=True)` changes memory, not results.
+
+    >>> import tempfile, json, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> record = {"question": "q?", "answers": ["a"], "positive_ctxs": [{"title": "T", "text": "a passage"}]}
+    >>> _ = (folder / "train.jsonl").write_text(json.dumps(record) + "\\n" + json.dumps(record) + "\\n")
+    >>> examples = IndexedDPRFile.build(folder / "train.jsonl")
+    >>> len(examples), examples[1].positives[0].text
+    (2, 'a passage')
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .data import DPRExample, Passage, parse_record, raw_records
+
+FORMAT_VERSION = 1
+SUFFIX = ".index"
+
+
+def _ctx(passage: Passage) -> dict:
+    ctx = {"title": passage.title, "text": passage.text}
+    if passage.passage_id is not None:
+        ctx["passage_id"] = passage.passage_id
+    return ctx
+
+
+def example_to_record(example: DPRExample) -> dict:
+    """A DPR record holding exactly what training uses; `parse_record` turns it back into the same example."""
+    return {"question": example.question, "answers": example.answers,
+            "positive_ctxs": [_ctx(p) for p in example.positives],
+            "hard_negative_ctxs": [_ctx(p) for p in example.hard_negatives],
+            "negative_ctxs": [_ctx(p) for p in example.negatives]}
+
+
+def _source_stamp(source: Path) -> dict:
+    stat = source.stat()
+    return {"source": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "format_version": FORMAT_VERSION}
+
+
+class IndexedDPRFile(Sequence):
+    """The questions of an index folder, by position; `indices` (optional) selects and orders a subset of them."""
+
+    def __init__(self, index_dir: str | Path, indices: Sequence[int] | None = None):
+        self.index_dir = Path(index_dir)
+        meta_path = self.index_dir / "meta.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{self.index_dir} is not a dpr_nb index folder (no meta.json). Build one with "
+                                    "`dpr-nb data index FILE` or IndexedDPRFile.build(FILE).")
+        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        # Memory-mapped: the operating system pages in the offsets it needs, nothing is copied into Python.
+        self.offsets = np.load(self.index_dir / "offsets.npy", mmap_mode="r")
+        self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        self._file = None  # opened on first read, so an instance can be pickled and sent to another process
+
+    # -------------------------------------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, source: str | Path, index_dir: str | Path | None = None, max_records: int | None = None,
+              rebuild: bool = False) -> IndexedDPRFile:
+        """Index `source` (any DPR file: JSON list or Lines, gzipped or not) once; later calls reuse the folder.
+
+        The folder (default: beside the source, named `<file>.index`) is rebuilt when the source has changed or
+        when it holds fewer than the `max_records` asked for. It is written to a temporary folder and renamed, so
+        an interrupted build leaves no index behind, only a next build that starts over.
+        """
+        source = Path(source)
+        if not source.is_file():
+            raise FileNotFoundError(f"DPR data file not found: {source}. Check data_dir and the file name.")
+        index_dir = Path(index_dir) if index_dir else source.with_name(source.name + SUFFIX)
+        if not rebuild and _usable(index_dir, source, max_records):
+            return cls(index_dir)
+        index_dir.parent.mkdir(parents=True, exist_ok=True)
+        temporary = index_dir.with_name(f".{index_dir.name}.tmp-{os.getpid()}")
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        offsets, position = [], 0
+        records = raw_records(source)
+        with open(temporary / "records.jsonl", "wb") as out:
+            for record, where in itertools.islice(records, max_records):
+                # Validated now, with the source's own record numbers in any error; stored as what training reads.
+                example = parse_record(record, f"{source}, {where}")
+                line = (json.dumps(example_to_record(example), ensure_ascii=False) + "\n").encode("utf-8")
+                offsets.append(position)
+                out.write(line)
+                position += len(line)
+            # The complete flag tells a later build asking for more records whether the source had more to give.
+            complete = next(records, None) is None
+        np.save(temporary / "offsets.npy", np.asarray(offsets, dtype=np.int64))
+        meta = {**_source_stamp(source), "records": len(offsets), "complete": complete}
+        (temporary / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        previous = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}")
+        if index_dir.exists():
+            os.replace(index_dir, previous)
+        os.replace(temporary, index_dir)
+        shutil.rmtree(previous, ignore_errors=True)
+        return cls(index_dir)
+
+    # -------------------------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.offsets) if self.indices is None else len(self.indices)
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return self.subset(range(len(self))[item])
+        if not -len(self) <= item < len(self):
+            raise IndexError(f"question {item} of {len(self)}")
+        item %= len(self)
+        position = int(item if self.indices is None else self.indices[item])
+        if self._file is None:
+            self._file = open(self.index_dir / "records.jsonl", "rb")
+        self._file.seek(int(self.offsets[position]))
+        line = self._file.readline()
+        return parse_record(json.loads(line), f"{self.index_dir / 'records.jsonl'}, record {position + 1}")
+
+    def __iter__(self) -> Iterator[DPRExample]:
+        return (self[i] for i in range(len(self)))
+
+    def subset(self, indices: Sequence[int]) -> IndexedDPRFile:
+        """A view holding the given positions of this one (for a held-out dev split or max_samples)."""
+        chosen = np.asarray(indices, dtype=np.int64)
+        return IndexedDPRFile(self.index_dir, chosen if self.indices is None else self.indices[chosen])
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_file": None, "offsets": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.offsets = np.load(self.index_dir / "offsets.npy", mmap_mode="r")
+
+    def __repr__(self) -> str:
+        return f"IndexedDPRFile({str(self.index_dir)!r}, {len(self)} questions)"
+
+
+def _usable(index_dir: Path, source: Path, max_records: int | None) -> bool:
+    try:
+        meta = json.loads((index_dir / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    same_source = all(meta.get(k) == v for k, v in _source_stamp(source).items() if k != "source")
+    enough = meta.get("complete") or (max_records is not None and meta.get("records", 0) >= max_records)
+    return bool(same_source and enough and (index_dir / "offsets.npy").is_file())
+
+
+def take(examples: Sequence[DPRExample], indices: Sequence[int]) -> Sequence[DPRExample]:
+    """`examples` at `indices`: a list for a list, a view (nothing read) for an IndexedDPRFile."""
+    if isinstance(examples, IndexedDPRFile):
+        return examples.subset(indices)
+    return [examples[i] for i in indices]
