@@ -4,11 +4,15 @@ Which file does what (each one idea):
 - config.py          TrainConfig, the one dataclass of training choices, and its presets
 - embedded_data.py   a small DPR dataset the package generates itself (no downloads)
 - data.py            read (streaming) and validate DPR files; sample and tokenise batches
+- indexed.py         a DPR file indexed on disk once, read by position (flat memory for NQ's 7.4 GB)
 - data_tools.py      `dpr-nb data stats` and `dpr-nb data subset`
 - encoders.py        query and passage encoders (CLS or declared pooling), loading and saving
 - loss.py            the in-batch negatives loss
 - report.py          Haystack v1's evaluation report, and what it measures
-- trainer.py         the training loop, its history and callbacks
+- trainer.py         the training loop (gradient caching, mixed precision), its history and callbacks
+- checkpoints.py     atomic checkpoints and exact resume
+- distributed.py     torchrun: embeddings gathered across processes, gradients summed
+- interop.py         Haystack v1 folders in, sentence-transformers folders out
 - document_store.py  Document and InMemoryDocumentStore
 - retriever.py       DensePassageRetriever, Haystack v1's interface
 - download.py        fetch_archive_from_http, resumable downloads
@@ -20,10 +24,12 @@ from .data import DPRDataError, DPRExample, Passage, load_dpr_file, read_dpr_fil
 from .document_store import Document, InMemoryDocumentStore
 from .download import fetch_archive_from_http
 from .encoders import BiEncoder, Encoder
+from .indexed import IndexedDPRFile
+from .interop import export_sentence_transformers
 from .loss import in_batch_negatives_loss
 from .report import format_report, ranking_report
 from .retriever import DensePassageRetriever
-from .trainer import History, Trainer
+from .trainer import History, Trainer, TrainingMemoryError
 
 __version__ = "0.1.0"
 
@@ -31,5 +37,5 @@ __all__ = [
     "EMBEDDED_DATA", "PRESETS", "TINY_MODEL", "TrainConfig", "DPRDataError", "DPRExample", "Passage",
     "load_dpr_file", "read_dpr_file", "Document", "InMemoryDocumentStore", "fetch_archive_from_http", "BiEncoder",
     "Encoder", "in_batch_negatives_loss", "format_report", "ranking_report", "DensePassageRetriever", "History",
-    "Trainer",
+    "Trainer", "TrainingMemoryError", "IndexedDPRFile", "export_sentence_transformers",
 ]

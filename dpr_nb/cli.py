@@ -2,6 +2,10 @@
 
     dpr-nb demo                              train a tiny DPR model on the embedded dataset, report before/after,
                                              save, reload, retrieve
+    dpr-nb train --preset NAME | --config FILE [--set key=value ...] [--resume]
+                                             train as the Python API does (also under torchrun); writes the model,
+                                             train_config.json and history.json to save_dir
+    dpr-nb eval --model DIR --data FILE      the report of a saved model on a DPR file (--json OUT to keep it)
     dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
     dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
     dpr-nb data mine --model DIR IN OUT      hard negatives mined with a trained model
@@ -62,6 +66,48 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     return {"before": before, "after": after, "reload_identical": same}
 
 
+def train(preset: str | None, config_file: str | None, settings: list[str], resume: bool) -> int:
+    """`dpr-nb train`: the run a TrainConfig describes, printed as it goes; under torchrun, process 0 speaks."""
+    from . import DensePassageRetriever, TrainConfig, format_report
+    from .distributed import current_group
+
+    config = TrainConfig.load(config_file) if config_file else TrainConfig.preset(preset or "smoke")
+    config = config.with_settings(settings)
+    group = current_group()
+    say = print if group.is_main else (lambda *args, **kwargs: None)
+    say(f"dpr-nb train: {config.query_model} / {config.passage_model} on {config.data_dir}, "
+        f"{group.world_size} process(es)")
+    retriever = DensePassageRetriever(query_embedding_model=config.query_model,
+                                      passage_embedding_model=config.passage_model,
+                                      use_gpu=config.device != "cpu", progress_bar=group.is_main)
+    report_line = lambda trainer, record: say(  # noqa: E731
+        f"step {record['step']} {record['split']}: " + "  ".join(
+            f"{k}={record[k]:.4f}" for k in ("loss", "acc", "f1", "average_rank") if k in record))
+    retriever.train(config=config, resume=resume, callbacks={"on_evaluate": report_line})
+    for split, report in retriever.reports.items():
+        say(format_report(report, f"\nReport on {split}:"))
+    if config.save_dir:
+        say(f"\nSaved to {config.save_dir}/ (the model, train_config.json, history.json)")
+    return 0
+
+
+def evaluate(model: str, data: str, batch_size: int, num_hard_negatives: int, json_path: str | None) -> int:
+    """`dpr-nb eval`: the in-batch report of a saved model on a DPR file."""
+    import json
+
+    from . import DensePassageRetriever, format_report
+
+    retriever = DensePassageRetriever.load(model)
+    report = retriever.evaluate(data, batch_size=batch_size, num_hard_negatives=num_hard_negatives)
+    print(format_report(report, f"{model} on {data}:"))
+    if json_path:
+        values = {k: v for k, v in report.items() if k != "report"}
+        values["classes"] = report["report"].to_dict(orient="index")
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(values, f, indent=2)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dpr-nb", description="Train your own Dense Passage Retrieval models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--save-dir", default="saved_models/dpr-demo", help="where to save the trained model")
     demo_parser.add_argument("--epochs", type=int, default=None, help="override the smoke preset's epochs")
     demo_parser.add_argument("--seed", type=int, default=42)
+    train_parser = commands.add_parser("train", help="train from a preset or a config file")
+    source = train_parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", default=None, help="smoke (default), from_scratch or finetune")
+    source.add_argument("--config", default=None, help="a train_config.json (as saved next to every model)")
+    train_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                              help="change one TrainConfig field, e.g. --set batch_size=128 (repeatable)")
+    train_parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    eval_parser = commands.add_parser("eval", help="the report of a saved model on a DPR file")
+    eval_parser.add_argument("--model", required=True, help="a folder saved by training (or by Haystack v1)")
+    eval_parser.add_argument("--data", required=True, help="a DPR file: JSON list or JSON Lines, .gz or not")
+    eval_parser.add_argument("--batch-size", type=int, default=16, help="questions ranked against each other")
+    eval_parser.add_argument("--num-hard-negatives", type=int, default=1)
+    eval_parser.add_argument("--json", default=None, help="also write the report to this JSON file")
     data_parser = commands.add_parser("data", help="look at and cut down DPR files").add_subparsers(
         dest="data_command", required=True)
     stats_parser = data_parser.add_parser("stats", help="counts and text lengths of a DPR file")
@@ -101,10 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         result = demo(args.save_dir, args.epochs, args.seed)
         return 0 if result["after"]["average_rank"] < result["before"]["average_rank"] else 1
+    import transformers
+
     from .data import DPRDataError
     from .data_tools import file_stats, format_stats, write_subset
+    from .trainer import TrainingMemoryError
 
+    transformers.utils.logging.disable_progress_bar()  # our own progress and reports, not one bar per file
     try:
+        if args.command == "train":
+            return train(args.preset, args.config, args.set, args.resume)
+        if args.command == "eval":
+            return evaluate(args.model, args.data, args.batch_size, args.num_hard_negatives, args.json)
         if args.data_command == "stats":
             print(format_stats(args.path, file_stats(args.path)))
         elif args.data_command == "convert-squad":
@@ -128,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             written = write_subset(args.source, args.target, args.n, args.seed)
             print(f"wrote {written} questions to {args.target}")
-    except (DPRDataError, FileNotFoundError, ValueError, KeyError) as e:
+    except (DPRDataError, FileNotFoundError, ValueError, KeyError, TrainingMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)  # the message names the file, the record and the fix
         return 1
     return 0

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +28,7 @@ TINY_MODEL = "dpr-nb/tiny-bert"
 EMBEDDED_DATA = "embedded"
 
 Similarity = Literal["dot_product", "cosine"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
 @dataclass
@@ -54,8 +57,11 @@ class TrainConfig:
     similarity: Similarity | None = None
     temperature: float | None = None  # scores are divided by it; None: 1.0 for dot product, 0.05 for cosine
     # --- optimisation
-    batch_size: int = 16  # questions per forward pass; each brings its positives and hard negatives
-    grad_acc_steps: int = 1  # forward passes per optimizer step (more steps, NOT more in-batch negatives)
+    batch_size: int = 16  # questions per step (over all processes under torchrun), each with its passages
+    grad_acc_steps: int = 1  # batches per optimizer step: a larger step, but NOT more in-batch negatives
+    # encode the batch this many texts at a time (GradCache): batch_size=128 in the memory of a chunk, and every
+    # question still sees all 127 other questions' passages as negatives. None: the whole batch at once
+    grad_cache_chunk_size: int | None = None
     n_epochs: int = 1
     learning_rate: float = 1e-5
     num_warmup_steps: int = 100
@@ -67,9 +73,15 @@ class TrainConfig:
     evaluate_every: int = 1000  # optimizer steps between dev evaluations (0: only at the end)
     eval_batch_size: int | None = None  # None: same as batch_size
     save_dir: str | None = "saved_models/dpr"
+    # --- checkpoints (dpr_nb.checkpoints): every checkpoint_every optimizer steps and at the end, to resume from
+    checkpoint_dir: str | None = None  # None: no checkpoints
+    checkpoint_every: int = 500
+    checkpoints_to_keep: int = 1  # the newest ones are kept; 0 keeps all
     # --- hardware: "auto" picks a GPU when there is one
     device: str = "auto"
-    use_amp: bool = False
+    # "auto": bf16 on GPUs that have it (A100, H100, L4), fp16 with loss scaling on older ones (Colab's T4),
+    # float32 on a CPU. Or force "fp32", "bf16", "fp16".
+    precision: Precision = "auto"
 
     def __post_init__(self) -> None:
         problems = []
@@ -84,6 +96,14 @@ class TrainConfig:
                 problems.append(f"{name}={getattr(self, name)} must not be negative")
         if not 0.0 <= self.dev_split < 1.0:
             problems.append(f"dev_split={self.dev_split} must be in [0, 1)")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            problems.append(f"precision={self.precision!r} must be 'auto', 'fp32', 'bf16' or 'fp16'")
+        if self.grad_cache_chunk_size is not None and self.grad_cache_chunk_size < 1:
+            problems.append(f"grad_cache_chunk_size={self.grad_cache_chunk_size} must be at least 1 (or None)")
+        if self.checkpoint_every < 1:
+            problems.append(f"checkpoint_every={self.checkpoint_every} must be at least 1")
+        if self.checkpoints_to_keep < 0:
+            problems.append(f"checkpoints_to_keep={self.checkpoints_to_keep} must not be negative")
         if self.temperature is not None and self.temperature <= 0:
             problems.append(f"temperature={self.temperature} must be positive")
         if problems:
@@ -98,6 +118,23 @@ class TrainConfig:
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+    def with_settings(self, settings: list[str]) -> TrainConfig:
+        """Apply "key=value" strings (the command line's --set), each value checked against the field's type.
+
+        >>> TrainConfig().with_settings(["batch_size=128", "dev_filename=null", "similarity=cosine"]).batch_size
+        128
+        """
+        hints = typing.get_type_hints(TrainConfig)
+        changes = {}
+        for setting in settings:
+            key, equals, text = setting.partition("=")
+            key = key.strip()
+            if not equals or key not in hints:
+                raise ValueError(f"--set {setting!r}: expected key=value with a TrainConfig field as key; fields "
+                                 f"are {sorted(hints)}")
+            changes[key] = _parse_value(key, text.strip(), hints[key])
+        return self.replace(**changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -118,6 +155,24 @@ class TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+def _parse_value(key: str, text: str, hint) -> object:
+    """`text` as a value of type `hint` (int, float, bool, str, a Literal, or any of them | None)."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if text.lower() in ("none", "null") and type(None) in options:
+        return None
+    for option in options:
+        if typing.get_origin(option) is Literal and text in typing.get_args(option):
+            return text
+        if option is bool and text.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return text.lower() in ("true", "1", "yes")
+        if option in (int, float, str):
+            try:
+                return option(text)
+            except ValueError:
+                continue
+    raise ValueError(f"--set {key}={text}: not a valid value for {key} ({hint}).")
+
+
 # The recipe of Haystack v1's tutorial: NQ files, batch 16 x 8 accumulation steps, one epoch.
 _NQ_RECIPE = dict(
     data_dir="data/dpr_training",
@@ -131,7 +186,8 @@ _NQ_RECIPE = dict(
     evaluate_every=3000,
     save_dir="saved_models/dpr",
     index_on_disk=True,  # NQ train parsed into memory needs more RAM than Colab has
-    use_amp=True,  # mixed precision on a GPU (fp16 on Colab's T4); the CPU trains in float32 and says so
+    checkpoint_dir="saved_models/dpr-checkpoints",  # an NQ epoch outlasts a Colab session: resume=True picks up
+    checkpoint_every=500,
 )
 
 PRESETS: dict[str, TrainConfig] = {

@@ -255,15 +255,21 @@ class BatchSampler:
     """
 
     def __init__(self, examples: Sequence[DPRExample], batch_size: int, num_positives: int = 1,
-                 num_hard_negatives: int = 1, shuffle: bool = True, seed: int = 42):
+                 num_hard_negatives: int = 1, shuffle: bool = True, seed: int = 42, min_last_batch: int = 1):
         if not examples:
             raise DPRDataError("No training questions: the data file holds no records.")
         self.examples, self.batch_size, self.shuffle = examples, batch_size, shuffle
         self.num_positives, self.num_hard_negatives = num_positives, num_hard_negatives
+        # The questions an epoch uses: a last batch with fewer than min_last_batch questions is left out.
+        self.epoch_size = len(examples)
+        if 0 < len(examples) % batch_size < min_last_batch:
+            self.epoch_size -= len(examples) % batch_size
         self.rng = random.Random(seed)
+        self.order: list[int] | None = None  # this epoch's question order, while an epoch is under way
+        self.position = 0  # questions of `order` already handed out
 
     def __len__(self) -> int:
-        return -(-len(self.examples) // self.batch_size)
+        return -(-self.epoch_size // self.batch_size)
 
     def _pick(self, example: DPRExample) -> tuple[list[Passage], list[Passage]]:
         rng = self.rng
@@ -302,11 +308,34 @@ class BatchSampler:
         return borrowed
 
     def __iter__(self) -> Iterator[list[tuple[DPRExample, list[Passage], list[Passage]]]]:
-        order = list(range(len(self.examples)))
-        if self.shuffle:
-            self.rng.shuffle(order)
-        for start in range(0, len(order), self.batch_size):
-            yield [(self.examples[i], *self._pick(self.examples[i])) for i in order[start:start + self.batch_size]]
+        """One epoch of batches; an epoch restored by `load_state_dict` continues where it stopped."""
+        if self.order is None or self.epoch_finished:
+            self.order = list(range(len(self.examples)))
+            if self.shuffle:
+                self.rng.shuffle(self.order)
+            self.position = 0
+        while self.position < self.epoch_size:
+            chosen = self.order[self.position:min(self.position + self.batch_size, self.epoch_size)]
+            # Advanced before yielding: a checkpoint taken while the caller trains on this batch resumes after it.
+            self.position += len(chosen)
+            yield [(self.examples[i], *self._pick(self.examples[i])) for i in chosen]
+
+    @property
+    def epoch_finished(self) -> bool:
+        return self.order is not None and self.position >= self.epoch_size
+
+    @property
+    def batches_done(self) -> int:
+        """Batches of the current epoch already handed out (0 before an epoch starts)."""
+        return 0 if self.order is None or self.epoch_finished else -(-self.position // self.batch_size)
+
+    def state_dict(self) -> dict:
+        finished = self.order is None or self.epoch_finished
+        return {"rng": self.rng.getstate(), "order": None if finished else self.order, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
+        self.order, self.position = state["order"], state["position"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -318,10 +347,15 @@ class Batch:
     query: dict[str, torch.Tensor]  # input_ids, attention_mask, token_type_ids: (num_questions, query_len)
     passage: dict[str, torch.Tensor]  # the same for (num_passages, passage_len)
     positive_mask: torch.Tensor  # (num_questions, num_passages) bool: True where a passage answers a question
+    # Passage.key of each passage, and of each question's positives: how processes of a multi-GPU run agree on
+    # which gathered passage answers which question.
+    passage_keys: list[str] = field(default_factory=list)
+    positive_keys: list[frozenset[str]] = field(default_factory=list)
 
     def to(self, device) -> Batch:
         move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
-        return Batch(move(self.query), move(self.passage), self.positive_mask.to(device))
+        return Batch(move(self.query), move(self.passage), self.positive_mask.to(device), self.passage_keys,
+                     self.positive_keys)
 
 
 def tokenize_queries(tokenizer, questions: list[str], max_length: int) -> dict[str, torch.Tensor]:
@@ -356,11 +390,13 @@ def collate(items: Iterable[tuple[DPRExample, list[Passage], list[Passage]]], qu
     passages, keys = list(unique.values()), list(unique)
     # A passage counts as correct for a question if it is one of that question's positives, wherever it sits in
     # the batch: two questions sharing a gold passage must not be taught to push it away from each other.
-    positive_mask = torch.tensor([[k in {p.key for p in example.positives} for k in keys]
-                                  for example, _, _ in items])
+    positive_keys = [frozenset(p.key for p in example.positives) for example, _, _ in items]
+    positive_mask = torch.tensor([[k in positives for k in keys] for positives in positive_keys])
     return Batch(
         query=tokenize_queries(query_tokenizer, [e.question for e, _, _ in items], max_seq_len_query),
         passage=tokenize_passages(passage_tokenizer, [p.title for p in passages], [p.text for p in passages],
                                   max_seq_len_passage, embed_title),
         positive_mask=positive_mask,
+        passage_keys=keys,
+        positive_keys=positive_keys,
     )

@@ -5,9 +5,10 @@ Each `Encoder` is a Hugging Face transformer plus the pooling its checkpoint was
 - sentence-transformers checkpoints: what their `modules.json` and `1_Pooling/config.json` declare (for
   all-MiniLM-L6-v2: the mean of the token vectors, L2-normalised, compared by cosine).
 
-Models come from a hub name or a local folder. Saving writes `query_encoder/` and `passage_encoder/` in the
-format of `transformers.DPRQuestionEncoder` / `DPRContextEncoder` whenever the backbone is a BERT (so other tools
-load them as they are), plus `dpr_nb_encoder.json`, which records the pooling for a faithful reload.
+Models come from a hub name or a local folder (including the encoder folders of a Haystack v1 retriever, see
+dpr_nb.interop). Saving writes `query_encoder/` and `passage_encoder/` in the format of
+`transformers.DPRQuestionEncoder` / `DPRContextEncoder` whenever the backbone is a BERT (so other tools load them
+as they are), plus `dpr_nb_encoder.json`, which records the pooling for a faithful reload.
 
     >>> from dpr_nb.encoders import BiEncoder
     >>> model = BiEncoder.from_pretrained("dpr-nb/tiny-bert", "dpr-nb/tiny-bert")
@@ -73,10 +74,24 @@ class Encoder(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None, token=None,
                         seed: int = 0) -> Encoder:
-        """Load from a hub name, a local folder (ours, DPR's, BERT's or a sentence-transformers one) or TINY_MODEL."""
+        """Load from a hub name, a local folder (ours, DPR's, BERT's, sentence-transformers', Haystack v1's) or
+        TINY_MODEL."""
         name = str(name_or_path)
         if name == TINY_MODEL:
             return tiny_encoder(seed=seed)
+        folder = Path(name)
+        if folder.is_dir() and not (folder / "config.json").is_file():
+            from .interop import is_haystack_folder, load_haystack_language_model  # interop builds on this module
+
+            if is_haystack_folder(folder):
+                # Haystack's DPR encoders: the [CLS] vector, dot product, unless a note of ours says otherwise.
+                backbone, tokenizer = load_haystack_language_model(folder)
+                return cls(backbone, tokenizer, *declared_pooling(name), source=name)
+            contents = sorted(p.name for p in folder.iterdir())[:10] or "nothing"
+            raise OSError(f"{folder} holds no model dpr_nb can load: expected config.json (transformers, "
+                          "sentence-transformers or dpr_nb folders) or language_model_config.json with "
+                          f"language_model.bin (Haystack v1), found {contents}. Point to the folder that holds "
+                          "the model files.")
         hub = {"revision": revision, "token": token}
         try:
             config = AutoConfig.from_pretrained(name, **hub)
@@ -162,15 +177,28 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
     for module in modules:
         kind = module.get("type", "")
         if kind.endswith("Pooling"):
-            settings = read(f"{module['path']}/config.json") or {}
-            if settings.get("pooling_mode_mean_tokens"):
-                pooling = "mean"
-            elif not settings.get("pooling_mode_cls_token"):
-                warnings.warn(f"{name_or_path}: its pooling {settings} is not supported; using [CLS] pooling.",
+            modes = _pooling_modes(read(f"{module['path']}/config.json") or {})
+            if modes in (["cls"], ["mean"]):
+                pooling = modes[0]
+            else:
+                warnings.warn(f"{name_or_path}: its pooling {modes} is not supported; using [CLS] pooling.",
                               stacklevel=2)
         elif kind.endswith("Normalize"):
             normalize = True
     return pooling, normalize
+
+
+def _pooling_modes(settings: dict) -> list[str]:
+    """The pooling modes of a sentence-transformers Pooling config, old style or new."""
+    if "pooling_mode" in settings:  # sentence-transformers >= 6: "mean", "cls", ... or a list of them
+        mode = settings["pooling_mode"]
+        return [mode] if isinstance(mode, str) else list(mode)
+    # Older versions: one flag per mode ("pooling_mode_mean_tokens": true, ...).
+    flags = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max", "pooling_mode_mean_tokens": "mean",
+             "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+             "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+    # No flag set means mean pooling, as sentence-transformers reads it.
+    return [mode for key, mode in flags.items() if settings.get(key)] or ["mean"]
 
 
 def tiny_encoder(seed: int = 0, hidden_size: int = 64, num_layers: int = 2, pooling: str = "mean") -> Encoder:

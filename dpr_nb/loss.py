@@ -19,7 +19,8 @@ def similarity_scores(query_embeddings: torch.Tensor, passage_embeddings: torch.
 
 def in_batch_negatives_loss(query_embeddings: torch.Tensor, passage_embeddings: torch.Tensor,
                             positive_mask: torch.Tensor, similarity: str = "dot_product",
-                            temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                            temperature: float = 1.0,
+                            passage_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Negative log-likelihood of the positive passages under a softmax over all passages of the batch.
 
     Args:
@@ -30,6 +31,8 @@ def in_batch_negatives_loss(query_embeddings: torch.Tensor, passage_embeddings: 
         positive_mask: (num_questions, num_passages) bool, True where the passage answers the question.
             With one positive per question this is the plain cross-entropy of DPR; with several, the probability
             of all of them together is maximised (any positive ranked first is a success).
+        passage_mask: optional (num_passages,) bool, False for a passage to leave out of every question's softmax
+            (a second copy of a passage that another process of a multi-GPU run also brought).
 
     Returns:
         (loss, scores): the mean loss over questions and the (num_questions, num_passages) score matrix.
@@ -45,6 +48,8 @@ def in_batch_negatives_loss(query_embeddings: torch.Tensor, passage_embeddings: 
     if not positive_mask.any(dim=1).all():
         raise ValueError("Every question needs at least one positive passage in the batch.")
     scores = similarity_scores(query_embeddings, passage_embeddings, similarity, temperature)  # (Q, P)
+    if passage_mask is not None:
+        scores = scores.masked_fill(~passage_mask.unsqueeze(0), float("-inf"))  # (Q, P): left-out columns vanish
     log_all = torch.logsumexp(scores, dim=1)  # (Q,): log of the softmax denominator
     log_positive = torch.logsumexp(scores.masked_fill(~positive_mask, float("-inf")), dim=1)  # (Q,)
     return (log_all - log_positive).mean(), scores

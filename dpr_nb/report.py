@@ -103,9 +103,10 @@ def evaluate(model, batches, similarity: str, temperature: float, device="cpu") 
     try:
         for batch in batches:
             batch = batch.to(device)
-            query_embeddings, passage_embeddings = model(batch.query, batch.passage)
-            loss, batch_scores = in_batch_negatives_loss(query_embeddings, passage_embeddings, batch.positive_mask,
-                                                         similarity, temperature)
+            with torch.no_grad():  # no graph: evaluation needs scores only, and a graph would hold activations
+                query_embeddings, passage_embeddings = model(batch.query, batch.passage)
+                loss, batch_scores = in_batch_negatives_loss(query_embeddings.float(), passage_embeddings.float(),
+                                                             batch.positive_mask, similarity, temperature)
             scores.append(batch_scores)
             masks.append(batch.positive_mask)
             losses.append(loss.item())

@@ -158,45 +158,60 @@ class DensePassageRetriever:
               grad_acc_steps: int | None = None, use_amp: bool | None = None, optimizer_name: str = "AdamW",
               optimizer_correct_bias: bool = True, save_dir=_UNSET,
               query_encoder_save_dir: str = "query_encoder", passage_encoder_save_dir: str = "passage_encoder",
-              checkpoint_root_dir=None, checkpoint_every=None, checkpoints_to_keep=None, early_stopping=None,
-              config: TrainConfig | None = None, callbacks: dict | None = None, seed: int | None = None) -> History:
+              checkpoint_root_dir: str | None = None, checkpoint_every: int | None = None,
+              checkpoints_to_keep: int | None = None, early_stopping=None, config: TrainConfig | None = None,
+              callbacks: dict | None = None, seed: int | None = None, grad_cache_chunk_size: int | None = None,
+              precision: str | None = None, resume: bool = False) -> History:
         """Train both encoders on DPR files, evaluate on dev (and test), save to save_dir; returns the history.
 
         Arguments left out come from `config` (default: `TrainConfig()`); `save_dir=None` saves nothing.
         `callbacks` maps a trainer event ("on_step_end", "on_evaluate", ...) to a function or a list of functions.
+        `checkpoint_root_dir` (Haystack's name for config.checkpoint_dir) turns on checkpoints every
+        `checkpoint_every` steps; `resume=True` continues from the newest one there.
         """
         if max_processes is not _UNSET or multiprocessing_strategy is not _UNSET:
             warnings.warn("max_processes and multiprocessing_strategy only parallelised Haystack's preprocessing; "
                           "dpr_nb tokenises batch by batch, so they have no effect.", stacklevel=2)
         if n_gpu != 1:
-            raise ValueError(f"n_gpu={n_gpu}: one process trains on one device here; choose it with use_gpu/devices.")
+            raise ValueError(f"n_gpu={n_gpu}: dpr_nb trains on several GPUs with one process each: launch the script "
+                             "with `torchrun --nproc_per_node N script.py` and leave n_gpu=1.")
         if optimizer_name != "AdamW" or not optimizer_correct_bias:
             raise ValueError("Only AdamW with bias correction (torch.optim.AdamW) is supported.")
-        if any(v is not None for v in (checkpoint_root_dir, checkpoint_every, checkpoints_to_keep, early_stopping)):
-            raise NotImplementedError("Checkpoints and early stopping are not available yet; train without them "
-                                      "(the model is saved to save_dir at the end).")
+        if early_stopping is not None:
+            raise NotImplementedError("early_stopping: early stopping is not available yet; train without it (the "
+                                      "model is saved to save_dir at the end, and checkpoint_root_dir keeps "
+                                      "checkpoints).")
+        if use_amp is not None and precision is None:
+            precision = "auto" if use_amp else "fp32"  # Haystack's switch: mixed precision where the GPU has it
+            if use_amp and self.device.type != "cuda":
+                warnings.warn("use_amp=True has no effect on the CPU: training in float32.", stacklevel=2)
         config = self._config(config=config, data_dir=data_dir, train_filename=train_filename,
                               dev_filename=dev_filename, test_filename=test_filename, max_samples=max_samples,
                               dev_split=dev_split, batch_size=batch_size, embed_title=embed_title,
                               num_hard_negatives=num_hard_negatives, num_positives=num_positives, n_epochs=n_epochs,
                               evaluate_every=evaluate_every, learning_rate=learning_rate, epsilon=epsilon,
                               weight_decay=weight_decay, num_warmup_steps=num_warmup_steps,
-                              grad_acc_steps=grad_acc_steps, use_amp=use_amp, seed=seed)
+                              grad_acc_steps=grad_acc_steps, precision=precision, seed=seed,
+                              grad_cache_chunk_size=grad_cache_chunk_size, checkpoint_dir=checkpoint_root_dir,
+                              checkpoint_every=checkpoint_every, checkpoints_to_keep=checkpoints_to_keep)
         if save_dir is not _UNSET:
             config = config.replace(save_dir=None if save_dir is None else str(save_dir))
+        if checkpoint_every is not None and config.checkpoint_dir is None:
+            config = config.replace(checkpoint_dir="model_checkpoints")  # Haystack's default checkpoint_root_dir
         splits = load_training_data(config)
         trainer = Trainer(self.model, config, splits["train"], splits["dev"] or None, self.progress_bar)
         for event, functions in (callbacks or {}).items():
             for function in functions if isinstance(functions, (list, tuple)) else [functions]:
                 trainer.add_callback(event, function)
-        self.history, self.train_config = trainer.train(), config
+        self.history, self.train_config = trainer.train(resume=resume), config
         self.max_seq_len_query, self.max_seq_len_passage = config.max_seq_len_query, config.max_seq_len_passage
         self.embed_title, self.similarity_function = config.embed_title, trainer.similarity
         if splits["test"]:
             trainer.evaluate(splits["test"], "test")
         self.reports = trainer.reports
-        if config.save_dir:
+        if config.save_dir and trainer.group.is_main:  # under torchrun, one process writes
             self.save(config.save_dir, query_encoder_save_dir, passage_encoder_save_dir)
+        trainer.group.barrier()
         return self.history
 
     # ----------------------------------------------------------------------------------------------------------

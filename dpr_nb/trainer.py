@@ -7,7 +7,16 @@ Plots, live dashboards and the command line subscribe to events instead of livin
     history = trainer.train()
 
 Events: "on_train_start" (trainer), "on_step_end" (trainer, step record), "on_evaluate" (trainer, evaluation
-record), "on_train_end" (trainer, history).
+record), "on_checkpoint" (trainer, folder), "on_train_end" (trainer, history).
+
+What one step does, and why:
+- The batch's questions and passages are encoded, all at once or (grad_cache_chunk_size) a chunk at a time
+  without a graph; the loss is computed over the whole batch's embeddings; then each chunk is encoded again with
+  its graph and receives its share of the gradient (GradCache, Gao et al. 2021). The result is the gradient of
+  the whole batch, to rounding, in the memory of one chunk.
+- Under torchrun the embeddings of all processes are gathered before the loss (dpr_nb.distributed).
+- grad_acc_steps batches add their gradients before one optimizer step: the step of a larger batch, but each
+  question still competes only with its own batch's passages. Only caching (or more GPUs) adds negatives.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import math
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,13 +34,29 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from .checkpoints import latest_checkpoint, load_checkpoint, restore_random_states, save_checkpoint
 from .config import TrainConfig
-from .data import BatchSampler, DPRExample, collate
+from .data import Batch, BatchSampler, DPRExample, collate
+from .distributed import (
+    all_reduce_gradients,
+    broadcast_parameters,
+    current_group,
+    gather_objects,
+    gather_with_grad,
+    process_device,
+)
 from .encoders import BiEncoder
 from .loss import in_batch_negatives_loss
 from .report import evaluate
 
-EVENTS = ("on_train_start", "on_step_end", "on_evaluate", "on_train_end")
+EVENTS = ("on_train_start", "on_step_end", "on_evaluate", "on_checkpoint", "on_train_end")
+# Settings a resumed run may change without changing what it computes.
+RESUMABLE_CHANGES = {"evaluate_every", "eval_batch_size", "save_dir", "checkpoint_dir", "checkpoint_every",
+                     "checkpoints_to_keep", "device", "dev_filename", "test_filename"}
+
+
+class TrainingMemoryError(RuntimeError):
+    """The GPU ran out of memory; the message says which settings to change."""
 
 
 @dataclass
@@ -71,8 +96,10 @@ class Trainer:
                  dev_examples: Sequence[DPRExample] | None = None, progress_bar: bool = True):
         self.model, self.config, self.progress_bar = model, config, progress_bar
         self.train_examples, self.dev_examples = train_examples, dev_examples
-        self.device = resolve_device(config.device)
+        self.group = current_group()
+        self.device = process_device(resolve_device(config.device))
         self.similarity, self.temperature = resolve_similarity(config, model)
+        self.autocast_dtype, self.scaler = self._precision()
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.history = History()
         self.reports: dict[str, dict] = {}
@@ -112,77 +139,222 @@ class Trainer:
                   {"params": no_decay, "weight_decay": 0.0}]
         return torch.optim.AdamW(groups, lr=self.config.learning_rate, eps=self.config.epsilon)
 
-    def _precision(self):
-        """(autocast context factory, gradient scaler): bf16 where the GPU has it, fp16 with loss scaling on a T4."""
-        if not self.config.use_amp:
-            return nullcontext, None
+    def _precision(self) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
+        """(autocast dtype or None for float32, gradient scaler for fp16)."""
+        choice = self.config.precision
         if self.device.type != "cuda":
-            warnings.warn("use_amp=True has no effect on the CPU: training in float32.", stacklevel=3)
-            return nullcontext, None
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-        return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+            if choice in ("bf16", "fp16"):
+                warnings.warn(f"precision={choice!r} needs a GPU: training in float32 on the CPU.", stacklevel=3)
+            return None, None
+        if choice == "auto":
+            # bf16 has float32's range, so it needs no loss scaling; only Ampere (compute capability 8) and later
+            # have it in hardware. A T4 (7.5) gets fp16, whose small range needs the GradScaler.
+            choice = "bf16" if torch.cuda.get_device_capability(self.device)[0] >= 8 else "fp16"
+        if choice == "fp32":
+            return None, None
+        dtype = torch.bfloat16 if choice == "bf16" else torch.float16
+        return dtype, torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
 
-    def train(self) -> History:
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
+
+    # -------------------------------------------------------------------------------------------------------------
+    # One batch: forward, loss over the whole (gathered) batch, backward
+
+    def _loss(self, query_embeddings: torch.Tensor, passage_embeddings: torch.Tensor, batch: Batch) -> torch.Tensor:
+        positive_mask, passage_mask = batch.positive_mask, None
+        if self.group.enabled:
+            query_embeddings = gather_with_grad(query_embeddings, self.group)  # (all questions, dim)
+            passage_embeddings = gather_with_grad(passage_embeddings, self.group)  # (all passages, dim)
+            positive_mask, passage_mask = self._global_masks(batch)
+        loss, _ = in_batch_negatives_loss(query_embeddings.float(), passage_embeddings.float(), positive_mask,
+                                          self.similarity, self.temperature, passage_mask)
+        return loss
+
+    def _global_masks(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Which gathered passage answers which gathered question, and which passages are first copies.
+
+        Each process deduplicates its own passages; a passage two processes brought is kept once (its first copy),
+        so the batch means the same as in one process.
+        """
+        parts = gather_objects((batch.passage_keys, batch.positive_keys), self.group)
+        keys = [key for passage_keys, _ in parts for key in passage_keys]
+        positives = [keys_of_question for _, positive_keys in parts for keys_of_question in positive_keys]
+        first: dict[str, int] = {}
+        keep = torch.tensor([first.setdefault(key, i) == i for i, key in enumerate(keys)])  # (all passages,)
+        positive_mask = torch.tensor([[key in question for key in keys] for question in positives]) & keep
+        return positive_mask.to(self.device), keep.to(self.device)
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def _forward_backward(self, batch: Batch, weight: float) -> float:
+        """Add `weight` x this batch's gradient to the parameters; return the batch's loss."""
+        chunk_size = self.config.grad_cache_chunk_size
+        if chunk_size is None:
+            with self._autocast():
+                query_embeddings, passage_embeddings = self.model(batch.query, batch.passage)
+            loss = self._loss(query_embeddings, passage_embeddings, batch)
+            self._backward(loss * weight)
+            return loss.item()
+        # GradCache, 1: every chunk without a graph, remembering the random state each started from (dropout).
+        encoders = ((self.model.query_encoder, batch.query), (self.model.passage_encoder, batch.passage))
+        cached = [self._encode_without_graph(encoder, inputs, chunk_size) for encoder, inputs in encoders]
+        # 2: the loss over the whole batch; backward stops at the embeddings, which now hold d(loss)/d(embedding).
+        query_embeddings, passage_embeddings = (embeddings.requires_grad_() for embeddings, _ in cached)
+        loss = self._loss(query_embeddings, passage_embeddings, batch)
+        self._backward(loss * weight)
+        # 3: each chunk again, with its graph and the same dropout, backpropagating its slice of that gradient.
+        for (encoder, inputs), (embeddings, states) in zip(encoders, cached):
+            for chunk, state, gradient in zip(_chunks(inputs, chunk_size), states, embeddings.grad.split(chunk_size)):
+                with self._random_state(state), self._autocast():
+                    chunk_embeddings = encoder(**chunk)  # (chunk, dim)
+                chunk_embeddings.float().backward(gradient)
+        return loss.item()
+
+    def _encode_without_graph(self, encoder, inputs: dict, chunk_size: int) -> tuple[torch.Tensor, list]:
+        pieces, states = [], []
+        with torch.no_grad():
+            for chunk in _chunks(inputs, chunk_size):
+                states.append(self._current_random_state())
+                with self._autocast():
+                    pieces.append(encoder(**chunk).float())
+        return torch.cat(pieces), states  # (texts, dim)
+
+    def _current_random_state(self) -> dict:
+        state = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    @contextmanager
+    def _random_state(self, state: dict):
+        """Run with the random state `state`, then continue the generator as if this block had not run."""
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.set_rng_state(state["cpu"])
+            if "cuda" in state:
+                torch.cuda.set_rng_state(state["cuda"], self.device)
+            yield
+
+    def _memory_advice(self, batch: Batch) -> str:
         c = self.config
-        torch.manual_seed(c.seed)  # dropout masks, for a repeatable run
+        passages, length = batch.passage["input_ids"].shape
+        chunk = c.grad_cache_chunk_size
+        ways = [f"grad_cache_chunk_size={max(1, chunk // 2)} (now {chunk})" if chunk else
+                "grad_cache_chunk_size=16: the same batch and negatives, in the memory of 16 texts",
+                f"a shorter max_seq_len_passage (now {c.max_seq_len_passage})",
+                f"fewer num_hard_negatives (now {c.num_hard_negatives})"]
+        if self.autocast_dtype is None:
+            ways.append("precision='auto' (mixed precision halves activation memory)")
+        return (f"The GPU ran out of memory at step {self.step + 1}: batch_size={c.batch_size} questions with "
+                f"{passages} passages of up to {length} tokens. To fit, set " + "; or ".join(ways) + ".")
+
+    # -------------------------------------------------------------------------------------------------------------
+    def train(self, resume: bool = False) -> History:
+        """Train for config.n_epochs; with `resume`, continue from the newest checkpoint in config.checkpoint_dir."""
+        c = self.config
+        torch.manual_seed(c.seed + self.group.rank)  # dropout masks: repeatable, different in each process
         self.model.to(self.device).train()
+        broadcast_parameters(self.model, self.group)
+        # Under torchrun a last batch smaller than the number of processes would leave one with nothing to encode.
         sampler = BatchSampler(self.train_examples, c.batch_size, c.num_positives, c.num_hard_negatives,
-                               shuffle=True, seed=c.seed)
-        micro_batches = len(sampler)
-        steps_per_epoch = math.ceil(micro_batches / c.grad_acc_steps)
-        total_steps = steps_per_epoch * c.n_epochs
+                               shuffle=True, seed=c.seed, min_last_batch=self.group.world_size)
+        batches_per_epoch = len(sampler)
+        total_steps = math.ceil(batches_per_epoch / c.grad_acc_steps) * c.n_epochs
         optimizer = self._optimizer()
         scheduler = get_linear_schedule_with_warmup(optimizer, c.num_warmup_steps, total_steps)
-        autocast, scaler = self._precision()
         dev_batches = self.evaluation_batches(self.dev_examples) if self.dev_examples else None
+        start_epoch = self._resume(optimizer, scheduler, sampler) if resume else 0
+        if self.step >= total_steps and resume:
+            return self.history
         self._emit("on_train_start")
 
-        progress = tqdm(total=total_steps, desc="training", unit="step", disable=not self.progress_bar)
-        for epoch in range(c.n_epochs):
+        progress = tqdm(total=total_steps, initial=self.step, desc="training", unit="step",
+                        disable=not (self.progress_bar and self.group.is_main))
+        for epoch in range(start_epoch, c.n_epochs):
             accumulated_loss = 0.0
-            for index, items in enumerate(sampler):
-                # Gradient accumulation: sum the gradients of several micro-batches, then take one step. It gives
-                # the step of a larger batch for the loss, but each question still sees only its micro-batch's
-                # passages as negatives.
+            for index, items in enumerate(sampler, start=sampler.batches_done):
+                # Gradient accumulation: batches group_start .. group_start + group_size - 1 make one step.
                 group_start = index - index % c.grad_acc_steps
-                group_size = min(c.grad_acc_steps, micro_batches - group_start)
-                batch = self.make_batch(items).to(self.device)
-                with autocast():
-                    query_embeddings, passage_embeddings = self.model(batch.query, batch.passage)
-                    loss, _ = in_batch_negatives_loss(query_embeddings.float(), passage_embeddings.float(),
-                                                      batch.positive_mask, self.similarity, self.temperature)
-                scaled = loss / group_size
-                (scaler.scale(scaled) if scaler else scaled).backward()
-                accumulated_loss += scaled.item()
+                group_size = min(c.grad_acc_steps, batches_per_epoch - group_start)
+                batch = self.make_batch(self.group.share(items)).to(self.device)
+                try:
+                    accumulated_loss += self._forward_backward(batch, 1 / group_size) / group_size
+                except torch.OutOfMemoryError:
+                    raise TrainingMemoryError(self._memory_advice(batch)) from None
                 if index - group_start + 1 < group_size:
                     continue
-                if scaler:
-                    scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm)
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                learning_rate = scheduler.get_last_lr()[0]
-                scheduler.step()
-                self.step += 1
+                learning_rate = self._optimizer_step(optimizer, scheduler)
                 record = {"step": self.step, "epoch": epoch, "loss": accumulated_loss, "learning_rate": learning_rate}
                 self.history.steps.append(record)
                 self._emit("on_step_end", record)
                 progress.update(1)
                 progress.set_postfix(loss=f"{accumulated_loss:.4f}")
                 accumulated_loss = 0.0
-                if dev_batches and c.evaluate_every and self.step % c.evaluate_every == 0 \
-                        and self.step < total_steps:
-                    self._evaluate_batches(dev_batches, "dev")
+                if self.step < total_steps:
+                    if dev_batches and c.evaluate_every and self.step % c.evaluate_every == 0:
+                        self._evaluate_batches(dev_batches, "dev")
+                    if c.checkpoint_dir and self.step % c.checkpoint_every == 0:
+                        self._checkpoint(optimizer, scheduler, sampler, epoch)
         progress.close()
         if dev_batches:
             self._evaluate_batches(dev_batches, "dev")
+        if c.checkpoint_dir:
+            self._checkpoint(optimizer, scheduler, sampler, c.n_epochs - 1)
         self._emit("on_train_end", self.history)
         return self.history
+
+    def _optimizer_step(self, optimizer, scheduler) -> float:
+        all_reduce_gradients(self.model, self.group)
+        if self.scaler:
+            self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        if self.scaler:
+            self.scaler.step(optimizer)  # skipped when fp16 overflowed; the scale then shrinks
+            self.scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        learning_rate = scheduler.get_last_lr()[0]
+        scheduler.step()
+        self.step += 1
+        return learning_rate
+
+    # -------------------------------------------------------------------------------------------------------------
+    # Checkpoints
+
+    def _checkpoint(self, optimizer, scheduler, sampler: BatchSampler, epoch: int) -> None:
+        if self.group.is_main:
+            state = {"epoch": epoch + 1 if sampler.epoch_finished else epoch, "sampler": sampler.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": self.scaler.state_dict() if self.scaler else None}
+            folder = save_checkpoint(self.config.checkpoint_dir, self.step, self.model, state, self.config,
+                                     self.history, self.config.checkpoints_to_keep)
+            self._emit("on_checkpoint", folder)
+        self.group.barrier()  # no process runs ahead of a checkpoint it might need to resume from
+
+    def _resume(self, optimizer, scheduler, sampler: BatchSampler) -> int:
+        """Restore the newest checkpoint; return the epoch to continue in."""
+        c = self.config
+        folder = latest_checkpoint(c.checkpoint_dir) if c.checkpoint_dir else None
+        if folder is None:
+            warnings.warn(f"resume=True, but there is no checkpoint in checkpoint_dir={c.checkpoint_dir!r}: "
+                          "training from the start.", stacklevel=3)
+            return 0
+        saved = TrainConfig.load(folder / "train_config.json").to_dict()
+        changed = {k: (saved[k], v) for k, v in c.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES}
+        if changed:
+            warnings.warn(f"Resuming from {folder} with settings that differ from the checkpoint's (saved, now): "
+                          f"{changed}. The result will not match an uninterrupted run.", stacklevel=3)
+        state, history = load_checkpoint(folder, self.model, self.device)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        sampler.load_state_dict(state["sampler"])
+        restore_random_states(state["random_states"])
+        self.history, self.step = History.from_dict(history), state["step"]
+        return state["epoch"]
 
     def _evaluate_batches(self, batches, split: str) -> dict:
         report = evaluate(self.model, batches, self.similarity, self.temperature, self.device)
@@ -191,3 +363,10 @@ class Trainer:
         self.history.evaluations.append(record)
         self._emit("on_evaluate", record)
         return report
+
+
+def _chunks(inputs: dict[str, torch.Tensor], size: int):
+    """Consecutive slices of `size` rows of every tensor in `inputs`."""
+    count = next(iter(inputs.values())).shape[0]
+    for start in range(0, count, size):
+        yield {name: tensor[start:start + size] for name, tensor in inputs.items()}

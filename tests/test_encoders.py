@@ -103,3 +103,21 @@ def test_unknown_model_gives_a_clear_error(tmp_path):
 def test_encoders_of_different_sizes_are_refused():
     with pytest.raises(ValueError, match="same size"):
         BiEncoder(tiny_encoder(hidden_size=64), tiny_encoder(hidden_size=32))
+
+
+def test_sentence_transformers_6_pooling_mode_is_read(tmp_path):
+    # sentence-transformers >= 6 writes "pooling_mode": "mean" instead of one flag per mode.
+    encoder = tiny_encoder()
+    encoder.model.save_pretrained(tmp_path)
+    encoder.tokenizer.save_pretrained(tmp_path)
+    modules = [{"path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
+               {"path": "1_Pooling", "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"},
+               {"path": "2_Normalize", "type": "sentence_transformers.base.modules.normalize.Normalize"}]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"embedding_dimension": 64, "pooling_mode": "mean", "include_prompt": True}))
+    assert declared_pooling(str(tmp_path)) == ("mean", True)
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": 64, "pooling_mode": "max"}))
+    with pytest.warns(UserWarning, match="not supported"):
+        assert declared_pooling(str(tmp_path)) == ("cls", True)

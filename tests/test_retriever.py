@@ -80,7 +80,6 @@ def test_cosine_similarity_is_used_and_kept(tmp_path):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"n_gpu": 2}, ValueError, "n_gpu=2"),
     ({"optimizer_name": "SGD"}, ValueError, "AdamW"),
-    ({"checkpoint_every": 100}, NotImplementedError, "Checkpoints"),
     ({"early_stopping": object()}, NotImplementedError, "early stopping"),
 ])
 def test_arguments_that_cannot_apply_raise(kwargs, error, message):

@@ -7,7 +7,7 @@ from dpr_nb import TrainConfig
 from dpr_nb.data import BatchSampler, load_splits
 from dpr_nb.encoders import BiEncoder, tiny_encoder
 from dpr_nb.loss import in_batch_negatives_loss
-from dpr_nb.trainer import History, Trainer
+from dpr_nb.trainer import History, Trainer, TrainingMemoryError
 
 
 def without_dropout(model):
@@ -84,3 +84,29 @@ def test_config_presets_and_validation():
         TrainConfig(similarity="euclidean")
     with pytest.raises(ValueError, match="Unknown TrainConfig fields"):
         TrainConfig.from_dict({"batchsize": 3})
+
+
+@pytest.mark.parametrize("chunk, advice", [(None, "grad_cache_chunk_size=16"), (8, "grad_cache_chunk_size=4 (now 8)")])
+def test_out_of_memory_is_answered_with_what_to_change(monkeypatch, chunk, advice):
+    examples = load_splits("embedded", "")["train"][:16]
+    config = TrainConfig.preset("smoke", n_epochs=1, save_dir=None, grad_cache_chunk_size=chunk)
+    trainer = Trainer(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), config, examples, progress_bar=False)
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trainer.model.passage_encoder, "forward", out_of_memory)
+    with pytest.raises(TrainingMemoryError) as error:
+        trainer.train()
+    message = str(error.value)
+    assert advice in message and "max_seq_len_passage (now 64)" in message and "batch_size=16" in message
+    assert error.value.__cause__ is None and error.value.__suppress_context__  # no torch traceback attached
+
+
+def test_precision_is_float32_on_the_cpu_and_half_precision_asked_for_there_warns():
+    model = BiEncoder(tiny_encoder(), tiny_encoder())
+    trainer = Trainer(model, TrainConfig.preset("smoke", device="cpu"), [])
+    assert (trainer.autocast_dtype, trainer.scaler) == (None, None)  # "auto" on a CPU: float32, quietly
+    with pytest.warns(UserWarning, match="precision='fp16' needs a GPU"):
+        trainer = Trainer(model, TrainConfig.preset("smoke", device="cpu", precision="fp16"), [])
+    assert trainer.autocast_dtype is None

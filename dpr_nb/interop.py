@@ -1,0 +1,232 @@
+"""Other tools' model formats: read Haystack v1 retrievers, write sentence-transformers models.
+
+Reading: `Encoder.from_pretrained` (and so `DensePassageRetriever.load`) recognises a folder written by Haystack
+v1's `DensePassageRetriever.save()` and calls `load_haystack_language_model` on each of its two encoder folders.
+
+Writing: `export_sentence_transformers` turns a trained retriever into two sentence-transformers models, one for
+questions and one for passages, which load without dpr_nb: in sentence-transformers and the tools built on it.
+
+    >>> import tempfile
+    >>> from dpr_nb.encoders import BiEncoder, tiny_encoder
+    >>> model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
+    >>> out = export_sentence_transformers(model, tempfile.mkdtemp() + "/exported", max_seq_len_passage=128)
+    >>> sorted(p.name for p in out.iterdir())
+    ['passage', 'query']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
+
+from .encoders import BiEncoder, Encoder
+from .retriever import DensePassageRetriever
+
+# ---------------------------------------------------------------------------------------------------------------
+# Haystack v1 (farm-haystack) folders
+
+HAYSTACK_CONFIG = "language_model_config.json"  # the HF config of the model, plus Haystack's "name" and "language"
+HAYSTACK_WEIGHTS = "language_model.bin"  # torch.save(state_dict)
+
+# Haystack's DPREncoder.save() writes transformers' DPRQuestionEncoder/DPRContextEncoder state dict as it is when
+# the config is a DPRConfig ("question_encoder.bert_model.embeddings..."), and strips "<role>_encoder.bert_model."
+# (and a "model." after it) when the config is a BertConfig, leaving BertModel's own keys ("embeddings...").
+_HAYSTACK_KEY_PREFIX = re.compile(r"^(?:question|ctx)_encoder\.bert_model\.(?:model\.)?")
+# Config entries that describe Haystack's wrapper or a run, not the BERT itself.
+_NOT_BERT_SETTINGS = ("model_type", "architectures", "transformers_version", "_name_or_path", "name", "language",
+                      "projection_dim", "return_dict", "output_hidden_states", "output_attentions")
+
+
+def is_haystack_folder(folder: str | Path) -> bool:
+    """Whether `folder` holds a language model saved by Haystack v1 / FARM (language_model_config.json)."""
+    return (Path(folder) / HAYSTACK_CONFIG).is_file()
+
+
+def load_haystack_language_model(folder: str | Path) -> tuple[BertModel, PreTrainedTokenizerBase]:
+    """(BertModel, tokenizer) from one encoder folder of a Haystack v1 DensePassageRetriever save.
+
+    Haystack's DPR encoders pool [CLS] and compare by dot product, which is what `Encoder.from_pretrained` uses for
+    these folders. A DPR projection layer (projection_dim > 0) is refused, as for transformers' DPR checkpoints.
+    """
+    folder = Path(folder)
+    config_file, weights_file = folder / HAYSTACK_CONFIG, folder / HAYSTACK_WEIGHTS
+    values = json.loads(config_file.read_text(encoding="utf-8"))
+    model_type = values.get("model_type")
+    if model_type not in ("dpr", "bert"):
+        raise ValueError(f"{config_file}: model_type {model_type!r} is not supported; dpr_nb reads Haystack DPR "
+                         "encoders built on BERT (model_type 'dpr' or 'bert'), as Haystack's DPR itself requires.")
+    if values.get("projection_dim"):
+        raise ValueError(f"{config_file} declares a projection layer (projection_dim={values['projection_dim']}); "
+                         "dpr_nb supports DPR encoders without one.")
+    if not weights_file.is_file():
+        raise FileNotFoundError(f"{weights_file} is missing: a Haystack encoder folder holds {HAYSTACK_CONFIG} and "
+                                f"{HAYSTACK_WEIGHTS} side by side. Copy the whole folder that Haystack saved.")
+    # A DPRConfig holds BERT's settings under the same names, so one BertConfig describes both layouts.
+    config = BertConfig(**{k: v for k, v in values.items() if k not in _NOT_BERT_SETTINGS})
+    config.architectures = ["BertModel"]
+
+    # weights_only: a state dict is tensors only, and a pickle from elsewhere must not run code.
+    saved = torch.load(weights_file, map_location="cpu", weights_only=True)
+    state = {_HAYSTACK_KEY_PREFIX.sub("", key): tensor for key, tensor in saved.items()}
+    model = BertModel(config, add_pooling_layer=False)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # Tolerated: the pooler (unused: DPR pools the raw [CLS] vector; old transformers versions saved one inside
+    # DPR's BERT) and the position_ids buffer that transformers < 4.31 wrote into every state dict.
+    unexpected = [k for k in unexpected if not k.startswith("pooler.") and not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise ValueError(f"{weights_file} does not match the BERT described by {config_file}: missing "
+                         f"{_preview(missing)}, unexpected {_preview(unexpected)}. dpr_nb reads the key layouts of "
+                         "Haystack v1's DPR encoders ('question_encoder.bert_model.…', 'ctx_encoder.bert_model.…' or "
+                         "BertModel's own keys); check that the folder is one of those and was saved completely.")
+    try:
+        # `config` tells AutoTokenizer the model type when tokenizer_config.json names no tokenizer class.
+        tokenizer = AutoTokenizer.from_pretrained(folder, config=config)
+    except (OSError, ValueError) as e:
+        raise OSError(f"{folder}: cannot load the tokenizer Haystack saved next to {HAYSTACK_WEIGHTS} ({e}). "
+                      "Expected vocab.txt and tokenizer_config.json (or tokenizer.json).") from None
+    return model.eval(), tokenizer
+
+
+def _preview(keys: list[str], limit: int = 5) -> str:
+    if not keys:
+        return "none"
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sentence-transformers folders
+
+# The sentence-transformers layout written here is the classic one (what all-MiniLM-L6-v2 ships with):
+# sentence-transformers 3.0 and later load it as it is (6.x included), and it names modules by their stable paths.
+# "3.0.0" is the oldest version that knows similarity_fn_name; a newer number would make older versions warn.
+_FORMAT_VERSION = "3.0.0"
+_SIMILARITY_NAMES = {"dot_product": "dot", "cosine": "cosine"}  # ours -> sentence-transformers'
+
+
+def write_sentence_transformers_model(encoder: Encoder, directory: str | Path, max_seq_length: int,
+                                      similarity: str = "dot_product") -> None:
+    """Write one `Encoder` as a complete sentence-transformers model folder (not atomic; see the export below).
+
+    The folder's root holds the transformer (config.json, model.safetensors, tokenizer files: AutoModel loads it),
+    `modules.json` lists Transformer -> Pooling (-> Normalize when the encoder normalises), and the similarity
+    ("dot_product" -> "dot", or "cosine") goes to config_sentence_transformers.json.
+    """
+    directory = Path(directory)
+    if similarity not in _SIMILARITY_NAMES:
+        raise ValueError(f"similarity={similarity!r}; use one of {tuple(_SIMILARITY_NAMES)}")
+    positions = getattr(encoder.model.config, "max_position_embeddings", None)
+    if positions and max_seq_length > positions:
+        raise ValueError(f"max_seq_length={max_seq_length} exceeds the {positions} positions of "
+                         f"{encoder.source or 'this model'}: pass a length of at most {positions}.")
+    directory.mkdir(parents=True)
+    encoder.model.save_pretrained(directory)
+    if isinstance(encoder.model, BertModel) and encoder.model.config.model_type != "bert":
+        # A BERT taken out of a DPR checkpoint keeps its DPRConfig, which AutoModel would turn back into a DPR
+        # wrapper with other weight names: describe it as the plain BertModel it is.
+        values = {k: v for k, v in encoder.model.config.to_dict().items() if k not in _NOT_BERT_SETTINGS}
+        BertConfig(**values, architectures=["BertModel"]).save_pretrained(directory)
+    encoder.tokenizer.save_pretrained(directory)
+
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    if encoder.normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+        (directory / "2_Normalize").mkdir()  # Normalize has no settings; sentence-transformers' save() makes it too
+    _write_json(directory / "modules.json", modules)
+    (directory / "1_Pooling").mkdir()
+    _write_json(directory / "1_Pooling" / "config.json", {
+        "word_embedding_dimension": encoder.dim,
+        "pooling_mode_cls_token": encoder.pooling == "cls",
+        "pooling_mode_mean_tokens": encoder.pooling == "mean",
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    })
+    settings = {
+        "max_seq_length": max_seq_length,
+        # The tokenizer lowercases by itself when its model is uncased. With True, sentence-transformers < 6
+        # lowercases the raw string first, which turns a literal "[SEP]" between title and text into "[sep]",
+        # no longer the separator token.
+        "do_lower_case": False,
+    }
+    if getattr(encoder.model, "pooler", "absent") is None:
+        # Built without BERT's pooler layer (unused by mean or [CLS] pooling): ask AutoModel for none either,
+        # or every load reports the pooler's weights as missing and initialises them at random.
+        settings["model_args"] = {"add_pooling_layer": False}
+    _write_json(directory / "sentence_bert_config.json", settings)
+    _write_json(directory / "config_sentence_transformers.json", {
+        "__version__": {"sentence_transformers": _FORMAT_VERSION, "transformers": transformers.__version__,
+                        "pytorch": torch.__version__},
+        "model_type": "SentenceTransformer",
+        "prompts": {},
+        "default_prompt_name": None,
+        "similarity_fn_name": _SIMILARITY_NAMES[similarity],
+    })
+
+
+def export_sentence_transformers(model: DensePassageRetriever | BiEncoder, out_dir: str | Path,
+                                 max_seq_len_query: int | None = None,
+                                 max_seq_len_passage: int | None = None) -> Path:
+    """Write `out_dir/query/` and `out_dir/passage/`, two sentence-transformers models; returns `out_dir`.
+
+    Lengths and similarity default to the retriever's own (for a bare BiEncoder: 64, 256 and what the checkpoint
+    was trained with). The write is atomic: a temporary folder replaces `out_dir` once complete. An existing
+    `out_dir` is replaced only when empty or an earlier export, never another folder.
+
+    Passages: a sentence-transformers model encodes one string, while the retriever embeds a passage as the pair
+    "[CLS] title [SEP] text [SEP]" (with embed_title, the default). Pass f"{title} [SEP] {text}" to get the same
+    vector: the tokenizer reads the literal "[SEP]" as the separator token, so the ids are those of the pair (for
+    BERT tokenizers; the vectors can differ only when the passage is truncated, which the pair does on its longer
+    part and a single string at its end). With embed_title=False pass the text alone.
+
+        >>> from sentence_transformers import SentenceTransformer                    # doctest: +SKIP
+        >>> export_sentence_transformers(retriever, "exported")                    # doctest: +SKIP
+        >>> questions = SentenceTransformer("exported/query")                      # doctest: +SKIP
+        >>> passages = SentenceTransformer("exported/passage")                     # doctest: +SKIP
+        >>> q = questions.encode(["who founded velmora?"])                         # doctest: +SKIP
+        >>> p = passages.encode([f"{doc.meta['name']} [SEP] {doc.content}" for doc in docs])  # doctest: +SKIP
+        >>> scores = questions.similarity(q, p)   # dot product, or cosine if the model normalises  # doctest: +SKIP
+    """
+    if isinstance(model, DensePassageRetriever):
+        bi_encoder, similarity = model.model, model.similarity_function
+        max_seq_len_query = max_seq_len_query or model.max_seq_len_query
+        max_seq_len_passage = max_seq_len_passage or model.max_seq_len_passage
+    elif isinstance(model, BiEncoder):
+        bi_encoder, similarity = model, model.default_similarity
+        max_seq_len_query, max_seq_len_passage = max_seq_len_query or 64, max_seq_len_passage or 256
+    else:
+        raise TypeError(f"Expected a DensePassageRetriever or a BiEncoder, got {type(model).__name__}.")
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "query" / "modules.json").is_file():
+        raise FileExistsError(f"{out_dir} exists and is not an earlier export (no query/modules.json): choose a new "
+                              "folder, or remove this one yourself.")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    try:
+        write_sentence_transformers_model(bi_encoder.query_encoder, temporary / "query", max_seq_len_query,
+                                          similarity)
+        write_sentence_transformers_model(bi_encoder.passage_encoder, temporary / "passage", max_seq_len_passage,
+                                          similarity)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)  # leave no half-written export behind
+        raise
+    # Swap: an earlier export stays whole until the new one is complete.
+    previous = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    if out_dir.exists():
+        os.replace(out_dir, previous)
+    os.replace(temporary, out_dir)
+    shutil.rmtree(previous, ignore_errors=True)
+    return out_dir
+
+
+def _write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from dpr_nb import DensePassageRetriever, TrainConfig
+from dpr_nb.cli import main
+
+
+def test_train_command_writes_the_same_files_as_the_python_api(tmp_path, capsys):
+    settings = [f"save_dir={tmp_path / 'model'}", "max_samples=32", "n_epochs=1", "batch_size=8"]
+    assert main(["train", "--preset", "smoke", *[a for s in settings for a in ("--set", s)]]) == 0
+    assert "Report on dev" in capsys.readouterr().out
+    retriever = DensePassageRetriever.load(tmp_path / "model", use_gpu=False)
+    expected = TrainConfig.preset("smoke").with_settings(settings)
+    # The retriever records what it resolved: the device it used and the similarity the checkpoint implies.
+    assert retriever.train_config == expected.replace(device="cpu", similarity="dot_product")
+    assert [s["step"] for s in retriever.history.steps] == [1, 2, 3, 4]
+
+    # The saved config is a config file: --config reproduces the run, --set changes it.
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(tmp_path / "model" / "train_config.json"),
+                 "--set", f"save_dir={again}", "--set", "n_epochs=2"]) == 0
+    assert len(DensePassageRetriever.load(again, use_gpu=False).history.steps) == 8
+
+
+def test_train_command_resumes_from_its_checkpoints(tmp_path):
+    base = ["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", f"checkpoint_dir={tmp_path / 'ckpt'}",
+            "--set", "checkpoint_every=2", "--set", "max_samples=32", "--set", "batch_size=8", "--set", "n_epochs=1"]
+    assert main(base) == 0
+    with pytest.warns(UserWarning, match=r"differ from the checkpoint's.*'n_epochs': \(1, 2\)"):
+        assert main(base + ["--set", "n_epochs=2", "--resume"]) == 0  # 4 more steps from the end-of-run checkpoint
+    steps = DensePassageRetriever.load(tmp_path / "model", use_gpu=False).history.steps
+    assert [s["step"] for s in steps] == list(range(1, 9))
+
+
+def test_eval_command_prints_and_writes_the_report(tmp_path, capsys):
+    assert main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16",
+                 "--set", "n_epochs=1"]) == 0
+    from dpr_nb.embedded_data import write_embedded_dataset
+
+    paths = write_embedded_dataset(tmp_path / "data")
+    capsys.readouterr()
+    assert main(["eval", "--model", str(tmp_path / "model"), "--data", str(paths["test"]), "--batch-size", "10",
+                 "--json", str(tmp_path / "report.json")]) == 0
+    assert "100 questions" in capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["num_questions"] == 100 and 0 <= report["acc"] <= 1
+    assert set(report["classes"]) >= {"positive", "hard_negative"}
+
+
+@pytest.mark.parametrize("setting, message", [("batch_size=lots", "batch_size"), ("colour=red", "TrainConfig field")])
+def test_bad_settings_fail_with_a_message(setting, message, capsys):
+    assert main(["train", "--set", setting]) == 1
+    assert message in capsys.readouterr().err

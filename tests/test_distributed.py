@@ -1,0 +1,44 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from training_worker import make_trainer
+
+WORKER = Path(__file__).with_name("training_worker.py")
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_two_processes_train_like_one_with_the_combined_batch(tmp_path, chunk):
+    """torchrun, 2 processes on the CPU (gloo), 4 questions each: the loss of every step and the final weights
+    equal one process training on the 8 questions together (dropout off: the processes draw other masks)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(WORKER),
+               str(tmp_path), "--no-dropout", "--epsilon", "1"] + (["--chunk", str(chunk)] if chunk else [])
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    # Adam's epsilon is raised in both runs so that gradients equal to rounding give updates equal to rounding.
+    reference = make_trainer(dropout=False, epsilon=1.0)
+    history = reference.train()
+    distributed = json.loads((tmp_path / "history.json").read_text())
+    assert [s["loss"] for s in distributed["steps"]] == pytest.approx([s["loss"] for s in history.steps], abs=1e-5)
+    weights = torch.load(tmp_path / "weights.pt")
+    for name, expected in reference.model.state_dict().items():
+        torch.testing.assert_close(weights[name], expected, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_train_command_runs_under_torchrun(tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+               "dpr_nb.cli", "train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=32",
+               "--set", "batch_size=8", "--set", "n_epochs=1"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("Saved to") == 1  # process 0 reports and saves; process 1 stays quiet
+    assert "2 process(es)" in finished.stdout
+    history = json.loads((tmp_path / "model" / "history.json").read_text())
+    assert [s["step"] for s in history["steps"]] == [1, 2, 3, 4]  # batch 8 = 4 questions in each process
