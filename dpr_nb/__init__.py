@@ -9,6 +9,8 @@ Which file does what (each one idea):
 - encoders.py        query and passage encoders (CLS or declared pooling), loading and saving
 - loss.py            the in-batch negatives loss
 - report.py          Haystack v1's evaluation report, and what it measures
+- corpus_eval.py     retrieval from a whole corpus: top-k accuracy, MRR@k, recall@k, and BM25
+- plots.py           matplotlib figures of training, reports, ranks, top-k curves, one batch's similarities
 - trainer.py         the training loop (gradient caching, mixed precision), its history and callbacks
 - checkpoints.py     atomic checkpoints and exact resume
 - distributed.py     torchrun: embeddings gathered across processes, gradients summed

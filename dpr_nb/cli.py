@@ -5,7 +5,9 @@
     dpr-nb train --preset NAME | --config FILE [--set key=value ...] [--resume]
                                              train as the Python API does (also under torchrun); writes the model,
                                              train_config.json and history.json to save_dir
-    dpr-nb eval --model DIR --data FILE      the report of a saved model on a DPR file (--json OUT to keep it)
+    dpr-nb eval --model DIR --questions FILE --corpus FILE [--compare MODEL]
+                                             top-k accuracy, MRR@k and recall@k over a whole corpus, with BM25
+                                             in the same table (without --corpus: the in-batch report)
     dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
     dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
     dpr-nb data mine --model DIR IN OUT      hard negatives mined with a trained model
@@ -91,19 +93,55 @@ def train(preset: str | None, config_file: str | None, settings: list[str], resu
     return 0
 
 
-def evaluate(model: str, data: str, batch_size: int, num_hard_negatives: int, json_path: str | None) -> int:
-    """`dpr-nb eval`: the in-batch report of a saved model on a DPR file."""
+def open_retriever(name: str, like=None):
+    """A saved retriever folder, or a model (hub name or folder) used as both encoders, with `like`'s lengths."""
+    from pathlib import Path
+
+    from . import DensePassageRetriever
+
+    folder = Path(name)
+    if folder.is_dir() and ((folder / "query_encoder").is_dir() or (folder / "retriever_config.json").is_file()):
+        return DensePassageRetriever.load(folder, progress_bar=False)
+    lengths = {"max_seq_len_query": like.max_seq_len_query, "max_seq_len_passage": like.max_seq_len_passage} \
+        if like else {}
+    return DensePassageRetriever(query_embedding_model=name, passage_embedding_model=name, progress_bar=False,
+                                 **lengths)
+
+
+def evaluate(args) -> int:
+    """`dpr-nb eval`: full-corpus retrieval against BM25 (with --corpus), else the in-batch report."""
     import json
 
-    from . import DensePassageRetriever, format_report
+    from . import format_report
+    from .data import load_dpr_file
 
-    retriever = DensePassageRetriever.load(model)
-    report = retriever.evaluate(data, batch_size=batch_size, num_hard_negatives=num_hard_negatives)
-    print(format_report(report, f"{model} on {data}:"))
-    if json_path:
+    retriever = open_retriever(args.model)
+    if not args.corpus:
+        report = retriever.evaluate(args.questions, batch_size=args.batch_size,
+                                    num_hard_negatives=args.num_hard_negatives)
+        print(format_report(report, f"{args.model} on {args.questions}:"))
         values = {k: v for k, v in report.items() if k != "report"}
         values["classes"] = report["report"].to_dict(orient="index")
-        with open(json_path, "w", encoding="utf-8") as f:
+    else:
+        from .corpus_eval import comparison_table, evaluate_corpus, evaluate_corpus_bm25, load_corpus
+
+        examples, corpus = load_dpr_file(args.questions), load_corpus(args.corpus)
+        ks = sorted({int(k) for k in args.ks.split(",")})
+        results = [evaluate_corpus(retriever, examples, corpus, ks, args.match, name=args.model)]
+        for other in args.compare:
+            results.append(evaluate_corpus(open_retriever(other, like=retriever), examples, corpus, ks, args.match,
+                                           name=other))
+        if not args.no_bm25:
+            results.append(evaluate_corpus_bm25(examples, corpus, ks, args.match))
+        table = comparison_table(results)
+        print(f"{len(examples)} questions of {args.questions}, each ranking all {len(corpus)} passages of "
+              f"{args.corpus}; a hit is {'the gold passage' if args.match == 'id' else 'a passage with an answer'}"
+              f"{' or the gold passage' if args.match == 'either' else ''}:\n")
+        print(table.drop(columns="questions").to_string(float_format=lambda v: f"{v:.4f}"))
+        values = {"questions": args.questions, "corpus": args.corpus, "match": args.match,
+                  "results": {r.name: r.metrics for r in results}}
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
             json.dump(values, f, indent=2)
     return 0
 
@@ -122,12 +160,21 @@ def main(argv: list[str] | None = None) -> int:
     train_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                               help="change one TrainConfig field, e.g. --set batch_size=128 (repeatable)")
     train_parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
-    eval_parser = commands.add_parser("eval", help="the report of a saved model on a DPR file")
+    eval_parser = commands.add_parser("eval", help="retrieval from a corpus against BM25, or the in-batch report")
     eval_parser.add_argument("--model", required=True, help="a folder saved by training (or by Haystack v1)")
-    eval_parser.add_argument("--data", required=True, help="a DPR file: JSON list or JSON Lines, .gz or not")
-    eval_parser.add_argument("--batch-size", type=int, default=16, help="questions ranked against each other")
+    eval_parser.add_argument("--questions", "--data", required=True, help="a DPR file of questions and gold passages")
+    eval_parser.add_argument("--corpus", default=None,
+                             help="a passages TSV (id, text, title) or DPR file to rank in full; without it, the "
+                                  "in-batch report")
+    eval_parser.add_argument("--ks", default="1,5,20,100", help="the k of top-k accuracy, MRR@k and recall@k")
+    eval_parser.add_argument("--match", choices=("id", "answer", "either"), default="id",
+                             help="a hit is the gold passage (id), a passage containing an answer, or either")
+    eval_parser.add_argument("--compare", action="append", default=[], metavar="MODEL",
+                             help="another saved folder or model name in the same table, e.g. the untrained base")
+    eval_parser.add_argument("--no-bm25", action="store_true", help="leave out the BM25 baseline")
+    eval_parser.add_argument("--batch-size", type=int, default=16, help="in-batch report: questions per batch")
     eval_parser.add_argument("--num-hard-negatives", type=int, default=1)
-    eval_parser.add_argument("--json", default=None, help="also write the report to this JSON file")
+    eval_parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     data_parser = commands.add_parser("data", help="look at and cut down DPR files").add_subparsers(
         dest="data_command", required=True)
     stats_parser = data_parser.add_parser("stats", help="counts and text lengths of a DPR file")
@@ -171,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return train(args.preset, args.config, args.set, args.resume)
         if args.command == "eval":
-            return evaluate(args.model, args.data, args.batch_size, args.num_hard_negatives, args.json)
+            return evaluate(args)
         if args.data_command == "stats":
             print(format_stats(args.path, file_stats(args.path)))
         elif args.data_command == "convert-squad":

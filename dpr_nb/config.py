@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -72,6 +73,14 @@ class TrainConfig:
     # --- evaluation and output
     evaluate_every: int = 1000  # optimizer steps between dev evaluations (0: only at the end)
     eval_batch_size: int | None = None  # None: same as batch_size
+    # full-corpus retrieval at every dev evaluation (dpr_nb.corpus_eval): the dev questions rank every passage of
+    # this passages TSV or DPR file ("embedded": the embedded dataset's 280 passages), adding top_k_accuracy,
+    # mrr_at_k and recall_at_k to the evaluation
+    eval_corpus: str | None = None
+    # keep the weights of the best dev evaluation by this metric (e.g. "average_rank", "loss", "f1",
+    # "top_20_accuracy", "mrr_at_10"; the last three kinds need eval_corpus); None: keep the last weights
+    selection_metric: str | None = None
+    early_stopping_patience: int = 0  # with selection_metric: stop after this many evaluations without a gain
     save_dir: str | None = "saved_models/dpr"
     # --- checkpoints (dpr_nb.checkpoints): every checkpoint_every optimizer steps and at the end, to resume from
     checkpoint_dir: str | None = None  # None: no checkpoints
@@ -96,6 +105,13 @@ class TrainConfig:
                 problems.append(f"{name}={getattr(self, name)} must not be negative")
         if not 0.0 <= self.dev_split < 1.0:
             problems.append(f"dev_split={self.dev_split} must be in [0, 1)")
+        if self.selection_metric is not None and not _known_metric(self.selection_metric):
+            problems.append(f"selection_metric={self.selection_metric!r} is not a metric; use one of "
+                            f"{sorted(IN_BATCH_METRICS)} or top_K_accuracy, mrr_at_K, recall_at_K")
+        elif self.selection_metric and self.selection_metric not in IN_BATCH_METRICS and not self.eval_corpus:
+            problems.append(f"selection_metric={self.selection_metric!r} is a corpus metric: set eval_corpus")
+        if self.early_stopping_patience and not self.selection_metric:
+            problems.append("early_stopping_patience needs a selection_metric to watch")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             problems.append(f"precision={self.precision!r} must be 'auto', 'fp32', 'bf16' or 'fp16'")
         if self.grad_cache_chunk_size is not None and self.grad_cache_chunk_size < 1:
@@ -171,6 +187,26 @@ def _parse_value(key: str, text: str, hint) -> object:
             except ValueError:
                 continue
     raise ValueError(f"--set {key}={text}: not a valid value for {key} ({hint}).")
+
+
+# Lower is better for these; higher for every other metric.
+IN_BATCH_METRICS = {"loss": "min", "average_rank": "min", "acc": "max", "f1": "max", "acc_and_f1": "max"}
+_CORPUS_METRIC = re.compile(r"^(top_(\d+)_accuracy|mrr_at_(\d+)|recall_at_(\d+))$")
+
+
+def _known_metric(name: str) -> bool:
+    return name in IN_BATCH_METRICS or bool(_CORPUS_METRIC.match(name))
+
+
+def metric_mode(name: str) -> str:
+    """"min" if a lower value of the metric is better, else "max"."""
+    return IN_BATCH_METRICS.get(name, "max")
+
+
+def metric_k(name: str) -> int | None:
+    """The k of a corpus metric (20 for "top_20_accuracy"), None for an in-batch one."""
+    match = _CORPUS_METRIC.match(name)
+    return int(next(g for g in match.groups()[1:] if g)) if match else None
 
 
 # The recipe of Haystack v1's tutorial: NQ files, batch 16 x 8 accumulation steps, one epoch.

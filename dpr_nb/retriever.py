@@ -73,6 +73,7 @@ class DensePassageRetriever:
         self.history: History | None = None
         self.train_config: TrainConfig | None = None
         self.reports: dict[str, dict] = {}
+        self.corpus_results: dict = {}  # split -> CorpusResult, when trained with eval_corpus
 
     # ----------------------------------------------------------------------------------------------------------
     # Embedding and retrieval
@@ -161,13 +162,16 @@ class DensePassageRetriever:
               checkpoint_root_dir: str | None = None, checkpoint_every: int | None = None,
               checkpoints_to_keep: int | None = None, early_stopping=None, config: TrainConfig | None = None,
               callbacks: dict | None = None, seed: int | None = None, grad_cache_chunk_size: int | None = None,
-              precision: str | None = None, resume: bool = False) -> History:
+              precision: str | None = None, resume: bool = False, eval_corpus: str | None = None,
+              selection_metric: str | None = None) -> History:
         """Train both encoders on DPR files, evaluate on dev (and test), save to save_dir; returns the history.
 
         Arguments left out come from `config` (default: `TrainConfig()`); `save_dir=None` saves nothing.
         `callbacks` maps a trainer event ("on_step_end", "on_evaluate", ...) to a function or a list of functions.
         `checkpoint_root_dir` (Haystack's name for config.checkpoint_dir) turns on checkpoints every
-        `checkpoint_every` steps; `resume=True` continues from the newest one there.
+        `checkpoint_every` steps; `resume=True` continues from the newest one there. `eval_corpus` (a passages TSV
+        or DPR file) adds full-corpus metrics to every evaluation; `selection_metric` keeps the best weights, and
+        Haystack's `early_stopping=EarlyStopping(metric=..., patience=...)` sets it with a patience.
         """
         if max_processes is not _UNSET or multiprocessing_strategy is not _UNSET:
             warnings.warn("max_processes and multiprocessing_strategy only parallelised Haystack's preprocessing; "
@@ -177,10 +181,14 @@ class DensePassageRetriever:
                              "with `torchrun --nproc_per_node N script.py` and leave n_gpu=1.")
         if optimizer_name != "AdamW" or not optimizer_correct_bias:
             raise ValueError("Only AdamW with bias correction (torch.optim.AdamW) is supported.")
+        selection = {"selection_metric": selection_metric}
         if early_stopping is not None:
-            raise NotImplementedError("early_stopping: early stopping is not available yet; train without it (the "
-                                      "model is saved to save_dir at the end, and checkpoint_root_dir keeps "
-                                      "checkpoints).")
+            # Haystack's EarlyStopping(metric=..., patience=...): the same two settings of TrainConfig.
+            metric = getattr(early_stopping, "metric", None)
+            if not isinstance(metric, str):
+                raise ValueError("early_stopping: only an EarlyStopping whose metric is a name (e.g. 'loss', "
+                                 "'average_rank', 'top_20_accuracy') is supported.")
+            selection = {"selection_metric": metric, "early_stopping_patience": getattr(early_stopping, "patience", 0)}
         if use_amp is not None and precision is None:
             precision = "auto" if use_amp else "fp32"  # Haystack's switch: mixed precision where the GPU has it
             if use_amp and self.device.type != "cuda":
@@ -193,7 +201,8 @@ class DensePassageRetriever:
                               weight_decay=weight_decay, num_warmup_steps=num_warmup_steps,
                               grad_acc_steps=grad_acc_steps, precision=precision, seed=seed,
                               grad_cache_chunk_size=grad_cache_chunk_size, checkpoint_dir=checkpoint_root_dir,
-                              checkpoint_every=checkpoint_every, checkpoints_to_keep=checkpoints_to_keep)
+                              checkpoint_every=checkpoint_every, checkpoints_to_keep=checkpoints_to_keep,
+                              eval_corpus=eval_corpus, **selection)
         if save_dir is not _UNSET:
             config = config.replace(save_dir=None if save_dir is None else str(save_dir))
         if checkpoint_every is not None and config.checkpoint_dir is None:
@@ -208,7 +217,7 @@ class DensePassageRetriever:
         self.embed_title, self.similarity_function = config.embed_title, trainer.similarity
         if splits["test"]:
             trainer.evaluate(splits["test"], "test")
-        self.reports = trainer.reports
+        self.reports, self.corpus_results = trainer.reports, trainer.corpus_results
         if config.save_dir and trainer.group.is_main:  # under torchrun, one process writes
             self.save(config.save_dir, query_encoder_save_dir, passage_encoder_save_dir)
         trainer.group.barrier()

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from .checkpoints import latest_checkpoint, load_checkpoint, restore_random_states, save_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, metric_k, metric_mode
 from .data import Batch, BatchSampler, DPRExample, collate
 from .distributed import (
     all_reduce_gradients,
@@ -65,13 +65,16 @@ class History:
 
     steps: list[dict] = field(default_factory=list)  # {"step", "epoch", "loss", "learning_rate"}
     evaluations: list[dict] = field(default_factory=list)  # {"step", "split", "loss", "acc", "f1", ...}
+    best: dict = field(default_factory=dict)  # with selection_metric: {"step", "metric", "value"} of the kept weights
+    stopped_early_at: int | None = None  # the step early stopping ended training, if it did
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> History:
-        return cls(steps=list(values.get("steps", [])), evaluations=list(values.get("evaluations", [])))
+        return cls(steps=list(values.get("steps", [])), evaluations=list(values.get("evaluations", [])),
+                   best=dict(values.get("best") or {}), stopped_early_at=values.get("stopped_early_at"))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
@@ -103,7 +106,11 @@ class Trainer:
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.history = History()
         self.reports: dict[str, dict] = {}
+        self.corpus_results: dict = {}  # split -> dpr_nb.corpus_eval.CorpusResult, with eval_corpus
         self.step = 0
+        self._corpus = None  # the eval_corpus passages, read once
+        self._best_weights: dict | None = None  # a CPU copy of the weights of the best evaluation so far
+        self._evaluations_without_gain = 0
 
     def add_callback(self, event: str, callback: Callable) -> None:
         if event not in EVENTS:
@@ -129,7 +136,7 @@ class Trainer:
 
     def evaluate(self, examples: Sequence[DPRExample], split: str = "dev") -> dict:
         """The report on `examples`, recorded in the history and sent to the "on_evaluate" callbacks."""
-        return self._evaluate_batches(self.evaluation_batches(examples), split)
+        return self._evaluate_batches(self.evaluation_batches(examples), split, examples)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         # As BERT: no weight decay on biases and LayerNorm weights (1-dimensional parameters).
@@ -265,13 +272,16 @@ class Trainer:
         scheduler = get_linear_schedule_with_warmup(optimizer, c.num_warmup_steps, total_steps)
         dev_batches = self.evaluation_batches(self.dev_examples) if self.dev_examples else None
         start_epoch = self._resume(optimizer, scheduler, sampler) if resume else 0
-        if self.step >= total_steps and resume:
-            return self.history
+        if resume and (self.step >= total_steps or self.history.stopped_early_at):
+            return self.history  # the checkpoint is of a finished run
         self._emit("on_train_start")
 
         progress = tqdm(total=total_steps, initial=self.step, desc="training", unit="step",
                         disable=not (self.progress_bar and self.group.is_main))
+        stop = False
         for epoch in range(start_epoch, c.n_epochs):
+            if stop:
+                break
             accumulated_loss = 0.0
             for index, items in enumerate(sampler, start=sampler.batches_done):
                 # Gradient accumulation: batches group_start .. group_start + group_size - 1 make one step.
@@ -293,16 +303,38 @@ class Trainer:
                 accumulated_loss = 0.0
                 if self.step < total_steps:
                     if dev_batches and c.evaluate_every and self.step % c.evaluate_every == 0:
-                        self._evaluate_batches(dev_batches, "dev")
+                        stop = self._evaluate_dev(dev_batches)
                     if c.checkpoint_dir and self.step % c.checkpoint_every == 0:
                         self._checkpoint(optimizer, scheduler, sampler, epoch)
+                    if stop:
+                        self.history.stopped_early_at = self.step
+                        break
         progress.close()
-        if dev_batches:
-            self._evaluate_batches(dev_batches, "dev")
+        if dev_batches and not stop:
+            self._evaluate_dev(dev_batches)
         if c.checkpoint_dir:
             self._checkpoint(optimizer, scheduler, sampler, c.n_epochs - 1)
+        if self._best_weights is not None:
+            self.model.load_state_dict(self._best_weights)  # what training leaves behind: the best evaluation's
         self._emit("on_train_end", self.history)
         return self.history
+
+    def _evaluate_dev(self, dev_batches) -> bool:
+        """Evaluate on dev and keep the best weights by selection_metric; True when early stopping says stop."""
+        self._evaluate_batches(dev_batches, "dev", self.dev_examples)
+        metric = self.config.selection_metric
+        if not metric:
+            return False
+        value = self.history.evaluations[-1][metric]
+        best = self.history.best.get("value")
+        if best is None or (value < best if metric_mode(metric) == "min" else value > best):
+            self.history.best = {"step": self.step, "metric": metric, "value": value}
+            self._best_weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            self._evaluations_without_gain = 0
+        else:
+            self._evaluations_without_gain += 1
+        patience = self.config.early_stopping_patience
+        return bool(patience) and self._evaluations_without_gain >= patience
 
     def _optimizer_step(self, optimizer, scheduler) -> float:
         all_reduce_gradients(self.model, self.group)
@@ -320,6 +352,26 @@ class Trainer:
         self.step += 1
         return learning_rate
 
+    def _corpus_evaluation(self, examples: Sequence[DPRExample]):
+        """Every question ranks the whole eval_corpus (dpr_nb.corpus_eval), with the model as it is now."""
+        from .corpus_eval import DEFAULT_KS, evaluate_corpus, load_corpus
+        from .retriever import DensePassageRetriever
+
+        c = self.config
+        if self._corpus is None:
+            self._corpus = load_corpus(c.eval_corpus)
+        k = metric_k(c.selection_metric) if c.selection_metric else None
+        ks = sorted(set(DEFAULT_KS) | ({k} if k else set()))
+        retriever = DensePassageRetriever(model=self.model, max_seq_len_query=c.max_seq_len_query,
+                                          max_seq_len_passage=c.max_seq_len_passage, embed_title=c.embed_title,
+                                          similarity_function=self.similarity, progress_bar=False,
+                                          batch_size=c.eval_batch_size or c.batch_size, devices=[self.device])
+        was_training = self.model.training
+        try:
+            return evaluate_corpus(retriever, examples, self._corpus, ks)
+        finally:
+            self.model.train(was_training)
+
     # -------------------------------------------------------------------------------------------------------------
     # Checkpoints
 
@@ -327,7 +379,8 @@ class Trainer:
         if self.group.is_main:
             state = {"epoch": epoch + 1 if sampler.epoch_finished else epoch, "sampler": sampler.state_dict(),
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": self.scaler.state_dict() if self.scaler else None}
+                     "scaler": self.scaler.state_dict() if self.scaler else None,
+                     "best_weights": self._best_weights, "evaluations_without_gain": self._evaluations_without_gain}
             folder = save_checkpoint(self.config.checkpoint_dir, self.step, self.model, state, self.config,
                                      self.history, self.config.checkpoints_to_keep)
             self._emit("on_checkpoint", folder)
@@ -353,13 +406,19 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         sampler.load_state_dict(state["sampler"])
         restore_random_states(state["random_states"])
+        self._best_weights = state.get("best_weights")
+        self._evaluations_without_gain = state.get("evaluations_without_gain", 0)
         self.history, self.step = History.from_dict(history), state["step"]
         return state["epoch"]
 
-    def _evaluate_batches(self, batches, split: str) -> dict:
+    def _evaluate_batches(self, batches, split: str, examples: Sequence[DPRExample] | None = None) -> dict:
         report = evaluate(self.model, batches, self.similarity, self.temperature, self.device)
         self.reports[split] = report  # the latest full report (with its table) per split
         record = {"step": self.step, "split": split, **{k: v for k, v in report.items() if k != "report"}}
+        if self.config.eval_corpus and examples:
+            result = self._corpus_evaluation(examples)
+            self.corpus_results[split] = result
+            record.update({k: v for k, v in result.metrics.items() if k != "questions"})
         self.history.evaluations.append(record)
         self._emit("on_evaluate", record)
         return report

@@ -52,3 +52,24 @@ def test_eval_command_prints_and_writes_the_report(tmp_path, capsys):
 def test_bad_settings_fail_with_a_message(setting, message, capsys):
     assert main(["train", "--set", setting]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_eval_command_ranks_a_whole_corpus_against_bm25(tmp_path, capsys):
+    from dpr_nb.embedded_data import embedded_passages, write_embedded_dataset
+
+    assert main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16",
+                 "--set", "n_epochs=1"]) == 0
+    paths = write_embedded_dataset(tmp_path / "data")
+    corpus = tmp_path / "passages.tsv"
+    corpus.write_text("id\ttext\ttitle\n" + "".join(f"{p['passage_id']}\t{p['text']}\t{p['title']}\n"
+                                                     for p in embedded_passages()), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["eval", "--model", str(tmp_path / "model"), "--questions", str(paths["test"]), "--corpus",
+                 str(corpus), "--compare", "dpr-nb/tiny-bert", "--ks", "1,20", "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "100 questions" in out and "all 280 passages" in out and "BM25" in out
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert list(results) == [str(tmp_path / "model"), "dpr-nb/tiny-bert", "BM25"]
+    assert all(set(m) == {"questions", "top_1_accuracy", "top_20_accuracy", "mrr_at_1", "mrr_at_20", "recall_at_1",
+                          "recall_at_20"} for m in results.values())
+    assert results["BM25"]["top_20_accuracy"] > 0.5  # the questions name their town: BM25 finds most

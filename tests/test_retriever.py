@@ -80,7 +80,7 @@ def test_cosine_similarity_is_used_and_kept(tmp_path):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"n_gpu": 2}, ValueError, "n_gpu=2"),
     ({"optimizer_name": "SGD"}, ValueError, "AdamW"),
-    ({"early_stopping": object()}, NotImplementedError, "early stopping"),
+    ({"early_stopping": object()}, ValueError, "early_stopping"),
 ])
 def test_arguments_that_cannot_apply_raise(kwargs, error, message):
     with pytest.raises(error, match=message):

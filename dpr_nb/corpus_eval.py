@@ -1,0 +1,204 @@
+"""Full-corpus retrieval evaluation: what the DPR paper measures, not the in-batch report.
+
+Each question ranks *every* passage of a corpus (not only its batch's), and the ranking is scored:
+
+- top-k accuracy: the share of questions with a hit in their first k passages (the DPR paper's top-20 / top-100);
+- MRR@k: the mean of 1 / (rank of the first hit), 0 when there is none in the first k;
+- recall@k: the share of a question's gold passages found in its first k (gold ids only: with answer matching the
+  set of relevant passages is unknown).
+
+A "hit" is the question's gold passage (by passage id, or by title and text when the corpus has no ids), or, with
+`match="answer"`, any passage containing one of its answers after DPR's normalisation (`has_answer`: NQ's gold
+passage is one of many that answer). `match="either"` counts both.
+
+    >>> from dpr_nb.data import DPRExample, Passage
+    >>> corpus = [Passage("Velmora", "Velmora lies on the river Osk.", "1"),
+    ...           Passage("Dorvan", "Dorvan is famous for its salt mines.", "2")]
+    >>> question = DPRExample("which river flows through velmora", ["Osk"], [corpus[0]])
+    >>> result = evaluate_corpus_bm25([question], corpus, ks=(1,))
+    >>> result.metrics["top_1_accuracy"], result.gold_ranks.tolist()
+    (1.0, [0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import EMBEDDED_DATA
+from .data import DPRExample, Passage, load_dpr_file
+from .document_store import Document
+from .mining import has_answer, read_passages_tsv
+
+DEFAULT_KS = (1, 5, 20, 100)
+MATCHES = ("id", "answer", "either")
+
+
+@dataclass
+class CorpusResult:
+    """How one retriever ranked a corpus for a set of questions."""
+
+    name: str
+    metrics: dict[str, float]  # top_{k}_accuracy, mrr_at_{k}, recall_at_{k} for every k, and "questions"
+    top_indices: np.ndarray  # (questions, max k): corpus positions, best first
+    top_scores: np.ndarray  # (questions, max k)
+    hits: np.ndarray  # (questions, max k) bool: whether each ranked passage counts as a hit
+    gold_ranks: np.ndarray  # (questions,) 0-based rank of the best-ranked gold passage in the whole corpus, -1: absent
+
+
+def load_corpus(source) -> list[Passage]:
+    """Passages from a DPR TSV (id, text, title), a DPR file (all its contexts), a list of Documents or Passages,
+    or "embedded": the 280 passages of the embedded dataset."""
+    if str(source) == EMBEDDED_DATA:
+        from .embedded_data import embedded_passages
+
+        return [Passage(p["title"], p["text"], p["passage_id"]) for p in embedded_passages()]
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.suffix == ".tsv":
+            return read_passages_tsv(path)
+        examples = load_dpr_file(path)
+        return list({p.key: p for e in examples for p in (*e.positives, *e.hard_negatives, *e.negatives)}.values())
+    passages = []
+    for item in source:
+        if isinstance(item, Document):
+            item = Passage(title=item.meta.get("name", "") or "", text=item.content, passage_id=item.id)
+        passages.append(item)
+    return passages
+
+
+def _is_gold(passage: Passage, gold_keys: set[str], gold_texts: set[tuple[str, str]]) -> bool:
+    # By id when both sides have one; a corpus without ids (or a question's gold without) falls back to the text.
+    return passage.key in gold_keys or (passage.title, passage.text) in gold_texts
+
+
+def hit_matrix(examples: Sequence[DPRExample], corpus: Sequence[Passage], top_indices: np.ndarray,
+               match: str = "id") -> np.ndarray:
+    """(questions, k) bool: whether each ranked passage is a hit for its question under `match`."""
+    if match not in MATCHES:
+        raise ValueError(f"match={match!r}; use one of {MATCHES}")
+    hits = np.zeros(top_indices.shape, dtype=bool)
+    for row, (example, indices) in enumerate(zip(examples, top_indices)):
+        gold_keys = {p.key for p in example.positives}
+        gold_texts = {(p.title, p.text) for p in example.positives}
+        for column, index in enumerate(indices):
+            passage = corpus[index]
+            by_id = match in ("id", "either") and _is_gold(passage, gold_keys, gold_texts)
+            by_answer = match in ("answer", "either") and has_answer(passage.text, example.answers)
+            hits[row, column] = by_id or by_answer
+    return hits
+
+
+def retrieval_metrics(hits: np.ndarray, ks: Sequence[int] = DEFAULT_KS,
+                      num_gold: np.ndarray | None = None) -> dict[str, float]:
+    """Top-k accuracy, MRR@k and (given each question's number of gold passages in the corpus) recall@k.
+
+    >>> hits = np.array([[False, True, False], [False, False, False]])   # question 1: a hit at rank 2
+    >>> m = retrieval_metrics(hits, ks=(1, 3), num_gold=np.array([2, 1]))
+    >>> m["top_1_accuracy"], m["top_3_accuracy"], m["mrr_at_3"], m["recall_at_3"]
+    (0.0, 0.5, 0.25, 0.25)
+    """
+    metrics: dict[str, float] = {"questions": int(hits.shape[0])}
+    for k in ks:
+        top = hits[:, :k]
+        first = np.where(top.any(axis=1), top.argmax(axis=1) + 1, 0)  # 1-based rank of the first hit, 0: none
+        metrics[f"top_{k}_accuracy"] = float(top.any(axis=1).mean())
+        metrics[f"mrr_at_{k}"] = float(np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0).mean())
+        if num_gold is not None:
+            found = top.sum(axis=1)
+            metrics[f"recall_at_{k}"] = float(np.where(num_gold > 0, found / np.maximum(num_gold, 1), 0.0).mean())
+    return metrics
+
+
+def _text_key(passage: Passage) -> str:
+    return f"text:{passage.title}\n{passage.text}"
+
+
+def _corpus_keys(corpus: Sequence[Passage]) -> dict[str, int]:
+    """Corpus position of every passage, by id and by title and text."""
+    keys: dict[str, int] = {}
+    for index, passage in enumerate(corpus):
+        keys.setdefault(passage.key, index)
+        keys.setdefault(_text_key(passage), index)
+    return keys
+
+
+def _gold_positions(example: DPRExample, keys: dict[str, int]) -> list[int]:
+    """Where the question's gold passages are in the corpus (none when the corpus lacks them)."""
+    return sorted({keys[k] for p in example.positives for k in (p.key, _text_key(p)) if k in keys})
+
+
+def _result(name: str, examples: Sequence[DPRExample], corpus: Sequence[Passage], scores: np.ndarray,
+            ks: Sequence[int], match: str) -> CorpusResult:
+    """Rank every question's row of `scores` (questions, corpus) and score the ranking."""
+    top_k = min(max(ks), len(corpus))
+    # argpartition finds the top k in linear time; only those k are then sorted (stable: ties keep corpus order).
+    part = np.argpartition(-scores, top_k - 1, axis=1)[:, :top_k] if top_k < len(corpus) else \
+        np.tile(np.arange(len(corpus)), (len(scores), 1))
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    top_indices = np.take_along_axis(part, order, axis=1)  # (questions, top_k)
+    top_scores = np.take_along_axis(scores, top_indices, axis=1)
+    hits = hit_matrix(examples, corpus, top_indices, match)
+    keys = _corpus_keys(corpus)
+    gold_positions = [_gold_positions(example, keys) for example in examples]
+    gold_ranks = np.full(len(examples), -1)
+    for row, positions in enumerate(gold_positions):
+        if positions:
+            best = scores[row, positions].max()
+            gold_ranks[row] = int((scores[row] > best).sum())  # passages scored strictly above the best gold one
+    metrics = retrieval_metrics(hits, ks, np.array([len(p) for p in gold_positions]))
+    return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)
+
+
+def evaluate_corpus(retriever, examples: Sequence[DPRExample], corpus, ks: Sequence[int] = DEFAULT_KS,
+                    match: str = "id", batch_size: int | None = None, name: str = "dense") -> CorpusResult:
+    """Rank the whole `corpus` for every question with a DensePassageRetriever, by its own similarity."""
+    corpus = load_corpus(corpus)
+    documents = [Document(content=p.text, meta={"name": p.title}, id=p.passage_id or p.key) for p in corpus]
+    passage_embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (corpus, dim)
+    query_embeddings = retriever.embed_queries([e.question for e in examples], batch_size=batch_size)  # (Q, dim)
+    if retriever.similarity_function == "cosine":
+        passage_embeddings = passage_embeddings / np.linalg.norm(passage_embeddings, axis=1, keepdims=True)
+        query_embeddings = query_embeddings / np.linalg.norm(query_embeddings, axis=1, keepdims=True)
+    scores = query_embeddings @ passage_embeddings.T  # (questions, corpus)
+    return _result(name, examples, corpus, scores, ks, match)
+
+
+def evaluate_corpus_bm25(examples: Sequence[DPRExample], corpus, ks: Sequence[int] = DEFAULT_KS,
+                         match: str = "id", char_level: bool | None = None, name: str = "BM25") -> CorpusResult:
+    """The BM25 baseline on the same corpus and questions (bm25s, in-process; title and text are indexed).
+
+    `char_level` tokenises by characters (None: only when the corpus is mostly Chinese, Japanese or Thai).
+    """
+    import bm25s
+
+    from .squad import looks_unspaced, tokenize
+
+    corpus = load_corpus(corpus)
+    texts = [f"{p.title} {p.text}" for p in corpus]
+    if char_level is None:
+        char_level = looks_unspaced(texts[:1000])
+    index = bm25s.BM25()
+    index.index([tokenize(t, char_level) for t in texts], show_progress=False)
+    scores = np.stack([index.get_scores(tokenize(e.question, char_level)) for e in examples])  # (questions, corpus)
+    return _result(name, examples, corpus, scores.astype(np.float32), ks, match)
+
+
+def _column_order(column: str) -> tuple[int, int]:
+    """questions, then top_{k}_accuracy, mrr_at_{k}, recall_at_{k}, each with k ascending."""
+    if column == "questions":
+        return 0, 0
+    if column.startswith("top_"):
+        return 1, int(column.split("_")[1])
+    kind, k = column.split("_at_")
+    return ("mrr", "recall").index(kind) + 2, int(k)
+
+
+def comparison_table(results: Sequence[CorpusResult]) -> pd.DataFrame:
+    """One row per retriever; columns grouped by measure (top-k accuracy, MRR@k, recall@k), k ascending."""
+    table = pd.DataFrame({r.name: r.metrics for r in results}).T
+    return table[sorted(table.columns, key=_column_order)]

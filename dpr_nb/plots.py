@@ -1,0 +1,250 @@
+"""Plots of training and evaluation: each function returns a matplotlib Figure and shows nothing itself.
+
+A notebook displays the returned figure (as the last line of a cell); a script saves it:
+
+    figure = plot_training(history)          # a cell ending here shows the plot
+    figure.savefig("training.png", dpi=150)  # in a script
+
+- plot_training: the training loss per optimizer step, each evaluated split's loss, and the learning rate.
+- plot_gold_ranks: where the gold passage landed in the corpus ranking (dpr_nb.corpus_eval), e.g. before and after
+  fine-tuning.
+- plot_report: the in-batch report's precision, recall and F1 (dpr_nb.report) as bars.
+- plot_top_k: top-k accuracy for k = 1 .. max_k, one line per retriever (trained, untrained, BM25, ...).
+- plot_similarity_heatmap: one batch's question x passage scores with the positives outlined, what the loss sees;
+  batch_similarities computes them for a retriever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from .data import BatchSampler, DPRExample, collate
+from .loss import similarity_scores
+
+CLASSES = ("positive", "hard_negative")
+MEASURES = ("precision", "recall", "f1-score")
+
+
+def _figure(**kwargs) -> Figure:
+    """A new Figure that pyplot does not keep.
+
+    It is made through pyplot so that Jupyter's inline backend is set up to display figures, then released from
+    pyplot: a cell that returns it shows it once (not twice), and a script making many holds none in memory.
+    """
+    from matplotlib import pyplot
+
+    figure = pyplot.figure(layout="constrained", **kwargs)
+    pyplot.close(figure)  # only pyplot lets go; the Figure still draws, displays and saves
+    return figure
+
+
+def _numpy(values) -> np.ndarray:
+    return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+
+
+def _named(data, attribute: str, labels: Sequence[str] | None = None) -> list[tuple[str | None, np.ndarray]]:
+    """(name, array) pairs from a dict name -> array, CorpusResult(s) (their `attribute`) or one array."""
+    if isinstance(data, Mapping):
+        pairs = [(str(name), _numpy(getattr(values, attribute, values))) for name, values in data.items()]
+    elif hasattr(data, attribute):
+        pairs = [(data.name, getattr(data, attribute))]
+    elif isinstance(data, Sequence) and data and all(hasattr(d, attribute) for d in data):
+        pairs = [(d.name, getattr(d, attribute)) for d in data]
+    else:
+        pairs = [(None, _numpy(data))]
+    if labels is not None:
+        if len(labels) != len(pairs):
+            raise ValueError(f"{len(labels)} labels for {len(pairs)} series")
+        pairs = [(label, values) for label, (_, values) in zip(labels, pairs)]
+    return pairs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def plot_training(history) -> Figure:
+    """Training loss per optimizer step, each evaluated split's loss at its steps, the learning rate on the right.
+
+    `history` is a dpr_nb.trainer.History or its dict (History.to_dict(), or the JSON History.save wrote).
+
+    >>> figure = plot_training({"steps": [{"step": 1, "loss": 2.0, "learning_rate": 1e-5}], "evaluations": []})
+    """
+    values = history.to_dict() if hasattr(history, "to_dict") else dict(history)
+    steps, evaluations = values.get("steps") or [], values.get("evaluations") or []
+    if not steps and not evaluations:
+        raise ValueError("The history is empty: nothing was trained or evaluated.")
+    figure = _figure(figsize=(8, 3.5))
+    loss_axis = figure.add_subplot()
+    loss_axis.plot([s["step"] for s in steps], [s["loss"] for s in steps], color="tab:blue", label="training loss")
+    for split in dict.fromkeys(e["split"] for e in evaluations if "loss" in e):  # splits in order of appearance
+        records = [e for e in evaluations if e["split"] == split and "loss" in e]
+        loss_axis.plot([e["step"] for e in records], [e["loss"] for e in records], marker="o", linestyle="--",
+                       label=f"{split} loss")
+    best = values.get("best") or {}
+    if "step" in best:
+        loss_axis.axvline(best["step"], color="tab:green", linestyle=":", label=f"kept weights (best {best['metric']})")
+    loss_axis.set(xlabel="optimizer step", ylabel="loss", title="Training")
+    rate_axis = loss_axis.twinx()  # the learning rate has its own scale, on the right
+    rate_axis.plot([s["step"] for s in steps], [s["learning_rate"] for s in steps], color="tab:gray", alpha=0.6,
+                   label="learning rate")
+    rate_axis.set_ylabel("learning rate", color="tab:gray")
+    handles, labels = zip(*(pair for axis in (loss_axis, rate_axis) for pair in zip(*axis.get_legend_handles_labels())))
+    loss_axis.legend(handles, labels, loc="upper right", fontsize="small")
+    return figure
+
+
+def plot_gold_ranks(gold_ranks, max_rank: int = 20, labels: Sequence[str] | None = None) -> Figure:
+    """Histogram of the gold passage's 0-based rank in the corpus: one bar per rank below `max_rank`, then a bar
+    "≥max_rank" and a bar "missing" (rank -1: the gold passage is not in the corpus).
+
+    `gold_ranks`: one array, a dict name -> array or CorpusResult, or CorpusResult(s); several are drawn
+    side by side (e.g. before and after fine-tuning). `labels` renames the series in order.
+
+    >>> figure = plot_gold_ranks({"untrained": np.array([5, 40, -1]), "trained": np.array([0, 1, 3])}, max_rank=10)
+    """
+    series = _named(gold_ranks, "gold_ranks", labels)
+    figure = _figure(figsize=(8, 3.5))
+    axis = figure.add_subplot()
+    # Ranks 0 .. max_rank - 1, then "≥max_rank" and "missing", each set apart so their labels do not collide.
+    positions = np.append(np.arange(max_rank), [max_rank + 1, max_rank + 2.5])
+    width = 0.8 / len(series)
+    for index, (name, ranks) in enumerate(series):
+        ranks = np.asarray(ranks).ravel()
+        counts = np.bincount(np.clip(ranks[ranks >= 0], 0, max_rank), minlength=max_rank + 1)
+        counts = np.append(counts, (ranks < 0).sum())
+        axis.bar(positions + (index - (len(series) - 1) / 2) * width, counts, width, label=name)
+    every = max(1, max_rank // 10)
+    ticks = [*range(0, max_rank, every)]
+    axis.set_xticks([*ticks, *positions[-2:]], [*map(str, ticks), f"≥{max_rank}", "missing"])
+    axis.set(xlabel="rank of the gold passage (0 = ranked first)", ylabel="questions",
+             title="Where the gold passage is ranked")
+    if any(name is not None for name, _ in series):
+        axis.legend()
+    return figure
+
+
+def plot_report(report) -> Figure:
+    """The in-batch report's precision, recall and F1 per class (dpr_nb.report), as grouped bars.
+
+    `report` is the dict of ranking_report / evaluate / retriever.evaluate, or its "report" DataFrame.
+
+    >>> from dpr_nb.report import ranking_report
+    >>> figure = plot_report(ranking_report([torch.tensor([[2.0, 1.0], [0.0, 1.0]])], [torch.eye(2, dtype=bool)]))
+    """
+    table = report["report"] if isinstance(report, Mapping) else report
+    figure = _figure(figsize=(6, 3.5))
+    axis = figure.add_subplot()
+    positions, width = np.arange(len(CLASSES)), 0.8 / len(MEASURES)
+    for index, measure in enumerate(MEASURES):
+        bars = axis.bar(positions + (index - 1) * width, [table.loc[c, measure] for c in CLASSES], width,
+                        label=measure)
+        axis.bar_label(bars, fmt="%.2f", fontsize="small")
+    axis.set_xticks(positions, [f"{c}\n({table.loc[c, 'support']} pairs)" for c in CLASSES])
+    axis.set(ylim=(0, 1.25), ylabel="score")
+    title = "In-batch report"
+    if isinstance(report, Mapping) and "num_candidates" in report:
+        title += f": each question ranked {report['num_candidates']:g} passages"
+    axis.set_title(title)
+    axis.legend(loc="upper center", ncols=len(MEASURES), fontsize="small")
+    return figure
+
+
+def top_k_accuracy(hits) -> np.ndarray:
+    """Accuracy at k = 1 .. hits.shape[1]: the share of rows with a hit in their first k columns.
+
+    >>> top_k_accuracy(np.array([[False, True], [False, False]])).tolist()
+    [0.0, 0.5]
+    """
+    return np.logical_or.accumulate(np.asarray(hits, dtype=bool), axis=1).mean(axis=0)
+
+
+def plot_top_k(results, max_k: int | None = None) -> Figure:
+    """Top-k accuracy curves, k = 1 .. max_k on a log axis, one line per retriever.
+
+    `results`: CorpusResult(s) (named by their name; accuracy from their `hits`), a dict name -> hits array or
+    name -> CorpusResult (as Trainer.corpus_results).
+    A result's curve ends at its number of hits columns (the largest k it was evaluated with).
+
+    >>> figure = plot_top_k({"dense": np.array([[False, True], [True, False]])})
+    """
+    series = _named(results, "hits")
+    max_k = max_k or max(hits.shape[1] for _, hits in series)
+    figure = _figure(figsize=(6, 3.5))
+    axis = figure.add_subplot()
+    for name, hits in series:
+        accuracy = top_k_accuracy(np.asarray(hits)[:, :max_k])
+        axis.plot(np.arange(1, len(accuracy) + 1), accuracy, label=name)
+    axis.set_xscale("log")
+    ticks = [k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if k <= max_k]
+    axis.set_xticks(ticks, [str(k) for k in ticks])
+    axis.set_xticks([], minor=True)
+    questions = {len(hits) for _, hits in series}
+    axis.set(xlim=(1, max(max_k, 2)), ylim=(0, 1.02), xlabel="k", ylabel="top-k accuracy",
+             title="Top-k retrieval accuracy" + (f" ({questions.pop()} questions)" if len(questions) == 1 else ""))
+    axis.grid(alpha=0.3)
+    if any(name is not None for name, _ in series):
+        axis.legend()
+    return figure
+
+
+def plot_similarity_heatmap(scores, positive_mask, question_labels: Sequence[str] | None = None,
+                            passage_labels: Sequence[str] | None = None) -> Figure:
+    """One batch's question x passage scores, with each question's positives outlined and its top-scored passage
+    dotted: the loss pushes the outlined cell of every row above the rest of its row.
+
+    >>> figure = plot_similarity_heatmap(np.array([[2.0, 0.5], [0.1, 1.0]]), np.eye(2, dtype=bool))
+    """
+    scores, positive_mask = _numpy(scores).astype(float), _numpy(positive_mask).astype(bool)
+    if scores.shape != positive_mask.shape:
+        raise ValueError(f"scores {scores.shape} and positive_mask {positive_mask.shape} differ in shape")
+    questions, passages = scores.shape
+    figure = _figure(figsize=(max(6.0, 0.35 * passages + 4), max(3.5, 0.35 * questions + 2.5)))
+    axis = figure.add_subplot()
+    image = axis.imshow(scores, cmap="viridis", aspect="auto")
+    figure.colorbar(image, ax=axis, label="similarity")
+    for row, column in zip(*np.nonzero(positive_mask)):
+        axis.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    axis.scatter(scores.argmax(axis=1), np.arange(questions), s=12, color="white", edgecolor="black")
+    short = lambda labels: [label if len(label) <= 30 else label[:29] + "…" for label in labels]  # noqa: E731
+    if question_labels is not None:
+        axis.set_yticks(range(questions), short(question_labels), fontsize="small")
+    if passage_labels is not None:
+        axis.set_xticks(range(passages), short(passage_labels), rotation=90, fontsize="small")
+    axis.set(xlabel="passage", ylabel="question",
+             title="Scores of one batch\n(red box: positive, dot: top-scored)")
+    return figure
+
+
+@torch.no_grad()
+def batch_similarities(retriever, examples: Sequence[DPRExample], num_hard_negatives: int = 1,
+                       batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """(scores (questions, passages), positive_mask, question labels, passage labels) of the first batch of
+    `examples`, as training batches them (one positive and `num_hard_negatives` per question, not shuffled).
+
+    The scores are the retriever's similarity without a temperature: dot products, or cosines in [-1, 1].
+
+    >>> plot_similarity_heatmap(*batch_similarities(retriever, dev_examples))  # doctest: +SKIP
+    """
+    sampler = BatchSampler(examples, batch_size, num_positives=1, num_hard_negatives=num_hard_negatives,
+                           shuffle=False)
+    items = next(iter(sampler))
+    model = retriever.model
+    batch = collate(items, model.query_encoder.tokenizer, model.passage_encoder.tokenizer,
+                    retriever.max_seq_len_query, retriever.max_seq_len_passage, retriever.embed_title)
+    batch = batch.to(retriever.device)
+    was_training = model.training
+    model.eval()
+    try:
+        query_embeddings, passage_embeddings = model(batch.query, batch.passage)
+    finally:
+        model.train(was_training)
+    scores = similarity_scores(query_embeddings.float(), passage_embeddings.float(), retriever.similarity_function)
+    passages = {p.key: p for _, positives, negatives in items for p in (*positives, *negatives)}
+    passage_labels = [passages[key].title or passages[key].text for key in batch.passage_keys]
+    return (scores.cpu().numpy(), batch.positive_mask.cpu().numpy(), [e.question for e, _, _ in items],
+            passage_labels)

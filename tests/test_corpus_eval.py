@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+
+from dpr_nb.corpus_eval import (
+    comparison_table,
+    evaluate_corpus,
+    evaluate_corpus_bm25,
+    hit_matrix,
+    load_corpus,
+    retrieval_metrics,
+)
+from dpr_nb.data import DPRExample, Passage
+from dpr_nb.document_store import Document
+
+CORPUS = [Passage("Velmora", "Velmora lies on the river Osk.", "v"),
+          Passage("Dorvan", "Dorvan is famous for its salt mines.", "d"),
+          Passage("Osk", "The Osk flows north to the Pale Sea.", "o"),
+          Passage("Kestria", "Kestria's capital is Velmora.", "k")]
+QUESTIONS = [DPRExample("river of velmora", ["Osk"], [CORPUS[0]]),
+             DPRExample("what is dorvan known for", ["salt"], [CORPUS[1]]),
+             DPRExample("capital of kestria", ["Velmora"], [CORPUS[3]])]
+
+
+class FixedRetriever:
+    """Embeddings chosen by hand: the query vector's dot product with each passage's gives a known ranking."""
+
+    similarity_function = "dot_product"
+    passages = {"v": [1, 0, 0], "d": [0, 1, 0], "o": [0.9, 0, 0.1], "k": [0, 0, 1]}
+    queries = {"river of velmora": [0.5, 0, 1.0],  # k 1.0, v 0.5, o 0.55 -> k, o, v, d: gold v at rank 2
+               "what is dorvan known for": [0, 1, 0],  # d first
+               "capital of kestria": [1, 0, 0.05]}  # v 1.0, o 0.905, k 0.05, d 0: gold k at rank 3
+
+    def embed_documents(self, documents, batch_size=None):
+        return np.array([self.passages[d.id] for d in documents], dtype=np.float32)
+
+    def embed_queries(self, queries, batch_size=None):
+        return np.array([self.queries[q] for q in queries], dtype=np.float32)
+
+
+def test_metrics_against_hand_computed_values():
+    hits = np.array([[False, True, False, True],  # first hit at rank 2, two gold found in 4
+                     [True, False, False, False],
+                     [False, False, False, False]])
+    metrics = retrieval_metrics(hits, ks=(1, 2, 4), num_gold=np.array([2, 1, 1]))
+    assert metrics["top_1_accuracy"] == pytest.approx(1 / 3)
+    assert metrics["top_2_accuracy"] == pytest.approx(2 / 3)
+    assert metrics["mrr_at_1"] == pytest.approx(1 / 3)
+    assert metrics["mrr_at_4"] == pytest.approx((1 / 2 + 1) / 3)
+    assert metrics["recall_at_2"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert metrics["recall_at_4"] == pytest.approx((2 / 2 + 1 + 0) / 3)
+
+
+def test_dense_ranking_of_a_hand_built_case():
+    result = evaluate_corpus(FixedRetriever(), QUESTIONS, CORPUS, ks=(1, 2, 4))
+    assert result.top_indices.tolist() == [[3, 2, 0, 1], [1, 0, 2, 3], [0, 2, 3, 1]]
+    assert result.gold_ranks.tolist() == [2, 0, 2]  # 0-based
+    assert result.metrics["top_1_accuracy"] == pytest.approx(1 / 3)
+    assert result.metrics["top_4_accuracy"] == 1.0
+    assert result.metrics["mrr_at_4"] == pytest.approx((1 / 3 + 1 + 1 / 3) / 3)
+
+
+def test_answer_matching_counts_any_passage_with_the_answer():
+    result = evaluate_corpus(FixedRetriever(), QUESTIONS, CORPUS, ks=(1, 2), match="answer")
+    # Question 1's first passage (Kestria's) has no "Osk", its second (the Osk's) does; question 3's first
+    # passage (Velmora's) contains the answer "Velmora" though it is not the gold passage.
+    assert result.hits[:, :2].tolist() == [[False, True], [True, False], [True, False]]
+    assert result.metrics["top_1_accuracy"] == pytest.approx(2 / 3)
+    either = hit_matrix(QUESTIONS, CORPUS, result.top_indices, "either")
+    assert (either >= result.hits).all()
+
+
+def test_bm25_ranks_first_the_passage_sharing_the_rare_words():
+    result = evaluate_corpus_bm25([DPRExample("dorvan salt mines", ["salt"], [CORPUS[1]])], CORPUS, ks=(1,))
+    assert result.top_indices[0, 0] == 1 and result.metrics["top_1_accuracy"] == 1.0
+
+
+def test_corpus_from_tsv_dpr_file_and_documents(tmp_path):
+    tsv = tmp_path / "passages.tsv"
+    tsv.write_text("id\ttext\ttitle\n1\tVelmora lies on the Osk.\tVelmora\n2\tDorvan has salt.\tDorvan\n")
+    assert [p.passage_id for p in load_corpus(tsv)] == ["1", "2"]
+    documents = [Document(content="a text", meta={"name": "T"}, id="x")]
+    assert load_corpus(documents) == [Passage("T", "a text", "x")]
+
+
+def test_gold_missing_from_the_corpus_has_no_rank():
+    outsider = DPRExample("river of velmora", ["Nile"], [Passage("Elsewhere", "not in the corpus", "zz")])
+    result = evaluate_corpus(FixedRetriever(), [outsider], CORPUS, ks=(4,))
+    assert result.gold_ranks.tolist() == [-1] and result.metrics["top_4_accuracy"] == 0.0
+    assert result.metrics["recall_at_4"] == 0.0
+
+
+def test_comparison_table_has_a_row_per_retriever():
+    dense = evaluate_corpus(FixedRetriever(), QUESTIONS, CORPUS, ks=(1, 4))
+    bm25 = evaluate_corpus_bm25(QUESTIONS, CORPUS, ks=(1, 4))
+    table = comparison_table([dense, bm25])
+    assert list(table.index) == ["dense", "BM25"]
+    assert table.loc["dense", "top_1_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_training_keeps_the_best_weights_by_a_corpus_metric():
+    from dpr_nb import TrainConfig
+    from dpr_nb.corpus_eval import load_corpus
+    from dpr_nb.data import load_splits
+    from dpr_nb.encoders import BiEncoder, tiny_encoder
+    from dpr_nb.retriever import DensePassageRetriever
+    from dpr_nb.trainer import Trainer
+
+    splits = load_splits("embedded", "")
+    config = TrainConfig.preset("smoke", max_samples=160, n_epochs=6, evaluate_every=10, save_dir=None,
+                                eval_corpus="embedded", selection_metric="mrr_at_10")
+    model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
+    trainer = Trainer(model, config, splits["train"][:160], splits["dev"][:40], progress_bar=False)
+    history = trainer.train()
+    dev = [e for e in history.evaluations if e["split"] == "dev"]
+    assert len(dev) == 6 and all("top_20_accuracy" in e and "mrr_at_10" in e for e in dev)
+    best = max(dev, key=lambda e: e["mrr_at_10"])
+    assert history.best == {"step": best["step"], "metric": "mrr_at_10", "value": best["mrr_at_10"]}
+    # The model left behind is the best evaluation's: evaluating it again gives that value.
+    retriever = DensePassageRetriever(model=model, max_seq_len_query=32, max_seq_len_passage=64, use_gpu=False)
+    again = evaluate_corpus(retriever, splits["dev"][:40], load_corpus("embedded"), ks=(10,))
+    assert again.metrics["mrr_at_10"] == pytest.approx(best["mrr_at_10"], abs=1e-6)
+
+
+def test_early_stopping_stops_when_the_metric_stops_improving():
+    from dpr_nb import TrainConfig
+    from dpr_nb.data import load_splits
+    from dpr_nb.encoders import BiEncoder, tiny_encoder
+    from dpr_nb.trainer import Trainer
+
+    splits = load_splits("embedded", "")
+    # A learning rate far too high: the dev loss gets worse after the first evaluation, so training stops after
+    # `patience` evaluations without a gain, keeping the first evaluation's weights.
+    config = TrainConfig.preset("smoke", max_samples=160, n_epochs=10, evaluate_every=2, learning_rate=0.5,
+                                num_warmup_steps=0, save_dir=None, selection_metric="loss",
+                                early_stopping_patience=2)
+    trainer = Trainer(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), config, splits["train"][:160],
+                      splits["dev"][:32], progress_bar=False)
+    history = trainer.train()
+    losses = [e["loss"] for e in history.evaluations]
+    best_index = losses.index(min(losses))
+    assert history.stopped_early_at == history.evaluations[-1]["step"] < 100
+    assert len(losses) == best_index + 1 + 2  # the best, then exactly `patience` evaluations without a gain
+    assert history.best["step"] == history.evaluations[best_index]["step"]
