@@ -11,6 +11,9 @@ Which file does what (each one idea):
 - report.py          Haystack v1's evaluation report, and what it measures
 - corpus_eval.py     retrieval from a whole corpus: top-k accuracy, MRR@k, recall@k, and BM25
 - plots.py           matplotlib figures of training, reports, ranks, top-k curves, one batch's similarities
+- inspection.py      one question's top passages, the worst questions, two models side by side
+- model_card.py      the README.md written next to every saved model
+- widgets.py         ConfigPanel (edits a TrainConfig) and TrainingDashboard (live progress, metrics, curves)
 - trainer.py         the training loop (gradient caching, mixed precision), its history and callbacks
 - checkpoints.py     atomic checkpoints and exact resume
 - distributed.py     torchrun: embeddings gathered across processes, gradients summed

@@ -228,7 +228,10 @@ class DensePassageRetriever:
 
     def save(self, save_dir: str | Path, query_encoder_dir: str = "query_encoder",
              passage_encoder_dir: str = "passage_encoder") -> None:
-        """Write the model atomically: into a temporary folder first, which then replaces save_dir."""
+        """Write the model atomically: into a temporary folder first, which then replaces save_dir.
+
+        The folder also gets a model card, README.md (dpr_nb.model_card), with the training and top-k curves.
+        """
         save_dir = Path(save_dir)
         save_dir.parent.mkdir(parents=True, exist_ok=True)
         temporary = save_dir.with_name(f".{save_dir.name}.tmp-{os.getpid()}")
@@ -243,12 +246,28 @@ class DensePassageRetriever:
             self.train_config.save(temporary / "train_config.json")
         if self.history:
             self.history.save(temporary / "history.json")
+        from .model_card import write_model_card
+
+        corpus_metrics = {f"{split}, full corpus": result for split, result in self.corpus_results.items()}
+        write_model_card(temporary, self, corpus_metrics=corpus_metrics or None, figures=self._card_figures(),
+                         load_dir=str(save_dir))
         # Swap: the old save (if any) stays whole until the new one is complete.
         previous = save_dir.with_name(f".{save_dir.name}.old-{os.getpid()}")
         if save_dir.exists():
             os.replace(save_dir, previous)
         os.replace(temporary, save_dir)
         shutil.rmtree(previous, ignore_errors=True)
+
+    def _card_figures(self) -> dict:
+        """The model card's pictures: the training curves, and top-k accuracy when there are corpus results."""
+        from .plots import plot_top_k, plot_training
+
+        figures = {}
+        if self.history and self.history.steps:
+            figures["training"] = plot_training(self.history)
+        if self.corpus_results:
+            figures["top_k_accuracy"] = plot_top_k(self.corpus_results)
+        return figures
 
     @classmethod
     def load(cls, load_dir: str | Path, document_store=None, max_seq_len_query: int | None = None,

@@ -108,6 +108,7 @@ class Trainer:
         self.reports: dict[str, dict] = {}
         self.corpus_results: dict = {}  # split -> dpr_nb.corpus_eval.CorpusResult, with eval_corpus
         self.step = 0
+        self.total_steps: int | None = None  # optimizer steps of the whole run, known once train() starts
         self._corpus = None  # the eval_corpus passages, read once
         self._best_weights: dict | None = None  # a CPU copy of the weights of the best evaluation so far
         self._evaluations_without_gain = 0
@@ -268,6 +269,7 @@ class Trainer:
                                shuffle=True, seed=c.seed, min_last_batch=self.group.world_size)
         batches_per_epoch = len(sampler)
         total_steps = math.ceil(batches_per_epoch / c.grad_acc_steps) * c.n_epochs
+        self.total_steps = total_steps  # for progress displays subscribed to "on_train_start"
         optimizer = self._optimizer()
         scheduler = get_linear_schedule_with_warmup(optimizer, c.num_warmup_steps, total_steps)
         dev_batches = self.evaluation_batches(self.dev_examples) if self.dev_examples else None

@@ -141,3 +141,19 @@ def test_early_stopping_stops_when_the_metric_stops_improving():
     assert history.stopped_early_at == history.evaluations[-1]["step"] < 100
     assert len(losses) == best_index + 1 + 2  # the best, then exactly `patience` evaluations without a gain
     assert history.best["step"] == history.evaluations[best_index]["step"]
+
+
+def test_a_model_trained_with_eval_corpus_gets_its_metrics_and_curves_in_the_card(tmp_path):
+    from dpr_nb import TrainConfig
+    from dpr_nb.retriever import DensePassageRetriever
+
+    retriever = DensePassageRetriever(query_embedding_model="dpr-nb/tiny-bert",
+                                      passage_embedding_model="dpr-nb/tiny-bert", use_gpu=False, progress_bar=False)
+    config = TrainConfig.preset("smoke", max_samples=32, n_epochs=1, eval_corpus="embedded",
+                                save_dir=str(tmp_path / "model"))
+    retriever.train(config=config)
+    assert set(retriever.corpus_results) == {"dev", "test"}
+    card = (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
+    top_20 = retriever.corpus_results["test"].metrics["top_20_accuracy"]
+    assert "test, full corpus" in card and f"{top_20:.4f}"[:5] in card
+    assert (tmp_path / "model" / "top_k_accuracy.png").is_file()

@@ -38,6 +38,10 @@ def test_seed_tutorial_code_trains_saves_and_reloads(tmp_path):
     assert reloaded.max_seq_len_passage == 64
     assert reloaded.train_config.grad_acc_steps == 2 and reloaded.train_config.data_dir == str(doc_dir)
     assert len(reloaded.history.steps) == len(history.steps)
+    # Every save writes a model card with the training curve.
+    card = (save_dir / "README.md").read_text(encoding="utf-8")
+    assert "dpr-nb/tiny-bert" in card and "![training](training.png)" in card
+    assert (save_dir / "training.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((save_dir / "train_config.json").read_text())
     assert TrainConfig.from_dict(saved) == retriever.train_config
 

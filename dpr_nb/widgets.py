@@ -1,0 +1,509 @@
+"""Notebook widgets: `ConfigPanel` edits a TrainConfig, `TrainingDashboard` shows a training run as it happens.
+
+    panel = ConfigPanel(TrainConfig.preset("smoke"))
+    panel                                           # a cell ending here shows the controls
+    dashboard = TrainingDashboard(refresh_every=20)
+    dashboard                                       # the dashboard, empty until training starts
+    retriever.train(config=panel.config, callbacks=dashboard.callbacks())
+
+Both run on ipywidgets 7 (Google Colab ships 7.7.1) and 8 (JupyterLab): they use only controls the two share,
+and a bare `panel` or `dashboard` shows itself through `_ipython_display_`, which both versions' IPython honour.
+Without ipywidgets (a plain Python script), the dashboard prints a line every `refresh_every` steps instead.
+
+    >>> ConfigPanel(TrainConfig.preset("smoke")).config == TrainConfig.preset("smoke")
+    True
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+import numbers
+import time
+import types
+import typing
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from typing import Literal
+
+from .config import PRESETS, TrainConfig
+from .plots import plot_training
+from .trainer import EVENTS, History
+
+try:
+    import ipywidgets as widgets
+    import traitlets
+except ImportError:  # the dashboard falls back to printing; the panel needs widgets
+    widgets = traitlets = None
+
+# The fields a learner changes most, in the panel's order; ConfigPanel(fields=...) shows any others.
+DEFAULT_FIELDS = (
+    "query_model", "passage_model", "data_dir", "train_filename", "max_samples", "max_seq_len_query",
+    "max_seq_len_passage", "num_positives", "num_hard_negatives", "batch_size", "grad_acc_steps", "n_epochs",
+    "learning_rate", "num_warmup_steps", "similarity", "temperature", "seed", "precision", "grad_cache_chunk_size",
+    "evaluate_every", "save_dir",
+)
+# Every TrainConfig field has a section, so that any `fields` lands under a heading; a field added to TrainConfig
+# later and missing here goes to "Other".
+SECTIONS = {
+    "Models": ("query_model", "passage_model"),
+    "Data": ("data_dir", "train_filename", "dev_filename", "test_filename", "max_samples", "dev_split",
+             "index_on_disk"),
+    "Example shape": ("max_seq_len_query", "max_seq_len_passage", "embed_title", "num_positives",
+                      "num_hard_negatives"),
+    "Optimisation": ("batch_size", "grad_acc_steps", "n_epochs", "learning_rate", "num_warmup_steps", "similarity",
+                     "temperature", "weight_decay", "epsilon", "max_grad_norm", "seed"),
+    "Hardware, precision, gradient caching": ("device", "precision", "grad_cache_chunk_size"),
+    "Evaluation and output": ("evaluate_every", "eval_batch_size", "eval_corpus", "selection_metric",
+                              "early_stopping_patience", "save_dir", "checkpoint_dir", "checkpoint_every",
+                              "checkpoints_to_keep"),
+}
+# The tooltips: what each field does, in a line (config.py's comments say more).
+DESCRIPTIONS = {
+    "query_model": "Question encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert.",
+    "passage_model": "Passage encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert.",
+    "data_dir": "Folder of the DPR training files, or 'embedded' for the dataset the package generates.",
+    "train_filename": "The training file in data_dir (DPR JSON or JSON Lines, optionally .gz).",
+    "dev_filename": "The dev file in data_dir; empty: none.",
+    "test_filename": "The test file in data_dir; empty: none.",
+    "max_samples": "Read at most this many training questions; unticked: all of them.",
+    "dev_split": "Without a dev file, hold out this fraction of the training questions.",
+    "index_on_disk": "Index each file once and read questions from disk: flat memory for large files.",
+    "max_seq_len_query": "Questions are cut to this many tokens.",
+    "max_seq_len_passage": "Passages (title and text) are cut to this many tokens.",
+    "embed_title": "Passage = [CLS] title [SEP] text [SEP], as in the original DPR.",
+    "num_positives": "Positive passages per question in a batch.",
+    "num_hard_negatives": "Hard negatives (BM25 hits without the answer) per question in a batch.",
+    "similarity": "Score = dot product or cosine; default: what the checkpoint was trained with.",
+    "temperature": "Scores are divided by it; unticked: 1.0 for dot product, 0.05 for cosine.",
+    "batch_size": "Questions per batch; every question sees the others' passages as negatives.",
+    "grad_acc_steps": "Batches per optimizer step: a larger step, but NOT more in-batch negatives.",
+    "grad_cache_chunk_size": "Ticked: encode this many texts at a time (GradCache), a large batch in little memory; "
+                             "unticked: the whole batch at once.",
+    "n_epochs": "Passes over the training questions.",
+    "learning_rate": "Peak learning rate (e.g. 1e-5 to fine-tune, 5e-4 for the tiny random model).",
+    "num_warmup_steps": "Steps of linear warm-up before the learning rate decays linearly to 0.",
+    "weight_decay": "AdamW weight decay (not on biases and LayerNorm weights).",
+    "epsilon": "AdamW epsilon.",
+    "max_grad_norm": "Gradients are clipped to this norm.",
+    "seed": "Seeds batch order and dropout: the same seed repeats the run.",
+    "evaluate_every": "Optimizer steps between dev evaluations; 0: only at the end.",
+    "eval_batch_size": "Ticked: batch size of evaluation; unticked: same as batch_size.",
+    "eval_corpus": "Passages the dev questions rank at each evaluation ('embedded', a TSV or DPR file); empty: none.",
+    "selection_metric": "Keep the weights of the best evaluation by this metric; empty: keep the last weights.",
+    "early_stopping_patience": "With selection_metric: stop after this many evaluations without a gain; 0: never.",
+    "save_dir": "Where the trained model is saved; empty: not saved.",
+    "checkpoint_dir": "Where checkpoints to resume from are written; empty: no checkpoints.",
+    "checkpoint_every": "Optimizer steps between checkpoints.",
+    "checkpoints_to_keep": "How many of the newest checkpoints are kept; 0: all.",
+    "device": "'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...",
+    "precision": "'auto': bf16 on A100/H100/L4, fp16 on a T4, float32 on a CPU; or force one.",
+}
+# An Optional number is a number control with a checkbox; ticked means "use the number", with these words.
+_TICK_LABELS = {"max_samples": "at most", "grad_cache_chunk_size": "gradient caching", "temperature": "fixed",
+                "eval_batch_size": "own size"}
+# The number an unticked control shows, and takes when ticked.
+_PLACEHOLDERS = {"max_samples": 1000, "grad_cache_chunk_size": 16, "temperature": 0.05, "eval_batch_size": 64}
+# None in a Dropdown of a Literal | None field. Not None itself: in ipywidgets 7 a Dropdown whose value is None
+# has nothing selected.
+_DEFAULT = "(default)"
+_NONE_LABELS = {"similarity": "checkpoint's default"}
+CUSTOM = "custom"  # the preset dropdown's value when the controls match no preset
+_STYLE = {"description_width": "190px"}  # one width, so the controls line up under each other
+
+
+def _require_widgets():
+    if widgets is None:
+        raise ImportError("ConfigPanel needs ipywidgets: pip install ipywidgets")
+    return widgets
+
+
+def _set_tooltip(widget, text: str) -> None:
+    # ipywidgets 8 calls it `tooltip` (and warns about the old name); 7 has only `description_tooltip`, and only
+    # on controls with a description (not on boxes).
+    if widget.has_trait("tooltip"):
+        widget.tooltip = text
+    elif widget.has_trait("description_tooltip"):
+        widget.description_tooltip = text
+
+
+def _options(hint) -> tuple[tuple, bool]:
+    """(the types a field's hint allows besides None, whether None is allowed)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        return tuple(o for o in options if o is not type(None)), type(None) in options
+    return (hint,), False
+
+
+if widgets is not None:  # it subclasses an ipywidgets class
+
+    class OptionalNumber(widgets.HBox):
+        """A number control and a checkbox; unticked means None. `.value` is the field's value: a number or None."""
+
+        value = traitlets.Any(None, allow_none=True)  # kept in Python only: the children are what the page shows
+
+        def __init__(self, number, tick_label: str, placeholder, value):
+            self.number = number
+            self.enabled = widgets.Checkbox(value=value is not None, description=tick_label, indent=False,
+                                            layout=widgets.Layout(width="auto"))
+            super().__init__([number, self.enabled])
+            self._syncing = False
+            self.number.value = placeholder if value is None else value
+            self.number.disabled = value is None
+            self.value = value
+            self.observe(self._show, names="value")
+            self.number.observe(self._read, names="value")
+            self.enabled.observe(self._read, names="value")
+
+        def _show(self, change) -> None:
+            if self._syncing:
+                return
+            self._syncing = True  # setting a child fires _read, which must not write back a half-updated value
+            try:
+                self.enabled.value = change.new is not None
+                self.number.disabled = change.new is None
+                if change.new is not None:
+                    self.number.value = change.new
+            finally:
+                self._syncing = False
+
+        def _read(self, change) -> None:
+            if self._syncing:
+                return
+            self.number.disabled = not self.enabled.value
+            self._syncing = True
+            try:
+                self.value = self.number.value if self.enabled.value else None
+            finally:
+                self._syncing = False
+
+
+def _same(value):
+    return value
+
+
+@dataclasses.dataclass
+class _Field:
+    widget: object
+    to_field: typing.Callable = _same  # the control's value -> the TrainConfig field's
+    to_control: typing.Callable = _same  # and back
+
+
+def _make_field(name: str, hint, value) -> _Field:
+    """A control for field `name` chosen by its type, labelled with the name, with the description as tooltip."""
+    kinds, optional = _options(hint)
+    kind = kinds[0] if len(kinds) == 1 else None
+    common = dict(description=name, style=_STYLE)
+    if typing.get_origin(kind) is Literal:
+        choices = [(str(choice), choice) for choice in typing.get_args(kind)]
+        if optional:  # None is a choice of its own, e.g. similarity: "checkpoint's default"
+            choices.insert(0, (_NONE_LABELS.get(name, "default (None)"), _DEFAULT))
+        to_control = (lambda v: _DEFAULT if v is None else v) if optional else _same
+        to_field = (lambda v: None if v == _DEFAULT else v) if optional else _same
+        field = _Field(widgets.Dropdown(options=choices, value=to_control(value), **common), to_field, to_control)
+    elif kind is bool and not optional:
+        field = _Field(widgets.Checkbox(value=bool(value), **common))
+    elif kind is str:
+        # Optional text: an empty box means None (save_dir: "not saved"), which the description says.
+        to_field = (lambda v: v.strip() or None) if optional else _same
+        text = widgets.Text(value="" if value is None else value, layout=widgets.Layout(width="520px"), **common)
+        field = _Field(text, to_field, lambda v: "" if v is None else v)
+    elif kind in (int, float):
+        number = (widgets.IntText if kind is int else widgets.FloatText)(layout=widgets.Layout(width="320px"),
+                                                                         **common)
+        if optional:
+            placeholder = _PLACEHOLDERS.get(name, kind(1))
+            field = _Field(OptionalNumber(number, _TICK_LABELS.get(name, "set"), placeholder, value))
+        else:
+            number.value = value
+            field = _Field(number)
+    else:
+        raise ValueError(f"ConfigPanel has no control for {name}: {hint}")
+    description = DESCRIPTIONS.get(name, name)
+    for part in (field.widget, *getattr(field.widget, "children", ())):
+        _set_tooltip(part, description)
+    return field
+
+
+class ConfigPanel:
+    """Controls that edit a TrainConfig: a preset menu, then the chosen fields in sections.
+
+    `panel.config` is the TrainConfig the controls show (fields not shown keep the starting config's values);
+    `panel.controls` maps each field name to its widget; `panel.widget` is the container to display.
+    """
+
+    def __init__(self, config: TrainConfig | None = None, fields: Sequence[str] | None = None):
+        _require_widgets()
+        self._base = config if config is not None else TrainConfig()
+        hints = typing.get_type_hints(TrainConfig)
+        names = list(DEFAULT_FIELDS if fields is None else fields)
+        unknown = [name for name in names if name not in hints]
+        if unknown:
+            raise ValueError(f"{unknown} are not TrainConfig fields; fields are {sorted(hints)}")
+        self._fields = {name: _make_field(name, hints[name], getattr(self._base, name)) for name in names}
+        self.controls = {name: field.widget for name, field in self._fields.items()}
+        self._holding = False  # while set_config writes every control, their observers wait for the last one
+
+        self.preset = widgets.Dropdown(options=[*PRESETS, CUSTOM], value=self._matching_preset(self._base),
+                                       description="preset", style=_STYLE)
+        _set_tooltip(self.preset, "Choosing a preset sets every field to its values; 'custom' keeps your changes.")
+        self.error = widgets.HTML("")  # TrainConfig's ValueError, instead of an exception from a callback
+        self.widget = widgets.VBox([self.preset, *self._sections(names), self.error])
+        self.preset.observe(self._on_preset, names="value")
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        self._on_change()
+
+    def _sections(self, names: list[str]) -> list:
+        section_of = {name: title for title, members in SECTIONS.items() for name in members}
+        boxes = []
+        for title in [*SECTIONS, "Other"]:
+            members = [name for name in names if section_of.get(name, "Other") == title]
+            if members:
+                heading = widgets.HTML(f"<b>{html.escape(title)}</b>")
+                boxes.append(widgets.VBox([heading, *(self.controls[name] for name in members)]))
+        return boxes
+
+    @property
+    def config(self) -> TrainConfig:
+        """The TrainConfig the controls show; ValueError (TrainConfig's message) when the values do not fit."""
+        changes = {name: field.to_field(field.widget.value) for name, field in self._fields.items()}
+        return dataclasses.replace(self._base, **changes)
+
+    def set_config(self, config: TrainConfig) -> None:
+        """Show `config`: every control takes its value, and fields not shown take it too."""
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"set_config expects a TrainConfig, got {type(config).__name__}")
+        self._base = config
+        self._holding = True  # a half-written panel would flash errors and switch the preset menu to "custom"
+        try:
+            for name, field in self._fields.items():
+                field.widget.value = field.to_control(getattr(config, name))
+        finally:
+            self._holding = False
+        self._on_change()
+
+    def _on_preset(self, change) -> None:
+        if change.new != CUSTOM and not self._holding:
+            self.set_config(TrainConfig.preset(change.new))
+
+    def _on_change(self, change=None) -> None:
+        if self._holding:
+            return
+        try:
+            config = self.config
+        except (ValueError, TypeError) as error:
+            self.error.value = f'<span style="color:#c62828">{html.escape(str(error))}</span>'
+            return
+        self.error.value = ""
+        self._holding = True  # the menu follows the controls; it must not reset them in turn
+        try:
+            self.preset.value = self._matching_preset(config)
+        finally:
+            self._holding = False
+
+    @staticmethod
+    def _matching_preset(config: TrainConfig) -> str:
+        return next((name for name, preset in PRESETS.items() if preset == config), CUSTOM)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _number(value) -> str:
+    if isinstance(value, numbers.Integral):
+        return str(value)
+    if isinstance(value, numbers.Real):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _metrics_table(latest: dict[str, dict]) -> str:
+    """The newest evaluation of each split, as an HTML table: one column per split, one row per metric."""
+    names = [k for k in dict.fromkeys(k for record in latest.values() for k in record) if k not in ("step", "split")]
+    header = "".join(f"<th>{html.escape(split)} (step {record['step']})</th>" for split, record in latest.items())
+    cell = lambda record, name: f"<td>{html.escape(_number(record[name])) if name in record else ''}</td>"  # noqa: E731
+    rows = "".join(f"<tr><td>{html.escape(name)}</td>{''.join(cell(r, name) for r in latest.values())}</tr>"
+                   for name in names)
+    return f"<table><tr><th>metric</th>{header}</tr>{rows}</table>"
+
+
+def _png(figure) -> bytes:
+    from matplotlib import pyplot
+
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=90)
+    finally:
+        pyplot.close(figure)  # plots.py already released it from pyplot; this makes sure none pile up
+    return buffer.getvalue()
+
+
+def _show_only(output, png: bytes) -> None:
+    """Make the image the one thing `output` shows, replacing what it showed before."""
+    from IPython.display import Image, clear_output, display
+
+    with output:
+        if output.msg_id:  # in a kernel: the page captures this cell's display messages into the widget
+            clear_output(wait=True)  # wait: the old plot stays until the new one arrives, so nothing flickers
+            display(Image(data=png, format="png"))
+            return
+    # No kernel (a script, the tests): nothing would capture a display, so write the outputs as the page would.
+    data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": "<training curves>"}
+    output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
+
+
+class TrainingDashboard:
+    """A progress bar, the latest evaluation and the loss and learning-rate curves of a run, updated in place.
+
+    Pass `dashboard.callbacks()` as `retriever.train(callbacks=...)`, or `dashboard.attach(trainer)`.
+    `total_steps`: None reads it from the trainer at "on_train_start" (Trainer sets it there, as
+    ceil(batches per epoch / grad_acc_steps) * n_epochs); without one the bar stays full and the label shows the
+    step without a total or time left. The curves are redrawn every `refresh_every`
+    optimizer steps, at every evaluation and at the end: a redraw takes a fraction of a second, so a run of
+    many short steps wants refresh_every=50 or so.
+
+    `dashboard.history` (a History) records every step and evaluation it is sent, and `dashboard.events` counts
+    the events by name.
+    """
+
+    def __init__(self, total_steps: int | None = None, refresh_every: int = 1):
+        if refresh_every < 1:
+            raise ValueError(f"refresh_every={refresh_every} must be at least 1")
+        self.total_steps, self._given_total, self.refresh_every = total_steps, total_steps, refresh_every
+        self.history = History()
+        self.events: Counter = Counter()
+        self.latest: dict[str, dict] = {}  # split -> its newest evaluation record
+        self._started = time.monotonic()
+        self._start_step = 0
+        self._checkpoint = ""
+        self._plot_failed = False
+        self.widget = None
+        if widgets is not None:
+            self.progress = widgets.IntProgress(value=0, min=0, max=max(1, total_steps or 1), description="training",
+                                                layout=widgets.Layout(width="420px"))
+            self.status = widgets.Label("waiting for training to start")
+            self.metrics = widgets.HTML("")
+            self.plot = widgets.Output()
+            self.widget = widgets.VBox([widgets.HBox([self.progress, self.status]), self.metrics, self.plot])
+
+    def callbacks(self) -> dict:
+        """{event: function} for every trainer event, as `retriever.train(callbacks=...)` takes them."""
+        return {event: getattr(self, event) for event in EVENTS}
+
+    def attach(self, trainer):
+        """Subscribe to every event of `trainer` (a dpr_nb.trainer.Trainer); returns the trainer."""
+        for event, function in self.callbacks().items():
+            trainer.add_callback(event, function)
+        return trainer
+
+    # --- the events ----------------------------------------------------------------------------------------------
+
+    def on_train_start(self, trainer) -> None:
+        self.events["on_train_start"] += 1
+        # A resumed run starts with the checkpoint's history: copy it, so ours still equals the trainer's.
+        trainer_history = getattr(trainer, "history", None)
+        self.history = History.from_dict(trainer_history.to_dict()) if trainer_history is not None else History()
+        self.total_steps = self._given_total or getattr(trainer, "total_steps", None)
+        self._start_step = getattr(trainer, "step", 0) or 0
+        self._started = time.monotonic()
+        self.latest, self._checkpoint = {}, ""  # a dashboard used for a second run shows only that run
+        if self.widget is not None:
+            self.progress.bar_style = ""
+            self.metrics.value = ""
+        self._show_progress(self._start_step, "started")
+
+    def on_step_end(self, trainer, record: dict) -> None:
+        self.events["on_step_end"] += 1
+        self.history.steps.append(dict(record))
+        step = record["step"]
+        done, elapsed = step - self._start_step, time.monotonic() - self._started
+        text = f"step {step}/{self.total_steps or '?'} · epoch {record.get('epoch', 0) + 1} · " \
+               f"loss {record['loss']:.4f} · lr {record['learning_rate']:.2e} · {_clock(elapsed)} elapsed"
+        if self.total_steps and done > 0:
+            text += f" · {_clock(elapsed / done * max(0, self.total_steps - step))} left"
+        self._show_progress(step, text)
+        if step % self.refresh_every == 0:
+            self._redraw()
+
+    def on_evaluate(self, trainer, record: dict) -> None:
+        self.events["on_evaluate"] += 1
+        self.history.evaluations.append(dict(record))
+        self.latest[record.get("split", "dev")] = dict(record)
+        if self.widget is None:
+            print(f"{record.get('split', 'dev')} at step {record.get('step')}: "
+                  + " ".join(f"{k}={_number(v)}" for k, v in record.items() if k not in ("step", "split")))
+            return
+        self._show_metrics()
+        self._redraw()
+
+    def on_checkpoint(self, trainer, folder) -> None:
+        self.events["on_checkpoint"] += 1
+        self._checkpoint = f"checkpoint at step {getattr(trainer, 'step', '?')}: {folder}"
+        if self.widget is not None:
+            self._show_metrics()
+
+    def on_train_end(self, trainer, history) -> None:
+        self.events["on_train_end"] += 1
+        # best and stopped_early_at come with no event of their own: they are read from the final history.
+        self.history.best = dict(history.best)
+        self.history.stopped_early_at = history.stopped_early_at
+        step = self.history.steps[-1]["step"] if self.history.steps else self._start_step
+        text = f"done: {step} steps in {_clock(time.monotonic() - self._started)}"
+        if history.stopped_early_at:
+            text += f" (stopped early at step {history.stopped_early_at})"
+        best = history.best
+        if best:
+            text += f" · kept the weights of step {best['step']} (best {best['metric']}: {_number(best['value'])})"
+        self.total_steps = step  # the bar ends full, also when early stopping ended the run before the planned end
+        self._show_progress(step, text, always=True)
+        if self.widget is not None:
+            self.progress.bar_style = "success"
+            self._redraw()
+
+    # --- showing ---------------------------------------------------------------------------------------------------
+
+    def _show_progress(self, step: int, text: str, always: bool = False) -> None:
+        if self.widget is None:
+            if always or (step and step % self.refresh_every == 0):
+                print(text, flush=True)
+            return
+        # max before value: IntProgress clamps the value to its max. Without a total the bar just fills up.
+        self.progress.max = max(1, self.total_steps or step)
+        self.progress.value = min(step, self.progress.max)
+        self.status.value = text
+
+    def _show_metrics(self) -> None:
+        parts = [_metrics_table(self.latest)] if self.latest else []
+        if self._checkpoint:
+            parts.append(f"<small>{html.escape(self._checkpoint)}</small>")
+        self.metrics.value = "".join(parts)
+
+    def _redraw(self) -> None:
+        if self.widget is None or self._plot_failed or not (self.history.steps or self.history.evaluations):
+            return
+        try:
+            _show_only(self.plot, _png(plot_training(self.history)))
+        except Exception as error:  # a plotting problem must never end a training run that may have taken hours
+            self._plot_failed = True
+            warnings.warn(f"TrainingDashboard stopped drawing the curves: {error!r}", stacklevel=2)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if self.widget is not None:
+            display(self.widget)

@@ -1,0 +1,120 @@
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import dpr_nb.model_card as model_card_module
+from dpr_nb import TrainConfig
+from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.model_card import model_card, write_model_card
+from dpr_nb.report import ranking_report
+from dpr_nb.retriever import DensePassageRetriever
+from dpr_nb.trainer import History
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CONFIG = TrainConfig(query_model="bert-base-uncased", passage_model="bert-base-uncased", data_dir="data/nq",
+                     train_filename="nq-train.json", dev_filename="nq-dev.json", max_samples=1234,
+                     learning_rate=3e-5, batch_size=24, similarity="dot_product")
+HISTORY = History(steps=[{"step": s, "epoch": 0, "loss": 2.0 / s, "learning_rate": 1e-5} for s in range(1, 9)],
+                  evaluations=[{"step": 8, "split": "dev", "loss": 0.42, "acc": 0.9, "f1": 0.75, "num_questions": 8,
+                                "num_candidates": 16.0, "top_20_accuracy": 0.6875}])
+CORPUS_METRICS = {"dense": {"questions": 40, "top_20_accuracy": 0.8125, "mrr_at_10": 0.55},
+                  "BM25": {"questions": 40, "top_20_accuracy": 0.625, "mrr_at_10": 0.4}}
+
+
+def dev_report() -> dict:
+    scores = [torch.tensor([[3.0, 1.0, 2.0], [0.0, 1.0, 2.0]])]  # ranks 0 and 1
+    masks = [torch.tensor([[True, False, False], [False, True, False]])]
+    return ranking_report(scores, masks, losses=[0.75])
+
+
+@pytest.fixture(scope="module")
+def retriever():
+    retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False,
+                                      progress_bar=False)
+    retriever.train_config, retriever.history, retriever.reports = CONFIG, HISTORY, {"dev": dev_report()}
+    return retriever
+
+
+def test_card_names_the_given_metrics_with_their_values():
+    card = model_card(config=CONFIG, corpus_metrics=CORPUS_METRICS)
+    assert "| model | questions | top_20_accuracy | mrr_at_10 |" in card  # corpus_eval's column order
+    assert "| dense | 40 | 0.8125 | 0.5500 |" in card
+    assert "| BM25 | 40 | 0.6250 | 0.4000 |" in card
+
+
+def test_card_takes_metrics_from_a_comparison_table():
+    import pandas as pd
+
+    table = pd.DataFrame(CORPUS_METRICS).T.astype(float)  # what comparison_table returns: one row per model
+    assert "| dense | 40 | 0.8125 | 0.5500 |" in model_card(corpus_metrics=table)
+
+
+def test_card_holds_the_config_the_base_model_and_the_data():
+    card = model_card(config=CONFIG)
+    assert "| learning_rate | `3e-05` |" in card and "| batch_size | `24` |" in card
+    assert "| max_samples | `1234` |" in card
+    assert "base model `bert-base-uncased`" in card
+    assert "`data/nq`" in card and "`nq-train.json`" in card and "`nq-dev.json`" in card
+    assert "at most 1234" in card
+
+
+def test_card_from_a_retriever_describes_encoders_training_and_reports(retriever):
+    card = model_card(retriever)
+    # The config names the base model; the encoders tell the pooling, the retriever the similarity and lengths.
+    assert "base model `bert-base-uncased`, mean pooling" in card
+    assert "Similarity: `dot_product`" in card and "64 tokens for questions, 256 for passages" in card
+    assert "8 optimizer steps over 1 epoch(s)" in card
+    assert "Training loss: 2.0000 at step 1, 0.2500 at step 8" in card
+    assert "| dev | 0.7500 | 0.6667 | 0.5000 | 0.5833 | 0.5000 | 2 | 3 |" in card  # the report's headline
+    assert "candidates per question" in card and "not a corpus" in card  # the in-batch caveat
+    assert "| dev | 0.6875 |" in card  # corpus metrics of the history's last dev evaluation
+    assert "DensePassageRetriever.load(" in card and "export_sentence_transformers(retriever" in card
+
+
+def test_card_without_retriever_config_or_history_still_renders():
+    card = model_card()
+    assert card.startswith("# Dense Passage Retriever\n")
+    assert "base model not recorded" in card and "No training history" in card
+    assert "## Training configuration" not in card and "## Retrieval from a corpus" not in card
+
+
+def test_card_of_a_reloaded_retriever_reads_the_reports_from_its_history():
+    card = model_card(history=HISTORY)
+    assert "| dev | 0.4200 | 0.9000 | 0.7500 |" in card  # loss, acc, f1 of the last dev evaluation
+
+
+def test_write_saves_figures_next_to_the_readme_and_links_them(tmp_path, retriever):
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1, 0])
+    readme = write_model_card(tmp_path / "model", retriever, figures={"top k": figure})
+    assert readme == tmp_path / "model" / "README.md"
+    assert (tmp_path / "model" / "top-k.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "![top k](top-k.png)" in readme.read_text(encoding="utf-8")
+    assert 'DensePassageRetriever.load("' + str(tmp_path / "model") in readme.read_text(encoding="utf-8")
+
+
+def test_write_draws_the_training_curve_when_no_figures_are_given(tmp_path, retriever):
+    readme = write_model_card(tmp_path, retriever)
+    assert (tmp_path / "training.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "![training](training.png)" in readme.read_text(encoding="utf-8")
+
+
+def test_write_replaces_an_older_card_and_leaves_no_temporary_files(tmp_path, retriever):
+    (tmp_path / "README.md").write_text("an older card\n", encoding="utf-8")
+    write_model_card(tmp_path, retriever, corpus_metrics=CORPUS_METRICS, figures={})
+    text = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "an older card" not in text and "| dense | 40 | 0.8125 | 0.5500 |" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+
+def test_a_failed_write_keeps_the_older_card_whole(tmp_path, retriever, monkeypatch):
+    (tmp_path / "README.md").write_text("an older card\n", encoding="utf-8")
+
+    def failing_replace(source, target):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model_card_module.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_model_card(tmp_path, retriever, figures={})
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == "an older card\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]

@@ -1,0 +1,252 @@
+"""The widgets as plain Python objects: no browser, values set on the controls as a learner's clicks would."""
+
+import dataclasses
+import types
+
+import matplotlib
+import pytest
+from matplotlib.figure import Figure
+
+import dpr_nb.widgets as dpr_widgets
+from dpr_nb import PRESETS, TrainConfig
+from dpr_nb.data import load_splits
+from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.trainer import EVENTS, History, Trainer
+from dpr_nb.widgets import CUSTOM, DEFAULT_FIELDS, ConfigPanel, TrainingDashboard
+
+matplotlib.use("Agg")  # no display: the dashboard renders its curves to PNG
+ipywidgets = pytest.importorskip("ipywidgets")
+
+
+def tooltip(widget) -> str:
+    return widget.tooltip if widget.has_trait("tooltip") else widget.description_tooltip
+
+
+# --- ConfigPanel -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_panel_of_a_preset_gives_back_that_preset(name):
+    preset = TrainConfig.preset(name)
+    panel = ConfigPanel(preset)
+    assert list(panel.controls) == list(DEFAULT_FIELDS)
+    assert {field: getattr(panel.config, field) for field in DEFAULT_FIELDS} == \
+        {field: getattr(preset, field) for field in DEFAULT_FIELDS}
+    assert panel.config == preset  # every field, shown or not
+    assert panel.preset.value == name
+    assert panel.error.value == ""
+
+
+def test_controls_are_built_from_the_field_types_and_labelled():
+    panel = ConfigPanel(TrainConfig.preset("smoke"))
+    c = panel.controls
+    assert isinstance(c["batch_size"], ipywidgets.IntText)
+    assert isinstance(c["learning_rate"], ipywidgets.FloatText)
+    assert isinstance(c["query_model"], ipywidgets.Text)
+    assert isinstance(c["precision"], ipywidgets.Dropdown)
+    assert [value for _, value in c["precision"].options] == ["auto", "fp32", "bf16", "fp16"]
+    # Optional fields: a Dropdown entry for None, or a number with a checkbox
+    assert c["similarity"].label == "checkpoint's default"
+    assert isinstance(c["grad_cache_chunk_size"], dpr_widgets.OptionalNumber)
+    assert c["grad_cache_chunk_size"].value is None and c["grad_cache_chunk_size"].number.disabled
+    for name, control in c.items():
+        labelled = control.number if isinstance(control, dpr_widgets.OptionalNumber) else control
+        assert labelled.description == name
+        assert tooltip(labelled) == dpr_widgets.DESCRIPTIONS[name]
+    other = ConfigPanel(fields=["embed_title", "dev_split", "device", "eval_corpus"]).controls
+    assert [type(w) for w in other.values()] == [ipywidgets.Checkbox, ipywidgets.FloatText, ipywidgets.Text,
+                                                 ipywidgets.Text]
+    with pytest.raises(ValueError, match="not TrainConfig fields"):
+        ConfigPanel(fields=["batch_size", "batchsize"])
+
+
+def test_changed_controls_give_exactly_those_changes():
+    start = TrainConfig.preset("smoke", temperature=0.05, dev_split=0.1)  # dev_split is not shown: it is kept
+    panel = ConfigPanel(start)
+    c = panel.controls
+    c["batch_size"].value = 128
+    c["grad_cache_chunk_size"].value = 16
+    c["similarity"].value = "cosine"
+    c["temperature"].value = None
+    c["learning_rate"].value = 2e-5
+    c["precision"].value = "bf16"
+    c["save_dir"].value = ""  # an empty optional text box is None: save nothing
+    c["data_dir"].value = "data/nq"
+    assert panel.config == start.replace(batch_size=128, grad_cache_chunk_size=16, similarity="cosine",
+                                         temperature=None, learning_rate=2e-5, precision="bf16", save_dir=None,
+                                         data_dir="data/nq")
+    assert panel.preset.value == CUSTOM
+    assert panel.error.value == ""
+    # The optional control's parts follow its value, and a click on its checkbox sets it
+    chunk = c["grad_cache_chunk_size"]
+    assert chunk.enabled.value and chunk.number.value == 16 and not chunk.number.disabled
+    chunk.enabled.value = False
+    assert panel.config.grad_cache_chunk_size is None and chunk.number.disabled
+    c["max_samples"].enabled.value = True
+    assert panel.config.max_samples == dpr_widgets._PLACEHOLDERS["max_samples"]
+    c["max_samples"].number.value = 50
+    assert panel.config.max_samples == 50
+    c["similarity"].value = dpr_widgets._DEFAULT
+    assert panel.config.similarity is None
+
+
+def test_preset_menu_resets_every_control():
+    panel = ConfigPanel(TrainConfig.preset("smoke"))
+    panel.controls["batch_size"].value = 3
+    panel.controls["temperature"].value = 0.1
+    panel.preset.value = "finetune"
+    assert panel.config == TrainConfig.preset("finetune")  # shown fields and hidden ones (dev_filename, ...)
+    assert panel.controls["query_model"].value == "facebook/dpr-question_encoder-single-nq-base"
+    assert panel.controls["temperature"].value is None
+    panel.controls["n_epochs"].value = 2
+    assert panel.preset.value == CUSTOM
+    panel.preset.value = "smoke"
+    assert panel.config == TrainConfig.preset("smoke")
+    panel.preset.value = CUSTOM  # choosing "custom" changes nothing
+    assert panel.config == TrainConfig.preset("smoke")
+
+
+def test_invalid_values_show_the_message_and_config_raises():
+    panel = ConfigPanel(TrainConfig.preset("smoke"))
+    panel.controls["batch_size"].value = 0  # no exception from the observer
+    with pytest.raises(ValueError, match="batch_size=0 must be at least 1") as raised:
+        _ = panel.config
+    assert "batch_size=0 must be at least 1" in panel.error.value
+    assert str(raised.value).replace("'", "&#x27;") in panel.error.value
+    panel.controls["batch_size"].value = 16
+    assert panel.error.value == "" and panel.config == TrainConfig.preset("smoke")
+
+
+def test_set_config_updates_the_controls():
+    panel = ConfigPanel()
+    assert panel.config == TrainConfig() and panel.preset.value == CUSTOM
+    target = TrainConfig.preset("finetune", batch_size=4, grad_cache_chunk_size=2, similarity="dot_product")
+    panel.set_config(target)
+    assert panel.config == target
+    assert panel.controls["batch_size"].value == 4 and panel.controls["similarity"].value == "dot_product"
+    assert panel.preset.value == CUSTOM
+    panel.set_config(TrainConfig.preset("from_scratch"))
+    assert panel.preset.value == "from_scratch"
+
+
+def test_panel_and_dashboard_display_their_widget(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    panel, dashboard = ConfigPanel(), TrainingDashboard()
+    panel._ipython_display_()
+    dashboard._ipython_display_()
+    assert shown == [panel.widget, dashboard.widget]
+    assert isinstance(panel.widget, ipywidgets.VBox)
+
+
+# --- TrainingDashboard --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run():
+    """4 optimizer steps on 32 questions, dev evaluated at step 2 and at the end, with a dashboard attached."""
+    examples = load_splits("embedded", "")
+    config = TrainConfig.preset("smoke", n_epochs=1, batch_size=8, evaluate_every=2, save_dir=None)
+    trainer = Trainer(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), config, examples["train"][:32],
+                      examples["dev"][:16], progress_bar=False)
+    dashboard = TrainingDashboard(refresh_every=1)  # a redraw every step: the plot must replace, not append
+    assert dashboard.attach(trainer) is trainer
+    history = trainer.train()
+    return trainer, dashboard, history
+
+
+def test_dashboard_records_every_event(run):
+    trainer, dashboard, history = run
+    assert dashboard.history == history == trainer.history
+    assert len(history.steps) == 4 and [e["step"] for e in history.evaluations] == [2, 4]
+    assert dashboard.events == {"on_train_start": 1, "on_step_end": 4, "on_evaluate": 2, "on_train_end": 1}
+
+
+def test_dashboard_progress_metrics_and_plot(run):
+    _, dashboard, history = run
+    assert dashboard.progress.max == 4 and dashboard.progress.value == dashboard.progress.max
+    assert dashboard.status.value.startswith("done: 4 steps")
+    last = history.evaluations[-1]
+    for name in ("loss", "acc", "f1", "average_rank"):
+        assert f"<td>{name}</td><td>{last[name]:.4g}</td>" in dashboard.metrics.value
+    assert "dev (step 4)" in dashboard.metrics.value
+    assert len(dashboard.plot.outputs) == 1  # 4 steps, 2 evaluations and the end drawn, each replacing the last
+    assert "image/png" in dashboard.plot.outputs[0]["data"]
+
+
+def test_callbacks_cover_every_event():
+    dashboard = TrainingDashboard()
+    callbacks = dashboard.callbacks()
+    assert set(callbacks) == set(EVENTS) and all(callable(f) for f in callbacks.values())
+
+
+def test_dashboard_redraws_every_refresh_every_steps_and_without_a_known_total(monkeypatch):
+    drawn = []
+
+    def fake_plot(history):
+        drawn.append(len(history.steps))
+        return Figure(figsize=(1, 1))
+
+    monkeypatch.setattr(dpr_widgets, "plot_training", fake_plot)
+    dashboard = TrainingDashboard(refresh_every=5)
+    emitter = types.SimpleNamespace(history=History(), step=0)  # knows no total_steps
+    dashboard.on_train_start(emitter)
+    for step in range(1, 13):
+        dashboard.on_step_end(emitter, {"step": step, "epoch": 0, "loss": 1.0 / step, "learning_rate": 1e-4})
+        assert dashboard.progress.value == dashboard.progress.max == step  # no total: the bar follows the step
+        assert f"step {step}/?" in dashboard.status.value and "left" not in dashboard.status.value
+    assert drawn == [5, 10]
+    dashboard.on_checkpoint(emitter, "checkpoints/step-12")
+    assert "checkpoints/step-12" in dashboard.metrics.value
+    dashboard.on_train_end(emitter, History(best={"step": 10, "metric": "loss", "value": 0.25},
+                                            stopped_early_at=12))
+    assert drawn == [5, 10, 12]
+    assert dashboard.history.best["step"] == 10 and dashboard.history.stopped_early_at == 12
+    assert "stopped early at step 12" in dashboard.status.value
+
+
+def test_dashboard_with_a_given_total_shows_time_left():
+    dashboard = TrainingDashboard(total_steps=100, refresh_every=1000)
+    emitter = types.SimpleNamespace(history=History(), step=0, total_steps=7)
+    dashboard.on_train_start(emitter)
+    assert dashboard.total_steps == 100  # the given total wins over the trainer's
+    dashboard.on_step_end(emitter, {"step": 1, "epoch": 0, "loss": 2.0, "learning_rate": 1e-5})
+    assert dashboard.progress.max == 100 and dashboard.progress.value == 1
+    assert "step 1/100" in dashboard.status.value and "left" in dashboard.status.value
+    assert dashboard.plot.outputs == ()  # refresh_every=1000: nothing drawn yet
+
+
+def test_dashboard_continues_a_resumed_history():
+    earlier = History(steps=[{"step": 1, "epoch": 0, "loss": 3.0, "learning_rate": 1e-5}],
+                      evaluations=[{"step": 1, "split": "dev", "loss": 2.5}])
+    emitter = types.SimpleNamespace(history=earlier, step=1, total_steps=3)
+    dashboard = TrainingDashboard(refresh_every=100)
+    dashboard.on_train_start(emitter)
+    dashboard.on_step_end(emitter, {"step": 2, "epoch": 0, "loss": 2.0, "learning_rate": 1e-5})
+    assert [s["step"] for s in dashboard.history.steps] == [1, 2] and len(dashboard.history.evaluations) == 1
+    assert len(earlier.steps) == 1  # a copy: the trainer's history is the trainer's to extend
+    assert dashboard.progress.value == 2 and "left" in dashboard.status.value  # time left from this run's steps
+
+
+def test_dashboard_prints_without_ipywidgets(monkeypatch, capsys):
+    monkeypatch.setattr(dpr_widgets, "widgets", None)
+    dashboard = TrainingDashboard(refresh_every=2)
+    assert dashboard.widget is None
+    emitter = types.SimpleNamespace(history=History(), step=0, total_steps=4)
+    dashboard.callbacks()["on_train_start"](emitter)
+    for step in range(1, 5):
+        dashboard.on_step_end(emitter, {"step": step, "epoch": 0, "loss": 1.0, "learning_rate": 1e-5})
+    dashboard.on_evaluate(emitter, {"step": 4, "split": "dev", "loss": 0.5, "acc": 0.75})
+    dashboard.on_train_end(emitter, History())
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" · ")[0] for line in lines[:2]] == ["step 2/4", "step 4/4"]
+    assert lines[2] == "dev at step 4: loss=0.5 acc=0.75" and lines[3].startswith("done: 4 steps")
+    assert len(dashboard.history.steps) == 4
+    with pytest.raises(ImportError, match="ipywidgets"):
+        ConfigPanel()
+
+
+def test_history_records_are_copies(run):
+    _, dashboard, history = run
+    assert all(a is not b for a, b in zip(dashboard.history.steps, history.steps))
+    assert dataclasses.asdict(dashboard.history) == dataclasses.asdict(history)
