@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -34,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from .checkpoints import latest_checkpoint, load_checkpoint, restore_random_states, save_checkpoint
+from .checkpoints import checkpoint_folders, latest_checkpoint, load_checkpoint, restore_random_states, save_checkpoint
 from .config import TrainConfig, metric_k, metric_mode
 from .data import Batch, BatchSampler, DPRExample, collate
 from .distributed import (
@@ -112,6 +113,7 @@ class Trainer:
         self._corpus = None  # the eval_corpus passages, read once
         self._best_weights: dict | None = None  # a CPU copy of the weights of the best evaluation so far
         self._evaluations_without_gain = 0
+        self._earlier_checkpoints: list[Path] = []
 
     def add_callback(self, event: str, callback: Callable) -> None:
         if event not in EVENTS:
@@ -274,6 +276,13 @@ class Trainer:
         scheduler = get_linear_schedule_with_warmup(optimizer, c.num_warmup_steps, total_steps)
         dev_batches = self.evaluation_batches(self.dev_examples) if self.dev_examples else None
         start_epoch = self._resume(optimizer, scheduler, sampler) if resume else 0
+        # A fresh run's checkpoints replace an earlier run's in the same folder (never mixed: resume would pick the
+        # highest step, which could be the other run's). They are deleted once this run has a checkpoint of its own.
+        self._earlier_checkpoints = checkpoint_folders(c.checkpoint_dir) if c.checkpoint_dir and not resume else []
+        if self._earlier_checkpoints:
+            warnings.warn(f"checkpoint_dir={c.checkpoint_dir!r} holds an earlier run's checkpoints (newest "
+                          f"{self._earlier_checkpoints[-1].name}); this run replaces them. Train with resume=True to "
+                          "continue that run instead.", stacklevel=3)
         if resume and (self.step >= total_steps or self.history.stopped_early_at):
             return self.history  # the checkpoint is of a finished run
         self._emit("on_train_start")
@@ -383,6 +392,9 @@ class Trainer:
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "scaler": self.scaler.state_dict() if self.scaler else None,
                      "best_weights": self._best_weights, "evaluations_without_gain": self._evaluations_without_gain}
+            for old in self._earlier_checkpoints:
+                shutil.rmtree(old, ignore_errors=True)
+            self._earlier_checkpoints = []
             folder = save_checkpoint(self.config.checkpoint_dir, self.step, self.model, state, self.config,
                                      self.history, self.config.checkpoints_to_keep)
             self._emit("on_checkpoint", folder)

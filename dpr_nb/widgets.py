@@ -123,7 +123,10 @@ def _require_widgets():
 
 def _set_tooltip(widget, text: str) -> None:
     # ipywidgets 8 calls it `tooltip` (and warns about the old name); 7 has only `description_tooltip`, and only
-    # on controls with a description (not on boxes).
+    # on controls with a description. Never on boxes: in ipywidgets 8 a Box with a tooltip fails to display
+    # ("Click to show javascript error": its view reads the description it lacks, ipywidgets issue #3860).
+    if not widget.has_trait("description"):
+        return
     if widget.has_trait("tooltip"):
         widget.tooltip = text
     elif widget.has_trait("description_tooltip"):

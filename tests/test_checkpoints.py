@@ -75,3 +75,12 @@ def test_resume_without_a_checkpoint_warns_and_starts_over(tmp_path):
     with pytest.warns(UserWarning, match="no checkpoint"):
         history = trainer.train(resume=True)
     assert history.steps[0]["step"] == 1
+
+
+def test_a_fresh_run_replaces_an_earlier_runs_checkpoints(tmp_path):
+    make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=2, n_epochs=2).train()  # steps 2..12, keeps 2
+    assert [p.name for p in checkpoint_folders(tmp_path)] == ["step-000010", "step-000012"]
+    with pytest.warns(UserWarning, match="earlier run's checkpoints"):
+        make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=2, n_epochs=1).train()  # a shorter run
+    # Its own newest checkpoints, not the longer run's higher step numbers, are what resume would find.
+    assert [p.name for p in checkpoint_folders(tmp_path)] == ["step-000004", "step-000006"]

@@ -1,0 +1,34 @@
+"""The course's conventions, checked on every notebook in notebooks/ (nbval runs them; this checks their shape)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_course_conventions(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    cells = notebook["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    # Outputs stay out of git: a notebook is run, not stored run.
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "outputs not stripped"
+    # An "Open in Colab" badge pointing at this very notebook, and Colab's GPU runtime asked for.
+    first = "".join(cells[0]["source"])
+    assert f"colab.research.google.com/github/dpr-nb/dpr_nb/blob/main/notebooks/{path.name}" in first
+    assert notebook["metadata"].get("accelerator") == "GPU"
+    # The first code cell installs the package on Colab and does nothing anywhere else.
+    install = "".join(code[0]["source"])
+    assert '"google.colab" in sys.modules' in install and "pip" in install
+    # Exactly one parameters cell, which knows about the smoke mode.
+    parameters = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(parameters) == 1 and 'os.environ.get("DPR_NB_SMOKE") == "1"' in "".join(parameters[0]["source"])
+    # Key results are asserted in cells, so a notebook that runs but goes wrong fails CI.
+    assert any("assert " in "".join(c["source"]) for c in code)
+
+
+def test_the_course_is_all_there():
+    assert [p.name for p in NOTEBOOKS] == ["00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb",
+                                           "03_evaluate.ipynb", "04_explore.ipynb"]
