@@ -76,15 +76,21 @@ def _split_articles(n_articles: int, dev_fraction: float, test_fraction: float, 
 
 def _hard_negatives(scores: np.ndarray, passages: list[dict], own: int, answers: list[str], k: int) -> list[dict]:
     """The top-`k` BM25 passages that are not the question's own paragraph and contain none of its answers."""
-    answers = [a.casefold() for a in answers]
+    from .mining import has_answer
+
+    folded = [a.casefold() for a in answers]
     chosen = []
     # Passages that share no token with the question (score 0) are not BM25 hits, so they never count as "hard".
     for index in np.argsort(-scores, kind="stable"):
         if len(chosen) == k or scores[index] <= 0:
             break
         passage = passages[index]
-        if index == own or any(a in passage["text"].casefold() for a in answers):
-            continue  # a passage holding the answer is a false negative: training would push a right answer away
+        # A passage holding the answer is a false negative: training would push a right answer away. Two tests, so
+        # that either catches it: a plain substring (the only one that works for unspaced Chinese, Japanese and
+        # Thai) and DPR's normalised whole-word has_answer ("a starter" is in "...the starter...").
+        text = passage["text"]
+        if index == own or any(a in text.casefold() for a in folded) or has_answer(text, answers):
+            continue
         chosen.append({"title": passage["title"], "text": passage["text"], "score": float(scores[index]),
                        "title_score": int(passage["title"] == passages[own]["title"]),
                        "passage_id": passage["passage_id"]})

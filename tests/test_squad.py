@@ -6,6 +6,7 @@ import pytest
 from conftest import XQUAD, need
 from dpr_nb.cli import main
 from dpr_nb.data import load_dpr_file
+from dpr_nb.mining import has_answer
 from dpr_nb.squad import SPLITS, convert_squad
 
 
@@ -57,6 +58,7 @@ def test_xquad_positives_hold_the_answer_and_hard_negatives_do_not(xquad):
             for ctx in record["hard_negative_ctxs"]:
                 assert ctx["passage_id"] != own
                 assert not any(a in ctx["text"].casefold() for a in answers)
+                assert not has_answer(ctx["text"], record["answers"])  # nor after DPR's normalisation
             scores = [c["score"] for c in record["hard_negative_ctxs"]]
             assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
             with_negatives += bool(record["hard_negative_ctxs"])
