@@ -154,16 +154,25 @@ def _result(name: str, examples: Sequence[DPRExample], corpus: Sequence[Passage]
     return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)
 
 
+def embed_for_ranking(retriever, questions: Sequence[str], passages: Sequence[Passage],
+                      batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(question embeddings (Q, dim), passage embeddings (N, dim)) whose dot products rank by the retriever's
+    similarity: normalised first when it compares by cosine."""
+    documents = [Document(content=p.text, meta={"name": p.title}, id=p.passage_id or p.key) for p in passages]
+    passage_embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (N, dim)
+    query_embeddings = retriever.embed_queries(list(questions), batch_size=batch_size)  # (Q, dim)
+    if retriever.similarity_function == "cosine":
+        passage_embeddings = passage_embeddings / np.linalg.norm(passage_embeddings, axis=1, keepdims=True)
+        query_embeddings = query_embeddings / np.linalg.norm(query_embeddings, axis=1, keepdims=True)
+    return query_embeddings, passage_embeddings
+
+
 def evaluate_corpus(retriever, examples: Sequence[DPRExample], corpus, ks: Sequence[int] = DEFAULT_KS,
                     match: str = "id", batch_size: int | None = None, name: str = "dense") -> CorpusResult:
     """Rank the whole `corpus` for every question with a DensePassageRetriever, by its own similarity."""
     corpus = load_corpus(corpus)
-    documents = [Document(content=p.text, meta={"name": p.title}, id=p.passage_id or p.key) for p in corpus]
-    passage_embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (corpus, dim)
-    query_embeddings = retriever.embed_queries([e.question for e in examples], batch_size=batch_size)  # (Q, dim)
-    if retriever.similarity_function == "cosine":
-        passage_embeddings = passage_embeddings / np.linalg.norm(passage_embeddings, axis=1, keepdims=True)
-        query_embeddings = query_embeddings / np.linalg.norm(query_embeddings, axis=1, keepdims=True)
+    query_embeddings, passage_embeddings = embed_for_ranking(retriever, [e.question for e in examples], corpus,
+                                                             batch_size)
     scores = query_embeddings @ passage_embeddings.T  # (questions, corpus)
     return _result(name, examples, corpus, scores, ks, match)
 

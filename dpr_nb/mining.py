@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from .data import Passage, parse_record, raw_records
-from .document_store import Document
 
 
 def normalize_answer(text: str) -> str:
@@ -61,17 +60,15 @@ def mine_hard_negatives(retriever, source: str | Path, target: str | Path, corpu
     source, target = Path(source), Path(target)
     records = [record for record, _ in raw_records(source)]
     examples = [parse_record(r, f"{source}, record {i}") for i, r in enumerate(records, start=1)]
+    from .corpus_eval import embed_for_ranking  # corpus_eval builds on this module's has_answer
+
     if corpus is not None:
         passages = read_passages_tsv(corpus)
     else:
         passages = list({p.key: p for e in examples for p in (*e.positives, *e.hard_negatives, *e.negatives)}
                         .values())
-    documents = [Document(content=p.text, meta={"name": p.title}, id=p.passage_id or p.key) for p in passages]
-    passage_embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (passages, dim)
-    query_embeddings = retriever.embed_queries([e.question for e in examples], batch_size=batch_size)
-    if retriever.similarity_function == "cosine":
-        passage_embeddings = passage_embeddings / np.linalg.norm(passage_embeddings, axis=1, keepdims=True)
-        query_embeddings = query_embeddings / np.linalg.norm(query_embeddings, axis=1, keepdims=True)
+    query_embeddings, passage_embeddings = embed_for_ranking(retriever, [e.question for e in examples], passages,
+                                                             batch_size)
     short = 0
     for record, example, query in zip(records, examples, query_embeddings):
         scores = passage_embeddings @ query  # (passages,)

@@ -114,6 +114,7 @@ def test_training_keeps_the_best_weights_by_a_corpus_metric():
     dev = [e for e in history.evaluations if e["split"] == "dev"]
     assert len(dev) == 6 and all("top_20_accuracy" in e and "mrr_at_10" in e for e in dev)
     best = max(dev, key=lambda e: e["mrr_at_10"])
+    assert best["mrr_at_10"] > dev[-1]["mrr_at_10"]  # the last weights are not the best: restoring them matters
     assert history.best == {"step": best["step"], "metric": "mrr_at_10", "value": best["mrr_at_10"]}
     # The model left behind is the best evaluation's: evaluating it again gives that value.
     retriever = DensePassageRetriever(model=model, max_seq_len_query=32, max_seq_len_passage=64, use_gpu=False)
