@@ -38,7 +38,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import random
 import resource
 import subprocess
@@ -47,31 +46,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-DEFAULT_MODEL = SHARED / "models" / "all-MiniLM-L6-v2"
-XQUAD_EN = SHARED / "data" / "xquad" / "xquad.en.json"
+from common import MINILM as DEFAULT_MODEL
+from common import XQUAD, cpu_name, mmap_malloc_env, rss_mb, write_json
+
+XQUAD_EN = XQUAD / "xquad.en.json"
 TARGET = 1.3
-
-
-def rss_mb() -> float:
-    """The resident set size of this process now (MB)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} logical cores)"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -81,7 +60,6 @@ def cpu_name() -> str:
 def measure(settings: dict) -> dict:
     import torch
 
-    sys.path.insert(0, str(ROOT))  # the checkout, when run as a script
     from dpr_nb import TrainConfig
     from dpr_nb.config import TINY_MODEL
     from dpr_nb.data import load_splits
@@ -178,7 +156,6 @@ def measure(settings: dict) -> dict:
 def make_data(args, folder: Path) -> tuple[str | None, str]:
     """(data_dir for the children or None for the embedded dataset, a description)."""
     if args.data == "xquad" and XQUAD_EN.is_file():
-        sys.path.insert(0, str(ROOT))
         from dpr_nb.squad import convert_squad
 
         counts = convert_squad(XQUAD_EN, folder, dev_fraction=0, test_fraction=0,
@@ -208,7 +185,7 @@ def main() -> None:
                              "RSS follows what torch holds (see above); default: glibc's own settings")
     parser.add_argument("--only", action="append", choices=("cached", "plain", "small"),
                         help="run only these configurations (repeatable); the ratio needs 'small'")
-    parser.add_argument("--json", default=None, help="also write the final JSON to this file")
+    parser.add_argument("--json", default=None, help="default: benchmarks/results/grad_cache.json")
     args = parser.parse_args()
     if args.model == "tiny" and max(args.max_seq_len_query, args.max_seq_len_passage) > 128:
         # TINY_MODEL has 128 positions.
@@ -220,10 +197,7 @@ def main() -> None:
                       "plain": (f"batch {args.batch_size}", args.batch_size, None),
                       "small": (f"batch {args.small_batch_size}", args.small_batch_size, None)}
     chosen = [key for key in configurations if not args.only or key in args.only]
-    env = dict(os.environ)
-    if args.malloc == "mmap":
-        # Fixing the threshold also turns off glibc's dynamic raising of it; trimming then returns freed heap tops.
-        env.update(MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
+    env = mmap_malloc_env() if args.malloc == "mmap" else dict(os.environ)
     with tempfile.TemporaryDirectory() as folder:
         data_dir, data_description = make_data(args, Path(folder))
         print(f"model: {args.model}\ndata: {data_description}\nlengths: query {args.max_seq_len_query}, passage "
@@ -268,9 +242,7 @@ def main() -> None:
                "max_seq_len_passage": args.max_seq_len_passage, "num_hard_negatives": args.num_hard_negatives,
                "steps": args.steps, "malloc": args.malloc, "target": TARGET, "target_met": target_met,
                "results": results}
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps(summary))
+    write_json("grad_cache", summary, args.json)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class TrainConfig:
     embed_title: bool = True  # passage = "[CLS] title [SEP] text [SEP]", as in the original DPR
     num_positives: int = 1
     num_hard_negatives: int = 1
+    # one encoder for questions and passages (sentence-transformers' and Tevatron's default) instead of DPR's two:
+    # half the memory for weights and optimizer state; both models must be the same checkpoint
+    share_encoders: bool = False
     # --- the loss: None means "what the checkpoint was trained with" (dot product for DPR/BERT,
     # the declared similarity for a sentence-transformers checkpoint)
     similarity: Similarity | None = None

@@ -223,7 +223,11 @@ def tiny_encoder(seed: int = 0, hidden_size: int = 64, num_layers: int = 2, pool
 
 
 class BiEncoder(nn.Module):
-    """Two encoders with separate weights, as in DPR: questions and passages are different kinds of text."""
+    """Two encoders with separate weights, as in DPR: questions and passages are different kinds of text.
+
+    `share_encoders()` ties them into one (TrainConfig.share_encoders), as sentence-transformers and Tevatron train
+    by default: half the weights, gradients and optimizer state, and on a small dataset no second copy to drift.
+    """
 
     def __init__(self, query_encoder: Encoder, passage_encoder: Encoder):
         super().__init__()
@@ -236,6 +240,23 @@ class BiEncoder(nn.Module):
     @classmethod
     def from_pretrained(cls, query_model: str, passage_model: str, **kwargs) -> BiEncoder:
         return cls(Encoder.from_pretrained(query_model, **kwargs), Encoder.from_pretrained(passage_model, **kwargs))
+
+    @property
+    def shares_encoders(self) -> bool:
+        return self.query_encoder is self.passage_encoder
+
+    def share_encoders(self) -> None:
+        """One encoder for questions and passages from now on: the query encoder, which both started as."""
+        if self.shares_encoders:
+            return
+        if self.query_encoder.source != self.passage_encoder.source:
+            raise ValueError(f"share_encoders=True trains one encoder for questions and passages, so both must start "
+                             f"from the same model; the query encoder is {self.query_encoder.source!r} and the "
+                             f"passage encoder {self.passage_encoder.source!r}. Load the same model twice (e.g. "
+                             f"query_model=passage_model) or set share_encoders=False.")
+        # The same module under both names: parameters() lists each weight once, so the optimizer, gradient
+        # clipping and torchrun's all-reduce see one model; the state dict (checkpoints) names it twice.
+        self.passage_encoder = self.query_encoder
 
     @property
     def default_similarity(self) -> str:

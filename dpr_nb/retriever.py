@@ -79,31 +79,45 @@ class DensePassageRetriever:
     # Embedding and retrieval
 
     @torch.no_grad()
-    def _embed(self, encoder: Encoder, tokenize, count: int, batch_size: int | None, desc: str) -> np.ndarray:
+    def _embed(self, encoder: Encoder, tokenize, lengths: Sequence[int], batch_size: int | None,
+               desc: str) -> np.ndarray:
+        """Embed texts batch by batch, longest first: `tokenize(rows)` gives the model inputs of those rows.
+
+        Sorting by length (characters, a free proxy for tokens) puts texts of similar length in a batch, so padding
+        wastes little (sentence-transformers' encode does the same), and the first batch, the largest, shows at once
+        whether the batch size fits in memory. The rows come back in the caller's order.
+        """
         self.model.eval()
         batch_size = batch_size or self.batch_size
+        order = np.argsort([-n for n in lengths], kind="stable")  # (count,) longest first
         chunks = []
-        starts = range(0, count, batch_size)
+        starts = range(0, len(order), batch_size)
         for start in tqdm(starts, desc=desc, disable=not self.progress_bar or len(starts) < 2):
-            inputs = {k: v.to(self.device) for k, v in tokenize(start, start + batch_size).items()}
+            inputs = {k: v.to(self.device) for k, v in tokenize(order[start:start + batch_size]).items()}
             chunks.append(encoder(**inputs).float().cpu())
-        return torch.cat(chunks).numpy() if chunks else np.zeros((0, encoder.dim), dtype=np.float32)
+        if not chunks:
+            return np.zeros((0, encoder.dim), dtype=np.float32)
+        embeddings = np.empty((len(order), encoder.dim), dtype=np.float32)  # (count, dim)
+        embeddings[order] = torch.cat(chunks).numpy()
+        return embeddings
 
     def embed_queries(self, queries: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """(len(queries), dim) query embeddings."""
         queries = list(queries)
-        tokenize = lambda a, b: tokenize_queries(self.model.query_encoder.tokenizer, queries[a:b],  # noqa: E731
-                                                 self.max_seq_len_query)
-        return self._embed(self.model.query_encoder, tokenize, len(queries), batch_size, "embedding queries")
+        tokenize = lambda rows: tokenize_queries(self.model.query_encoder.tokenizer,  # noqa: E731
+                                                 [queries[i] for i in rows], self.max_seq_len_query)
+        return self._embed(self.model.query_encoder, tokenize, [len(q) for q in queries], batch_size,
+                           "embedding queries")
 
     def embed_documents(self, documents: Sequence[Document], batch_size: int | None = None) -> np.ndarray:
         """(len(documents), dim) passage embeddings; with embed_title the title is meta["name"]."""
         titles = [str(d.meta.get("name") or "") for d in documents]
         texts = [d.content for d in documents]
-        tokenize = lambda a, b: tokenize_passages(self.model.passage_encoder.tokenizer,  # noqa: E731
-                                                  titles[a:b], texts[a:b], self.max_seq_len_passage,
-                                                  self.embed_title)
-        return self._embed(self.model.passage_encoder, tokenize, len(texts), batch_size, "embedding passages")
+        tokenize = lambda rows: tokenize_passages(self.model.passage_encoder.tokenizer,  # noqa: E731
+                                                  [titles[i] for i in rows], [texts[i] for i in rows],
+                                                  self.max_seq_len_passage, self.embed_title)
+        lengths = [len(title) + len(text) if self.embed_title else len(text) for title, text in zip(titles, texts)]
+        return self._embed(self.model.passage_encoder, tokenize, lengths, batch_size, "embedding passages")
 
     def retrieve(self, query: str, filters=None, top_k: int | None = None, index=None, headers=None,
                  scale_score: bool | None = None, document_store=None) -> list[Document]:

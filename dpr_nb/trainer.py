@@ -99,6 +99,8 @@ class Trainer:
     def __init__(self, model: BiEncoder, config: TrainConfig, train_examples: Sequence[DPRExample],
                  dev_examples: Sequence[DPRExample] | None = None, progress_bar: bool = True):
         self.model, self.config, self.progress_bar = model, config, progress_bar
+        if config.share_encoders:
+            model.share_encoders()
         self.train_examples, self.dev_examples = train_examples, dev_examples
         self.group = current_group()
         self.device = process_device(resolve_device(config.device))

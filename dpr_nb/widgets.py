@@ -49,7 +49,7 @@ DEFAULT_FIELDS = (
 # Every TrainConfig field has a section, so that any `fields` lands under a heading; a field added to TrainConfig
 # later and missing here goes to "Other".
 SECTIONS = {
-    "Models": ("query_model", "passage_model"),
+    "Models": ("query_model", "passage_model", "share_encoders"),
     "Data": ("data_dir", "train_filename", "dev_filename", "test_filename", "max_samples", "dev_split",
              "index_on_disk"),
     "Example shape": ("max_seq_len_query", "max_seq_len_passage", "embed_title", "num_positives",
@@ -65,6 +65,7 @@ SECTIONS = {
 DESCRIPTIONS = {
     "query_model": "Question encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert.",
     "passage_model": "Passage encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert.",
+    "share_encoders": "One encoder for questions and passages (sentence-transformers' way): half the memory.",
     "data_dir": "Folder of the DPR training files, or 'embedded' for the dataset the package generates.",
     "train_filename": "The training file in data_dir (DPR JSON or JSON Lines, optionally .gz).",
     "dev_filename": "The dev file in data_dir; empty: none.",

@@ -66,6 +66,19 @@ def test_document_store_retrieve_and_embeddings():
     assert all(0 < d.score < 1 for d in scaled)
 
 
+def test_batched_embeddings_come_back_in_order_and_equal_one_text_at_a_time():
+    """Texts are embedded longest first in batches (little padding); each row is still its own text's vector."""
+    retriever = tiny()
+    passages = embedded_passages()[:13]
+    documents = [Document(content=p["text"] + " extra words" * (i % 4), meta={"name": p["title"]})
+                 for i, p in enumerate(passages)]
+    one_by_one = np.concatenate([retriever.embed_documents([d], batch_size=1) for d in documents])
+    np.testing.assert_allclose(retriever.embed_documents(documents, batch_size=4), one_by_one, atol=1e-5)
+    questions = [q + " ?" * i for i, q in enumerate(EXAMPLE_QUESTIONS)]
+    one_by_one = np.concatenate([retriever.embed_queries([q], batch_size=1) for q in questions])
+    np.testing.assert_allclose(retriever.embed_queries(questions, batch_size=2), one_by_one, atol=1e-5)
+
+
 def test_retrieve_without_a_store_or_with_filters_is_refused():
     retriever = tiny()
     with pytest.raises(ValueError, match="no document store"):

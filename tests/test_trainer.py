@@ -110,3 +110,37 @@ def test_precision_is_float32_on_the_cpu_and_half_precision_asked_for_there_warn
     with pytest.warns(UserWarning, match="precision='fp16' needs a GPU"):
         trainer = Trainer(model, TrainConfig.preset("smoke", device="cpu", precision="fp16"), [])
     assert trainer.autocast_dtype is None
+
+
+def test_shared_encoders_train_one_encoder_for_questions_and_passages():
+    """One optimizer step with share_encoders against the same step written out by hand with a single encoder."""
+    examples = load_splits("embedded", "")["train"][:8]
+    config = TrainConfig.preset("smoke", batch_size=8, n_epochs=1, num_warmup_steps=0, learning_rate=1e-3,
+                                max_grad_norm=1.0, save_dir=None, share_encoders=True)
+    model = without_dropout(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)))
+    reference = copy.deepcopy(model.query_encoder)  # the encoder both roles start from
+
+    trainer = Trainer(model, config, examples)
+    history = trainer.train()
+    assert model.shares_encoders and model.passage_encoder is model.query_encoder
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in reference.parameters())
+
+    (batch,) = [trainer.make_batch(items) for items in
+                BatchSampler(examples, 8, config.num_positives, config.num_hard_negatives, seed=config.seed)]
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, eps=config.epsilon,
+                                  weight_decay=0.0)
+    loss, _ = in_batch_negatives_loss(reference(**batch.query), reference(**batch.passage), batch.positive_mask)
+    loss.backward()  # the gradients of both roles add up in the one set of weights
+    torch.nn.utils.clip_grad_norm_(reference.parameters(), config.max_grad_norm)
+    optimizer.step()
+
+    assert history.steps[0]["loss"] == pytest.approx(loss.item(), rel=1e-5)
+    for (name, trained), expected in zip(model.query_encoder.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(trained, expected, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_shared_encoders_need_one_starting_model():
+    other = tiny_encoder(seed=2)
+    other.source = "another/model"
+    with pytest.raises(ValueError, match="must start from the same model"):
+        Trainer(BiEncoder(tiny_encoder(seed=1), other), TrainConfig.preset("smoke", share_encoders=True), [])

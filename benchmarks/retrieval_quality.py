@@ -1,0 +1,177 @@
+"""Retrieval quality after fine-tuning with the same budget: dpr_nb against sentence-transformers, BM25 and the
+untrained model, on held-out XQuAD articles with real Wikipedia passages pooled in as distractors.
+
+    python benchmarks/retrieval_quality.py                         # English and German, 1 epoch each
+    python benchmarks/retrieval_quality.py --languages en --max-train-questions 64 --skip-shared   # a quick check
+
+For each language: XQuAD's 48 articles split by article (dpr_nb.squad.convert_squad, seed 0, the same articles in
+every language: XQuAD's languages are translations of one another), 20% of the articles held out. Training: the
+other articles' questions, each with its paragraph and 1 BM25 hard negative without the answer. The corpus every
+question ranks: all 240 paragraphs of that language plus the ~2,800 passages of ../shared/data/dpr-samples (English
+Wikipedia passages from DPR's NQ and SQuAD dev records) as distractors. A hit is the question's own paragraph.
+
+The same budget for every fine-tuned model: all-MiniLM-L6-v2, --epochs over the same questions, batch 16, the 15
+other questions' passages and 1 hard negative as negatives, cosine similarity scaled by 20 (temperature 0.05),
+AdamW at --learning-rate with linear warm-up over the first 10% of the steps and linear decay, seed 42.
+
+- BM25: bm25s over title and text (dpr_nb.corpus_eval.evaluate_corpus_bm25).
+- untrained: the checkpoint as it is, read by dpr_nb with its declared mean pooling and normalisation.
+- dpr_nb: DensePassageRetriever.train, DPR's two encoders (questions and passages trained apart).
+- dpr_nb, shared: the same with TrainConfig.share_encoders=True: one encoder, as sentence-transformers trains.
+- sentence-transformers: SentenceTransformerTrainer with MultipleNegativesRankingLoss on (anchor, positive,
+  negative); passages as "title [SEP] text" in training and retrieval, ranked by its own encode.
+
+Every ranking is scored by the same function (top-k accuracy, MRR@10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from common import DPR_SAMPLES, MINILM, print_table, write_json, xquad_dpr
+
+BATCH_SIZE = 16
+KS = (1, 5, 10, 20)
+COLUMNS = [("model", "model", ""), ("top_1_accuracy", "top-1", ".3f"), ("top_5_accuracy", "top-5", ".3f"),
+           ("top_20_accuracy", "top-20", ".3f"), ("mrr_at_10", "MRR@10", ".3f"),
+           ("train_minutes", "training min", ".1f")]
+
+
+def distractors() -> list:
+    from dpr_nb.corpus_eval import load_corpus
+
+    passages = [p for source in sorted(DPR_SAMPLES.glob("*.json*")) for p in load_corpus(source)]
+    return list({p.key: p for p in passages}.values())
+
+
+def train_dpr_nb(model: str, data_dir: Path, args, share_encoders: bool):
+    from dpr_nb import DensePassageRetriever, TrainConfig
+
+    retriever = DensePassageRetriever(query_embedding_model=model, passage_embedding_model=model, progress_bar=False)
+    questions = len(retriever_examples(data_dir, args))
+    steps = args.epochs * (questions // BATCH_SIZE)
+    config = TrainConfig(data_dir=str(data_dir), train_filename="train.json", max_samples=args.max_train_questions,
+                         batch_size=BATCH_SIZE, num_hard_negatives=1, n_epochs=args.epochs,
+                         learning_rate=args.learning_rate, num_warmup_steps=math.ceil(0.1 * steps),
+                         similarity="cosine", temperature=0.05, evaluate_every=0, save_dir=None,
+                         share_encoders=share_encoders)
+    retriever.train(config=config)
+    return retriever
+
+
+def retriever_examples(data_dir: Path, args) -> list:
+    from dpr_nb.data import load_dpr_file
+
+    examples = load_dpr_file(data_dir / "train.json")
+    return examples[: args.max_train_questions] if args.max_train_questions else examples
+
+
+def train_sentence_transformers(model_name: str, data_dir: Path, args):
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    model = SentenceTransformer(model_name)
+    model.max_seq_length = 256
+    examples = retriever_examples(data_dir, args)
+    dataset = Dataset.from_dict({"anchor": [e.question for e in examples],
+                                 "positive": [as_text(e.positives[0]) for e in examples],
+                                 "negative": [as_text(e.hard_negatives[0]) for e in examples]})
+    with tempfile.TemporaryDirectory() as output_dir:
+        arguments = SentenceTransformerTrainingArguments(
+            output_dir=output_dir, per_device_train_batch_size=BATCH_SIZE, num_train_epochs=args.epochs,
+            learning_rate=args.learning_rate, warmup_steps=0.1, lr_scheduler_type="linear", max_grad_norm=2.0,
+            seed=42, logging_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True,
+            dataloader_drop_last=True)
+        SentenceTransformerTrainer(model=model, args=arguments, train_dataset=dataset,
+                                   loss=MultipleNegativesRankingLoss(model, scale=20.0)).train()
+    return model
+
+
+def as_text(passage) -> str:
+    return f"{passage.title} [SEP] {passage.text}"
+
+
+def evaluate_sentence_transformers(model, examples, corpus):
+    from dpr_nb.corpus_eval import _result as score_ranking
+
+    questions = model.encode([e.question for e in examples], normalize_embeddings=True)  # (questions, dim)
+    passages = model.encode([as_text(p) for p in corpus], batch_size=32, normalize_embeddings=True)  # (corpus, dim)
+    return score_ranking("sentence-transformers", examples, corpus, questions @ passages.T, KS, "id")
+
+
+def run_language(language: str, folder: Path, args) -> list[dict]:
+    from dpr_nb import DensePassageRetriever
+    from dpr_nb.corpus_eval import evaluate_corpus, evaluate_corpus_bm25, load_corpus
+    from dpr_nb.data import load_dpr_file
+
+    data_dir, counts = xquad_dpr(language, folder / language, test_fraction=0.2)
+    test = load_dpr_file(data_dir / "test.json")
+    corpus = load_corpus(data_dir / "passages.tsv") + distractors()
+    print(f"\nXQuAD {language}: {len(retriever_examples(data_dir, args))} training questions "
+          f"({counts['train']['articles']} articles), {len(test)} held-out questions ({counts['test']['articles']} "
+          f"articles); corpus {len(corpus)} passages", flush=True)
+    rows = []
+
+    def add(name, result, minutes=None):
+        rows.append({"model": name, **result.metrics, "train_minutes": minutes})
+        print(f"  {name}: top-1 {result.metrics['top_1_accuracy']:.3f}, top-20 {result.metrics['top_20_accuracy']:.3f}"
+              f", MRR@10 {result.metrics['mrr_at_10']:.3f}" + (f" ({minutes:.1f} min training)" if minutes else ""),
+              flush=True)
+
+    add("BM25", evaluate_corpus_bm25(test, corpus, ks=KS))
+    untrained = DensePassageRetriever(query_embedding_model=args.model, passage_embedding_model=args.model,
+                                      progress_bar=False)
+    add("untrained", evaluate_corpus(untrained, test, corpus, ks=KS, batch_size=32))
+    trainings = [("dpr_nb", False)] + ([] if args.skip_shared else [("dpr_nb, shared", True)])
+    for name, shared in trainings:
+        started = time.perf_counter()
+        retriever = train_dpr_nb(args.model, data_dir, args, shared)
+        minutes = (time.perf_counter() - started) / 60
+        add(name, evaluate_corpus(retriever, test, corpus, ks=KS, batch_size=32), minutes)
+    started = time.perf_counter()
+    model = train_sentence_transformers(args.model, data_dir, args)
+    minutes = (time.perf_counter() - started) / 60
+    add("sentence-transformers", evaluate_sentence_transformers(model, test, corpus), minutes)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(MINILM))
+    parser.add_argument("--languages", nargs="+", default=["en", "de"])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--learning-rate", type=float, default=2e-5)
+    parser.add_argument("--max-train-questions", type=int, default=None, help="train on the first N questions only")
+    parser.add_argument("--skip-shared", action="store_true", help="leave out dpr_nb with share_encoders=True")
+    parser.add_argument("--json", default=None, help="default: benchmarks/results/retrieval_quality.json")
+    args = parser.parse_args()
+    results, tables = {}, {}
+    with tempfile.TemporaryDirectory() as folder:
+        for language in args.languages:
+            results[language] = run_language(language, Path(folder), args)
+    for language, rows in results.items():
+        print(f"\nXQuAD {language}, held-out articles, {rows[0]['questions']} questions:\n")
+        tables[language] = print_table(rows, COLUMNS)
+    verdicts = {}
+    for language, rows in results.items():
+        by_name = {row["model"]: row for row in rows}
+        ours, theirs = by_name["dpr_nb, shared"] if not args.skip_shared else by_name["dpr_nb"], \
+            by_name["sentence-transformers"]
+        verdicts[language] = {metric: ours[metric] >= theirs[metric] for metric in ("top_1_accuracy", "mrr_at_10")}
+    print(f"\ntarget: dpr_nb at least sentence-transformers' top-1 and MRR@10: {verdicts}")
+    write_json("retrieval_quality", {"model": args.model, "epochs": args.epochs, "learning_rate": args.learning_rate,
+                                     "batch_size": BATCH_SIZE, "max_train_questions": args.max_train_questions,
+                                     "target_met": verdicts, "tables": tables, "results": results}, args.json)
+
+
+if __name__ == "__main__":
+    main()

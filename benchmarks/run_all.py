@@ -1,0 +1,55 @@
+"""Every benchmark, one after another: each prints its table and writes benchmarks/results/NAME.json.
+
+    python benchmarks/run_all.py                  # the full set, about an hour and a half on a 2-core CPU
+    python benchmarks/run_all.py --quick          # every script on a small setting, a few minutes: do they run?
+    python benchmarks/run_all.py --only training_throughput corpus_encoding
+
+They run one at a time, never side by side: two benchmarks on the same cores would slow each other down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# name: (the full run's arguments, a quick run's arguments)
+BENCHMARKS = {
+    "training_throughput": ([], ["--rounds", "1", "--steps", "1", "--max-seq-len-passage", "64"]),
+    "corpus_encoding": ([], ["--rounds", "1", "--limit", "128"]),
+    "retrieval_quality": ([], ["--languages", "en", "--max-train-questions", "32", "--skip-shared"]),
+    "grad_cache": ([], ["--model", "tiny", "--max-seq-len-passage", "64", "--steps", "1"]),
+    "streaming_reader": (["--size-mb", "1024"], ["--size-mb", "20"]),
+    "faiss_indexes": ([], ["--n", "20000", "--queries", "200"]),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small settings; results go to benchmarks/results/quick/")
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
+    args = parser.parse_args()
+    failed = []
+    for name, (full, quick) in BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
+        script = HERE / f"{name}.py"
+        if not script.is_file():
+            print(f"\n=== {name}: {script} is absent, skipped", flush=True)
+            continue
+        arguments = quick + ["--json", str(HERE / "results" / "quick" / f"{name}.json")] if args.quick else full
+        print(f"\n=== {name}: python {script.relative_to(HERE.parent)} {' '.join(arguments)}", flush=True)
+        started = time.perf_counter()
+        if subprocess.run([sys.executable, str(script), *arguments]).returncode:
+            failed.append(name)
+        print(f"=== {name}: {time.perf_counter() - started:.0f} s", flush=True)
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
