@@ -45,6 +45,10 @@ class InMemoryDocumentStore:
         # None: use the similarity of whichever retriever queries the store.
         self.similarity = similarity
         self.documents: dict[str, Document] = {}
+        # The embeddings stacked into one matrix, built at the first query and kept until the documents or their
+        # embeddings change: stacking a million vectors for every query would cost more than the search itself.
+        self._version = 0
+        self._matrix_cache: tuple | None = None  # ((version, similarity), documents, (num_documents, dim) matrix)
 
     def write_documents(self, documents, duplicate_documents: str = "overwrite") -> None:
         for document in documents:
@@ -54,6 +58,7 @@ class InMemoryDocumentStore:
             if document.id in self.documents and duplicate_documents == "skip":
                 continue
             self.documents[document.id] = document
+        self._version += 1
 
     def get_all_documents(self) -> list[Document]:
         return list(self.documents.values())
@@ -63,6 +68,7 @@ class InMemoryDocumentStore:
 
     def delete_documents(self) -> None:
         self.documents.clear()
+        self._version += 1
 
     def update_embeddings(self, retriever, batch_size: int | None = None) -> None:
         """Embed every document with the retriever's passage encoder."""
@@ -72,24 +78,36 @@ class InMemoryDocumentStore:
         embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (num_documents, dim)
         for document, embedding in zip(documents, embeddings):
             document.embedding = embedding
+        self._version += 1
+
+    def _documents_and_matrix(self, similarity: str) -> tuple[list[Document], np.ndarray]:
+        key = (self._version, similarity)
+        if self._matrix_cache is None or self._matrix_cache[0] != key:
+            documents = [d for d in self.documents.values() if d.embedding is not None]
+            if len(documents) < len(self.documents):
+                raise ValueError(f"{len(self.documents) - len(documents)} documents have no embedding yet: call "
+                                 "document_store.update_embeddings(retriever) after writing documents.")
+            matrix = np.stack([d.embedding for d in documents]) if documents else np.zeros((0, 0))
+            if similarity == "cosine" and documents:
+                matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True).clip(1e-12)
+            self._matrix_cache = (key, documents, matrix)
+        return self._matrix_cache[1], self._matrix_cache[2]
 
     def query_by_embedding(self, query_embedding: np.ndarray, top_k: int = 10, similarity: str | None = None,
                            scale_score: bool = False) -> list[Document]:
         """The top_k documents for one query embedding (dim,), best first, each a copy with its score."""
         similarity = self.similarity or similarity or "dot_product"
-        documents = [d for d in self.documents.values() if d.embedding is not None]
-        if len(documents) < len(self.documents):
-            raise ValueError(f"{len(self.documents) - len(documents)} documents have no embedding yet: call "
-                             "document_store.update_embeddings(retriever) after writing documents.")
+        documents, matrix = self._documents_and_matrix(similarity)  # (num_documents, dim)
         if not documents:
             return []
-        matrix = np.stack([d.embedding for d in documents])  # (num_documents, dim)
         query = np.asarray(query_embedding, dtype=matrix.dtype)
         if similarity == "cosine":
-            matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True).clip(1e-12)
             query = query / max(np.linalg.norm(query), 1e-12)
         scores = matrix @ query  # (num_documents,)
-        best = np.argsort(-scores, kind="stable")[:top_k]
+        top_k = min(top_k, len(documents))
+        # The top k in linear time, then only those sorted: best score first, ties in the order of writing.
+        candidates = np.argpartition(-scores, top_k - 1)[:top_k] if top_k < len(documents) else np.arange(len(scores))
+        best = candidates[np.lexsort((candidates, -scores[candidates]))]
         results = []
         for i in best:
             score = float(scores[i])

@@ -66,6 +66,17 @@ def test_document_store_retrieve_and_embeddings():
     assert all(0 < d.score < 1 for d in scaled)
 
 
+def test_store_sees_documents_written_after_a_query_and_breaks_ties_in_writing_order():
+    store = InMemoryDocumentStore(similarity="dot_product")
+    store.write_documents([Document(content=f"text {i}", embedding=np.array([1.0, 0.0])) for i in range(5)])
+    assert [d.content for d in store.query_by_embedding(np.array([1.0, 0.0]), top_k=3)] == ["text 0", "text 1",
+                                                                                          "text 2"]
+    store.write_documents([Document(content="closer", embedding=np.array([2.0, 0.0]))])  # after the first query
+    assert [d.content for d in store.query_by_embedding(np.array([1.0, 0.0]), top_k=2)] == ["closer", "text 0"]
+    store.delete_documents()
+    assert store.query_by_embedding(np.array([1.0, 0.0])) == []
+
+
 def test_batched_embeddings_come_back_in_order_and_equal_one_text_at_a_time():
     """Texts are embedded longest first in batches (little padding); each row is still its own text's vector."""
     retriever = tiny()
