@@ -2,7 +2,7 @@
 untrained model, on held-out XQuAD articles with real Wikipedia passages pooled in as distractors.
 
     python benchmarks/retrieval_quality.py                         # English and German, 1 epoch each
-    python benchmarks/retrieval_quality.py --languages en --max-train-questions 64 --skip-shared   # a quick check
+    python benchmarks/retrieval_quality.py --languages en --max-train-questions 32 --dpr-nb two   # a quick check
 
 For each language: XQuAD's 48 articles split by article (dpr_nb.squad.convert_squad, seed 0, the same articles in
 every language: XQuAD's languages are translations of one another), 20% of the articles held out. Training: the
@@ -131,7 +131,8 @@ def run_language(language: str, folder: Path, args) -> list[dict]:
     untrained = DensePassageRetriever(query_embedding_model=args.model, passage_embedding_model=args.model,
                                       progress_bar=False)
     add("untrained", evaluate_corpus(untrained, test, corpus, ks=KS, batch_size=32))
-    trainings = [("dpr_nb", False)] + ([] if args.skip_shared else [("dpr_nb, shared", True)])
+    trainings = [(name, shared) for name, shared in (("dpr_nb", False), ("dpr_nb, shared", True))
+                 if ("shared" if shared else "two") in args.dpr_nb]
     for name, shared in trainings:
         started = time.perf_counter()
         retriever = train_dpr_nb(args.model, data_dir, args, shared)
@@ -151,7 +152,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--learning-rate", type=float, default=2e-5)
     parser.add_argument("--max-train-questions", type=int, default=None, help="train on the first N questions only")
-    parser.add_argument("--skip-shared", action="store_true", help="leave out dpr_nb with share_encoders=True")
+    parser.add_argument("--dpr-nb", nargs="+", choices=("two", "shared"), default=["two", "shared"],
+                        help="dpr_nb's variants: DPR's two encoders, one shared encoder (share_encoders=True)")
     parser.add_argument("--json", default=None, help="default: benchmarks/results/retrieval_quality.json")
     args = parser.parse_args()
     results, tables = {}, {}
@@ -164,12 +166,12 @@ def main() -> None:
     verdicts = {}
     for language, rows in results.items():
         by_name = {row["model"]: row for row in rows}
-        ours, theirs = by_name["dpr_nb, shared"] if not args.skip_shared else by_name["dpr_nb"], \
-            by_name["sentence-transformers"]
+        ours, theirs = by_name.get("dpr_nb, shared", by_name.get("dpr_nb")), by_name["sentence-transformers"]
         verdicts[language] = {metric: ours[metric] >= theirs[metric] for metric in ("top_1_accuracy", "mrr_at_10")}
     print(f"\ntarget: dpr_nb at least sentence-transformers' top-1 and MRR@10: {verdicts}")
     write_json("retrieval_quality", {"model": args.model, "epochs": args.epochs, "learning_rate": args.learning_rate,
                                      "batch_size": BATCH_SIZE, "max_train_questions": args.max_train_questions,
+                                     "dpr_nb_variants": args.dpr_nb,
                                      "target_met": verdicts, "tables": tables, "results": results}, args.json)
 
 

@@ -19,6 +19,8 @@ Which file does what (each one idea):
 - distributed.py     torchrun: embeddings gathered across processes, gradients summed
 - interop.py         Haystack v1 folders in, sentence-transformers folders out
 - document_store.py  Document and InMemoryDocumentStore
+- corpus_encoding.py a passages TSV of any size encoded to disk: sharded, resumable, under torchrun
+- faiss_store.py     FAISSDocumentStore: the same interface over a flat, HNSW or IVF-PQ index (faiss is optional)
 - retriever.py       DensePassageRetriever, Haystack v1's interface
 - download.py        fetch_archive_from_http, resumable downloads
 - cli.py             the `dpr-nb` command
@@ -29,6 +31,7 @@ from .data import DPRDataError, DPRExample, Passage, load_dpr_file, read_dpr_fil
 from .document_store import Document, InMemoryDocumentStore
 from .download import fetch_archive_from_http
 from .encoders import BiEncoder, Encoder
+from .faiss_store import FAISSDocumentStore  # imports faiss only when a store is created: `import dpr_nb` needs none
 from .indexed import IndexedDPRFile
 from .interop import export_sentence_transformers
 from .loss import in_batch_negatives_loss
@@ -42,5 +45,5 @@ __all__ = [
     "EMBEDDED_DATA", "PRESETS", "TINY_MODEL", "TrainConfig", "DPRDataError", "DPRExample", "Passage",
     "load_dpr_file", "read_dpr_file", "Document", "InMemoryDocumentStore", "fetch_archive_from_http", "BiEncoder",
     "Encoder", "in_batch_negatives_loss", "format_report", "ranking_report", "DensePassageRetriever", "History",
-    "Trainer", "TrainingMemoryError", "IndexedDPRFile", "export_sentence_transformers",
+    "Trainer", "TrainingMemoryError", "IndexedDPRFile", "export_sentence_transformers", "FAISSDocumentStore",
 ]

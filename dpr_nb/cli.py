@@ -8,6 +8,11 @@
     dpr-nb eval --model DIR --questions FILE --corpus FILE [--compare MODEL]
                                              top-k accuracy, MRR@k and recall@k over a whole corpus, with BM25
                                              in the same table (without --corpus: the in-batch report)
+    dpr-nb index --model DIR --corpus passages.tsv --out INDEX_DIR [--index hnsw|ivfpq|flat]
+                                             encode a corpus of any size to disk (resumable, sharded under
+                                             torchrun), then build a FAISS index of it
+    dpr-nb eval --model DIR --questions FILE --index INDEX_DIR
+                                             the same metrics, ranked by a FAISS index
     dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
     dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
     dpr-nb data mine --model DIR IN OUT      hard negatives mined with a trained model
@@ -108,14 +113,50 @@ def open_retriever(name: str, like=None):
                                  **lengths)
 
 
+def build_index(args) -> int:
+    """`dpr-nb index`: encode the corpus to disk (resuming, one share per torchrun process), then process 0 builds
+    the FAISS index from the embeddings file and saves it with the passages."""
+    from pathlib import Path
+
+    from .corpus_encoding import encode_corpus
+    from .distributed import current_group
+    from .faiss_store import FAISSDocumentStore, import_faiss
+
+    import_faiss()  # before hours of encoding: say now if the index could not be built
+    group = current_group()  # under torchrun: joins the group and picks this process's GPU
+    out = Path(args.out)
+    embeddings_dir = Path(args.embeddings) if args.embeddings else out.with_name(f"{out.name}.embeddings")
+    retriever = open_retriever(args.model)
+    retriever.progress_bar = False  # one bar for the whole corpus, not one per batch
+    if group.is_main:
+        print(f"dpr-nb index: {args.corpus} with {args.model} into {embeddings_dir}/ ({group.world_size} "
+              f"process(es)), then a {args.index} index in {out}/")
+    encoded = encode_corpus(retriever, args.corpus, embeddings_dir, batch_size=args.batch_size,
+                            shard_size=args.shard_size, commit_rows=args.commit_rows, dtype=args.dtype,
+                            group=group)
+    if not group.is_main:
+        return 0
+    settings = {"hnsw_m": args.hnsw_m, "hnsw_ef_search": args.ef_search, "ivf_nlist": args.nlist,
+                "ivf_nprobe": args.nprobe, "pq_m": args.pq_m}
+    started = time.perf_counter()
+    store = FAISSDocumentStore.build_from_encoding(encoded.folder, out, index_type=args.index,
+                                                   **{k: v for k, v in settings.items() if v is not None})
+    print(f"{out}/: {store.get_document_count():,} passages in a {args.index} index "
+          f"({time.perf_counter() - started:.0f} s to build). Evaluate with: dpr-nb eval --model {args.model} "
+          f"--questions QUESTIONS --index {out}")
+    return 0
+
+
 def evaluate(args) -> int:
-    """`dpr-nb eval`: full-corpus retrieval against BM25 (with --corpus), else the in-batch report."""
+    """`dpr-nb eval`: full-corpus retrieval against BM25 (with --corpus or --index), else the in-batch report."""
     import json
 
     from . import format_report
     from .data import load_dpr_file
 
     retriever = open_retriever(args.model)
+    if args.index:
+        return evaluate_with_index(args, retriever)
     if not args.corpus:
         report = retriever.evaluate(args.questions, batch_size=args.batch_size,
                                     num_hard_negatives=args.num_hard_negatives)
@@ -146,6 +187,33 @@ def evaluate(args) -> int:
     return 0
 
 
+def evaluate_with_index(args, retriever) -> int:
+    """`dpr-nb eval --index`: the model's ranking comes from a prebuilt FAISS index (BM25 only with --corpus)."""
+    import json
+
+    from .corpus_eval import comparison_table, evaluate_corpus_bm25
+    from .data import load_dpr_file
+    from .faiss_store import FAISSDocumentStore, evaluate_index
+
+    if args.compare:
+        raise ValueError("--compare with --index: another model needs its own index. Evaluate each model with "
+                         "`dpr-nb eval --model MODEL --index ITS_INDEX`, or compare in memory with --corpus.")
+    examples, store = load_dpr_file(args.questions), FAISSDocumentStore.load(args.index)
+    ks = sorted({int(k) for k in args.ks.split(",")})
+    results = [evaluate_index(retriever, examples, store, ks, args.match, name=args.model)]
+    if args.corpus and not args.no_bm25:
+        results.append(evaluate_corpus_bm25(examples, args.corpus, ks, args.match))
+    print(f"{len(examples)} questions of {args.questions}, each ranking the {store.get_document_count()} passages "
+          f"of the {store.index_type} index {args.index}:\n")
+    print(comparison_table(results).drop(columns="questions").to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.json:
+        values = {"questions": args.questions, "index": args.index, "index_type": store.index_type,
+                  "match": args.match, "results": {r.name: r.metrics for r in results}}
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(values, f, indent=2)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dpr-nb", description="Train your own Dense Passage Retrieval models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     eval_parser.add_argument("--corpus", default=None,
                              help="a passages TSV (id, text, title) or DPR file to rank in full; without it, the "
                                   "in-batch report")
+    eval_parser.add_argument("--index", default=None, metavar="INDEX_DIR",
+                             help="rank with this FAISS index (made by `dpr-nb index`) instead of embedding the "
+                                  "corpus in memory; --corpus then only feeds BM25")
     eval_parser.add_argument("--ks", default="1,5,20,100", help="the k of top-k accuracy, MRR@k and recall@k")
     eval_parser.add_argument("--match", choices=("id", "answer", "either"), default="id",
                              help="a hit is the gold passage (id), a passage containing an answer, or either")
@@ -175,6 +246,27 @@ def main(argv: list[str] | None = None) -> int:
     eval_parser.add_argument("--batch-size", type=int, default=16, help="in-batch report: questions per batch")
     eval_parser.add_argument("--num-hard-negatives", type=int, default=1)
     eval_parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    index_command = commands.add_parser("index", help="encode a passages TSV to disk and build a FAISS index")
+    index_command.add_argument("--model", required=True, help="a folder saved by training (or a model name)")
+    index_command.add_argument("--corpus", required=True, help="a DPR passages TSV (id, text, title), any size")
+    index_command.add_argument("--out", required=True, help="the index folder to write")
+    index_command.add_argument("--index", choices=("hnsw", "ivfpq", "flat"), default="hnsw",
+                               help="hnsw: fast, approximate, vectors in memory; ivfpq: compressed (192 bytes a "
+                                    "passage at 768 dims), approximate; flat: exact, slowest")
+    index_command.add_argument("--embeddings", default=None,
+                               help="the resumable encoding folder (default: OUT.embeddings beside the index)")
+    index_command.add_argument("--batch-size", type=int, default=64, help="passages encoded at a time")
+    index_command.add_argument("--shard-size", type=int, default=100_000,
+                               help="rows per shard; under torchrun, process r takes shards r, r+N, ...")
+    index_command.add_argument("--commit-rows", type=int, default=8192,
+                               help="rows written between two progress records: the most a kill can lose")
+    index_command.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                               help="of the embeddings on disk")
+    index_command.add_argument("--hnsw-m", type=int, default=None, help="HNSW links per passage (default 32)")
+    index_command.add_argument("--ef-search", type=int, default=None, help="HNSW search breadth (default 128)")
+    index_command.add_argument("--nlist", type=int, default=None, help="IVF lists (default 4 x sqrt(passages))")
+    index_command.add_argument("--nprobe", type=int, default=None, help="IVF lists searched (default 32)")
+    index_command.add_argument("--pq-m", type=int, default=None, help="PQ bytes per passage (default dim / 4)")
     data_parser = commands.add_parser("data", help="look at and cut down DPR files").add_subparsers(
         dest="data_command", required=True)
     stats_parser = data_parser.add_parser("stats", help="counts and text lengths of a DPR file")
@@ -219,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             return train(args.preset, args.config, args.set, args.resume)
         if args.command == "eval":
             return evaluate(args)
+        if args.command == "index":
+            return build_index(args)
         if args.data_command == "stats":
             print(format_stats(args.path, file_stats(args.path)))
         elif args.data_command == "convert-squad":
@@ -244,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {written} questions to {args.target}")
     except (DPRDataError, FileNotFoundError, ValueError, KeyError, TrainingMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)  # the message names the file, the record and the fix
+        return 1
+    except ImportError as e:
+        if "pip install" not in str(e):  # only an optional dependency's message, which says how to install it
+            raise
+        print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
 
