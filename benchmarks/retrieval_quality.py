@@ -101,7 +101,7 @@ def as_text(passage) -> str:
 
 
 def evaluate_sentence_transformers(model, examples, corpus):
-    from dpr_nb.corpus_eval import _result as score_ranking
+    from dpr_nb.corpus_eval import score_ranking
 
     questions = model.encode([e.question for e in examples], normalize_embeddings=True)  # (questions, dim)
     passages = model.encode([as_text(p) for p in corpus], batch_size=32, normalize_embeddings=True)  # (corpus, dim)

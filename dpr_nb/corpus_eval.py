@@ -132,9 +132,12 @@ def _gold_positions(example: DPRExample, keys: dict[str, int]) -> list[int]:
     return sorted({keys[k] for p in example.positives for k in (p.key, _text_key(p)) if k in keys})
 
 
-def _result(name: str, examples: Sequence[DPRExample], corpus: Sequence[Passage], scores: np.ndarray,
-            ks: Sequence[int], match: str) -> CorpusResult:
-    """Rank every question's row of `scores` (questions, corpus) and score the ranking."""
+def score_ranking(name: str, examples: Sequence[DPRExample], corpus: Sequence[Passage], scores: np.ndarray,
+                  ks: Sequence[int] = DEFAULT_KS, match: str = "id") -> CorpusResult:
+    """Rank every question's row of `scores` (questions, corpus) and score the ranking.
+
+    Any model's scores go through the same metrics: benchmarks/retrieval_quality.py scores a sentence-transformers
+    model's own `encode` this way, next to dpr_nb's retrievers and BM25."""
     top_k = min(max(ks), len(corpus))
     # argpartition finds the top k in linear time; only those k are then sorted (stable: ties keep corpus order).
     part = np.argpartition(-scores, top_k - 1, axis=1)[:, :top_k] if top_k < len(corpus) else \
@@ -174,7 +177,7 @@ def evaluate_corpus(retriever, examples: Sequence[DPRExample], corpus, ks: Seque
     query_embeddings, passage_embeddings = embed_for_ranking(retriever, [e.question for e in examples], corpus,
                                                              batch_size)
     scores = query_embeddings @ passage_embeddings.T  # (questions, corpus)
-    return _result(name, examples, corpus, scores, ks, match)
+    return score_ranking(name, examples, corpus, scores, ks, match)
 
 
 def evaluate_corpus_bm25(examples: Sequence[DPRExample], corpus, ks: Sequence[int] = DEFAULT_KS,
@@ -194,7 +197,7 @@ def evaluate_corpus_bm25(examples: Sequence[DPRExample], corpus, ks: Sequence[in
     index = bm25s.BM25()
     index.index([tokenize(t, char_level) for t in texts], show_progress=False)
     scores = np.stack([index.get_scores(tokenize(e.question, char_level)) for e in examples])  # (questions, corpus)
-    return _result(name, examples, corpus, scores.astype(np.float32), ks, match)
+    return score_ranking(name, examples, corpus, scores.astype(np.float32), ks, match)
 
 
 def _column_order(column: str) -> tuple[int, int]:
