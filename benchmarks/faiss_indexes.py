@@ -36,32 +36,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import RESULTS, cpu_name  # also puts the checkout's dpr_nb first on sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the checkout, when run as a script
-
-from dpr_nb import Document, FAISSDocumentStore, InMemoryDocumentStore  # noqa: E402
-from dpr_nb.faiss_store import import_faiss  # noqa: E402
+from dpr_nb import Document, FAISSDocumentStore, InMemoryDocumentStore
+from dpr_nb.faiss_store import import_faiss
 
 SUBSPACE = 64  # dimensions along which a cluster's members vary
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} logical cores)"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def synthetic_vectors(n: int, dim: int, clusters: int, seed: int, chunk: int = 100_000) -> np.ndarray:
@@ -125,7 +110,7 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--store-queries", type=int, default=50, help="queries timed through InMemoryDocumentStore")
     parser.add_argument("--indexes", default="flat,hnsw,ivfpq", help="which FAISS indexes, comma-separated")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "faiss_indexes.json"))
+    parser.add_argument("--json", default=str(RESULTS / "faiss_indexes.json"))
     args = parser.parse_args()
     faiss = import_faiss()
     started = time.perf_counter()
