@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from .data import Passage
 from .distributed import ProcessGroup, current_group
 from .document_store import Document
+from .passages import is_gzipped, read_passage_rows
 
 MANIFEST = "manifest.json"
 EMBEDDINGS = "embeddings.npy"
@@ -56,28 +57,6 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Reading the corpus as a stream
-
-
-def read_passage_rows(path: str | Path, start_byte: int = 0) -> Iterator[tuple[int, Passage]]:
-    """(byte offset of the line, Passage) for every row of a DPR passages TSV (id, text, title), from `start_byte`.
-
-    Rows are read exactly as dpr_nb.mining.read_passages_tsv reads them (tab-separated, no quoting, rows with fewer
-    than three fields skipped), so row i here is passage i of `load_corpus(path)`.
-    """
-    path = Path(path)
-    with open(path, "rb") as f:
-        if start_byte == 0:
-            header = f.readline().decode("utf-8").rstrip("\r\n").split("\t")
-            if [h.strip() for h in header[:3]] != ["id", "text", "title"]:
-                raise ValueError(f"{path}: expected a header row 'id<TAB>text<TAB>title', got {header!r}.")
-        else:
-            f.seek(start_byte)
-        offset = f.tell()
-        for line in f:
-            fields = line.decode("utf-8").rstrip("\r\n").split("\t")
-            if len(fields) >= 3:
-                yield offset, Passage(title=fields[2], text=fields[1], passage_id=fields[0])
-            offset += len(line)
 
 
 def corpus_fingerprint(path: str | Path) -> dict:
@@ -243,6 +222,8 @@ def encode_corpus(
     corpus, folder = Path(corpus), Path(out_dir)
     if not corpus.is_file():
         raise FileNotFoundError(f"Passages file not found: {corpus}. Give a DPR passages TSV (id, text, title).")
+    if is_gzipped(corpus):
+        raise ValueError(f"{corpus} is gzipped: unpack it first (gunzip), so that encoding can resume at any row.")
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype={dtype!r}; use 'float16' (half the disk) or 'float32'.")
     group = group or current_group()

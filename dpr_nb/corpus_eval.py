@@ -32,7 +32,8 @@ import pandas as pd
 from .config import EMBEDDED_DATA
 from .data import DPRExample, Passage, load_dpr_file
 from .document_store import Document
-from .mining import has_answer, read_passages_tsv
+from .matching import has_answer
+from .passages import read_passages_tsv
 
 DEFAULT_KS = (1, 5, 20, 100)
 MATCHES = ("id", "answer", "either")
@@ -51,7 +52,7 @@ class CorpusResult:
 
 
 def load_corpus(source) -> list[Passage]:
-    """Passages from a DPR TSV (id, text, title), a DPR file (all its contexts), a list of Documents or Passages,
+    """Passages from a DPR TSV (id, text, title; plain or .gz), a DPR file (all its contexts), a list of Documents or Passages,
     or "embedded": the 280 passages of the embedded dataset."""
     if str(source) == EMBEDDED_DATA:
         from .embedded_data import embedded_passages
@@ -59,7 +60,7 @@ def load_corpus(source) -> list[Passage]:
         return [Passage(p["title"], p["text"], p["passage_id"]) for p in embedded_passages()]
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if path.suffix == ".tsv":
+        if path.name.endswith((".tsv", ".tsv.gz")):
             return read_passages_tsv(path)
         examples = load_dpr_file(path)
         return list({p.key: p for e in examples for p in (*e.positives, *e.hard_negatives, *e.negatives)}.values())
@@ -188,7 +189,7 @@ def evaluate_corpus_bm25(examples: Sequence[DPRExample], corpus, ks: Sequence[in
     """
     import bm25s
 
-    from .squad import looks_unspaced, tokenize
+    from .matching import looks_unspaced, tokenize
 
     corpus = load_corpus(corpus)
     texts = [f"{p.title} {p.text}" for p in corpus]

@@ -125,8 +125,10 @@ class Encoder(nn.Module):
         """Write a folder that transformers loads as DPRQuestionEncoder (role "query") or DPRContextEncoder."""
         directory = Path(directory)
         if isinstance(self.model, BertModel):
+            # The BERT of a DPR checkpoint (the finetune preset's, or any model dpr_nb saved and loaded again)
+            # carries a DPRConfig, projection_dim included: every DPR-only field is set here once.
             values = self.model.config.to_dict()
-            for key in ("model_type", "architectures", "transformers_version", "_name_or_path"):
+            for key in ("model_type", "architectures", "transformers_version", "_name_or_path", "projection_dim"):
                 values.pop(key, None)
             dpr_config = DPRConfig(**values, projection_dim=0)
             model_class = DPRQuestionEncoder if role == "query" else DPRContextEncoder

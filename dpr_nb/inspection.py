@@ -44,7 +44,7 @@ import pandas as pd
 
 from .corpus_eval import CorpusResult, _is_gold, load_corpus
 from .data import DPRExample, Passage
-from .mining import has_answer
+from .matching import has_answer
 
 GOLD_BACKGROUND = "#d8f0d8"  # a light green that keeps black text readable
 TEXT_WIDTH = 100  # characters of passage text per line in the plain-text view
@@ -128,8 +128,8 @@ def answer_spans(text: str, answers: Sequence[str]) -> list[tuple[int, int]]:
     """(start, end) of every occurrence of an answer in `text`: case-insensitive, whole words, overlaps merged.
 
     Matching is on the original text (so the marks land on what the reader sees), with any run of spaces in an
-    answer matching any run in the text. It is looser than nothing and stricter than `has_answer`, which also
-    ignores punctuation and accents: `RankedPassage.has_answer` is the authoritative flag.
+    answer matching any run in the text. It only marks what the reader sees; `RankedPassage.has_answer` (DPR's token
+    match, dpr_nb.matching) is the authoritative flag.
 
     >>> answer_spans("The OSK joins the Osken and the osk.", ["Osk"])
     [(4, 7), (32, 35)]

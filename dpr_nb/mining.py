@@ -12,41 +12,16 @@ or `dpr-nb data mine --model saved_models/dpr train.json train-mined.json`.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import re
-import string
-import unicodedata
 from pathlib import Path
 
 import numpy as np
 
-from .data import Passage, parse_record, raw_records
-
-
-def normalize_answer(text: str) -> str:
-    """Lowercase, no accents' combining marks, no punctuation, no articles, single spaces (DPR and SQuAD's rule)."""
-    text = unicodedata.normalize("NFD", text.lower())
-    text = "".join(c for c in text if not unicodedata.combining(c) and c not in string.punctuation)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def has_answer(passage_text: str, answers: list[str]) -> bool:
-    """Whether any answer occurs in the passage as whole words, after normalisation on both sides."""
-    passage = f" {normalize_answer(passage_text)} "
-    return any(normalized and f" {normalized} " in passage for normalized in map(normalize_answer, answers))
-
-
-def read_passages_tsv(path: str | Path) -> list[Passage]:
-    """A DPR corpus file (id, text, title with a header row, like psgs_w100.tsv)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(rows, None)
-        if header is None or [h.strip() for h in header[:3]] != ["id", "text", "title"]:
-            raise ValueError(f"{path}: expected a header row 'id<TAB>text<TAB>title', got {header!r}.")
-        return [Passage(title=row[2], text=row[1], passage_id=row[0]) for row in rows if len(row) >= 3]
+from .corpus_eval import embed_for_ranking
+from .data import parse_record, raw_records
+from .matching import has_answer
+from .passages import read_passages_tsv
 
 
 def mine_hard_negatives(retriever, source: str | Path, target: str | Path, corpus: str | Path | None = None,
@@ -60,8 +35,6 @@ def mine_hard_negatives(retriever, source: str | Path, target: str | Path, corpu
     source, target = Path(source), Path(target)
     records = [record for record, _ in raw_records(source)]
     examples = [parse_record(r, f"{source}, record {i}") for i, r in enumerate(records, start=1)]
-    from .corpus_eval import embed_for_ranking  # corpus_eval builds on this module's has_answer
-
     if corpus is not None:
         passages = read_passages_tsv(corpus)
     else:

@@ -22,10 +22,7 @@ each other, so a question split would put the test set's passages in the trainin
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import random
 import re
 from pathlib import Path
@@ -33,36 +30,15 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from .data import Passage
+from .files import write_text_atomic
+from .matching import has_answer, looks_unspaced, tokenize
+from .passages import write_passages_tsv
+
 SPLITS = ("train", "dev", "test")
-# Chinese, Japanese and Thai do not separate words with spaces: word tokens there would be whole clauses.
-_NO_SPACE_SCRIPTS = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_WORD = re.compile(r"\w+")
-
-
-def looks_unspaced(texts: list[str], threshold: float = 0.3) -> bool:
-    """True when more than `threshold` of the non-space characters are CJK or Thai."""
-    characters = sum(len(t) - sum(c.isspace() for c in t) for t in texts)
-    script = sum(len(_NO_SPACE_SCRIPTS.findall(t)) for t in texts)
-    return characters > 0 and script / characters > threshold
-
-
-def tokenize(text: str, char_level: bool) -> list[str]:
-    # Our own token lists go to bm25s as they are: its default tokenizer would apply English stopwords and split
-    # Chinese only on spaces.
-    text = text.lower()
-    return [c for c in text if not c.isspace()] if char_level else _WORD.findall(text)
-
-
 def _clean(text: str) -> str:
     # A tab or a newline would break a row of passages.tsv; keep the JSON text identical to the TSV's.
     return re.sub(r"[\t\r\n]", " ", text).strip()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    # A temporary file in the same folder, then a rename: an interrupted run never leaves a half-written file.
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def _split_articles(n_articles: int, dev_fraction: float, test_fraction: float, seed: int) -> dict[int, str]:
@@ -76,8 +52,6 @@ def _split_articles(n_articles: int, dev_fraction: float, test_fraction: float, 
 
 def _hard_negatives(scores: np.ndarray, passages: list[dict], own: int, answers: list[str], k: int) -> list[dict]:
     """The top-`k` BM25 passages that are not the question's own paragraph and contain none of its answers."""
-    from .mining import has_answer
-
     folded = [a.casefold() for a in answers]
     chosen = []
     # Passages that share no token with the question (score 0) are not BM25 hits, so they never count as "hard".
@@ -86,8 +60,8 @@ def _hard_negatives(scores: np.ndarray, passages: list[dict], own: int, answers:
             break
         passage = passages[index]
         # A passage holding the answer is a false negative: training would push a right answer away. Two tests, so
-        # that either catches it: a plain substring (the only one that works for unspaced Chinese, Japanese and
-        # Thai) and DPR's normalised whole-word has_answer ("a starter" is in "...the starter...").
+        # that either catches it: a plain substring ("Osk" inside "Osken") and DPR's has_answer, which also finds
+        # an answer whose accents or case differ.
         text = passage["text"]
         if index == own or any(a in text.casefold() for a in folded) or has_answer(text, answers):
             continue
@@ -147,17 +121,14 @@ def convert_squad(squad_path: str | Path, out_dir: str | Path, dev_fraction: flo
                             "negative_ctxs": [],
                             "hard_negative_ctxs": _hard_negatives(scores, passages, own, answers,
                                                                   num_hard_negatives)})
-        _write_atomic(out_dir / f"{split}.json", json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        write_text_atomic(out_dir / f"{split}.json", json.dumps(records, ensure_ascii=False, indent=1) + "\n")
         rows += passages
         counts[split] = {"articles": sum(s == split for s in split_of.values()), "questions": len(records),
                          "passages": len(passages), "unanswerable": unanswerable,
                          "without_hard_negatives": sum(not r["hard_negative_ctxs"] for r in records)}
-    # DPR's psgs_w100.tsv layout (id, text, title), written by the csv module so DPR's csv reader reads it back.
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
-    writer.writerow(["id", "text", "title"])
-    writer.writerows([p["passage_id"], p["text"], p["title"]] for p in sorted(rows, key=_passage_order))
-    _write_atomic(out_dir / "passages.tsv", buffer.getvalue())
+    # DPR's psgs_w100.tsv layout (id, text, title), quoted as DPR's csv writer quotes it.
+    write_passages_tsv(out_dir / "passages.tsv", [Passage(p["title"], p["text"], p["passage_id"])
+                                                   for p in sorted(rows, key=_passage_order)])
     return counts
 
 

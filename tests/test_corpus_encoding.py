@@ -13,7 +13,8 @@ import torch
 
 from dpr_nb import DensePassageRetriever, Document
 from dpr_nb.cli import main
-from dpr_nb.corpus_encoding import EncodedCorpus, encode_corpus, read_passage_rows
+from dpr_nb.corpus_encoding import EncodedCorpus, encode_corpus
+from dpr_nb.passages import read_passage_rows
 from dpr_nb.corpus_eval import load_corpus
 from dpr_nb.embedded_data import embedded_passages, write_embedded_dataset
 from dpr_nb.encoders import BiEncoder, tiny_encoder

@@ -121,3 +121,34 @@ def test_sentence_transformers_6_pooling_mode_is_read(tmp_path):
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": 64, "pooling_mode": "max"}))
     with pytest.warns(UserWarning, match="not supported"):
         assert declared_pooling(str(tmp_path)) == ("cls", True)
+
+
+def test_a_model_from_facebooks_dpr_checkpoints_trains_saves_and_reloads_twice(tmp_path):
+    """The finetune preset's shape: DPR-format checkpoints (DPRConfig, projection_dim 0). Saving used to fail with
+    "DPRConfig() got multiple values for keyword argument 'projection_dim'" after the whole run had trained."""
+    from standins import save_dpr_checkpoint
+    from transformers import BertTokenizer
+
+    query_model = save_dpr_checkpoint(tmp_path / "dpr-question", "question", seed=1)
+    passage_model = save_dpr_checkpoint(tmp_path / "dpr-ctx", "context", seed=2)
+    settings = dict(data_dir="embedded", max_samples=16, batch_size=8, n_epochs=1, learning_rate=1e-3,
+                    num_warmup_steps=0, save_dir=None)
+    retriever = DensePassageRetriever(query_embedding_model=str(query_model), passage_embedding_model=str(passage_model),
+                                      max_seq_len_query=16, max_seq_len_passage=32, use_gpu=False, progress_bar=False)
+    assert retriever.model.query_encoder.pooling == "cls" and retriever.similarity_function == "dot_product"
+    for round_ in ("first", "second"):
+        retriever.train(**settings)
+        retriever.save(tmp_path / round_)
+        reloaded = DensePassageRetriever.load(tmp_path / round_, use_gpu=False, progress_bar=False)
+        np.testing.assert_array_equal(retriever.embed_queries(QUESTIONS), reloaded.embed_queries(QUESTIONS))
+        np.testing.assert_array_equal(retriever.embed_documents(DOCUMENTS), reloaded.embed_documents(DOCUMENTS))
+        retriever = reloaded  # the second round trains the reloaded model again, as `load` then `train` does
+    # The saved folders are still Facebook's format: transformers' own DPR classes give the same vectors.
+    question_encoder = DPRQuestionEncoder.from_pretrained(tmp_path / "second" / "query_encoder").eval()
+    tokenizer = BertTokenizer.from_pretrained(tmp_path / "second" / "query_encoder")
+    inputs = tokenizer(QUESTIONS, padding=True, return_tensors="pt")
+    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+    with torch.no_grad():
+        pooled = question_encoder(**inputs).pooler_output
+    np.testing.assert_allclose(pooled.numpy(), retriever.embed_queries(QUESTIONS), atol=1e-5)
+    assert question_encoder.config.projection_dim == 0

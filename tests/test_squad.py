@@ -6,7 +6,7 @@ import pytest
 from conftest import XQUAD, need
 from dpr_nb.cli import main
 from dpr_nb.data import load_dpr_file
-from dpr_nb.mining import has_answer
+from dpr_nb.matching import has_answer
 from dpr_nb.squad import SPLITS, convert_squad
 
 
