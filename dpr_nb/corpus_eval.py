@@ -52,8 +52,8 @@ class CorpusResult:
 
 
 def load_corpus(source) -> list[Passage]:
-    """Passages from a DPR TSV (id, text, title; plain or .gz), a DPR file (all its contexts), a list of Documents or Passages,
-    or "embedded": the 280 passages of the embedded dataset."""
+    """Passages from a DPR TSV (id, text, title; plain or .gz), a DPR file (all its contexts), a list of Documents
+    or Passages, or "embedded": the 280 passages of the embedded dataset."""
     if str(source) == EMBEDDED_DATA:
         from .embedded_data import embedded_passages
 

@@ -14,10 +14,10 @@ import torch
 from dpr_nb import DensePassageRetriever, Document
 from dpr_nb.cli import main
 from dpr_nb.corpus_encoding import EncodedCorpus, encode_corpus
-from dpr_nb.passages import read_passage_rows
 from dpr_nb.corpus_eval import load_corpus
 from dpr_nb.embedded_data import embedded_passages, write_embedded_dataset
 from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.passages import read_passage_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"batch_size": 8, "shard_size": 64, "commit_rows": 24}  # 280 rows: shards of 64, a record every 3 batches

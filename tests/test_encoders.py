@@ -133,8 +133,9 @@ def test_a_model_from_facebooks_dpr_checkpoints_trains_saves_and_reloads_twice(t
     passage_model = save_dpr_checkpoint(tmp_path / "dpr-ctx", "context", seed=2)
     settings = dict(data_dir="embedded", max_samples=16, batch_size=8, n_epochs=1, learning_rate=1e-3,
                     num_warmup_steps=0, save_dir=None)
-    retriever = DensePassageRetriever(query_embedding_model=str(query_model), passage_embedding_model=str(passage_model),
-                                      max_seq_len_query=16, max_seq_len_passage=32, use_gpu=False, progress_bar=False)
+    retriever = DensePassageRetriever(query_embedding_model=str(query_model),
+                                      passage_embedding_model=str(passage_model), max_seq_len_query=16,
+                                      max_seq_len_passage=32, use_gpu=False, progress_bar=False)
     assert retriever.model.query_encoder.pooling == "cls" and retriever.similarity_function == "dot_product"
     for round_ in ("first", "second"):
         retriever.train(**settings)

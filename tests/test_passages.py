@@ -42,7 +42,7 @@ def test_row_offsets_point_at_each_row_even_when_a_quoted_field_spans_lines(tmp_
     write_passages_tsv(path, passages)
     rows = list(read_passage_rows(path))
     assert [p for _, p in rows] == passages
-    for index, (offset, passage) in enumerate(rows):  # starting at a row's offset reads from that row on
+    for index, (offset, _) in enumerate(rows):  # starting at a row's offset reads from that row on
         assert [p for _, p in read_passage_rows(path, offset)] == passages[index:]
 
 
