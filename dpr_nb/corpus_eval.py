@@ -4,8 +4,10 @@ Each question ranks *every* passage of a corpus (not only its batch's), and the 
 
 - top-k accuracy: the share of questions with a hit in their first k passages (the DPR paper's top-20 / top-100);
 - MRR@k: the mean of 1 / (rank of the first hit), 0 when there is none in the first k;
-- recall@k: the share of a question's gold passages found in its first k (gold ids only: with answer matching the
-  set of relevant passages is unknown).
+- recall@k: the share of a question's gold passages found in its first k, each gold passage counted once however
+  many corpus rows hold it (gold passages only: with answer matching the set of relevant passages is unknown).
+
+Passages with equal scores are ranked in corpus order, the same order for the top-k lists and the gold ranks.
 
 A "hit" is the question's gold passage (by passage id, or by title and text when the corpus has no ids), or, with
 `match="answer"`, any passage containing one of its answers after DPR's normalisation (`has_answer`: NQ's gold
@@ -94,12 +96,14 @@ def hit_matrix(examples: Sequence[DPRExample], corpus: Sequence[Passage], top_in
     return hits
 
 
-def retrieval_metrics(hits: np.ndarray, ks: Sequence[int] = DEFAULT_KS,
-                      num_gold: np.ndarray | None = None) -> dict[str, float]:
-    """Top-k accuracy, MRR@k and (given each question's number of gold passages in the corpus) recall@k.
+def retrieval_metrics(hits: np.ndarray, ks: Sequence[int] = DEFAULT_KS, num_gold: np.ndarray | None = None,
+                      gold_found: np.ndarray | None = None) -> dict[str, float]:
+    """Top-k accuracy, MRR@k and, given each question's number of gold passages in the corpus and `gold_found`
+    ((questions, k) int: how many of its gold passages are first found at each rank, see gold_found_matrix), recall@k.
 
     >>> hits = np.array([[False, True, False], [False, False, False]])   # question 1: a hit at rank 2
-    >>> m = retrieval_metrics(hits, ks=(1, 3), num_gold=np.array([2, 1]))
+    >>> found = np.array([[0, 1, 0], [0, 0, 0]])                           # ... which is one of its 2 gold passages
+    >>> m = retrieval_metrics(hits, ks=(1, 3), num_gold=np.array([2, 1]), gold_found=found)
     >>> m["top_1_accuracy"], m["top_3_accuracy"], m["mrr_at_3"], m["recall_at_3"]
     (0.0, 0.5, 0.25, 0.25)
     """
@@ -109,8 +113,8 @@ def retrieval_metrics(hits: np.ndarray, ks: Sequence[int] = DEFAULT_KS,
         first = np.where(top.any(axis=1), top.argmax(axis=1) + 1, 0)  # 1-based rank of the first hit, 0: none
         metrics[f"top_{k}_accuracy"] = float(top.any(axis=1).mean())
         metrics[f"mrr_at_{k}"] = float(np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0).mean())
-        if num_gold is not None:
-            found = top.sum(axis=1)
+        if num_gold is not None and gold_found is not None:
+            found = gold_found[:, :k].sum(axis=1)  # each gold passage counts once: recall is at most 1
             metrics[f"recall_at_{k}"] = float(np.where(num_gold > 0, found / np.maximum(num_gold, 1), 0.0).mean())
     return metrics
 
@@ -119,18 +123,48 @@ def _text_key(passage: Passage) -> str:
     return f"text:{passage.title}\n{passage.text}"
 
 
-def _corpus_keys(corpus: Sequence[Passage]) -> dict[str, int]:
-    """Corpus position of every passage, by id and by title and text."""
-    keys: dict[str, int] = {}
+def _corpus_keys(corpus: Sequence[Passage]) -> dict[str, list[int]]:
+    """Corpus positions of every passage, by id and by title and text (a text may be stored under several ids)."""
+    keys: dict[str, list[int]] = {}
     for index, passage in enumerate(corpus):
-        keys.setdefault(passage.key, index)
-        keys.setdefault(_text_key(passage), index)
+        keys.setdefault(passage.key, []).append(index)
+        keys.setdefault(_text_key(passage), []).append(index)
     return keys
 
 
-def _gold_positions(example: DPRExample, keys: dict[str, int]) -> list[int]:
-    """Where the question's gold passages are in the corpus (none when the corpus lacks them)."""
-    return sorted({keys[k] for p in example.positives for k in (p.key, _text_key(p)) if k in keys})
+def _gold_groups(example: DPRExample, keys: dict[str, list[int]]) -> list[set[int]]:
+    """Per gold passage of the question that the corpus holds: its corpus positions (by id, and by title and text)."""
+    groups = []
+    for passage in {p.key: p for p in example.positives}.values():
+        positions = {i for k in (passage.key, _text_key(passage)) for i in keys.get(k, ())}
+        if positions:
+            groups.append(positions)
+    return groups
+
+
+def gold_found_matrix(groups: Sequence[list[set[int]]], top_indices: np.ndarray) -> np.ndarray:
+    """(questions, k) int: how many gold passages (groups of positions) are first found at each rank."""
+    found = np.zeros(top_indices.shape, dtype=np.int64)
+    for row, (question_groups, indices) in enumerate(zip(groups, top_indices)):
+        remaining = list(question_groups)
+        for column, index in enumerate(indices):
+            hit = [g for g in remaining if index in g]
+            if hit:
+                found[row, column] = len(hit)
+                remaining = [g for g in remaining if index not in g]
+    return found
+
+
+def _top_indices(scores: np.ndarray, top_k: int) -> np.ndarray:
+    """(questions, top_k) corpus positions by score, best first; equal scores in corpus order."""
+    top = np.empty((len(scores), top_k), dtype=np.int64)
+    for row, values in enumerate(scores):
+        # Everything at or above the k-th best score (in linear time), then only those sorted: by score, then
+        # position, so a tie at the boundary keeps the passage that comes first in the corpus.
+        threshold = np.partition(values, len(values) - top_k)[len(values) - top_k]
+        candidates = np.flatnonzero(values >= threshold)
+        top[row] = candidates[np.lexsort((candidates, -values[candidates]))[:top_k]]
+    return top
 
 
 def score_ranking(name: str, examples: Sequence[DPRExample], corpus: Sequence[Passage], scores: np.ndarray,
@@ -140,21 +174,20 @@ def score_ranking(name: str, examples: Sequence[DPRExample], corpus: Sequence[Pa
     Any model's scores go through the same metrics: benchmarks/retrieval_quality.py scores a sentence-transformers
     model's own `encode` this way, next to dpr_nb's retrievers and BM25."""
     top_k = min(max(ks), len(corpus))
-    # argpartition finds the top k in linear time; only those k are then sorted (stable: ties keep corpus order).
-    part = np.argpartition(-scores, top_k - 1, axis=1)[:, :top_k] if top_k < len(corpus) else \
-        np.tile(np.arange(len(corpus)), (len(scores), 1))
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    top_indices = np.take_along_axis(part, order, axis=1)  # (questions, top_k)
+    top_indices = _top_indices(scores, top_k)  # (questions, top_k)
     top_scores = np.take_along_axis(scores, top_indices, axis=1)
     hits = hit_matrix(examples, corpus, top_indices, match)
     keys = _corpus_keys(corpus)
-    gold_positions = [_gold_positions(example, keys) for example in examples]
+    groups = [_gold_groups(example, keys) for example in examples]
     gold_ranks = np.full(len(examples), -1)
-    for row, positions in enumerate(gold_positions):
-        if positions:
-            best = scores[row, positions].max()
-            gold_ranks[row] = int((scores[row] > best).sum())  # passages scored strictly above the best gold one
-    metrics = retrieval_metrics(hits, ks, np.array([len(p) for p in gold_positions]))
+    for row, question_groups in enumerate(groups):
+        if question_groups:
+            positions = np.array(sorted(set().union(*question_groups)))
+            values = scores[row]
+            best = positions[np.lexsort((positions, -values[positions]))[0]]  # the first gold one in ranking order
+            # Its rank in the order top_indices uses: every passage scored above it, and the equal ones before it.
+            gold_ranks[row] = int((values > values[best]).sum() + (values[:best] == values[best]).sum())
+    metrics = retrieval_metrics(hits, ks, np.array([len(g) for g in groups]), gold_found_matrix(groups, top_indices))
     return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)
 
 

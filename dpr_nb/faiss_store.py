@@ -498,7 +498,15 @@ def evaluate_index(
     gold_ranks is the rank of the best gold passage *among those top max(ks)*; a gold passage ranked below them is
     given max(ks) (an index does not score every passage), and -1 still means the corpus lacks it.
     """
-    from .corpus_eval import DEFAULT_KS, CorpusResult, _gold_positions, _text_key, hit_matrix, retrieval_metrics
+    from .corpus_eval import (
+        DEFAULT_KS,
+        CorpusResult,
+        _gold_groups,
+        _text_key,
+        gold_found_matrix,
+        hit_matrix,
+        retrieval_metrics,
+    )
     from .data import Passage
 
     ks = tuple(ks or DEFAULT_KS)
@@ -523,17 +531,18 @@ def evaluate_index(
     # Where the gold passages are: one pass over the documents, keeping only the questions' gold keys (a dict of
     # every key of 21 million passages would not fit in memory).
     gold_keys = {k for e in examples for p in e.positives for k in (p.key, _text_key(p))}
-    keys: dict[str, int] = {}
+    keys: dict[str, list[int]] = {}
     for position, document in enumerate(store.iter_documents()):
         passage = as_passage(document)
         for key in (passage.key, _text_key(passage)):
             if key in gold_keys:
-                keys.setdefault(key, position)
-    gold_positions = [_gold_positions(example, keys) for example in examples]
+                keys.setdefault(key, []).append(position)
+    groups = [_gold_groups(example, keys) for example in examples]
     gold_ranks = np.full(len(examples), -1)
-    for row, positions in enumerate(gold_positions):
-        if positions:
-            ranked = np.flatnonzero(np.isin(top_indices[row], positions))
+    for row, question_groups in enumerate(groups):
+        if question_groups:
+            ranked = np.flatnonzero(np.isin(top_indices[row], list(set().union(*question_groups))))
             gold_ranks[row] = ranked[0] if len(ranked) else top_indices.shape[1]
-    metrics = retrieval_metrics(hits, ks, np.array([len(p) for p in gold_positions]))
+    found = gold_found_matrix(groups, np.where(top_indices >= 0, top_indices, -1))
+    metrics = retrieval_metrics(hits, ks, np.array([len(g) for g in groups]), found)
     return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)

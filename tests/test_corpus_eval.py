@@ -41,7 +41,8 @@ def test_metrics_against_hand_computed_values():
     hits = np.array([[False, True, False, True],  # first hit at rank 2, two gold found in 4
                      [True, False, False, False],
                      [False, False, False, False]])
-    metrics = retrieval_metrics(hits, ks=(1, 2, 4), num_gold=np.array([2, 1, 1]))
+    found = hits.astype(int)  # each hit is a different gold passage here
+    metrics = retrieval_metrics(hits, ks=(1, 2, 4), num_gold=np.array([2, 1, 1]), gold_found=found)
     assert metrics["top_1_accuracy"] == pytest.approx(1 / 3)
     assert metrics["top_2_accuracy"] == pytest.approx(2 / 3)
     assert metrics["mrr_at_1"] == pytest.approx(1 / 3)
@@ -158,3 +159,45 @@ def test_a_model_trained_with_eval_corpus_gets_its_metrics_and_curves_in_the_car
     top_20 = retriever.corpus_results["test"].metrics["top_20_accuracy"]
     assert "test, full corpus" in card and f"{top_20:.4f}"[:5] in card
     assert (tmp_path / "model" / "top_k_accuracy.png").is_file()
+
+
+class ScoresRetriever(FixedRetriever):
+    """FixedRetriever with vectors given per test."""
+
+    def __init__(self, passages, queries):
+        self.passages, self.queries = passages, queries
+
+
+def test_recall_never_exceeds_one_when_many_passages_hold_the_answer():
+    """--match answer used to count every answer-holding passage against one gold passage: recall@4 = 3.0."""
+    corpus = [Passage("A", "Osk is a river.", "a"), Passage("B", "The Osk again.", "b"),
+              Passage("C", "Osk, a third time.", "c"), Passage("D", "Nothing.", "d")]
+    question = DPRExample("which river", ["Osk"], [corpus[0]])
+    retriever = ScoresRetriever({"a": [1.0], "b": [3.0], "c": [2.0], "d": [0.0]}, {"which river": [1.0]})
+    result = evaluate_corpus(retriever, [question], corpus, ks=(1, 4), match="answer")
+    assert result.metrics["top_1_accuracy"] == 1.0  # "b" holds the answer
+    assert result.metrics["recall_at_1"] == 0.0 and result.metrics["recall_at_4"] == 1.0  # gold "a" is 3rd
+
+
+def test_a_gold_text_stored_under_two_ids_is_one_gold_passage():
+    corpus = [Passage("A", "Osk is a river.", "a"), Passage("A", "Osk is a river.", "a-copy"),
+              Passage("D", "Nothing.", "d")]
+    question = DPRExample("which river", ["Osk"], [corpus[0]])
+    retriever = ScoresRetriever({"a": [2.0], "a-copy": [3.0], "d": [1.0]}, {"which river": [1.0]})
+    result = evaluate_corpus(retriever, [question], corpus, ks=(1, 3))
+    assert result.metrics["recall_at_3"] == 1.0 and result.metrics["recall_at_1"] == 1.0
+    assert result.gold_ranks.tolist() == [0]
+
+
+def test_a_tied_gold_passage_gets_the_rank_top_indices_gives_it():
+    """Ties are broken by corpus order everywhere: a gold passage tied with two earlier ones is 3rd, not 1st."""
+    corpus = [Passage("X", "x", "x"), Passage("Y", "y", "y"), Passage("G", "g", "g"), Passage("Z", "z", "z")]
+    question = DPRExample("q", ["g"], [corpus[2]])
+    retriever = ScoresRetriever({"x": [1.0], "y": [1.0], "g": [1.0], "z": [0.0]}, {"q": [1.0]})
+    result = evaluate_corpus(retriever, [question], corpus, ks=(1, 2, 3))
+    assert result.top_indices.tolist() == [[0, 1, 2]]
+    assert result.gold_ranks.tolist() == [2]
+    assert result.metrics["top_2_accuracy"] == 0.0 and result.metrics["top_3_accuracy"] == 1.0
+    # The same with the boundary inside the tie: the top 2 of 4 tied passages are the first two in the corpus.
+    retriever = ScoresRetriever({"x": [1.0], "y": [1.0], "g": [1.0], "z": [1.0]}, {"q": [1.0]})
+    assert evaluate_corpus(retriever, [question], corpus, ks=(2,)).top_indices.tolist() == [[0, 1]]

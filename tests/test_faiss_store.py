@@ -181,3 +181,22 @@ def test_hnsw_and_ivfpq_recall_against_exact_search():
     assert hnsw >= HNSW_RECALL_AT_10
     assert ivfpq >= IVFPQ_RECALL_AT_10
     assert recall(np.random.default_rng(0).integers(0, len(passages), exact.shape)) < 0.02  # chance is far below
+
+
+@pytest.mark.parametrize("match", ["id", "answer"])
+def test_eval_on_a_flat_index_gives_the_in_memory_metrics_with_recall_at_most_one(match):
+    from dpr_nb.corpus_eval import evaluate_corpus
+    from dpr_nb.data import load_splits
+    from dpr_nb.faiss_store import evaluate_index
+
+    retriever = tiny_retriever()
+    examples = load_splits("embedded", "")["dev"]
+    flat = FAISSDocumentStore(index_type="flat")
+    flat.write_documents(embedded_documents())
+    flat.update_embeddings(retriever)
+    ks = (1, 20, 100)
+    from_index = evaluate_index(retriever, examples, flat, ks, match)
+    in_memory = evaluate_corpus(retriever, examples, "embedded", ks, match)
+    assert from_index.metrics == pytest.approx(in_memory.metrics)
+    assert all(from_index.metrics[f"recall_at_{k}"] <= 1.0 for k in ks)
+    assert from_index.metrics["recall_at_100"] > 0  # an untrained model still finds some
