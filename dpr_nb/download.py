@@ -5,6 +5,12 @@ This module re-implements it with the standard library (plus ``tqdm``) so the
 notebooks do not need Haystack, and makes it friendlier for large files on
 flaky connections: downloads go to ``<file>.part`` and are resumed with an HTTP
 ``Range`` request when called again, instead of starting over.
+
+A mirror. With ``DPR_NB_DATA_MIRROR=http://HOST:PORT`` set, every file of DPR's
+release (``https://dl.fbaipublicfiles.com/dpr/...``, the URLs of the tutorial and of
+``DPR_FILES``) is fetched from that address instead, by its file name: a classroom
+serves a folder holding ``biencoder-nq-dev.json.gz`` and the rest with
+``python -m http.server`` and every laptop downloads from it, unchanged code included.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from urllib.request import ProxyHandler, Request, build_opener
 
 from tqdm.auto import tqdm
 
-__all__ = ["fetch_archive_from_http", "download_file", "download", "DPR_FILES", "HTTPDownloadError"]
+__all__ = ["fetch_archive_from_http", "download_file", "download", "DPR_FILES", "HTTPDownloadError", "resolve_url"]
 
 _CHUNK = 1024 * 1024  # 1 MiB: large enough to be fast, small enough for smooth progress
 _USER_AGENT = "dpr_nb-downloader/1.0"
@@ -33,6 +39,20 @@ _USER_AGENT = "dpr_nb-downloader/1.0"
 # (HTTPError, handled separately) or "the local disk failed" (plain OSError on write).
 _NETWORK_ERRORS = (URLError, ConnectionError, TimeoutError, http.client.HTTPException, ssl.SSLError)
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+DPR_RELEASE = "https://dl.fbaipublicfiles.com/dpr/"
+MIRROR_VARIABLE = "DPR_NB_DATA_MIRROR"
+
+
+def resolve_url(url: str) -> str:
+    """`url`, or its file at the mirror that DPR_NB_DATA_MIRROR names when it is a file of DPR's release.
+
+    >>> resolve_url("https://example.org/data.json")
+    'https://example.org/data.json'
+    """
+    mirror = os.environ.get(MIRROR_VARIABLE, "").strip()
+    if mirror and url.startswith(DPR_RELEASE):
+        return f"{mirror.rstrip('/')}/{Path(urlparse(url).path).name}"
+    return url
 
 
 class HTTPDownloadError(RuntimeError):
@@ -147,6 +167,7 @@ def download_file(url: str, dest_path: str | Path, proxies: dict | None = None,
     dest = Path(dest_path)
     if dest.exists():
         return dest
+    url = resolve_url(url)
     expected = _parse_checksum(checksum) if checksum else None
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -196,37 +217,44 @@ def _extract(archive: Path, output_dir: Path) -> bool:
     return True
 
 
-def _is_archive(name: str) -> bool:
-    return name.lower().endswith((".zip", ".gz") + _TAR_SUFFIXES)
+def _produced(archive: Path) -> Path:
+    """The file whose presence means `archive` was fetched (and unpacked) already.
+
+    A gzipped file becomes the file without ``.gz``; a plain file is itself; a ``.zip`` or ``.tar*`` archive, whose
+    contents are unknown before it is opened, leaves a marker ``.<archive>.extracted`` once unpacked.
+    """
+    name = archive.name.lower()
+    if name.endswith((".zip", *_TAR_SUFFIXES)):
+        return archive.with_name(f".{archive.name}.extracted")
+    if name.endswith(".gz"):
+        return archive.with_name(archive.name[:-3])
+    return archive
 
 
 def fetch_archive_from_http(url: str, output_dir: str | Path, proxies: dict | None = None,
                             timeout: float = 30.0, checksum: str | None = None) -> bool:
-    """Download ``url`` into ``output_dir`` and unpack it (Haystack v1 semantics).
+    """Download ``url`` into ``output_dir`` and unpack it (Haystack v1's function).
 
-    Returns False without downloading if ``output_dir`` already holds data, True
-    after a successful download. ``.zip``/``.tar*`` archives are extracted and
-    ``.gz`` files gunzipped, then the archive is removed; other files are kept
-    as downloaded. ``checksum`` ("sha256:<hex>") is checked before extraction.
+    Returns False without downloading when the file it would produce is already there (for
+    ``biencoder-nq-dev.json.gz``: ``biencoder-nq-dev.json``), True after a successful download. Other files in
+    ``output_dir`` (a workshop subset, an ``.index/`` folder, another download) do not count: unlike Haystack v1,
+    which skipped whenever the folder held anything. ``.zip``/``.tar*`` archives are extracted and ``.gz`` files
+    gunzipped, then the archive is removed; other files are kept as downloaded. ``checksum`` ("sha256:<hex>") is
+    checked before extraction. DPR's files come from DPR_NB_DATA_MIRROR when it is set (see the module).
     """
     output_dir = Path(output_dir)
     filename = unquote(Path(urlparse(url).path).name) or "download"
     archive = output_dir / filename
-
-    if output_dir.is_dir():
-        # Our own leftovers (*.part, or an archive whose extraction was interrupted)
-        # must not count as "data present", or an interrupted run could never resume.
-        leftovers = [p for p in output_dir.iterdir()
-                     if not p.name.endswith(".part") and not (p == archive and _is_archive(filename))]
-        if leftovers:
-            print(f"Found data stored in '{output_dir}'. Skipping download of {url}; "
-                  "delete this directory first if you really want to fetch new data.")
-            return False
-
+    produced = _produced(archive)
+    if produced.exists():
+        print(f"Found {produced} already. Skipping the download of {url} (delete that file to fetch it again).")
+        return False
     output_dir.mkdir(parents=True, exist_ok=True)
     download_file(url, archive, proxies=proxies, timeout=timeout, checksum=checksum)
     if _extract(archive, output_dir):
         archive.unlink()  # only after extraction succeeded, so a failure can be retried
+        if produced != archive and not produced.exists():
+            produced.touch()  # the marker of an unpacked .zip or .tar archive
     return True
 
 

@@ -245,3 +245,35 @@ def test_download_of_an_unknown_name_lists_the_known_ones():
 
     with pytest.raises(ValueError, match="nq-train.*nq-dev"):
         download("nq-tran")
+
+
+def test_other_files_in_the_folder_do_not_stop_a_download(server, tmp_path):
+    """Haystack v1 skipped whenever the folder held anything: a workshop subset or an .index/ folder made the
+    tutorial skip NQ dev, and training then failed on the missing file."""
+    server.files["/data/biencoder-nq-dev.json.gz"] = gzip.compress(PAYLOAD)
+    out = tmp_path / "out"
+    (out / "subset.json.index").mkdir(parents=True)
+    (out / "subset.json").write_text("[]")
+    assert fetch_archive_from_http(server.base + "/data/biencoder-nq-dev.json.gz", out, timeout=5) is True
+    assert (out / "biencoder-nq-dev.json").read_bytes() == PAYLOAD
+
+
+def test_an_unpacked_archive_is_not_fetched_again(server, tmp_path):
+    server.files["/a.tar.gz"] = _tar_gz({"dpr/train.json": b"train"})
+    out = tmp_path / "out"
+    assert fetch_archive_from_http(server.base + "/a.tar.gz", out, timeout=5) is True
+    requests = len(server.ranges)
+    assert fetch_archive_from_http(server.base + "/a.tar.gz", out, timeout=5) is False
+    assert len(server.ranges) == requests
+
+
+def test_the_mirror_serves_dprs_files_under_their_real_urls(server, tmp_path, monkeypatch):
+    from dpr_nb.download import DPR_FILES, download
+
+    server.files["/mirror/biencoder-nq-dev.json.gz"] = gzip.compress(PAYLOAD)
+    monkeypatch.setenv("DPR_NB_DATA_MIRROR", server.base + "/mirror/")
+    url = DPR_FILES["nq-dev"][0]  # https://dl.fbaipublicfiles.com/dpr/data/retriever/biencoder-nq-dev.json.gz
+    assert fetch_archive_from_http(url, tmp_path / "a", timeout=5) is True
+    assert (tmp_path / "a" / "biencoder-nq-dev.json").read_bytes() == PAYLOAD
+    assert download("nq-dev", tmp_path / "b", timeout=5).read_bytes() == PAYLOAD
+    assert [path for path, _ in server.ranges] == ["/mirror/biencoder-nq-dev.json.gz"] * 2
