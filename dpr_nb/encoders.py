@@ -156,36 +156,65 @@ def _quiet_transformers():
         transformers_logging.set_verbosity(previous)
 
 
+_UNKNOWN = object()  # a file of a hub model that could not be fetched: neither there nor known to be absent
+# The sentence-transformers modules an Encoder reproduces exactly; any other changes the vectors.
+_REPRODUCIBLE_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
 def declared_pooling(name_or_path: str, revision: str | None = None, token=None) -> tuple[str, bool]:
-    """(pooling, normalize) as the checkpoint declares it: our own note, sentence-transformers' modules, or CLS."""
+    """(pooling, normalize) as the checkpoint declares it: our own note, sentence-transformers' modules, or CLS.
+
+    A hub model whose files cannot be checked (offline, before its first download) gets [CLS] with a warning, not
+    silently; a sentence-transformers model with a module dpr_nb cannot reproduce (a Dense layer, max pooling, ...)
+    is refused, since its vectors would not be the model's own.
+    """
     def read(filename: str):
         local = Path(name_or_path) / filename
         if Path(name_or_path).is_dir():
             return json.loads(local.read_text(encoding="utf-8")) if local.is_file() else None
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+        from huggingface_hub.errors import RemoteEntryNotFoundError
+
+        cached = try_to_load_from_cache(name_or_path, filename, revision=revision)
+        if isinstance(cached, str):
+            return json.loads(Path(cached).read_text(encoding="utf-8"))
+        if cached is not None:  # the cache knows the repository has no such file (a 404 recorded)
+            return None
         try:  # a hub model: fetch the small JSON file if the repository has it
-            from huggingface_hub import hf_hub_download
             return json.loads(Path(hf_hub_download(name_or_path, filename, revision=revision, token=token))
                               .read_text(encoding="utf-8"))
-        except Exception:  # not there, or offline: the checkpoint declares nothing
+        except RemoteEntryNotFoundError:  # the repository has no such file: it declares nothing
             return None
+        except Exception:  # offline, or the hub unreachable: nobody knows
+            return _UNKNOWN
 
     note = read(ENCODER_FILE)
-    if note:
+    if note and note is not _UNKNOWN:
         return note["pooling"], bool(note["normalize"])
     modules = read("modules.json")
+    if modules is _UNKNOWN or note is _UNKNOWN:
+        warnings.warn(f"{name_or_path}: could not fetch its pooling settings (modules.json; offline?), so it is "
+                      "pooled by [CLS] as DPR and BERT checkpoints are. If it is a sentence-transformers model, "
+                      "load it once online (or `dpr-nb fetch` it) so that its own pooling is used.", stacklevel=3)
+        return "cls", False
     if not modules:
         return "cls", False
     pooling, normalize = "cls", False
     for module in modules:
-        kind = module.get("type", "")
-        if kind.endswith("Pooling"):
+        kind = module.get("type", "").rsplit(".", 1)[-1]
+        if kind not in _REPRODUCIBLE_MODULES:
+            raise ValueError(f"{name_or_path}: its sentence-transformers module {module.get('type')!r} (folder "
+                             f"{module.get('path')!r}) is not one dpr_nb can reproduce (only Transformer, Pooling "
+                             "and Normalize are): its vectors would not be the model's own. Choose a checkpoint "
+                             "without it.")
+        if kind == "Pooling":
             modes = _pooling_modes(read(f"{module['path']}/config.json") or {})
-            if modes in (["cls"], ["mean"]):
-                pooling = modes[0]
-            else:
-                warnings.warn(f"{name_or_path}: its pooling {modes} is not supported; using [CLS] pooling.",
-                              stacklevel=2)
-        elif kind.endswith("Normalize"):
+            if modes not in (["cls"], ["mean"]):
+                raise ValueError(f"{name_or_path}: its pooling {modes} is not one dpr_nb can reproduce (only "
+                                 "'cls' or 'mean'): its vectors would not be the model's own. Choose a checkpoint "
+                                 "that pools by [CLS] or by the mean of its tokens.")
+            pooling = modes[0]
+        elif kind == "Normalize":
             normalize = True
     return pooling, normalize
 

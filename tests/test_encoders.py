@@ -119,8 +119,40 @@ def test_sentence_transformers_6_pooling_mode_is_read(tmp_path):
         {"embedding_dimension": 64, "pooling_mode": "mean", "include_prompt": True}))
     assert declared_pooling(str(tmp_path)) == ("mean", True)
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": 64, "pooling_mode": "max"}))
-    with pytest.warns(UserWarning, match="not supported"):
-        assert declared_pooling(str(tmp_path)) == ("cls", True)
+    with pytest.raises(ValueError, match=r"its pooling \['max'\] is not one dpr_nb can reproduce"):
+        declared_pooling(str(tmp_path))
+
+
+def test_a_sentence_transformers_module_that_changes_the_vectors_is_refused(tmp_path):
+    modules = [{"path": "", "type": "sentence_transformers.models.Transformer"},
+               {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+               {"path": "2_Dense", "type": "sentence_transformers.models.Dense"}]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    with pytest.raises(ValueError, match=r"module 'sentence_transformers.models.Dense' \(folder '2_Dense'\)"):
+        declared_pooling(str(tmp_path))
+
+
+def test_a_hub_model_whose_pooling_cannot_be_fetched_warns_instead_of_silently_taking_cls(tmp_path, monkeypatch):
+    """Offline, with nothing cached about the model: the [CLS] fallback is said, not silent. A model whose cache
+    records modules.json as absent (a DPR checkpoint after its download) is [CLS] without a warning."""
+    import warnings
+
+    from standins import QUESTION_MODEL, hub_cache
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.warns(UserWarning, match="could not fetch its pooling settings"):
+        assert declared_pooling("sentence-transformers/not-downloaded") == ("cls", False)
+    hub_cache(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert declared_pooling(QUESTION_MODEL) == ("cls", False)
 
 
 def test_a_model_from_facebooks_dpr_checkpoints_trains_saves_and_reloads_twice(tmp_path):
