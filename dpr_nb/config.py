@@ -60,6 +60,9 @@ class TrainConfig:
     # the declared similarity for a sentence-transformers checkpoint)
     similarity: Similarity | None = None
     temperature: float | None = None  # scores are divided by it; None: 1.0 for dot product, 0.05 for cosine
+    # the probability of every dropout layer of both encoders while training; None: the checkpoint's own (0.1 for
+    # BERT and DPR). 0.0 makes two runs with the same seed and batches comparable step by step
+    dropout: float | None = None
     # --- optimisation
     batch_size: int = 16  # questions per step (over all processes under torchrun), each with its passages
     grad_acc_steps: int = 1  # batches per optimizer step: a larger step, but NOT more in-batch negatives
@@ -123,6 +126,8 @@ class TrainConfig:
             problems.append(f"checkpoint_every={self.checkpoint_every} must be at least 1")
         if self.checkpoints_to_keep < 0:
             problems.append(f"checkpoints_to_keep={self.checkpoints_to_keep} must not be negative")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout={self.dropout} must be in [0, 1) (or None: the checkpoint's own)")
         if self.temperature is not None and self.temperature <= 0:
             problems.append(f"temperature={self.temperature} must be positive")
         if problems:

@@ -70,6 +70,15 @@ class Encoder(nn.Module):
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (batch, dim)
         return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
+    def set_dropout(self, probability: float) -> None:
+        """Every dropout layer of the transformer at `probability`, and its config (so a save records it)."""
+        for module in self.model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = probability
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
+            if isinstance(getattr(self.model.config, name, None), float):
+                setattr(self.model.config, name, probability)
+
     # ---------------------------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None, token=None,

@@ -101,6 +101,9 @@ class Trainer:
         self.model, self.config, self.progress_bar = model, config, progress_bar
         if config.share_encoders:
             model.share_encoders()
+        if config.dropout is not None:
+            for encoder in {id(e): e for e in (model.query_encoder, model.passage_encoder)}.values():
+                encoder.set_dropout(config.dropout)
         self.train_examples, self.dev_examples = train_examples, dev_examples
         self.group = current_group()
         self.device = process_device(resolve_device(config.device))

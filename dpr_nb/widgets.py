@@ -55,7 +55,7 @@ SECTIONS = {
     "Example shape": ("max_seq_len_query", "max_seq_len_passage", "embed_title", "num_positives",
                       "num_hard_negatives"),
     "Optimisation": ("batch_size", "grad_acc_steps", "n_epochs", "learning_rate", "num_warmup_steps", "similarity",
-                     "temperature", "weight_decay", "epsilon", "max_grad_norm", "seed"),
+                     "temperature", "dropout", "weight_decay", "epsilon", "max_grad_norm", "seed"),
     "Hardware, precision, gradient caching": ("device", "precision", "grad_cache_chunk_size"),
     "Evaluation and output": ("evaluate_every", "eval_batch_size", "eval_corpus", "selection_metric",
                               "early_stopping_patience", "save_dir", "checkpoint_dir", "checkpoint_every",
@@ -80,6 +80,7 @@ DESCRIPTIONS = {
     "num_hard_negatives": "Hard negatives (BM25 hits without the answer) per question in a batch.",
     "similarity": "Score = dot product or cosine; default: what the checkpoint was trained with.",
     "temperature": "Scores are divided by it; unticked: 1.0 for dot product, 0.05 for cosine.",
+    "dropout": "Ticked: the dropout probability of both encoders while training; unticked: the checkpoint's own.",
     "batch_size": "Questions per batch; every question sees the others' passages as negatives.",
     "grad_acc_steps": "Batches per optimizer step: a larger step, but NOT more in-batch negatives.",
     "grad_cache_chunk_size": "Ticked: encode this many texts at a time (GradCache), a large batch in little memory; "
@@ -105,9 +106,10 @@ DESCRIPTIONS = {
 }
 # An Optional number is a number control with a checkbox; ticked means "use the number", with these words.
 _TICK_LABELS = {"max_samples": "at most", "grad_cache_chunk_size": "gradient caching", "temperature": "fixed",
-                "eval_batch_size": "own size"}
+                "eval_batch_size": "own size", "dropout": "set"}
 # The number an unticked control shows, and takes when ticked.
-_PLACEHOLDERS = {"max_samples": 1000, "grad_cache_chunk_size": 16, "temperature": 0.05, "eval_batch_size": 64}
+_PLACEHOLDERS = {"max_samples": 1000, "grad_cache_chunk_size": 16, "temperature": 0.05, "eval_batch_size": 64,
+                 "dropout": 0.1}
 # None in a Dropdown of a Literal | None field. Not None itself: in ipywidgets 7 a Dropdown whose value is None
 # has nothing selected.
 _DEFAULT = "(default)"

@@ -144,3 +144,24 @@ def test_shared_encoders_need_one_starting_model():
     other.source = "another/model"
     with pytest.raises(ValueError, match="must start from the same model"):
         Trainer(BiEncoder(tiny_encoder(seed=1), other), TrainConfig.preset("smoke", share_encoders=True), [])
+
+
+def test_dropout_setting_reaches_every_dropout_layer_and_none_keeps_the_checkpoints_own():
+    examples = load_splits("embedded", "")["train"][:8]
+    inputs = None
+    for dropout, expected in ((None, 0.1), (0.0, 0.0), (0.3, 0.3)):
+        model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
+        Trainer(model, TrainConfig.preset("smoke", dropout=dropout, device="cpu", save_dir=None), examples)
+        probabilities = {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+        assert probabilities == {expected}
+        assert model.query_encoder.model.config.hidden_dropout_prob == expected  # saved with the model
+        if dropout == 0.0:  # no dropout: training mode gives eval mode's vectors, so runs compare exactly
+            encoder = model.query_encoder
+            inputs = encoder.tokenizer(["who founded velmora"], return_tensors="pt")
+            encoder.train()
+            with torch.no_grad():
+                training = encoder(**inputs)
+                encoder.eval()
+                torch.testing.assert_close(training, encoder(**inputs), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"dropout=1.0 must be in \[0, 1\)"):
+        TrainConfig(dropout=1.0)
