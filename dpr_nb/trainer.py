@@ -35,7 +35,14 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from .checkpoints import checkpoint_folders, latest_checkpoint, load_checkpoint, restore_random_states, save_checkpoint
+from .checkpoints import (
+    checkpoint_folders,
+    latest_checkpoint,
+    load_checkpoint,
+    random_states,
+    restore_random_states,
+    save_checkpoint,
+)
 from .config import TrainConfig, metric_k, metric_mode
 from .data import Batch, BatchSampler, DPRExample, collate
 from .distributed import (
@@ -54,6 +61,10 @@ EVENTS = ("on_train_start", "on_step_end", "on_evaluate", "on_checkpoint", "on_t
 # Settings a resumed run may change without changing what it computes.
 RESUMABLE_CHANGES = {"evaluate_every", "eval_batch_size", "save_dir", "checkpoint_dir", "checkpoint_every",
                      "checkpoints_to_keep", "device", "dev_filename", "test_filename"}
+# Settings that decide which questions each step reads and how many steps there are: a checkpoint's position in the
+# shuffled data means nothing under other ones, so a resume that changes them is refused.
+DATA_SETTINGS = ("data_dir", "train_filename", "max_samples", "dev_split", "seed", "batch_size", "grad_acc_steps",
+                 "n_epochs", "num_positives", "num_hard_negatives")
 
 
 class TrainingMemoryError(RuntimeError):
@@ -392,11 +403,15 @@ class Trainer:
     # Checkpoints
 
     def _checkpoint(self, optimizer, scheduler, sampler: BatchSampler, epoch: int) -> None:
+        # Each process draws its own dropout masks (seeded by its rank): all their generators are saved, so that
+        # every process of a resumed run continues its own sequence, not process 0's.
+        states_by_rank = gather_objects(random_states(), self.group)
         if self.group.is_main:
             state = {"epoch": epoch + 1 if sampler.epoch_finished else epoch, "sampler": sampler.state_dict(),
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "scaler": self.scaler.state_dict() if self.scaler else None,
-                     "best_weights": self._best_weights, "evaluations_without_gain": self._evaluations_without_gain}
+                     "best_weights": self._best_weights, "evaluations_without_gain": self._evaluations_without_gain,
+                     "random_states_by_rank": states_by_rank, "train_questions": len(self.train_examples)}
             for old in self._earlier_checkpoints:
                 shutil.rmtree(old, ignore_errors=True)
             self._earlier_checkpoints = []
@@ -415,16 +430,29 @@ class Trainer:
             return 0
         saved = TrainConfig.load(folder / "train_config.json").to_dict()
         changed = {k: (saved[k], v) for k, v in c.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES}
+        state, history = load_checkpoint(folder, self.model, self.device)
+        refused = {k: changed[k] for k in DATA_SETTINGS if k in changed}
+        if state.get("train_questions", len(self.train_examples)) != len(self.train_examples):
+            refused["training questions"] = (state["train_questions"], len(self.train_examples))
+        if refused:
+            listed = "; ".join(f"{k}: {old!r} then, {new!r} now" for k, (old, new) in refused.items())
+            raise ValueError(f"Cannot resume from {folder}: the data or batches changed ({listed}), so its place in "
+                             "the shuffled questions would index other data. Resume with the checkpoint's settings "
+                             f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir.")
         if changed:
             warnings.warn(f"Resuming from {folder} with settings that differ from the checkpoint's (saved, now): "
                           f"{changed}. The result will not match an uninterrupted run.", stacklevel=3)
-        state, history = load_checkpoint(folder, self.model, self.device)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         sampler.load_state_dict(state["sampler"])
-        restore_random_states(state["random_states"])
+        by_rank = state.get("random_states_by_rank") or [state["random_states"]]
+        if len(by_rank) != self.group.world_size:
+            warnings.warn(f"{folder} was written by {len(by_rank)} process(es) and is resumed by "
+                          f"{self.group.world_size}: the dropout masks will differ from an uninterrupted run.",
+                          stacklevel=3)
+        restore_random_states(by_rank[self.group.rank % len(by_rank)])
         self._best_weights = state.get("best_weights")
         self._evaluations_without_gain = state.get("evaluations_without_gain", 0)
         self.history, self.step = History.from_dict(history), state["step"]

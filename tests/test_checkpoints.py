@@ -84,3 +84,37 @@ def test_a_fresh_run_replaces_an_earlier_runs_checkpoints(tmp_path):
         make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=2, n_epochs=1).train()  # a shorter run
     # Its own newest checkpoints, not the longer run's higher step numbers, are what resume would find.
     assert [p.name for p in checkpoint_folders(tmp_path)] == ["step-000004", "step-000006"]
+
+
+def test_a_resume_whose_data_or_batches_changed_is_refused_with_the_fix(tmp_path):
+    make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=2, n_epochs=1).train()
+    with pytest.raises(ValueError, match=r"batch_size: 8 then, 4 now.*Resume with the checkpoint's settings"):
+        make_trainer(checkpoint_dir=str(tmp_path), n_epochs=1, batch_size=4).train(resume=True)
+    fewer = make_trainer(checkpoint_dir=str(tmp_path), n_epochs=1)
+    fewer.train_examples = fewer.train_examples[:40]  # the same file name and settings, other data
+    with pytest.raises(ValueError, match=r"training questions: 48 then, 40 now"):
+        fewer.train(resume=True)
+    with pytest.warns(UserWarning, match="learning_rate"):  # a change that does not move the data only warns
+        make_trainer(checkpoint_dir=str(tmp_path), n_epochs=1, learning_rate=1e-4).train(resume=True)
+
+
+def test_a_killed_two_process_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    """torchrun, 2 processes, dropout on: each process restores its own random state, not process 0's."""
+    import os
+
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+
+    def torchrun(out, *args):
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                   str(WORKER), str(out), "--checkpoint-every", "4", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+
+    uninterrupted = torchrun(tmp_path / "uninterrupted", "--checkpoint-dir", tmp_path / "c1")
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    killed = torchrun(tmp_path / "killed", "--checkpoint-dir", tmp_path / "c2", "--die-at", 6)
+    assert killed.returncode != 0 and latest_checkpoint(tmp_path / "c2").name == "step-000004"
+    resumed = torchrun(tmp_path / "resumed", "--checkpoint-dir", tmp_path / "c2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = torch.load(tmp_path / "uninterrupted" / "weights.pt")
+    for name, weights in torch.load(tmp_path / "resumed" / "weights.pt").items():
+        torch.testing.assert_close(weights, expected[name], atol=1e-6, rtol=0, msg=name)
