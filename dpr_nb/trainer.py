@@ -61,10 +61,10 @@ EVENTS = ("on_train_start", "on_step_end", "on_evaluate", "on_checkpoint", "on_t
 # Settings a resumed run may change without changing what it computes.
 RESUMABLE_CHANGES = {"evaluate_every", "eval_batch_size", "save_dir", "checkpoint_dir", "checkpoint_every",
                      "checkpoints_to_keep", "device", "dev_filename", "test_filename"}
-# Settings that decide which questions each step reads and how many steps there are: a checkpoint's position in the
-# shuffled data means nothing under other ones, so a resume that changes them is refused.
+# Settings that decide which questions each step reads: a checkpoint's position in the shuffled data means nothing
+# under other ones, so a resume that changes them is refused. (More n_epochs is allowed: it trains on, with a warning.)
 DATA_SETTINGS = ("data_dir", "train_filename", "max_samples", "dev_split", "seed", "batch_size", "grad_acc_steps",
-                 "n_epochs", "num_positives", "num_hard_negatives")
+                 "num_positives", "num_hard_negatives")
 
 
 class TrainingMemoryError(RuntimeError):
