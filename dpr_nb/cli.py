@@ -13,6 +13,9 @@
                                              torchrun), then build a FAISS index of it
     dpr-nb eval --model DIR --questions FILE --index INDEX_DIR
                                              the same metrics, ranked by a FAISS index
+    dpr-nb fetch [nq-dev nq-train wikipedia-passages] [--data-dir DIR] [--models NAME ...] [--no-models]
+                                             download DPR's files (resumable) and the presets' models into the caches,
+                                             so that everything then runs offline (HF_HUB_OFFLINE=1)
     dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
     dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
     dpr-nb data mine --model DIR IN OUT      hard negatives mined with a trained model
@@ -96,6 +99,33 @@ def train(preset: str | None, config_file: str | None, settings: list[str], resu
     if config.save_dir:
         say(f"\nSaved to {config.save_dir}/ (the model, train_config.json, history.json)")
     return 0
+
+
+def fetch(files: list[str], data_dir: str, models: list[str]) -> int:
+    """`dpr-nb fetch`: DPR's files into data_dir and models into the Hugging Face cache, for a room without wifi."""
+    from .download import DPR_FILES, download
+
+    for name in files:
+        print(f"{name}: {DPR_FILES[name][2]}")
+        print(f"  -> {download(name, data_dir)}")  # resumes a .part file, skips a finished one
+    if models:
+        from .encoders import Encoder
+
+        for name in models:
+            # Loading once is what fetches exactly the files a later load reads (and records in the cache the
+            # optional ones a repository lacks, so that an offline load knows they are absent).
+            encoder = Encoder.from_pretrained(name)
+            print(f"{name}: in the Hugging Face cache ({sum(p.numel() for p in encoder.parameters()):,} "
+                  f"parameters, {encoder.pooling} pooling)")
+    print("Done: with HF_HUB_OFFLINE=1 set, training and evaluation now need no network.")
+    return 0
+
+
+def preset_models() -> list[str]:
+    from .config import PRESETS, TINY_MODEL
+
+    names = {n for config in PRESETS.values() for n in (config.query_model, config.passage_model)}
+    return sorted(names - {TINY_MODEL})
 
 
 def open_retriever(name: str, like=None):
@@ -267,6 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     index_command.add_argument("--nlist", type=int, default=None, help="IVF lists (default 4 x sqrt(passages))")
     index_command.add_argument("--nprobe", type=int, default=None, help="IVF lists searched (default 32)")
     index_command.add_argument("--pq-m", type=int, default=None, help="PQ bytes per passage (default dim / 4)")
+    fetch_parser = commands.add_parser("fetch", help="download DPR's files and the presets' models ahead of time")
+    fetch_parser.add_argument("files", nargs="*", default=["nq-dev"], metavar="FILE",
+                              help="nq-dev (default, 800 MB), nq-train (7.4 GB), wikipedia-passages (13 GB)")
+    fetch_parser.add_argument("--data-dir", default="data/dpr_training", help="where the files go (the presets' "
+                                                                               "data_dir)")
+    fetch_parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
+                              help="models to cache (default: the presets' bert-base-uncased and Facebook's DPR "
+                                   "encoders)")
+    fetch_parser.add_argument("--no-models", action="store_true", help="fetch only the files")
     data_parser = commands.add_parser("data", help="look at and cut down DPR files").add_subparsers(
         dest="data_command", required=True)
     stats_parser = data_parser.add_parser("stats", help="counts and text lengths of a DPR file")
@@ -303,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .data import DPRDataError
     from .data_tools import file_stats, format_stats, write_subset
+    from .download import HTTPDownloadError
     from .trainer import TrainingMemoryError
 
     transformers.utils.logging.disable_progress_bar()  # our own progress and reports, not one bar per file
@@ -313,6 +353,14 @@ def main(argv: list[str] | None = None) -> int:
             return evaluate(args)
         if args.command == "index":
             return build_index(args)
+        if args.command == "fetch":
+            from .download import DPR_FILES
+
+            unknown = [name for name in args.files if name not in DPR_FILES]
+            if unknown:
+                raise ValueError(f"unknown file(s) {unknown}; choose from {sorted(DPR_FILES)}")
+            models = [] if args.no_models else (args.models or preset_models())
+            return fetch(args.files, args.data_dir, models)
         if args.data_command == "stats":
             print(format_stats(args.path, file_stats(args.path)))
         elif args.data_command == "convert-squad":
@@ -336,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             written = write_subset(args.source, args.target, args.n, args.seed)
             print(f"wrote {written} questions to {args.target}")
-    except (DPRDataError, FileNotFoundError, ValueError, KeyError, TrainingMemoryError) as e:
+    except (DPRDataError, FileNotFoundError, ValueError, KeyError, TrainingMemoryError, ConnectionError,
+            HTTPDownloadError) as e:
         print(f"error: {e}", file=sys.stderr)  # the message names the file, the record and the fix
         return 1
     except ImportError as e:

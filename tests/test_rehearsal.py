@@ -1,0 +1,109 @@
+"""The real paths, rehearsed on stand-ins of the real artifacts, as a user on Colab or in a workshop runs them.
+
+Models under their hub names in a Hugging Face cache (tiny, in the real formats) with HF_HUB_OFFLINE=1; DPR's files
+under their real names and formats (gzipped JSON lists, a quoted passages TSV) served over HTTP as
+DPR_NB_DATA_MIRROR. Then `dpr-nb fetch`, the `finetune` and `from_scratch` presets with a small budget, reload,
+full-corpus evaluation, indexing and evaluation on the index, each through the command a user types.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import DPR_SAMPLES, need
+
+standins = pytest.importorskip("standins")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A working folder, a Hugging Face cache with the stand-in models, and the data mirror being served."""
+    root = tmp_path_factory.mktemp("rehearsal")
+    standins.hub_cache(root / "hf")
+    mirror = standins.data_mirror(root / "mirror", need(DPR_SAMPLES))
+    with standins.serve(mirror) as url:
+        environment = {**os.environ, "HF_HOME": str(root / "hf"), "HF_HUB_OFFLINE": "1", "DPR_NB_DATA_MIRROR": url,
+                       "OMP_NUM_THREADS": "2", "PYTHONWARNINGS": "default"}
+        for name in ("HF_HUB_CACHE", "TRANSFORMERS_CACHE", "HUGGINGFACE_HUB_CACHE"):
+            environment.pop(name, None)
+        (root / "work").mkdir()
+        yield {"root": root, "work": root / "work", "env": environment}
+
+
+def dpr_nb(world, *args, timeout=600):
+    finished = subprocess.run([sys.executable, "-m", "dpr_nb.cli", *map(str, args)], cwd=world["work"],
+                              env=world["env"], capture_output=True, text=True, timeout=timeout)
+    assert finished.returncode == 0, f"dpr-nb {' '.join(map(str, args))}:\n{finished.stdout[-2000:]}\n" \
+                                     f"{finished.stderr[-4000:]}"
+    return finished
+
+
+def test_fetch_downloads_the_files_from_the_mirror_and_caches_the_presets_models(world):
+    finished = dpr_nb(world, "fetch", "nq-dev", "nq-train", "wikipedia-passages")
+    data = world["work"] / "data" / "dpr_training"
+    assert sorted(p.name for p in data.iterdir()) == ["biencoder-nq-dev.json", "biencoder-nq-train.json",
+                                                      "psgs_w100.tsv"]
+    for name in (standins.QUESTION_MODEL, standins.CONTEXT_MODEL, standins.BERT_MODEL):
+        assert f"{name}: in the Hugging Face cache" in finished.stdout
+    assert "could not fetch" not in finished.stderr  # the cache knows these models declare no pooling of their own
+    first = json.loads((data / "biencoder-nq-train.json").read_text())[0]
+    assert first["question"] == "who sings does he love me with reba"
+    again = dpr_nb(world, "fetch", "nq-dev", "--no-models")  # a second fetch finds the file and downloads nothing
+    assert "biencoder-nq-dev.json" in again.stdout
+
+
+@pytest.mark.parametrize("preset", ["finetune", "from_scratch"])
+def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, preset):
+    if not (world["work"] / "data" / "dpr_training" / "psgs_w100.tsv").is_file():
+        dpr_nb(world, "fetch", "nq-dev", "nq-train", "wikipedia-passages", "--no-models")
+    save_dir, checkpoints = f"saved_models/{preset}", f"saved_models/{preset}-checkpoints"
+    # The preset as it is (NQ train and dev, index on disk, checkpoints, batch 16 x 8), with a small budget.
+    budget = ["--set", "batch_size=4", "--set", "grad_acc_steps=2", "--set", "max_seq_len_passage=128",
+              "--set", "evaluate_every=1", "--set", "checkpoint_every=1", "--set", "device=cpu",
+              "--set", f"save_dir={save_dir}", "--set", f"checkpoint_dir={checkpoints}",
+              "--set", "eval_corpus=data/dpr_training/psgs_w100.tsv", "--set", "selection_metric=mrr_at_10"]
+    trained = dpr_nb(world, "train", "--preset", preset, *budget)
+    assert "Saved to" in trained.stdout
+    folder = world["work"] / save_dir
+    config = json.loads((folder / "train_config.json").read_text())
+    expected = {"finetune": standins.QUESTION_MODEL, "from_scratch": standins.BERT_MODEL}[preset]
+    assert config["query_model"] == expected and config["index_on_disk"] and config["grad_acc_steps"] == 2
+    history = json.loads((folder / "history.json").read_text())
+    assert [s["step"] for s in history["steps"]] == [1, 2]  # 15 questions, batches of 4, 2 per step
+    assert all("mrr_at_10" in e for e in history["evaluations"])
+    # Resuming a finished run changes nothing and says so cleanly.
+    dpr_nb(world, "train", "--preset", preset, *budget, "--resume")
+
+    # The saved folders are DPR's format: transformers' classes give the retriever's vectors.
+    from transformers import AutoTokenizer, DPRQuestionEncoder
+
+    from dpr_nb import DensePassageRetriever
+
+    retriever = DensePassageRetriever.load(folder, use_gpu=False, progress_bar=False)
+    question = ["who sings does he love me with reba"]
+    model = DPRQuestionEncoder.from_pretrained(folder / "query_encoder").eval()
+    inputs = AutoTokenizer.from_pretrained(folder / "query_encoder")(question, return_tensors="pt")
+    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+    with torch.no_grad():
+        np.testing.assert_allclose(model(**inputs).pooler_output.numpy(), retriever.embed_queries(question),
+                                   atol=1e-5)
+
+    # Full-corpus evaluation against BM25 on the quoted passages TSV, then the same through a FAISS index.
+    evaluated = dpr_nb(world, "eval", "--model", save_dir, "--questions", "data/dpr_training/biencoder-nq-dev.json",
+                       "--corpus", "data/dpr_training/psgs_w100.tsv", "--ks", "1,20,100", "--json", "eval.json")
+    results = json.loads((world["work"] / "eval.json").read_text())["results"]
+    assert set(results) == {save_dir, "BM25"} and all(0 <= r["recall_at_100"] <= 1 for r in results.values())
+    dpr_nb(world, "index", "--model", save_dir, "--corpus", "data/dpr_training/psgs_w100.tsv", "--out",
+           f"indexes/{preset}", "--index", "flat", "--dtype", "float32")
+    dpr_nb(world, "eval", "--model", save_dir, "--questions", "data/dpr_training/biencoder-nq-dev.json",
+           "--index", f"indexes/{preset}", "--ks", "1,20,100", "--json", "eval-index.json", "--no-bm25")
+    on_index = json.loads((world["work"] / "eval-index.json").read_text())["results"][save_dir]
+    # The same ranking up to float rounding (passages are encoded in other batches): a tiny model's near-ties may
+    # swap neighbours, which moves an MRR by a fraction of one question's reciprocal rank.
+    assert on_index == pytest.approx(results[save_dir], abs=0.01)
+    assert "BM25" in evaluated.stdout
