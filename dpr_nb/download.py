@@ -8,7 +8,7 @@ flaky connections: downloads go to ``<file>.part`` and are resumed with an HTTP
 
 A mirror. With ``DPR_NB_DATA_MIRROR=http://HOST:PORT`` set, every file of DPR's
 release (``https://dl.fbaipublicfiles.com/dpr/...``, the URLs of the tutorial and of
-``DPR_FILES``) is fetched from that address instead, by its file name: a classroom
+``DPR_FILES``) and of XQuAD's is fetched from that address instead, by its file name: a classroom
 serves a folder holding ``biencoder-nq-dev.json.gz`` and the rest with
 ``python -m http.server`` and every laptop downloads from it, unchanged code included.
 """
@@ -40,17 +40,18 @@ _USER_AGENT = "dpr_nb-downloader/1.0"
 _NETWORK_ERRORS = (URLError, ConnectionError, TimeoutError, http.client.HTTPException, ssl.SSLError)
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 DPR_RELEASE = "https://dl.fbaipublicfiles.com/dpr/"
+XQUAD_RELEASE = "https://github.com/google-deepmind/xquad/raw/master/"
 MIRROR_VARIABLE = "DPR_NB_DATA_MIRROR"
 
 
 def resolve_url(url: str) -> str:
-    """`url`, or its file at the mirror that DPR_NB_DATA_MIRROR names when it is a file of DPR's release.
+    """`url`, or its file at the mirror that DPR_NB_DATA_MIRROR names when it is a file of DPR's (or XQuAD's) release.
 
     >>> resolve_url("https://example.org/data.json")
     'https://example.org/data.json'
     """
     mirror = os.environ.get(MIRROR_VARIABLE, "").strip()
-    if mirror and url.startswith(DPR_RELEASE):
+    if mirror and url.startswith((DPR_RELEASE, XQUAD_RELEASE)):
         return f"{mirror.rstrip('/')}/{Path(urlparse(url).path).name}"
     return url
 
@@ -266,6 +267,8 @@ DPR_FILES = {
                "biencoder-nq-dev.json", "Natural Questions dev set: 6,515 questions, about 800 MB"),
     "wikipedia-passages": ("https://dl.fbaipublicfiles.com/dpr/wikipedia_split/psgs_w100.tsv.gz",
                            "psgs_w100.tsv", "21 million 100-word Wikipedia passages (id, text, title), about 13 GB"),
+    "xquad-en": (XQUAD_RELEASE + "xquad.en.json", "xquad.en.json",
+                 "XQuAD English (SQuAD format, for convert-squad): 1,190 questions on 240 paragraphs, 1.5 MB"),
 }
 
 

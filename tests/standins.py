@@ -96,9 +96,14 @@ def data_mirror(folder: str | Path, samples: Path) -> Path:
     psgs_w100.tsv.gz written as DPR writes it (csv quoting: a text holding `"` is quoted, its quotes doubled)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    records = [json.loads(line) for line in (samples / "nq_dev_first10.jsonl").read_text("utf-8").splitlines()]
-    records += json.loads((samples / "haystack_nq_dev_sample5.json").read_text("utf-8"))
-    for name, part in (("biencoder-nq-train.json.gz", records), ("biencoder-nq-dev.json.gz", records[:8])):
+    real = [json.loads(line) for line in (samples / "nq_dev_first10.jsonl").read_text("utf-8").splitlines()]
+    real += json.loads((samples / "haystack_nq_dev_sample5.json").read_text("utf-8"))
+    # The notebooks hold out questions and compare batch sizes: 15 real questions are too few, so the files also
+    # hold reworded copies of them (their gold passages, and fewer negatives to keep the files small).
+    copies = [{**r, "question": f"{r['question']} ({n})", "hard_negative_ctxs": r["hard_negative_ctxs"][:8],
+               "negative_ctxs": r["negative_ctxs"][:4]} for n in range(1, 4) for r in real]
+    records = real + copies  # 60 questions
+    for name, part in (("biencoder-nq-train.json.gz", records), ("biencoder-nq-dev.json.gz", records)):
         with gzip.open(folder / name, "wt", encoding="utf-8") as f:
             json.dump(part, f)
     passages = {}
@@ -106,6 +111,9 @@ def data_mirror(folder: str | Path, samples: Path) -> Path:
         for ctx in (*record["positive_ctxs"], *record.get("negative_ctxs", []), *record["hard_negative_ctxs"]):
             passages.setdefault(str(ctx["passage_id"]), (ctx["text"], ctx["title"]))
     passages["1"] = ('Aaron Aaron ( or ; ""Ahärôn"") is a prophet, high priest'.replace('""', '"'), "Aaron")
+    xquad = samples.parent / "xquad" / "xquad.en.json"
+    if xquad.is_file():
+        shutil.copy(xquad, folder / xquad.name)
     with gzip.open(folder / "psgs_w100.tsv.gz", "wt", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "text", "title"])
@@ -155,6 +163,3 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         return f
 
 
-def copy_tree(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target)
-    return target
