@@ -64,7 +64,8 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
     save_dir, checkpoints = f"saved_models/{preset}", f"saved_models/{preset}-checkpoints"
     # The preset as it is (NQ train and dev, index on disk, checkpoints, batch 16 x 8), with a small budget.
     budget = ["--set", "batch_size=4", "--set", "grad_acc_steps=2", "--set", "max_seq_len_passage=128",
-              "--set", "max_samples=32", "--set", "evaluate_every=2", "--set", "checkpoint_every=2", "--set", "device=cpu",
+              "--set", "max_samples=32", "--set", "evaluate_every=2", "--set", "checkpoint_every=2",
+              "--set", "device=cpu",
               "--set", f"save_dir={save_dir}", "--set", f"checkpoint_dir={checkpoints}",
               "--set", "eval_corpus=data/dpr_training/psgs_w100.tsv", "--set", "selection_metric=mrr_at_10"]
     trained = dpr_nb(world, "train", "--preset", preset, *budget)
