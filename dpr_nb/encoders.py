@@ -7,8 +7,9 @@ Each `Encoder` is a Hugging Face transformer plus the pooling its checkpoint was
 
 Models come from a hub name or a local folder (including the encoder folders of a Haystack v1 retriever, see
 dpr_nb.interop). Saving writes `query_encoder/` and `passage_encoder/` in the format of
-`transformers.DPRQuestionEncoder` / `DPRContextEncoder` whenever the backbone is a BERT (so other tools load them
-as they are), plus `dpr_nb_encoder.json`, which records the pooling for a faithful reload.
+`transformers.DPRQuestionEncoder` / `DPRContextEncoder` when the encoder is a [CLS]-pooled BERT (so other tools load
+them as they are), in the transformer's own format otherwise; each folder is also a sentence-transformers model
+with the same pooling and similarity, and holds `dpr_nb_encoder.json`, our note of the pooling.
 
     >>> from dpr_nb.encoders import BiEncoder
     >>> model = BiEncoder.from_pretrained("dpr-nb/tiny-bert", "dpr-nb/tiny-bert")
@@ -40,6 +41,7 @@ from transformers import (
 from transformers.utils import logging as transformers_logging
 
 from .config import TINY_MODEL
+from .st_format import save_plain_transformer, write_modules
 
 ENCODER_FILE = "dpr_nb_encoder.json"  # our note of how to pool, next to the weights
 POOLINGS = ("cls", "mean")
@@ -130,10 +132,22 @@ class Encoder(nn.Module):
         pooling, normalize = declared_pooling(name, **hub)
         return cls(backbone, tokenizer, pooling, normalize, source=name)
 
-    def save(self, directory: str | Path, role: str) -> None:
-        """Write a folder that transformers loads as DPRQuestionEncoder (role "query") or DPRContextEncoder."""
+    def save(self, directory: str | Path, role: str, max_seq_length: int | None = None,
+             similarity: str = "dot_product") -> None:
+        """Write a folder that loads anywhere with this encoder's vectors.
+
+        A [CLS]-pooled BERT is written in Facebook's DPR format: transformers loads it as DPRQuestionEncoder (role
+        "query") or DPRContextEncoder, whose pooled output is the vector. Any other encoder (mean pooling, another
+        architecture) is written in its transformer's own format. Either way the folder is also a
+        sentence-transformers model (dpr_nb.st_format) with this pooling, normalisation, `max_seq_length` and
+        similarity, and holds our note of the pooling for DensePassageRetriever.load.
+        """
         directory = Path(directory)
-        if isinstance(self.model, BertModel):
+        # A save never fails over a length: the model cannot take more tokens than it has positions anyway.
+        positions = getattr(self.model.config, "max_position_embeddings", None) or 512
+        max_seq_length = min(max_seq_length or 512, positions)
+        dpr_format = isinstance(self.model, BertModel) and self.pooling == "cls"
+        if dpr_format:
             # The BERT of a DPR checkpoint (the finetune preset's, or any model dpr_nb saved and loaded again)
             # carries a DPRConfig, projection_dim included: every DPR-only field is set here once.
             values = self.model.config.to_dict()
@@ -149,8 +163,10 @@ class Encoder(nn.Module):
             inner.bert_model = self.model
             wrapper.save_pretrained(directory)
         else:
-            self.model.save_pretrained(directory)
+            save_plain_transformer(self.model, directory)
         self.tokenizer.save_pretrained(directory)
+        write_modules(directory, self.model, self.dim, None if dpr_format else self.pooling, self.normalize,
+                      max_seq_length, similarity, dpr_role=role if dpr_format else None)
         note = {"pooling": self.pooling, "normalize": self.normalize, "base_model": self.source}
         (directory / ENCODER_FILE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
 
@@ -307,5 +323,6 @@ class BiEncoder(nn.Module):
         return self.query_encoder(**query), self.passage_encoder(**passage)  # (questions, dim), (passages, dim)
 
     def save(self, directory: str | Path) -> None:
-        self.query_encoder.save(Path(directory) / "query_encoder", role="query")
-        self.passage_encoder.save(Path(directory) / "passage_encoder", role="passage")
+        self.query_encoder.save(Path(directory) / "query_encoder", role="query", similarity=self.default_similarity)
+        self.passage_encoder.save(Path(directory) / "passage_encoder", role="passage",
+                                  similarity=self.default_similarity)

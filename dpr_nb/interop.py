@@ -23,11 +23,11 @@ import shutil
 from pathlib import Path
 
 import torch
-import transformers
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
 from .encoders import BiEncoder, Encoder
 from .retriever import DensePassageRetriever
+from .st_format import NOT_BERT_SETTINGS, save_plain_transformer, write_modules
 
 # ---------------------------------------------------------------------------------------------------------------
 # Haystack v1 (farm-haystack) folders
@@ -39,9 +39,6 @@ HAYSTACK_WEIGHTS = "language_model.bin"  # torch.save(state_dict)
 # the config is a DPRConfig ("question_encoder.bert_model.embeddings..."), and strips "<role>_encoder.bert_model."
 # (and a "model." after it) when the config is a BertConfig, leaving BertModel's own keys ("embeddings...").
 _HAYSTACK_KEY_PREFIX = re.compile(r"^(?:question|ctx)_encoder\.bert_model\.(?:model\.)?")
-# Config entries that describe Haystack's wrapper or a run, not the BERT itself.
-_NOT_BERT_SETTINGS = ("model_type", "architectures", "transformers_version", "_name_or_path", "name", "language",
-                      "projection_dim", "return_dict", "output_hidden_states", "output_attentions")
 
 
 def is_haystack_folder(folder: str | Path) -> bool:
@@ -69,7 +66,7 @@ def load_haystack_language_model(folder: str | Path) -> tuple[BertModel, PreTrai
         raise FileNotFoundError(f"{weights_file} is missing: a Haystack encoder folder holds {HAYSTACK_CONFIG} and "
                                 f"{HAYSTACK_WEIGHTS} side by side. Copy the whole folder that Haystack saved.")
     # A DPRConfig holds BERT's settings under the same names, so one BertConfig describes both layouts.
-    config = BertConfig(**{k: v for k, v in values.items() if k not in _NOT_BERT_SETTINGS})
+    config = BertConfig(**{k: v for k, v in values.items() if k not in NOT_BERT_SETTINGS})
     config.architectures = ["BertModel"]
 
     # weights_only: a state dict is tensors only, and a pickle from elsewhere must not run code.
@@ -104,71 +101,20 @@ def _preview(keys: list[str], limit: int = 5) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # sentence-transformers folders
 
-# The sentence-transformers layout written here is the classic one (what all-MiniLM-L6-v2 ships with):
-# sentence-transformers 3.0 and later load it as it is (6.x included), and it names modules by their stable paths.
-# "3.0.0" is the oldest version that knows similarity_fn_name; a newer number would make older versions warn.
-_FORMAT_VERSION = "3.0.0"
-_SIMILARITY_NAMES = {"dot_product": "dot", "cosine": "cosine"}  # ours -> sentence-transformers'
-
-
 def write_sentence_transformers_model(encoder: Encoder, directory: str | Path, max_seq_length: int,
                                       similarity: str = "dot_product") -> None:
     """Write one `Encoder` as a complete sentence-transformers model folder (not atomic; see the export below).
 
-    The folder's root holds the transformer (config.json, model.safetensors, tokenizer files: AutoModel loads it),
-    `modules.json` lists Transformer -> Pooling (-> Normalize when the encoder normalises), and the similarity
-    ("dot_product" -> "dot", or "cosine") goes to config_sentence_transformers.json.
+    The folder's root holds the transformer in its own format (config.json, model.safetensors, tokenizer files:
+    AutoModel loads it), then Pooling (and Normalize) as dpr_nb.st_format writes them: the classic layout, which
+    sentence-transformers 3.0 and later read.
     """
     directory = Path(directory)
-    if similarity not in _SIMILARITY_NAMES:
-        raise ValueError(f"similarity={similarity!r}; use one of {tuple(_SIMILARITY_NAMES)}")
-    positions = getattr(encoder.model.config, "max_position_embeddings", None)
-    if positions and max_seq_length > positions:
-        raise ValueError(f"max_seq_length={max_seq_length} exceeds the {positions} positions of "
-                         f"{encoder.source or 'this model'}: pass a length of at most {positions}.")
     directory.mkdir(parents=True)
-    encoder.model.save_pretrained(directory)
-    if isinstance(encoder.model, BertModel) and encoder.model.config.model_type != "bert":
-        # A BERT taken out of a DPR checkpoint keeps its DPRConfig, which AutoModel would turn back into a DPR
-        # wrapper with other weight names: describe it as the plain BertModel it is.
-        values = {k: v for k, v in encoder.model.config.to_dict().items() if k not in _NOT_BERT_SETTINGS}
-        BertConfig(**values, architectures=["BertModel"]).save_pretrained(directory)
+    save_plain_transformer(encoder.model, directory)
     encoder.tokenizer.save_pretrained(directory)
-
-    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
-    if encoder.normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
-        (directory / "2_Normalize").mkdir()  # Normalize has no settings; sentence-transformers' save() makes it too
-    _write_json(directory / "modules.json", modules)
-    (directory / "1_Pooling").mkdir()
-    _write_json(directory / "1_Pooling" / "config.json", {
-        "word_embedding_dimension": encoder.dim,
-        "pooling_mode_cls_token": encoder.pooling == "cls",
-        "pooling_mode_mean_tokens": encoder.pooling == "mean",
-        "pooling_mode_max_tokens": False,
-        "pooling_mode_mean_sqrt_len_tokens": False,
-    })
-    settings = {
-        "max_seq_length": max_seq_length,
-        # The tokenizer lowercases by itself when its model is uncased. With True, sentence-transformers < 6
-        # lowercases the raw string first, which turns a literal "[SEP]" between title and text into "[sep]",
-        # no longer the separator token.
-        "do_lower_case": False,
-    }
-    if getattr(encoder.model, "pooler", "absent") is None:
-        # Built without BERT's pooler layer (unused by mean or [CLS] pooling): ask AutoModel for none either,
-        # or every load reports the pooler's weights as missing and initialises them at random.
-        settings["model_args"] = {"add_pooling_layer": False}
-    _write_json(directory / "sentence_bert_config.json", settings)
-    _write_json(directory / "config_sentence_transformers.json", {
-        "__version__": {"sentence_transformers": _FORMAT_VERSION, "transformers": transformers.__version__,
-                        "pytorch": torch.__version__},
-        "model_type": "SentenceTransformer",
-        "prompts": {},
-        "default_prompt_name": None,
-        "similarity_fn_name": _SIMILARITY_NAMES[similarity],
-    })
+    write_modules(directory, encoder.model, encoder.dim, encoder.pooling, encoder.normalize, max_seq_length,
+                  similarity)
 
 
 def export_sentence_transformers(model: DensePassageRetriever | BiEncoder, out_dir: str | Path,
@@ -226,7 +172,3 @@ def export_sentence_transformers(model: DensePassageRetriever | BiEncoder, out_d
     os.replace(temporary, out_dir)
     shutil.rmtree(previous, ignore_errors=True)
     return out_dir
-
-
-def _write_json(path: Path, value) -> None:
-    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")

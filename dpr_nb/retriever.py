@@ -250,8 +250,10 @@ class DensePassageRetriever:
         save_dir.parent.mkdir(parents=True, exist_ok=True)
         temporary = save_dir.with_name(f".{save_dir.name}.tmp-{os.getpid()}")
         shutil.rmtree(temporary, ignore_errors=True)
-        self.model.query_encoder.save(temporary / query_encoder_dir, role="query")
-        self.model.passage_encoder.save(temporary / passage_encoder_dir, role="passage")
+        self.model.query_encoder.save(temporary / query_encoder_dir, role="query",
+                                      max_seq_length=self.max_seq_len_query, similarity=self.similarity_function)
+        self.model.passage_encoder.save(temporary / passage_encoder_dir, role="passage",
+                                        max_seq_length=self.max_seq_len_passage, similarity=self.similarity_function)
         settings = {"max_seq_len_query": self.max_seq_len_query, "max_seq_len_passage": self.max_seq_len_passage,
                     "embed_title": self.embed_title, "similarity_function": self.similarity_function,
                     "query_encoder_dir": query_encoder_dir, "passage_encoder_dir": passage_encoder_dir}

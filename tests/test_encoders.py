@@ -185,3 +185,27 @@ def test_a_model_from_facebooks_dpr_checkpoints_trains_saves_and_reloads_twice(t
         pooled = question_encoder(**inputs).pooler_output
     np.testing.assert_allclose(pooled.numpy(), retriever.embed_queries(QUESTIONS), atol=1e-5)
     assert question_encoder.config.projection_dim == 0
+
+
+@pytest.mark.parametrize("pooling, normalize", [("cls", False), ("mean", False), ("mean", True), ("cls", True)])
+def test_saved_encoder_folders_are_sentence_transformers_models_with_the_same_vectors(tmp_path, pooling, normalize):
+    """SentenceTransformer(save_dir + "/query_encoder") gives the retriever's own query vectors, for [CLS] models
+    (saved in DPR's format) and mean-pooled ones (saved as the plain transformer) alike."""
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    encoders = [tiny_encoder(seed=seed, pooling=pooling) for seed in (1, 2)]
+    for encoder in encoders:
+        encoder.normalize = normalize
+    retriever = DensePassageRetriever(model=BiEncoder(*encoders), use_gpu=False, progress_bar=False,
+                                      max_seq_len_query=16, max_seq_len_passage=48)
+    retriever.save(tmp_path)
+    questions = sentence_transformers.SentenceTransformer(str(tmp_path / "query_encoder"), device="cpu")
+    passages = sentence_transformers.SentenceTransformer(str(tmp_path / "passage_encoder"), device="cpu")
+    assert questions.max_seq_length == 16 and passages.max_seq_length == 48
+    np.testing.assert_allclose(questions.encode(QUESTIONS), retriever.embed_queries(QUESTIONS), atol=1e-5)
+    texts = [f"{d.meta['name']} [SEP] {d.content}" for d in DOCUMENTS]  # the title/text pair as one string
+    np.testing.assert_allclose(passages.encode(texts), retriever.embed_documents(DOCUMENTS), atol=1e-5)
+    expected = "cosine" if normalize else "dot"
+    assert questions.similarity_fn_name == expected
+    # ... and dpr_nb reloads it with the same pooling
+    reloaded = DensePassageRetriever.load(tmp_path, use_gpu=False, progress_bar=False)
+    np.testing.assert_array_equal(reloaded.embed_queries(QUESTIONS), retriever.embed_queries(QUESTIONS))
