@@ -13,7 +13,7 @@
                                              torchrun), then build a FAISS index of it
     dpr-nb eval --model DIR --questions FILE --index INDEX_DIR
                                              the same metrics, ranked by a FAISS index
-    dpr-nb fetch [nq-dev nq-train wikipedia-passages] [--data-dir DIR] [--models NAME ...] [--no-models]
+    dpr-nb fetch [nq-dev nq-train wikipedia-passages xquad-en] [--data-dir DIR] [--models NAME ...] [--no-models]
                                              download DPR's files (resumable) and the presets' models into the caches,
                                              so that everything then runs offline (HF_HUB_OFFLINE=1)
     dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     index_command.add_argument("--pq-m", type=int, default=None, help="PQ bytes per passage (default dim / 4)")
     fetch_parser = commands.add_parser("fetch", help="download DPR's files and the presets' models ahead of time")
     fetch_parser.add_argument("files", nargs="*", default=["nq-dev"], metavar="FILE",
-                              help="nq-dev (default, 800 MB), nq-train (7.4 GB), wikipedia-passages (13 GB)")
+                              help="nq-dev (default, 800 MB), nq-train (7.4 GB), wikipedia-passages (13 GB), xquad-en")
     fetch_parser.add_argument("--data-dir", default="data/dpr_training", help="where the files go (the presets' "
                                                                                "data_dir)")
     fetch_parser.add_argument("--models", nargs="+", default=None, metavar="NAME",

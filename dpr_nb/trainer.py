@@ -430,15 +430,10 @@ class Trainer:
             return 0
         saved = TrainConfig.load(folder / "train_config.json").to_dict()
         changed = {k: (saved[k], v) for k, v in c.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES}
+        _refuse_other_data(folder, {k: changed[k] for k in DATA_SETTINGS if k in changed})
         state, history = load_checkpoint(folder, self.model, self.device)
-        refused = {k: changed[k] for k in DATA_SETTINGS if k in changed}
         if state.get("train_questions", len(self.train_examples)) != len(self.train_examples):
-            refused["training questions"] = (state["train_questions"], len(self.train_examples))
-        if refused:
-            listed = "; ".join(f"{k}: {old!r} then, {new!r} now" for k, (old, new) in refused.items())
-            raise ValueError(f"Cannot resume from {folder}: the data or batches changed ({listed}), so its place in "
-                             "the shuffled questions would index other data. Resume with the checkpoint's settings "
-                             f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir.")
+            _refuse_other_data(folder, {"training questions": (state["train_questions"], len(self.train_examples))})
         if changed:
             warnings.warn(f"Resuming from {folder} with settings that differ from the checkpoint's (saved, now): "
                           f"{changed}. The result will not match an uninterrupted run.", stacklevel=3)
@@ -469,6 +464,14 @@ class Trainer:
         self.history.evaluations.append(record)
         self._emit("on_evaluate", record)
         return report
+
+
+def _refuse_other_data(folder: Path, refused: dict) -> None:
+    if refused:
+        listed = "; ".join(f"{k}: {old!r} then, {new!r} now" for k, (old, new) in refused.items())
+        raise ValueError(f"Cannot resume from {folder}: the data or batches changed ({listed}), so its place in the "
+                         "shuffled questions would index other data. Resume with the checkpoint's settings "
+                         f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir.")
 
 
 def _chunks(inputs: dict[str, torch.Tensor], size: int):

@@ -78,7 +78,7 @@ def run_worker(setup, out, die_at=0):
 
 
 def test_rows_are_the_corpus_passages_in_order(setup):
-    passages = load_corpus(setup["corpus"])  # dpr_nb.mining's reader: the order evaluation uses
+    passages = load_corpus(setup["corpus"])  # what evaluation reads, in its order
     assert [p for _, p in read_passage_rows(setup["corpus"])] == passages
     reference = setup["reference"]
     assert reference.complete and reference.rows == 280 == len(passages)
