@@ -37,7 +37,7 @@ from .interop import export_sentence_transformers
 from .loss import in_batch_negatives_loss
 from .report import format_report, ranking_report
 from .retriever import DensePassageRetriever
-from .trainer import History, Trainer, TrainingMemoryError
+from .trainer import History, Trainer, TrainingDivergedError, TrainingMemoryError
 
 __version__ = "0.1.0"
 
@@ -45,5 +45,6 @@ __all__ = [
     "EMBEDDED_DATA", "PRESETS", "TINY_MODEL", "TrainConfig", "DPRDataError", "DPRExample", "Passage",
     "load_dpr_file", "read_dpr_file", "Document", "InMemoryDocumentStore", "fetch_archive_from_http", "BiEncoder",
     "Encoder", "in_batch_negatives_loss", "format_report", "ranking_report", "DensePassageRetriever", "History",
-    "Trainer", "TrainingMemoryError", "IndexedDPRFile", "export_sentence_transformers", "FAISSDocumentStore",
+    "Trainer", "TrainingMemoryError", "TrainingDivergedError", "IndexedDPRFile", "export_sentence_transformers",
+    "FAISSDocumentStore",
 ]

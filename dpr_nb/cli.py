@@ -197,7 +197,7 @@ def evaluate(args) -> int:
         from .corpus_eval import comparison_table, evaluate_corpus, evaluate_corpus_bm25, load_corpus
 
         examples, corpus = load_dpr_file(args.questions), load_corpus(args.corpus)
-        ks = sorted({int(k) for k in args.ks.split(",")})
+        ks = args.ks
         results = [evaluate_corpus(retriever, examples, corpus, ks, args.match, name=args.model)]
         for other in args.compare:
             results.append(evaluate_corpus(open_retriever(other, like=retriever), examples, corpus, ks, args.match,
@@ -229,7 +229,7 @@ def evaluate_with_index(args, retriever) -> int:
         raise ValueError("--compare with --index: another model needs its own index. Evaluate each model with "
                          "`dpr-nb eval --model MODEL --index ITS_INDEX`, or compare in memory with --corpus.")
     examples, store = load_dpr_file(args.questions), FAISSDocumentStore.load(args.index)
-    ks = sorted({int(k) for k in args.ks.split(",")})
+    ks = args.ks
     results = [evaluate_index(retriever, examples, store, ks, args.match, name=args.model)]
     if args.corpus and not args.no_bm25:
         results.append(evaluate_corpus_bm25(examples, args.corpus, ks, args.match))
@@ -242,6 +242,23 @@ def evaluate_with_index(args, retriever) -> int:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(values, f, indent=2)
     return 0
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse then says which option is wrong, in one line)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def ks_list(text: str) -> list[int]:
+    """--ks "1,5,20": distinct whole numbers of at least 1, ascending."""
+    try:
+        return sorted({positive_int(k) for k in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give k values of at least 1, separated by commas (1,5,20)") \
+            from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,13 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     eval_parser.add_argument("--index", default=None, metavar="INDEX_DIR",
                              help="rank with this FAISS index (made by `dpr-nb index`) instead of embedding the "
                                   "corpus in memory; --corpus then only feeds BM25")
-    eval_parser.add_argument("--ks", default="1,5,20,100", help="the k of top-k accuracy, MRR@k and recall@k")
+    eval_parser.add_argument("--ks", default="1,5,20,100", type=ks_list,
+                             help="the k of top-k accuracy, MRR@k and recall@k")
     eval_parser.add_argument("--match", choices=("id", "answer", "either"), default="id",
                              help="a hit is the gold passage (id), a passage containing an answer, or either")
     eval_parser.add_argument("--compare", action="append", default=[], metavar="MODEL",
                              help="another saved folder or model name in the same table, e.g. the untrained base")
     eval_parser.add_argument("--no-bm25", action="store_true", help="leave out the BM25 baseline")
-    eval_parser.add_argument("--batch-size", type=int, default=16, help="in-batch report: questions per batch")
+    eval_parser.add_argument("--batch-size", type=positive_int, default=16,
+                             help="in-batch report: questions per batch")
     eval_parser.add_argument("--num-hard-negatives", type=int, default=1)
     eval_parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     index_command = commands.add_parser("index", help="encode a passages TSV to disk and build a FAISS index")
@@ -285,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "passage at 768 dims), approximate; flat: exact, slowest")
     index_command.add_argument("--embeddings", default=None,
                                help="the resumable encoding folder (default: OUT.embeddings beside the index)")
-    index_command.add_argument("--batch-size", type=int, default=64, help="passages encoded at a time")
-    index_command.add_argument("--shard-size", type=int, default=100_000,
+    index_command.add_argument("--batch-size", type=positive_int, default=64, help="passages encoded at a time")
+    index_command.add_argument("--shard-size", type=positive_int, default=100_000,
                                help="rows per shard; under torchrun, process r takes shards r, r+N, ...")
     index_command.add_argument("--commit-rows", type=int, default=8192,
                                help="rows written between two progress records: the most a kill can lose")
@@ -343,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DPRDataError
     from .data_tools import file_stats, format_stats, write_subset
     from .download import HTTPDownloadError
-    from .trainer import TrainingMemoryError
+    from .files import SaveFailedError
+    from .trainer import TrainingDivergedError, TrainingMemoryError
 
     transformers.utils.logging.disable_progress_bar()  # our own progress and reports, not one bar per file
     try:
@@ -384,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             written = write_subset(args.source, args.target, args.n, args.seed)
             print(f"wrote {written} questions to {args.target}")
-    except (DPRDataError, FileNotFoundError, ValueError, KeyError, TrainingMemoryError, ConnectionError,
-            HTTPDownloadError) as e:
+    except (DPRDataError, FileNotFoundError, ValueError, KeyError, TrainingMemoryError, TrainingDivergedError,
+            ConnectionError, HTTPDownloadError, SaveFailedError) as e:
         print(f"error: {e}", file=sys.stderr)  # the message names the file, the record and the fix
         return 1
     except ImportError as e:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import types
 import typing
@@ -128,8 +129,13 @@ class TrainConfig:
             problems.append(f"checkpoints_to_keep={self.checkpoints_to_keep} must not be negative")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout={self.dropout} must be in [0, 1) (or None: the checkpoint's own)")
-        if self.temperature is not None and self.temperature <= 0:
-            problems.append(f"temperature={self.temperature} must be positive")
+        # NaN compares false with everything, so each test is written to fail for it, and inf is caught by name.
+        for name in ("learning_rate", "epsilon", "max_grad_norm", "temperature"):
+            value = getattr(self, name)
+            if value is not None and not (0 < value < math.inf):
+                problems.append(f"{name}={value} must be a positive finite number")
+        if not 0 <= self.weight_decay < math.inf:
+            problems.append(f"weight_decay={self.weight_decay} must be a finite number >= 0")
         if problems:
             raise ValueError("Invalid TrainConfig: " + "; ".join(problems))
 

@@ -67,6 +67,11 @@ def write_subset(source: str | Path, target: str | Path, n: int, seed: int | Non
     file first and renamed, so it is never half-written. Returns the number of records written.
     """
     source, target = Path(source), Path(target)
+    if n < 1:
+        raise ValueError(f"--n {n}: a subset needs at least 1 question.")
+    if target.exists() and source.exists() and target.resolve() == source.resolve():
+        raise ValueError(f"{target} is the source file itself: writing the subset there would replace the data. "
+                         "Give another target file.")
     rng = random.Random(seed)
     kept: list[tuple[int, object]] = []
     for index, (record, position) in enumerate(raw_records(source)):

@@ -16,8 +16,10 @@ choose one, and an argument that cannot apply here raises an error or warns inst
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import shutil
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +32,7 @@ from .config import TrainConfig
 from .data import DPRExample, load_dpr_file, load_training_data, tokenize_passages, tokenize_queries
 from .document_store import Document
 from .encoders import BiEncoder, Encoder
+from .files import SaveFailedError, ensure_writable
 from .trainer import History, Trainer, resolve_device
 
 RETRIEVER_FILE = "retriever_config.json"
@@ -132,8 +135,11 @@ class DensePassageRetriever:
                              "the retriever with one and call document_store.update_embeddings(retriever).")
         if filters or index or headers:
             raise NotImplementedError("filters, index and headers are not supported by the in-memory store.")
+        top_k = self.top_k if top_k is None else top_k
+        if not isinstance(top_k, numbers.Integral) or top_k < 1:
+            raise ValueError(f"top_k={top_k!r}: ask for at least 1 document.")
         embeddings = self.embed_queries(queries)
-        return [store.query_by_embedding(e, top_k=top_k or self.top_k, similarity=self.similarity_function,
+        return [store.query_by_embedding(e, top_k=top_k, similarity=self.similarity_function,
                                          scale_score=self.scale_score if scale_score is None else scale_score)
                 for e in embeddings]
 
@@ -221,6 +227,10 @@ class DensePassageRetriever:
             config = config.replace(save_dir=None if save_dir is None else str(save_dir))
         if checkpoint_every is not None and config.checkpoint_dir is None:
             config = config.replace(checkpoint_dir="model_checkpoints")  # Haystack's default checkpoint_root_dir
+        # Found out now, not after hours of training: a folder the run could not write its results to.
+        for setting in ("save_dir", "checkpoint_dir"):
+            if getattr(config, setting):
+                ensure_writable(getattr(config, setting), setting)
         splits = load_training_data(config)
         trainer = Trainer(self.model, config, splits["train"], splits["dev"] or None, self.progress_bar)
         for event, functions in (callbacks or {}).items():
@@ -233,7 +243,14 @@ class DensePassageRetriever:
             trainer.evaluate(splits["test"], "test")
         self.reports, self.corpus_results = trainer.reports, trainer.corpus_results
         if config.save_dir and trainer.group.is_main:  # under torchrun, one process writes
-            self.save(config.save_dir, query_encoder_save_dir, passage_encoder_save_dir)
+            try:
+                self.save(config.save_dir, query_encoder_save_dir, passage_encoder_save_dir)
+            except OSError as error:  # a full or vanished disk: the trained weights must not be lost with it
+                rescue = Path(tempfile.mkdtemp(prefix="dpr_nb-unsaved-")) / "model"
+                self.save(rescue, query_encoder_save_dir, passage_encoder_save_dir)
+                raise SaveFailedError(f"Saving to {config.save_dir} failed ({error}). The trained model was saved to "
+                                      f"{rescue} instead: copy it where you want it (it loads with "
+                                      "DensePassageRetriever.load).") from None
         trainer.group.barrier()
         return self.history
 

@@ -71,6 +71,10 @@ class TrainingMemoryError(RuntimeError):
     """The GPU ran out of memory; the message says which settings to change."""
 
 
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite: training stopped before the weights were stepped, checkpointed or saved."""
+
+
 @dataclass
 class History:
     """Per optimizer step: loss and learning rate. Per evaluation: the report's numbers."""
@@ -316,9 +320,15 @@ class Trainer:
                 group_size = min(c.grad_acc_steps, batches_per_epoch - group_start)
                 batch = self.make_batch(self.group.share(items)).to(self.device)
                 try:
-                    accumulated_loss += self._forward_backward(batch, 1 / group_size) / group_size
+                    loss = self._forward_backward(batch, 1 / group_size)
                 except torch.OutOfMemoryError:
                     raise TrainingMemoryError(self._memory_advice(batch)) from None
+                if not math.isfinite(loss):  # before the optimizer step: the weights stay those of the last step
+                    raise TrainingDivergedError(
+                        f"The loss became {loss} at step {self.step + 1}: training stopped before the weights, a "
+                        f"checkpoint or the model were changed. Lower learning_rate (now {c.learning_rate}) or "
+                        f"raise temperature, or train in precision='fp32'.")
+                accumulated_loss += loss / group_size
                 if index - group_start + 1 < group_size:
                     continue
                 learning_rate = self._optimizer_step(optimizer, scheduler)

@@ -1,0 +1,100 @@
+"""A user's mistakes and a failing disk: refused before training with the fix, never a lost model or a silent
+wrong result."""
+
+import math
+
+import pytest
+
+from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig, TrainingDivergedError
+from dpr_nb.cli import main
+from dpr_nb.embedded_data import write_embedded_dataset
+from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.files import SaveFailedError
+
+SMALL = dict(data_dir="embedded", max_samples=16, batch_size=8, n_epochs=2, num_warmup_steps=0)
+
+
+def tiny_retriever():
+    return DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False,
+                                 progress_bar=False)
+
+
+@pytest.mark.parametrize("setting, value", [("learning_rate", math.inf), ("learning_rate", math.nan),
+                                            ("learning_rate", 0.0), ("temperature", math.nan),
+                                            ("max_grad_norm", -1.0), ("epsilon", math.inf),
+                                            ("weight_decay", math.nan), ("dropout", math.nan)])
+def test_settings_that_cannot_be_right_are_refused_by_name(setting, value):
+    with pytest.raises(ValueError, match=f"{setting}={value}"):
+        TrainConfig(**{setting: value})
+
+
+def test_a_diverging_run_stops_before_it_checkpoints_or_saves(tmp_path):
+    """learning_rate=1e30 is finite, so allowed: the weights blow up and the loss turns NaN within a few steps."""
+    retriever = tiny_retriever()
+    with pytest.raises(TrainingDivergedError, match=r"The loss became nan at step (\d+).*Lower learning_rate"):
+        retriever.train(**SMALL, learning_rate=1e30, save_dir=str(tmp_path / "model"),
+                        checkpoint_root_dir=str(tmp_path / "checkpoints"), checkpoint_every=1)
+    assert not (tmp_path / "model").exists()
+    # Only steps whose loss was finite were checkpointed.
+    import json
+
+    for checkpoint in (tmp_path / "checkpoints").glob("step-*"):
+        history = json.loads((checkpoint / "history.json").read_text())
+        assert all(math.isfinite(s["loss"]) for s in history["steps"])
+
+
+def test_an_unwritable_save_dir_is_refused_before_the_first_step(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    steps = []
+    with pytest.raises(ValueError, match=r"save_dir=.*a-file/model' cannot be made: .*a-file is a file.*Nothing was"):
+        tiny_retriever().train(**SMALL, save_dir=str(tmp_path / "a-file" / "model"),
+                               callbacks={"on_step_end": lambda trainer, record: steps.append(record)})
+    assert steps == []
+
+
+def test_a_save_that_fails_at_the_end_keeps_the_model_elsewhere_and_says_where(tmp_path, monkeypatch):
+    original, calls = DensePassageRetriever.save, []
+
+    def flaky_save(self, save_dir, *args):
+        calls.append(save_dir)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return original(self, save_dir, *args)
+
+    monkeypatch.setattr(DensePassageRetriever, "save", flaky_save)
+    retriever = tiny_retriever()
+    with pytest.raises(SaveFailedError, match=r"No space left on device.*saved to (\S+) instead") as error:
+        retriever.train(**SMALL, save_dir=str(tmp_path / "model"))
+    rescued = calls[1]
+    assert str(rescued) in str(error.value)
+    reloaded = DensePassageRetriever.load(rescued, use_gpu=False, progress_bar=False)
+    assert reloaded.embed_queries(["q"]).tolist() == retriever.embed_queries(["q"]).tolist()
+
+
+@pytest.mark.parametrize("top_k", [0, -1])
+def test_retrieve_refuses_a_top_k_below_one(top_k):
+    store = InMemoryDocumentStore()
+    retriever = tiny_retriever()
+    store.write_documents([Document(content="velmora was founded in 1423.", meta={"name": "velmora"})])
+    store.update_embeddings(retriever)
+    with pytest.raises(ValueError, match=f"top_k={top_k}: ask for at least 1"):
+        retriever.retrieve("who founded velmora", top_k=top_k, document_store=store)
+
+
+@pytest.mark.parametrize("option, value", [("--ks", "0"), ("--ks", "1,x"), ("--batch-size", "0")])
+def test_eval_options_out_of_range_are_one_line(option, value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "--model", "m", "--questions", "q.json", option, value])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("usage: ") or f"argument {option}" in error
+
+
+def test_subset_never_replaces_its_own_input_and_needs_a_positive_n(tmp_path, capsys):
+    path = write_embedded_dataset(tmp_path)["dev"]
+    before = path.read_bytes()
+    assert main(["data", "subset", str(path), str(path), "--n", "1"]) == 1
+    assert "is the source file itself" in capsys.readouterr().err
+    assert main(["data", "subset", str(path), str(tmp_path / "out.json"), "--n", "0"]) == 1
+    assert "at least 1 question" in capsys.readouterr().err
+    assert path.read_bytes() == before and not (tmp_path / "out.json").exists()
