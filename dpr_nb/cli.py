@@ -2,7 +2,7 @@
 
     dpr-nb demo                              train a tiny DPR model on the embedded dataset, report before/after,
                                              save, reload, retrieve
-    dpr-nb train --preset NAME | --config FILE [--set key=value ...] [--resume]
+    dpr-nb train --preset NAME | --config FILE [--set key=value ...] [--resume | --restart]
                                              train as the Python API does (also under torchrun); writes the model,
                                              train_config.json and history.json to save_dir
     dpr-nb eval --model DIR --questions FILE --corpus FILE [--compare MODEL]
@@ -76,7 +76,7 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     return {"before": before, "after": after, "reload_identical": same}
 
 
-def train(preset: str | None, config_file: str | None, settings: list[str], resume: bool) -> int:
+def train(preset: str | None, config_file: str | None, settings: list[str], resume: bool, restart: bool) -> int:
     """`dpr-nb train`: the run a TrainConfig describes, printed as it goes; under torchrun, process 0 speaks."""
     from . import DensePassageRetriever, TrainConfig, format_report
     from .distributed import current_group
@@ -93,7 +93,7 @@ def train(preset: str | None, config_file: str | None, settings: list[str], resu
     report_line = lambda trainer, record: say(  # noqa: E731
         f"step {record['step']} {record['split']}: " + "  ".join(
             f"{k}={record[k]:.4f}" for k in ("loss", "acc", "f1", "average_rank") if k in record))
-    retriever.train(config=config, resume=resume, callbacks={"on_evaluate": report_line})
+    retriever.train(config=config, resume=resume, restart=restart, callbacks={"on_evaluate": report_line})
     for split, report in retriever.reports.items():
         say(format_report(report, f"\nReport on {split}:"))
     if config.save_dir:
@@ -274,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--config", default=None, help="a train_config.json (as saved next to every model)")
     train_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                               help="change one TrainConfig field, e.g. --set batch_size=128 (repeatable)")
-    train_parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    restart_or_resume = train_parser.add_mutually_exclusive_group()
+    restart_or_resume.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    restart_or_resume.add_argument("--restart", action="store_true",
+                                   help="replace an earlier run's checkpoints in checkpoint_dir with this run's")
     eval_parser = commands.add_parser("eval", help="retrieval from a corpus against BM25, or the in-batch report")
     eval_parser.add_argument("--model", required=True, help="a folder saved by training (or by Haystack v1)")
     eval_parser.add_argument("--questions", "--data", required=True, help="a DPR file of questions and gold passages")
@@ -368,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     transformers.utils.logging.disable_progress_bar()  # our own progress and reports, not one bar per file
     try:
         if args.command == "train":
-            return train(args.preset, args.config, args.set, args.resume)
+            return train(args.preset, args.config, args.set, args.resume, args.restart)
         if args.command == "eval":
             return evaluate(args)
         if args.command == "index":

@@ -62,7 +62,10 @@ class DPRExample:
 def _open_binary(path: Path):
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"  # the gzip magic number, whatever the file is called
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+    stream = gzip.open(path, "rb") if gzipped else open(path, "rb")
+    if stream.read(3) != b"\xef\xbb\xbf":  # a UTF-8 byte-order mark (Windows editors write one) is skipped
+        stream.seek(0)
+    return stream
 
 
 def _first_character(path: Path) -> str:

@@ -33,7 +33,7 @@ from .data import DPRExample, load_dpr_file, load_training_data, tokenize_passag
 from .document_store import Document
 from .encoders import BiEncoder, Encoder
 from .files import SaveFailedError, ensure_writable
-from .trainer import History, Trainer, resolve_device
+from .trainer import History, Trainer, checkpoints_to_replace, resolve_device
 
 RETRIEVER_FILE = "retriever_config.json"
 _UNSET = object()  # tells an argument the caller left alone from one they set to its default
@@ -182,16 +182,18 @@ class DensePassageRetriever:
               checkpoint_root_dir: str | None = None, checkpoint_every: int | None = None,
               checkpoints_to_keep: int | None = None, early_stopping=None, config: TrainConfig | None = None,
               callbacks: dict | None = None, seed: int | None = None, grad_cache_chunk_size: int | None = None,
-              precision: str | None = None, resume: bool = False, eval_corpus: str | None = None,
+              precision: str | None = None, resume: bool = False, restart: bool = False,
+              eval_corpus: str | None = None,
               selection_metric: str | None = None) -> History:
         """Train both encoders on DPR files, evaluate on dev (and test), save to save_dir; returns the history.
 
         Arguments left out come from `config` (default: `TrainConfig()`); `save_dir=None` saves nothing.
         `callbacks` maps a trainer event ("on_step_end", "on_evaluate", ...) to a function or a list of functions.
         `checkpoint_root_dir` (Haystack's name for config.checkpoint_dir) turns on checkpoints every
-        `checkpoint_every` steps; `resume=True` continues from the newest one there. `eval_corpus` (a passages TSV
-        or DPR file) adds full-corpus metrics to every evaluation; `selection_metric` keeps the best weights, and
-        Haystack's `early_stopping=EarlyStopping(metric=..., patience=...)` sets it with a patience.
+        `checkpoint_every` steps; `resume=True` continues from the newest one there, `restart=True` replaces an
+        earlier run's checkpoints there (without either, a folder holding some is refused). `eval_corpus` (a
+        passages TSV or DPR file) adds full-corpus metrics to every evaluation; `selection_metric` keeps the best
+        weights, and Haystack's `early_stopping=EarlyStopping(metric=..., patience=...)` sets it with a patience.
         """
         if max_processes is not _UNSET or multiprocessing_strategy is not _UNSET:
             warnings.warn("max_processes and multiprocessing_strategy only parallelised Haystack's preprocessing; "
@@ -231,12 +233,13 @@ class DensePassageRetriever:
         for setting in ("save_dir", "checkpoint_dir"):
             if getattr(config, setting):
                 ensure_writable(getattr(config, setting), setting)
+        checkpoints_to_replace(config.checkpoint_dir, resume, restart)  # and a checkpoint_dir that fits the run
         splits = load_training_data(config)
         trainer = Trainer(self.model, config, splits["train"], splits["dev"] or None, self.progress_bar)
         for event, functions in (callbacks or {}).items():
             for function in functions if isinstance(functions, (list, tuple)) else [functions]:
                 trainer.add_callback(event, function)
-        self.history, self.train_config = trainer.train(resume=resume), config
+        self.history, self.train_config = trainer.train(resume=resume, restart=restart), config
         self.max_seq_len_query, self.max_seq_len_passage = config.max_seq_len_query, config.max_seq_len_passage
         self.embed_title, self.similarity_function = config.embed_title, trainer.similarity
         if splits["test"]:
@@ -315,6 +318,10 @@ class DensePassageRetriever:
         saved = {}
         if (load_dir / RETRIEVER_FILE).is_file():
             saved = json.loads((load_dir / RETRIEVER_FILE).read_text(encoding="utf-8"))
+        elif (load_dir / "train_config.json").is_file():  # a folder without our settings: the run's own lengths
+            trained = TrainConfig.load(load_dir / "train_config.json")
+            saved = {"max_seq_len_query": trained.max_seq_len_query, "max_seq_len_passage": trained.max_seq_len_passage,
+                     "embed_title": trained.embed_title, "similarity_function": trained.similarity}
         pick = lambda given, key, default: given if given is not None else saved.get(key, default)  # noqa: E731
         model = BiEncoder(
             Encoder.from_pretrained(load_dir / pick(query_encoder_dir, "query_encoder_dir", "query_encoder")),

@@ -47,6 +47,13 @@ def _split_articles(n_articles: int, dev_fraction: float, test_fraction: float, 
                          "to less than 1: the rest of the articles is the training set.")
     order = random.Random(seed).sample(range(n_articles), n_articles)
     n_dev, n_test = round(dev_fraction * n_articles), round(test_fraction * n_articles)
+    counts = {"dev": (dev_fraction, n_dev), "test": (test_fraction, n_test),
+              "train": (1 - dev_fraction - test_fraction, n_articles - n_dev - n_test)}
+    empty = [split for split, (fraction, count) in counts.items() if fraction > 0 and count < 1]
+    if empty:
+        raise ValueError(f"{n_articles} article(s) are too few for dev_fraction={dev_fraction} and "
+                         f"test_fraction={test_fraction}: {' and '.join(empty)} would get none, and splits are made "
+                         "of whole articles. Use a file with more articles, or set that fraction to 0.")
     return {a: "dev" if i < n_dev else "test" if i < n_dev + n_test else "train" for i, a in enumerate(order)}
 
 
@@ -80,12 +87,23 @@ def convert_squad(squad_path: str | Path, out_dir: str | Path, dev_fraction: flo
     skipped) and without_hard_negatives.
     """
     squad_path, out_dir = Path(squad_path), Path(out_dir)
-    with open(squad_path, encoding="utf-8") as f:
-        squad = json.load(f)
+    shape = '{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}'
+    try:
+        with open(squad_path, encoding="utf-8-sig") as f:
+            squad = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{squad_path}: not a SQuAD file: invalid JSON at line {e.lineno}, column {e.colno} "
+                         f"({e.msg}). A SQuAD file is one JSON object, {shape}, not JSON Lines.") from None
     if not isinstance(squad, dict) or not isinstance(squad.get("data"), list):
         raise ValueError(f"{squad_path}: not a SQuAD file: expected an object with a 'data' list of articles "
-                         '({"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}).')
+                         f"({shape}).")
     articles = squad["data"]
+    if not articles:
+        raise ValueError(f"{squad_path}: its 'data' list holds no articles: nothing to convert (nothing written).")
+    for number, article in enumerate(articles, start=1):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            raise ValueError(f"{squad_path}, article {number}: field 'paragraphs' must be a list of "
+                             "{'context', 'qas'} objects; is this a SQuAD file?")
     if char_level is None:
         char_level = looks_unspaced([p["context"] for a in articles for p in a["paragraphs"]])
     split_of = _split_articles(len(articles), dev_fraction, test_fraction, seed)

@@ -96,6 +96,19 @@ class History:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
 
 
+def checkpoints_to_replace(checkpoint_dir: str | None, resume: bool, restart: bool) -> list[Path]:
+    """An earlier run's checkpoints that a run may replace; a ValueError with the fix where it may not."""
+    earlier = checkpoint_folders(checkpoint_dir) if checkpoint_dir else []
+    if resume and not earlier:
+        raise ValueError(f"resume=True, but checkpoint_dir={checkpoint_dir!r} holds no checkpoint to continue "
+                         "from. Train without resume (--resume) to start the run.")
+    if earlier and not resume and not restart:
+        raise ValueError(f"checkpoint_dir={checkpoint_dir!r} holds an earlier run's checkpoints (newest "
+                         f"{earlier[-1].name}). Continue that run with resume=True (--resume), choose another "
+                         "checkpoint_dir, or pass restart=True (--restart) to replace them with this run's.")
+    return [] if resume else earlier
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -280,9 +293,16 @@ class Trainer:
                 f"{passages} passages of up to {length} tokens. To fit, set " + "; or ".join(ways) + ".")
 
     # -------------------------------------------------------------------------------------------------------------
-    def train(self, resume: bool = False) -> History:
-        """Train for config.n_epochs; with `resume`, continue from the newest checkpoint in config.checkpoint_dir."""
+    def train(self, resume: bool = False, restart: bool = False) -> History:
+        """Train for config.n_epochs; with `resume`, continue from the newest checkpoint in config.checkpoint_dir.
+
+        A checkpoint_dir that holds an earlier run's checkpoints is refused unless `resume` (continue it) or
+        `restart` (replace it: its checkpoints are deleted once this run has one of its own); `resume` with no
+        checkpoint is refused too. Both are found out before the first step.
+        """
         c = self.config
+        # Never mixed: resume would pick the highest step, which could be the other run's.
+        self._earlier_checkpoints = checkpoints_to_replace(c.checkpoint_dir, resume, restart)
         torch.manual_seed(c.seed + self.group.rank)  # dropout masks: repeatable, different in each process
         self.model.to(self.device).train()
         broadcast_parameters(self.model, self.group)
@@ -296,13 +316,6 @@ class Trainer:
         scheduler = get_linear_schedule_with_warmup(optimizer, c.num_warmup_steps, total_steps)
         dev_batches = self.evaluation_batches(self.dev_examples) if self.dev_examples else None
         start_epoch = self._resume(optimizer, scheduler, sampler) if resume else 0
-        # A fresh run's checkpoints replace an earlier run's in the same folder (never mixed: resume would pick the
-        # highest step, which could be the other run's). They are deleted once this run has a checkpoint of its own.
-        self._earlier_checkpoints = checkpoint_folders(c.checkpoint_dir) if c.checkpoint_dir and not resume else []
-        if self._earlier_checkpoints:
-            warnings.warn(f"checkpoint_dir={c.checkpoint_dir!r} holds an earlier run's checkpoints (newest "
-                          f"{self._earlier_checkpoints[-1].name}); this run replaces them. Train with resume=True to "
-                          "continue that run instead.", stacklevel=3)
         if resume and (self.step >= total_steps or self.history.stopped_early_at):
             return self.history  # the checkpoint is of a finished run
         self._emit("on_train_start")
@@ -433,11 +446,7 @@ class Trainer:
     def _resume(self, optimizer, scheduler, sampler: BatchSampler) -> int:
         """Restore the newest checkpoint; return the epoch to continue in."""
         c = self.config
-        folder = latest_checkpoint(c.checkpoint_dir) if c.checkpoint_dir else None
-        if folder is None:
-            warnings.warn(f"resume=True, but there is no checkpoint in checkpoint_dir={c.checkpoint_dir!r}: "
-                          "training from the start.", stacklevel=3)
-            return 0
+        folder = latest_checkpoint(c.checkpoint_dir)
         saved = TrainConfig.load(folder / "train_config.json").to_dict()
         changed = {k: (saved[k], v) for k, v in c.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES}
         _refuse_other_data(folder, {k: changed[k] for k in DATA_SETTINGS if k in changed})

@@ -70,18 +70,21 @@ def test_checkpoint_is_never_half_written(tmp_path, monkeypatch):
     assert latest_checkpoint(tmp_path).joinpath("training_state.pt").is_file()
 
 
-def test_resume_without_a_checkpoint_warns_and_starts_over(tmp_path):
+def test_resume_without_a_checkpoint_is_refused_before_the_first_step(tmp_path):
     trainer = make_trainer(checkpoint_dir=str(tmp_path / "none-yet"), n_epochs=1)
-    with pytest.warns(UserWarning, match="no checkpoint"):
-        history = trainer.train(resume=True)
-    assert history.steps[0]["step"] == 1
+    with pytest.raises(ValueError, match=r"holds no checkpoint to continue from. Train without resume"):
+        trainer.train(resume=True)
+    assert trainer.history.steps == []
 
 
-def test_a_fresh_run_replaces_an_earlier_runs_checkpoints(tmp_path):
+def test_a_fresh_run_into_an_earlier_runs_checkpoints_is_refused_or_replaces_them_when_asked(tmp_path):
     make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=2, n_epochs=2).train()  # steps 2..12, keeps 2
     assert [p.name for p in checkpoint_folders(tmp_path)] == ["step-000010", "step-000012"]
-    with pytest.warns(UserWarning, match="earlier run's checkpoints"):
-        make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=2, n_epochs=1).train()  # a shorter run
+    refused = make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=2, n_epochs=1)
+    with pytest.raises(ValueError, match=r"earlier run's checkpoints \(newest step-000012\).*--restart"):
+        refused.train()
+    assert refused.history.steps == [] and len(checkpoint_folders(tmp_path)) == 2  # nothing deleted
+    make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=2, n_epochs=1).train(restart=True)  # a shorter run
     # Its own newest checkpoints, not the longer run's higher step numbers, are what resume would find.
     assert [p.name for p in checkpoint_folders(tmp_path)] == ["step-000004", "step-000006"]
 

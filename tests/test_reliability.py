@@ -1,7 +1,9 @@
 """A user's mistakes and a failing disk: refused before training with the fix, never a lost model or a silent
 wrong result."""
 
+import json
 import math
+import re
 
 import pytest
 
@@ -36,8 +38,6 @@ def test_a_diverging_run_stops_before_it_checkpoints_or_saves(tmp_path):
                         checkpoint_root_dir=str(tmp_path / "checkpoints"), checkpoint_every=1)
     assert not (tmp_path / "model").exists()
     # Only steps whose loss was finite were checkpointed.
-    import json
-
     for checkpoint in (tmp_path / "checkpoints").glob("step-*"):
         history = json.loads((checkpoint / "history.json").read_text())
         assert all(math.isfinite(s["loss"]) for s in history["steps"])
@@ -98,3 +98,69 @@ def test_subset_never_replaces_its_own_input_and_needs_a_positive_n(tmp_path, ca
     assert main(["data", "subset", str(path), str(tmp_path / "out.json"), "--n", "0"]) == 1
     assert "at least 1 question" in capsys.readouterr().err
     assert path.read_bytes() == before and not (tmp_path / "out.json").exists()
+
+
+def test_the_train_command_refuses_another_runs_checkpoints_and_a_resume_with_none(tmp_path, capsys):
+    base = ["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", f"checkpoint_dir={tmp_path / 'ckpt'}",
+            "--set", "max_samples=16", "--set", "batch_size=8", "--set", "n_epochs=1"]
+    assert main(base + ["--resume"]) == 1
+    assert "holds no checkpoint to continue from" in capsys.readouterr().err
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main(base + ["--set", "seed=1"]) == 1  # a new run, where the first one's checkpoints are
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "--resume" in error and "--restart" in error
+    assert main(base + ["--set", "seed=1", "--restart"]) == 0
+
+
+def _squad(path, articles):
+    qa = {"id": "q", "question": "What is the capital of France?", "answers": [{"text": "Paris", "answer_start": 0}]}
+    article = {"title": "France", "paragraphs": [{"context": "Paris is the capital of France.", "qas": [qa]}]}
+    path.write_text(json.dumps({"data": [article] * articles}))
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"data": []}', "holds no articles: nothing to convert"),
+    ('{"question": "a"}\n{"question": "b"}\n', r"invalid JSON at line 2.*not JSON Lines"),
+    ('{"data": [{"title": "T", "qas": []}]}', r"article 1: field 'paragraphs' must be a list"),
+])
+def test_convert_squad_refuses_what_is_not_squad_and_overwrites_nothing(tmp_path, capsys, content, message):
+    out = tmp_path / "out"
+    assert main(["data", "convert-squad", str(_squad(tmp_path / "good.json", 10)), str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (tmp_path / "bad.json").write_text(content)
+    assert main(["data", "convert-squad", str(tmp_path / "bad.json"), str(out)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "bad.json" in error
+    assert re.search(message, error)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_convert_squad_says_when_there_are_too_few_articles_for_the_splits(tmp_path):
+    from dpr_nb.squad import convert_squad
+
+    with pytest.raises(ValueError, match=r"3 article\(s\) are too few .* dev and test would get none"):
+        convert_squad(_squad(tmp_path / "three.json", 3), tmp_path / "out")  # 10 % of 3 articles is none
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dpr_file_with_a_byte_order_mark_is_read(tmp_path):
+    from dpr_nb.data import load_dpr_file
+
+    records = write_embedded_dataset(tmp_path)["dev"]
+    for name, text in (("bom.json", records.read_text()),
+                       ("bom.jsonl", "".join(json.dumps(r) + "\n"
+                                             for r in json.loads(records.read_text())))):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+        assert len(load_dpr_file(tmp_path / name)) == len(load_dpr_file(records))
+
+
+def test_load_without_retriever_config_takes_the_lengths_the_run_trained_with(tmp_path):
+    retriever = tiny_retriever()
+    config = TrainConfig(**{**SMALL, "n_epochs": 1}, max_seq_len_query=20, max_seq_len_passage=40,
+                         save_dir=str(tmp_path / "m"), device="cpu")
+    retriever.train(config=config)
+    (tmp_path / "m" / "retriever_config.json").unlink()
+    reloaded = DensePassageRetriever.load(tmp_path / "m", use_gpu=False, progress_bar=False)
+    assert (reloaded.max_seq_len_query, reloaded.max_seq_len_passage) == (20, 40)
