@@ -23,7 +23,10 @@ from pathlib import Path
 
 import torch
 
+from .files import process_alive
+
 STEP_FOLDER = re.compile(r"^step-(\d+)$")
+UNFINISHED = re.compile(r"^\.step-\d+\.tmp-(\d+)$")  # a checkpoint being written, by the process with this id
 
 
 def checkpoint_folders(checkpoint_dir: str | Path) -> list[Path]:
@@ -58,6 +61,9 @@ def save_checkpoint(checkpoint_dir: str | Path, step: int, model: torch.nn.Modul
     """Write checkpoint `step-<step>` atomically, then delete all but the newest `keep` (0 keeps every one)."""
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    for path in checkpoint_dir.iterdir():  # what a killed run was writing: never finished, gigabytes each
+        if (match := UNFINISHED.match(path.name)) and not process_alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
     target = checkpoint_dir / f"step-{step:06d}"
     temporary = checkpoint_dir / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)

@@ -55,6 +55,7 @@ from tqdm.auto import tqdm
 
 from .corpus_encoding import EncodedCorpus, model_fingerprint
 from .document_store import Document
+from .files import replace_folder
 
 INDEX_TYPES = ("flat", "hnsw", "ivfpq")
 INSTALL_HINT = (
@@ -162,15 +163,6 @@ def _write_documents(folder: Path, documents: Iterable[Document]) -> int:
             offsets.append(position)
     np.save(folder / OFFSETS_FILE, np.frombuffer(offsets, dtype=np.int64))
     return len(offsets) - 1
-
-
-def _replace_folder(temporary: Path, folder: Path) -> None:
-    """Swap a completely written folder into place: the old one (if any) stays whole until the new one is."""
-    previous = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-    if folder.exists():
-        os.replace(folder, previous)
-    os.replace(temporary, folder)
-    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _as_float32(block: np.ndarray, similarity: str) -> np.ndarray:
@@ -359,7 +351,7 @@ class FAISSDocumentStore:
         store._build_index(encoded.embeddings, store.similarity or encoded.similarity, progress_bar)
         store.passage_encoder = encoded.manifest["model"]
         store._write_index_and_config(temporary, written)
-        _replace_folder(temporary, index_dir)
+        replace_folder(temporary, index_dir)
         store._documents, store._positions = _DocumentsFile(index_dir), {}
         return store
 
@@ -445,7 +437,7 @@ class FAISSDocumentStore:
         temporary.mkdir()
         written = _write_documents(temporary, self._documents)
         self._write_index_and_config(temporary, written)
-        _replace_folder(temporary, folder)
+        replace_folder(temporary, folder)
         if isinstance(self._documents, _DocumentsFile):  # its old file may just have been replaced
             self._documents = _DocumentsFile(folder)
 

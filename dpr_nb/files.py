@@ -14,6 +14,7 @@ behind. The file gets the permissions any new file would (0644 under the usual u
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,3 +67,73 @@ def ensure_writable(folder: str | Path, setting: str) -> None:
     except OSError as error:
         raise ValueError(f"{setting}={str(folder)!r} cannot be written ({error.strerror} in {existing}); {fix}. "
                          "Nothing was trained.") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Folders: written whole beside the target as .NAME.tmp-PID, then swapped in; the old one waits as .NAME.old-PID
+
+
+def temporary_folder(folder: Path) -> Path:
+    """Where this process writes a new `folder` before swapping it in (cleared first)."""
+    temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    return temporary
+
+
+def replace_folder(temporary: Path, folder: Path) -> None:
+    """Swap a completely written folder into place; the old one (if any) stays whole until the new one is there.
+
+    A kill between the two renames leaves no `folder`, only the old and the new copies beside it: `recover_folder`
+    (which `DensePassageRetriever.load` and the next save call) puts the new one in place.
+    """
+    previous = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    if folder.exists():
+        os.replace(folder, previous)
+    os.replace(temporary, folder)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _owner(path: Path, folder: Path) -> tuple[str, int] | None:
+    """("tmp" or "old", pid) for a temporary copy of `folder`, else None."""
+    prefix = f".{folder.name}."
+    if not path.name.startswith(prefix):
+        return None
+    kind, _, pid = path.name[len(prefix):].partition("-")
+    return (kind, int(pid)) if kind in ("tmp", "old") and pid.isdigit() else None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def recover_folder(folder: str | Path) -> None:
+    """Finish a swap a kill interrupted, then delete the temporary copies that dead processes left beside `folder`.
+
+    With no `folder` but both an `.old-PID` and a `.tmp-PID` copy of the same process, that process was between
+    the two renames: its new copy was complete (the swap starts only then), so it goes into place. Any other copy
+    of a process that no longer runs is an unfinished write, and is deleted (each can be gigabytes).
+    """
+    folder = Path(folder)
+    if not folder.parent.is_dir():
+        return
+    copies = {}
+    for path in folder.parent.iterdir():
+        owner = _owner(path, folder)
+        if owner and path.is_dir():
+            copies[owner] = path
+    if not folder.exists():
+        for (kind, pid), path in copies.items():
+            if kind == "tmp" and ("old", pid) in copies:
+                os.replace(path, folder)
+                del copies[(kind, pid)]
+                break
+    for (_, pid), path in copies.items():
+        if not process_alive(pid):
+            shutil.rmtree(path, ignore_errors=True)

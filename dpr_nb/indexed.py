@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DPRExample, Passage, parse_record, raw_records
+from .files import replace_folder
 
 FORMAT_VERSION = 1
 SUFFIX = ".index"
@@ -109,11 +110,7 @@ class IndexedDPRFile(Sequence):
         np.save(temporary / "offsets.npy", np.asarray(offsets, dtype=np.int64))
         meta = {**_source_stamp(source), "records": len(offsets), "complete": complete}
         (temporary / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        previous = index_dir.with_name(f".{index_dir.name}.old-{os.getpid()}")
-        if index_dir.exists():
-            os.replace(index_dir, previous)
-        os.replace(temporary, index_dir)
-        shutil.rmtree(previous, ignore_errors=True)
+        replace_folder(temporary, index_dir)
         return cls(index_dir)
 
     # -------------------------------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ questions and one for passages, which load without dpr_nb: in sentence-transform
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
 from .encoders import BiEncoder, Encoder
+from .files import recover_folder, replace_folder, temporary_folder
 from .retriever import DensePassageRetriever
 from .st_format import NOT_BERT_SETTINGS, save_plain_transformer, write_modules
 
@@ -155,8 +155,8 @@ def export_sentence_transformers(model: DensePassageRetriever | BiEncoder, out_d
         raise FileExistsError(f"{out_dir} exists and is not an earlier export (no query/modules.json): choose a new "
                               "folder, or remove this one yourself.")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
+    recover_folder(out_dir)
+    temporary = temporary_folder(out_dir)
     try:
         write_sentence_transformers_model(bi_encoder.query_encoder, temporary / "query", max_seq_len_query,
                                           similarity)
@@ -165,10 +165,5 @@ def export_sentence_transformers(model: DensePassageRetriever | BiEncoder, out_d
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)  # leave no half-written export behind
         raise
-    # Swap: an earlier export stays whole until the new one is complete.
-    previous = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    if out_dir.exists():
-        os.replace(out_dir, previous)
-    os.replace(temporary, out_dir)
-    shutil.rmtree(previous, ignore_errors=True)
+    replace_folder(temporary, out_dir)  # an earlier export stays whole until the new one is complete
     return out_dir

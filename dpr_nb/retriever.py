@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import numbers
-import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -32,7 +30,7 @@ from .config import TrainConfig
 from .data import DPRExample, load_dpr_file, load_training_data, tokenize_passages, tokenize_queries
 from .document_store import Document
 from .encoders import BiEncoder, Encoder
-from .files import SaveFailedError, ensure_writable
+from .files import SaveFailedError, ensure_writable, recover_folder, replace_folder, temporary_folder
 from .trainer import History, Trainer, checkpoints_to_replace, resolve_device
 
 RETRIEVER_FILE = "retriever_config.json"
@@ -268,8 +266,8 @@ class DensePassageRetriever:
         """
         save_dir = Path(save_dir)
         save_dir.parent.mkdir(parents=True, exist_ok=True)
-        temporary = save_dir.with_name(f".{save_dir.name}.tmp-{os.getpid()}")
-        shutil.rmtree(temporary, ignore_errors=True)
+        recover_folder(save_dir)  # an earlier save a kill interrupted: finished, and dead processes' copies removed
+        temporary = temporary_folder(save_dir)
         self.model.query_encoder.save(temporary / query_encoder_dir, role="query",
                                       max_seq_length=self.max_seq_len_query, similarity=self.similarity_function)
         self.model.passage_encoder.save(temporary / passage_encoder_dir, role="passage",
@@ -287,12 +285,7 @@ class DensePassageRetriever:
         corpus_metrics = {f"{split}, full corpus": result for split, result in self.corpus_results.items()}
         write_model_card(temporary, self, corpus_metrics=corpus_metrics or None, figures=self._card_figures(),
                          load_dir=str(save_dir))
-        # Swap: the old save (if any) stays whole until the new one is complete.
-        previous = save_dir.with_name(f".{save_dir.name}.old-{os.getpid()}")
-        if save_dir.exists():
-            os.replace(save_dir, previous)
-        os.replace(temporary, save_dir)
-        shutil.rmtree(previous, ignore_errors=True)
+        replace_folder(temporary, save_dir)  # the old save (if any) stays whole until the new one is complete
 
     def _card_figures(self) -> dict:
         """The model card's pictures: the training curves, and top-k accuracy when there are corpus results."""
@@ -313,6 +306,7 @@ class DensePassageRetriever:
              passage_encoder_dir: str | None = None, **kwargs) -> DensePassageRetriever:
         """Reload a saved retriever; arguments left out take the values it was saved with."""
         load_dir = Path(load_dir)
+        recover_folder(load_dir)  # a save killed between its two renames left the complete model beside load_dir
         if not load_dir.is_dir():
             raise FileNotFoundError(f"No saved retriever at {load_dir}: expected a folder made by retriever.save().")
         saved = {}

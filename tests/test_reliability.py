@@ -164,3 +164,55 @@ def test_load_without_retriever_config_takes_the_lengths_the_run_trained_with(tm
     (tmp_path / "m" / "retriever_config.json").unlink()
     reloaded = DensePassageRetriever.load(tmp_path / "m", use_gpu=False, progress_bar=False)
     assert (reloaded.max_seq_len_query, reloaded.max_seq_len_passage) == (20, 40)
+
+
+DEAD = 99_999_999  # a process id no process has (Linux ids stop at 4,194,304)
+
+
+def embeddings_of(folder):
+    return DensePassageRetriever.load(folder, use_gpu=False, progress_bar=False).embed_queries(["who founded it"])
+
+
+def test_a_save_killed_between_its_two_renames_is_recovered_and_dead_copies_cleaned(tmp_path):
+    first, second = tiny_retriever(), DensePassageRetriever(
+        model=BiEncoder(tiny_encoder(seed=3), tiny_encoder(seed=4)), use_gpu=False, progress_bar=False)
+    first.save(tmp_path / "model")
+    second.save(tmp_path / "b")
+    # The state a kill between the renames leaves: the old model moved aside, the complete new one not yet in place.
+    (tmp_path / "model").rename(tmp_path / f".model.old-{DEAD}")
+    (tmp_path / "b").rename(tmp_path / f".model.tmp-{DEAD}")
+    assert embeddings_of(tmp_path / "model").tolist() == second.embed_queries(["who founded it"]).tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # the dead process's old copy is gone too
+
+
+def test_a_save_interrupted_at_each_step_leaves_a_loadable_model(tmp_path, monkeypatch):
+    import dpr_nb.files as files
+
+    first, second = tiny_retriever(), DensePassageRetriever(
+        model=BiEncoder(tiny_encoder(seed=3), tiny_encoder(seed=4)), use_gpu=False, progress_bar=False)
+    for step, expected in ((1, first), (2, second)):  # interrupted at the first rename, then at the second
+        folder = tmp_path / f"model-{step}"
+        first.save(folder)
+        calls, original = [], files.os.replace
+
+        def interrupted(source, target, step=step, calls=calls, original=original, folder=folder):
+            if folder in (source, target):  # the swap's two renames: the folder out, the new one in
+                calls.append(source)
+                if len(calls) == step:
+                    raise KeyboardInterrupt  # as a kill at that instant
+            return original(source, target)
+
+        monkeypatch.setattr(files.os, "replace", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            second.save(folder)
+        monkeypatch.setattr(files.os, "replace", original)
+        assert embeddings_of(folder).tolist() == expected.embed_queries(["who founded it"]).tolist()
+
+
+def test_an_unfinished_checkpoint_of_a_dead_process_is_removed(tmp_path):
+    stale = tmp_path / "checkpoints" / f".step-000004.tmp-{DEAD}"
+    stale.mkdir(parents=True)
+    (stale / "model.pt").write_bytes(b"half")
+    tiny_retriever().train(**SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path / "checkpoints"),
+                           checkpoint_every=1, restart=True)
+    assert not stale.exists()
