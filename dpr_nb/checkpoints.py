@@ -29,6 +29,10 @@ STEP_FOLDER = re.compile(r"^step-(\d+)$")
 UNFINISHED = re.compile(r"^\.step-\d+\.tmp-(\d+)$")  # a checkpoint being written, by the process with this id
 
 
+class DamagedCheckpointError(RuntimeError):
+    """A checkpoint that cannot be read; the message names it and the fix."""
+
+
 def checkpoint_folders(checkpoint_dir: str | Path) -> list[Path]:
     """Complete checkpoints, oldest first."""
     folder = Path(checkpoint_dir)
@@ -87,7 +91,10 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, device: torch.de
         model.load_state_dict(torch.load(folder / "model.pt", map_location=device, weights_only=True))
         state = torch.load(folder / "training_state.pt", map_location="cpu", weights_only=False)
         history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
-    except (OSError, RuntimeError, ValueError) as e:
-        raise RuntimeError(f"Cannot resume from {folder}: {e}. Delete this folder to resume from the one before, "
-                           "or train without resume.") from None
+    except Exception as e:  # torch raises many kinds here: RuntimeError, UnpicklingError, EOFError, ...
+        # torch's own message may suggest weights_only=False, which would run code from the file: not repeated here.
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise DamagedCheckpointError(f"Cannot resume from {folder}: it is damaged or incomplete ({type(e).__name__}: "
+                                     f"{reason}). Delete this folder to resume from the checkpoint before it, or "
+                                     "train without resume.") from None
     return state, history

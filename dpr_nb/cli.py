@@ -362,10 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if result["after"]["average_rank"] < result["before"]["average_rank"] else 1
     import transformers
 
+    from .checkpoints import DamagedCheckpointError
     from .data import DPRDataError
     from .data_tools import file_stats, format_stats, write_subset
     from .download import HTTPDownloadError
-    from .files import SaveFailedError
     from .trainer import TrainingDivergedError, TrainingMemoryError
 
     transformers.utils.logging.disable_progress_bar()  # our own progress and reports, not one bar per file
@@ -407,8 +407,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             written = write_subset(args.source, args.target, args.n, args.seed)
             print(f"wrote {written} questions to {args.target}")
-    except (DPRDataError, FileNotFoundError, ValueError, KeyError, TrainingMemoryError, TrainingDivergedError,
-            ConnectionError, HTTPDownloadError, SaveFailedError) as e:
+    # What a user causes (a wrong path or setting, a damaged file, a full disk, no network): one line, no traceback.
+    # OSError covers missing files, unreadable folders, failed saves (SaveFailedError) and lost connections.
+    except (DPRDataError, ValueError, KeyError, OSError, TrainingMemoryError, TrainingDivergedError,
+            HTTPDownloadError, DamagedCheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)  # the message names the file, the record and the fix
         return 1
     except ImportError as e:

@@ -170,11 +170,17 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+    def from_dict(cls, values: dict, where: str = "TrainConfig") -> TrainConfig:
+        """A TrainConfig from JSON values, each checked against its field's type; `where` names them in errors."""
+        if not isinstance(values, dict):
+            raise ValueError(f"{where}: expected a JSON object of TrainConfig fields, got {type(values).__name__}.")
+        hints = typing.get_type_hints(TrainConfig)
+        unknown = sorted(set(values) - set(hints))
         if unknown:
-            raise ValueError(f"Unknown TrainConfig fields {unknown}; known fields are {sorted(known)}")
+            raise ValueError(f"{where}: unknown TrainConfig fields {unknown}; known fields are {sorted(hints)}")
+        for key, value in values.items():
+            if not _has_type(value, hints[key]):
+                raise ValueError(f"{where}: field {key!r} is {value!r}; expected {_type_name(hints[key])}.")
         return cls(**values)
 
     def save(self, path: str | Path) -> None:
@@ -182,12 +188,49 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        try:
+            values = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg}); fix it there, or "
+                             "start from a preset (--preset).") from None
+        return cls.from_dict(values, str(path))
+
+
+def _options(hint) -> tuple:
+    return typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+
+
+def _has_type(value, hint) -> bool:
+    """Whether a JSON value fits a field's type (an int is a float too; a bool is not an int)."""
+    for option in _options(hint):
+        if option is type(None) and value is None:
+            return True
+        if typing.get_origin(option) is Literal and value in typing.get_args(option):
+            return True
+        if option is bool and isinstance(value, bool):
+            return True
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if option is str and isinstance(value, str):
+            return True
+    return False
+
+
+def _type_name(hint) -> str:
+    names = []
+    for option in _options(hint):
+        if typing.get_origin(option) is Literal:
+            names.append(" or ".join(repr(v) for v in typing.get_args(option)))
+        else:
+            names.append("null" if option is type(None) else option.__name__)
+    return " or ".join(names)
 
 
 def _parse_value(key: str, text: str, hint) -> object:
     """`text` as a value of type `hint` (int, float, bool, str, a Literal, or any of them | None)."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    options = _options(hint)
     if text.lower() in ("none", "null") and type(None) in options:
         return None
     for option in options:

@@ -109,6 +109,9 @@ class Encoder(nn.Module):
         except OSError as e:
             raise OSError(f"Cannot load the model {name!r}: it is neither a local folder with a config.json nor a "
                           f"reachable Hugging Face hub model ({e}). Check the name, or download it first.") from None
+        if getattr(config, "is_encoder_decoder", False) or getattr(config, "vocab_size", None) is None:
+            raise ValueError(f"{name!r} is a {config.model_type} model, not a text encoder like BERT: dpr_nb embeds "
+                             "text with encoder-only transformers (BERT, RoBERTa, MiniLM, DPR, ...). Choose one.")
         tokenizer = AutoTokenizer.from_pretrained(name, **hub)
         if config.model_type == "dpr":
             # Facebook's DPR checkpoints (and ours): a BertModel inside a DPR wrapper. [CLS] pooled unless our note

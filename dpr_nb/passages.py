@@ -42,7 +42,8 @@ def is_gzipped(path: Path) -> bool:
 def read_passage_rows(path: str | Path, start_byte: int = 0) -> Iterator[tuple[int, Passage]]:
     """(byte offset where the row starts, Passage) for every row of a passages TSV, from `start_byte` (a row start).
 
-    Rows with fewer than three fields (a blank line) are skipped; a quoted field may span lines.
+    Blank lines are skipped; a row with other than three fields is an error naming its line; a quoted field may
+    span lines.
     """
     path = Path(path)
     if not path.is_file():
@@ -53,12 +54,14 @@ def read_passage_rows(path: str | Path, start_byte: int = 0) -> Iterator[tuple[i
     with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
         f.seek(start_byte)
         starts: list[int] = []  # where each line handed to the csv reader starts; csv may take several for a row
+        lines_read = [0]  # for errors: the line being read (counted from start_byte)
 
         def lines() -> Iterator[str]:
             position = start_byte
             for line in f:
                 starts.append(position)
                 position += len(line)
+                lines_read[0] += 1
                 yield line.decode("utf-8")
 
         reader = csv.reader(lines(), delimiter="\t")
@@ -75,10 +78,18 @@ def read_passage_rows(path: str | Path, start_byte: int = 0) -> Iterator[tuple[i
                 offset = starts[0]
                 del starts[: reader.line_num - used]  # keep only lines not yet part of a row
                 used = reader.line_num
-                if len(row) >= 3:
-                    yield offset, Passage(title=row[2], text=row[1], passage_id=row[0])
-        except (csv.Error, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as e:
-            raise DPRDataError(f"{path}, line {reader.line_num}: cannot be read as a passages TSV ({e}). The file "
+                if not row:  # a blank line
+                    continue
+                if len(row) != 3:  # a stray or missing tab would shift text into title, or drop the passage
+                    raise DPRDataError(f"{path}, line {reader.line_num}: {len(row)} field(s) where a passage has 3 "
+                                       "(id<TAB>text<TAB>title). Quote a field that holds a tab (as csv does), or "
+                                       "fix the row.")
+                yield offset, Passage(title=row[2], text=row[1], passage_id=row[0])
+        except UnicodeDecodeError as e:
+            raise DPRDataError(f"{path}, line {lines_read[0]}: not UTF-8 text ({e.reason} at byte {e.start}). Save "
+                               "the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from None
+        except (csv.Error, EOFError, gzip.BadGzipFile) as e:
+            raise DPRDataError(f"{path}, line {lines_read[0]}: cannot be read as a passages TSV ({e}). The file "
                                "is truncated or not DPR's format: download it again.") from None
 
 

@@ -216,3 +216,63 @@ def test_an_unfinished_checkpoint_of_a_dead_process_is_removed(tmp_path):
     tiny_retriever().train(**SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path / "checkpoints"),
                            checkpoint_every=1, restart=True)
     assert not stale.exists()
+
+
+@pytest.mark.parametrize("row, message", [
+    ("2\tonly two fields\n", r"line 3: 2 field\(s\) where a passage has 3"),
+    ("2\ttext\ttitle\textra\n", r"line 3: 4 field\(s\)"),
+])
+def test_a_passages_row_with_a_stray_tab_is_an_error_naming_the_line(tmp_path, row, message):
+    from dpr_nb.data import DPRDataError
+    from dpr_nb.passages import read_passages_tsv
+
+    path = tmp_path / "p.tsv"
+    path.write_text("id\ttext\ttitle\n1\tfine\tT\n" + row, encoding="utf-8")
+    with pytest.raises(DPRDataError, match=message):
+        read_passages_tsv(path)
+
+
+def test_a_non_utf8_passages_file_names_the_file_and_line(tmp_path):
+    from dpr_nb.data import DPRDataError
+    from dpr_nb.passages import read_passages_tsv
+
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes("id\ttext\ttitle\n1\tcafé\tT\n".encode("latin-1"))
+    with pytest.raises(DPRDataError, match=r"latin1.tsv, line 2: not UTF-8 text .*Save the file as UTF-8"):
+        read_passages_tsv(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", r"bad.json: invalid JSON at line 1"),
+    ('{"batch_size": "16"}', r"bad.json: field 'batch_size' is '16'; expected int"),
+    ('{"similarity": "dot"}', r"field 'similarity' is 'dot'; expected 'dot_product' or 'cosine' or null"),
+    ('{"batch_sise": 16}', r"unknown TrainConfig fields \['batch_sise'\]"),
+])
+def test_train_with_a_bad_config_file_is_one_line_naming_the_file(tmp_path, capsys, content, message):
+    (tmp_path / "bad.json").write_text(content)
+    assert main(["train", "--config", str(tmp_path / "bad.json")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and re.search(message, error), error
+
+
+def test_eval_of_a_folder_that_holds_no_model_is_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    questions = write_embedded_dataset(tmp_path / "data")["dev"]
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        assert main(["eval", "--model", str(folder), "--questions", str(questions)]) == 1
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and str(folder) in error, error
+
+
+def test_a_truncated_checkpoint_is_refused_with_the_fix_and_no_unsafe_advice(tmp_path):
+    from dpr_nb.checkpoints import DamagedCheckpointError
+
+    tiny_retriever().train(**SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path), checkpoint_every=1)
+    newest = sorted(tmp_path.glob("step-*"))[-1]
+    weights = newest / "model.pt"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    damaged = r"step-\d+: it is damaged or incomplete .*Delete this folder"
+    with pytest.raises(DamagedCheckpointError, match=damaged) as e:
+        tiny_retriever().train(**SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path), checkpoint_every=1,
+                               resume=True)
+    assert "weights_only" not in str(e.value)

@@ -82,7 +82,7 @@ def test_config_presets_and_validation():
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="similarity"):
         TrainConfig(similarity="euclidean")
-    with pytest.raises(ValueError, match="Unknown TrainConfig fields"):
+    with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         TrainConfig.from_dict({"batchsize": 3})
 
 
