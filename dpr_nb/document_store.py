@@ -24,6 +24,8 @@ class Document:
     embedding: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.content, str):
+            raise ValueError(f"Document(content={self.content!r}): content must be the passage text, a string.")
         if self.id is None:  # as Haystack: the same content gets the same id
             self.id = hashlib.md5(self.content.encode("utf-8")).hexdigest()
 
@@ -36,6 +38,9 @@ class Document:
         if "title" in values and "name" not in meta:
             meta["name"] = values["title"]
         return cls(content=content, meta=meta, id=values.get("id"))
+
+
+DUPLICATE_POLICIES = ("overwrite", "skip", "fail")
 
 
 class InMemoryDocumentStore:
@@ -51,10 +56,19 @@ class InMemoryDocumentStore:
         self._matrix_cache: tuple | None = None  # ((version, similarity), documents, (num_documents, dim) matrix)
 
     def write_documents(self, documents, duplicate_documents: str = "overwrite") -> None:
+        """Add documents; an id already in the store is overwritten, skipped, or ("fail") refuses the whole call,
+        before any document is written."""
+        if duplicate_documents not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicate_documents={duplicate_documents!r}; use one of {DUPLICATE_POLICIES}.")
+        documents = [d if isinstance(d, Document) else Document.from_dict(d) for d in documents]
+        if duplicate_documents == "fail":
+            seen = set(self.documents)
+            for document in documents:
+                if document.id in seen:
+                    raise ValueError(f"A document with id {document.id} is already in the store (or twice in this "
+                                     "call); nothing was written. Use duplicate_documents='skip' or 'overwrite'.")
+                seen.add(document.id)
         for document in documents:
-            document = document if isinstance(document, Document) else Document.from_dict(document)
-            if document.id in self.documents and duplicate_documents == "fail":
-                raise ValueError(f"A document with id {document.id} is already in the store.")
             if document.id in self.documents and duplicate_documents == "skip":
                 continue
             self.documents[document.id] = document
@@ -87,6 +101,10 @@ class InMemoryDocumentStore:
             if len(documents) < len(self.documents):
                 raise ValueError(f"{len(self.documents) - len(documents)} documents have no embedding yet: call "
                                  "document_store.update_embeddings(retriever) after writing documents.")
+            dims = {np.shape(d.embedding) for d in documents}
+            if len(dims) > 1:
+                raise ValueError(f"The store's embeddings have different shapes {sorted(dims)}: they come from "
+                                 "different models. Call update_embeddings(retriever) with one retriever.")
             matrix = np.stack([d.embedding for d in documents]) if documents else np.zeros((0, 0))
             if similarity == "cosine" and documents:
                 matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True).clip(1e-12)
@@ -101,6 +119,10 @@ class InMemoryDocumentStore:
         if not documents:
             return []
         query = np.asarray(query_embedding, dtype=matrix.dtype)
+        if query.shape != matrix.shape[1:]:
+            raise ValueError(f"The query embedding has shape {query.shape} and the store's embeddings "
+                             f"{matrix.shape[1:]}: they come from different models. Embed the documents with this "
+                             "retriever: document_store.update_embeddings(retriever).")
         if similarity == "cosine":
             query = query / max(np.linalg.norm(query), 1e-12)
         scores = matrix @ query  # (num_documents,)

@@ -47,6 +47,7 @@ import os
 import shutil
 import warnings
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -54,7 +55,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .corpus_encoding import EncodedCorpus, model_fingerprint
-from .document_store import Document
+from .document_store import DUPLICATE_POLICIES, Document
 from .files import replace_folder
 
 INDEX_TYPES = ("flat", "hnsw", "ivfpq")
@@ -229,17 +230,22 @@ class FAISSDocumentStore:
         return self._documents
 
     def write_documents(self, documents, duplicate_documents: str = "overwrite") -> None:
-        if duplicate_documents not in ("overwrite", "skip", "fail"):
-            raise ValueError(f"duplicate_documents={duplicate_documents!r}; use 'overwrite', 'skip' or 'fail'.")
+        if duplicate_documents not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicate_documents={duplicate_documents!r}; use one of {DUPLICATE_POLICIES}.")
         stored = self._documents_in_memory()
+        documents = [d if isinstance(d, Document) else Document.from_dict(d) for d in documents]
+        if duplicate_documents == "fail":  # refused whole, before any document is written
+            ids = [d.id for d in documents]
+            repeated = next((i for i in ids if i in self._positions), None) or \
+                next((i for i, n in Counter(ids).items() if n > 1), None)
+            if repeated is not None:
+                raise ValueError(f"A document with id {repeated} is already in the store (or twice in this call); "
+                                 "nothing was written. Use duplicate_documents='skip' or 'overwrite'.")
         for document in documents:
-            document = document if isinstance(document, Document) else Document.from_dict(document)
             position = self._positions.get(document.id)
             if position is None:
                 self._positions[document.id] = len(stored)
                 stored.append(document)
-            elif duplicate_documents == "fail":
-                raise ValueError(f"A document with id {document.id} is already in the store.")
             elif duplicate_documents == "overwrite":
                 stored[position] = document
                 self._stale |= self.index is not None and position < self.index.ntotal

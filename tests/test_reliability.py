@@ -5,6 +5,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 
 from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig, TrainingDivergedError
@@ -276,3 +277,19 @@ def test_a_truncated_checkpoint_is_refused_with_the_fix_and_no_unsafe_advice(tmp
         tiny_retriever().train(**SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path), checkpoint_every=1,
                                resume=True)
     assert "weights_only" not in str(e.value)
+
+
+def test_documents_and_stores_refuse_what_cannot_be_right():
+    with pytest.raises(ValueError, match=r"content=None\): content must be the passage text"):
+        Document(content=None)
+    store = InMemoryDocumentStore()
+    with pytest.raises(ValueError, match=r"duplicate_documents='replace'; use one of"):
+        store.write_documents([Document(content="a")], duplicate_documents="replace")
+    store.write_documents([Document(content="a", id="1")])
+    with pytest.raises(ValueError, match="id 1 is already in the store .*nothing was written"):
+        store.write_documents([Document(content="b", id="2"), Document(content="c", id="1")],
+                              duplicate_documents="fail")
+    assert store.get_document_count() == 1  # "b" was not written before the duplicate was found
+    store.update_embeddings(tiny_retriever())  # 64 dimensions
+    with pytest.raises(ValueError, match=r"query embedding has shape \(32,\) and the store's embeddings \(64,\)"):
+        store.query_by_embedding(np.ones(32))
