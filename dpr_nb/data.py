@@ -154,14 +154,17 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
                     yield record, f"record {number}"
             elif head == "{":
                 number = 0
-                for line_number, line in enumerate(io.TextIOWrapper(raw, encoding="utf-8"), start=1):
+                lines = io.TextIOWrapper(raw, encoding="utf-8")
+                for line_number, line in enumerate(lines, start=1):
                     if not line.strip():
                         continue
                     try:
                         record = json.loads(line)
                     except json.JSONDecodeError as e:
-                        # A last line that does not close its record: the writer stopped early.
-                        truncated = not line.rstrip().endswith("}")
+                        # The last line, not closing its record: the writer stopped early. A broken line with
+                        # more after it is a damaged record, which downloading again would not fix.
+                        last = not any(rest.strip() for rest in lines)
+                        truncated = last and not line.rstrip().endswith("}")
                         raise _json_error(path, e.msg, f"line {line_number}, column {e.colno}", truncated) from None
                     number += 1
                     yield record, f"record {number} (line {line_number})"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -137,3 +138,44 @@ def recover_folder(folder: str | Path) -> None:
     for (_, pid), path in copies.items():
         if not process_alive(pid):
             shutil.rmtree(path, ignore_errors=True)
+
+
+class FolderInUseError(OSError):
+    """Another running process is writing the same folder."""
+
+
+@contextmanager
+def folder_lock(folder: str | Path, setting: str = "save_dir"):
+    """Hold `folder` for this process while the block runs: a second run writing the same folder is refused.
+
+    The lock is a file `.NAME.lock` beside the folder holding the owner's process id, created exclusively (atomic on
+    local and network disks). A lock whose process no longer runs (a killed run) is taken over. The same process may
+    enter again (training holds it, and its final save takes it once more).
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = folder.with_name(f".{folder.name}.lock")
+    mine = str(os.getpid())
+    for _ in range(2):  # a second try after taking over a dead process's lock
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = lock.read_text(encoding="utf-8").strip() if lock.exists() else ""
+            if owner == mine:
+                yield  # already held by this process: it is released by the outer block
+                return
+            if owner.isdigit() and process_alive(int(owner)):
+                raise FolderInUseError(f"{setting}={str(folder)!r} is in use by another run (process {owner}): two "
+                                       "runs writing one folder would lose one's model. Choose another "
+                                       f"{setting}, or wait for that run to end.") from None
+            lock.unlink(missing_ok=True)  # left by a process that was killed
+            continue
+        with os.fdopen(descriptor, "w", encoding="utf-8") as f:
+            f.write(mine)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+        return
+    raise FolderInUseError(f"{setting}={str(folder)!r}: could not take its lock {lock}; delete that file if no run "
+                           "is using the folder.")

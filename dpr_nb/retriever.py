@@ -15,6 +15,7 @@ choose one, and an argument that cannot apply here raises an error or warns inst
 
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import tempfile
@@ -30,7 +31,14 @@ from .config import TrainConfig
 from .data import DPRExample, load_dpr_file, load_training_data, tokenize_passages, tokenize_queries
 from .document_store import Document
 from .encoders import BiEncoder, Encoder
-from .files import SaveFailedError, ensure_writable, recover_folder, replace_folder, temporary_folder
+from .files import (
+    SaveFailedError,
+    ensure_writable,
+    folder_lock,
+    recover_folder,
+    replace_folder,
+    temporary_folder,
+)
 from .trainer import History, Trainer, checkpoints_to_replace, resolve_device
 
 RETRIEVER_FILE = "retriever_config.json"
@@ -237,21 +245,24 @@ class DensePassageRetriever:
         for event, functions in (callbacks or {}).items():
             for function in functions if isinstance(functions, (list, tuple)) else [functions]:
                 trainer.add_callback(event, function)
-        self.history, self.train_config = trainer.train(resume=resume, restart=restart), config
-        self.max_seq_len_query, self.max_seq_len_passage = config.max_seq_len_query, config.max_seq_len_passage
-        self.embed_title, self.similarity_function = config.embed_title, trainer.similarity
-        if splits["test"]:
-            trainer.evaluate(splits["test"], "test")
-        self.reports, self.corpus_results = trainer.reports, trainer.corpus_results
-        if config.save_dir and trainer.group.is_main:  # under torchrun, one process writes
-            try:
-                self.save(config.save_dir, query_encoder_save_dir, passage_encoder_save_dir)
-            except OSError as error:  # a full or vanished disk: the trained weights must not be lost with it
-                rescue = Path(tempfile.mkdtemp(prefix="dpr_nb-unsaved-")) / "model"
-                self.save(rescue, query_encoder_save_dir, passage_encoder_save_dir)
-                raise SaveFailedError(f"Saving to {config.save_dir} failed ({error}). The trained model was saved to "
-                                      f"{rescue} instead: copy it where you want it (it loads with "
-                                      "DensePassageRetriever.load).") from None
+        with contextlib.ExitStack() as held:
+            if config.save_dir and trainer.group.is_main:  # a second run into this save_dir is refused until done
+                held.enter_context(folder_lock(config.save_dir))
+            self.history, self.train_config = trainer.train(resume=resume, restart=restart), config
+            self.max_seq_len_query, self.max_seq_len_passage = config.max_seq_len_query, config.max_seq_len_passage
+            self.embed_title, self.similarity_function = config.embed_title, trainer.similarity
+            if splits["test"]:
+                trainer.evaluate(splits["test"], "test")
+            self.reports, self.corpus_results = trainer.reports, trainer.corpus_results
+            if config.save_dir and trainer.group.is_main:  # under torchrun, one process writes
+                try:
+                    self.save(config.save_dir, query_encoder_save_dir, passage_encoder_save_dir)
+                except OSError as error:  # a full or vanished disk: the trained weights must not be lost with it
+                    rescue = Path(tempfile.mkdtemp(prefix="dpr_nb-unsaved-")) / "model"
+                    self.save(rescue, query_encoder_save_dir, passage_encoder_save_dir)
+                    raise SaveFailedError(f"Saving to {config.save_dir} failed ({error}). The trained model was saved "
+                                          f"to {rescue} instead: copy it where you want it (it loads with "
+                                          "DensePassageRetriever.load).") from None
         trainer.group.barrier()
         return self.history
 
@@ -265,7 +276,10 @@ class DensePassageRetriever:
         The folder also gets a model card, README.md (dpr_nb.model_card), with the training and top-k curves.
         """
         save_dir = Path(save_dir)
-        save_dir.parent.mkdir(parents=True, exist_ok=True)
+        with folder_lock(save_dir):  # never two processes writing one folder: one model would be lost
+            self._save(save_dir, query_encoder_dir, passage_encoder_dir)
+
+    def _save(self, save_dir: Path, query_encoder_dir: str, passage_encoder_dir: str) -> None:
         recover_folder(save_dir)  # an earlier save a kill interrupted: finished, and dead processes' copies removed
         temporary = temporary_folder(save_dir)
         self.model.query_encoder.save(temporary / query_encoder_dir, role="query",

@@ -293,3 +293,43 @@ def test_documents_and_stores_refuse_what_cannot_be_right():
     store.update_embeddings(tiny_retriever())  # 64 dimensions
     with pytest.raises(ValueError, match=r"query embedding has shape \(32,\) and the store's embeddings \(64,\)"):
         store.query_by_embedding(np.ones(32))
+
+
+def test_a_second_run_into_a_save_dir_in_use_is_refused_and_a_dead_runs_lock_taken_over(tmp_path):
+    import subprocess
+    import sys
+
+    from dpr_nb.files import FolderInUseError
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # another run, still going
+    try:
+        (tmp_path / ".model.lock").write_text(str(other.pid))
+        steps = []
+        with pytest.raises(FolderInUseError, match=rf"save_dir=.*model' is in use by another run \(process "
+                                                   rf"{other.pid}\)"):
+            tiny_retriever().train(**SMALL, save_dir=str(tmp_path / "model"),
+                                   callbacks={"on_step_end": lambda trainer, record: steps.append(record)})
+        assert steps == [] and not (tmp_path / "model").exists()
+        with pytest.raises(FolderInUseError):  # a save on its own, too
+            tiny_retriever().save(tmp_path / "model")
+    finally:
+        other.kill()
+        other.wait()
+    (tmp_path / ".model.lock").write_text(str(DEAD))  # the lock of a run that was killed
+    tiny_retriever().train(**SMALL, save_dir=str(tmp_path / "model"))
+    assert (tmp_path / "model" / "query_encoder").is_dir() and not (tmp_path / ".model.lock").exists()
+
+
+def test_a_broken_line_in_the_middle_of_json_lines_is_not_called_a_truncated_download(tmp_path):
+    from dpr_nb.data import DPRDataError, load_dpr_file
+
+    records = json.loads(write_embedded_dataset(tmp_path)["dev"].read_text())
+    lines = [json.dumps(r) for r in records[:3]]
+    middle = tmp_path / "middle.jsonl"
+    middle.write_text("\n".join([lines[0], lines[1][:50], lines[2]]) + "\n")
+    with pytest.raises(DPRDataError, match=r"middle.jsonl: invalid JSON at line 2.*fix the JSON there"):
+        load_dpr_file(middle)
+    end = tmp_path / "end.jsonl"
+    end.write_text("\n".join([lines[0], lines[1][:50]]))
+    with pytest.raises(DPRDataError, match=r"end.jsonl: invalid JSON at line 2.*probably truncated"):
+        load_dpr_file(end)
