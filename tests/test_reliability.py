@@ -333,3 +333,14 @@ def test_a_broken_line_in_the_middle_of_json_lines_is_not_called_a_truncated_dow
     end.write_text("\n".join([lines[0], lines[1][:50]]))
     with pytest.raises(DPRDataError, match=r"end.jsonl: invalid JSON at line 2.*probably truncated"):
         load_dpr_file(end)
+
+
+def test_a_model_that_is_not_a_text_encoder_is_refused_by_name(tmp_path):
+    from transformers import T5Config, T5Model
+
+    from dpr_nb.encoders import Encoder
+
+    T5Model(T5Config(vocab_size=32, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2)).save_pretrained(
+        tmp_path / "t5")
+    with pytest.raises(ValueError, match=r"t5' is a t5 model, not a text encoder like BERT"):
+        Encoder.from_pretrained(tmp_path / "t5")
