@@ -62,8 +62,8 @@ def measure(settings: dict) -> dict:
 
     from dpr_nb import TrainConfig
     from dpr_nb.config import TINY_MODEL
-    from dpr_nb.data import load_splits
     from dpr_nb.encoders import BiEncoder
+    from dpr_nb.splits import load_splits
     from dpr_nb.trainer import Trainer, resolve_device
 
     model_name = TINY_MODEL if settings["model"] == "tiny" else settings["model"]

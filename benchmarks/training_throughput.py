@@ -54,7 +54,7 @@ TOOLS = ("dpr_nb", "dpr_nb, shared", "sentence-transformers")
 
 def sample(settings: dict) -> list:
     """The same seeded questions for every tool: (steps + 1) batches' worth."""
-    from dpr_nb.data import load_splits
+    from dpr_nb.splits import load_splits
 
     examples = list(load_splits(settings["data_dir"], "train.json")["train"])
     needed = (settings["steps"] + 1) * BATCH_SIZE

@@ -5,8 +5,15 @@ Which file does what (each one idea):
 - embedded_data.py   a small DPR dataset the package generates itself (no downloads)
 - data.py            read (streaming) and validate DPR files; sample and tokenise batches
 - indexed.py         a DPR file indexed on disk once, read by position (flat memory for NQ's 7.4 GB)
+- splits.py          a run's train / dev / test questions (a held-out dev split, max_samples, on disk or not)
+- passages.py        DPR's passages TSV, read and written as DPR does (csv quoting)
+- matching.py        words, not vectors: DPR's has_answer, tokens for BM25
+- files.py           atomic writes and folder swaps, writability checks, the save_dir lock
 - data_tools.py      `dpr-nb data stats` and `dpr-nb data subset`
+- haystack_folders.py  Haystack v1 retriever folders, read (by encoders.py)
+- st_format.py       sentence-transformers' files beside a saved encoder
 - encoders.py        query and passage encoders (CLS or declared pooling), loading and saving
+- embedding.py       TextEmbedder: questions and passages to vectors, for every tool that embeds
 - loss.py            the in-batch negatives loss
 - report.py          Haystack v1's evaluation report, and what it measures
 - corpus_eval.py     retrieval from a whole corpus: top-k accuracy, MRR@k, recall@k, and BM25
@@ -17,7 +24,7 @@ Which file does what (each one idea):
 - trainer.py         the training loop (gradient caching, mixed precision), its history and callbacks
 - checkpoints.py     atomic checkpoints and exact resume
 - distributed.py     torchrun: embeddings gathered across processes, gradients summed
-- interop.py         Haystack v1 folders in, sentence-transformers folders out
+- interop.py         export: sentence-transformers folders out
 - document_store.py  Document and InMemoryDocumentStore
 - corpus_encoding.py a passages TSV of any size encoded to disk: sharded, resumable, under torchrun
 - faiss_store.py     FAISSDocumentStore: the same interface over a flat, HNSW or IVF-PQ index (faiss is optional)

@@ -6,7 +6,7 @@ Each `Encoder` is a Hugging Face transformer plus the pooling its checkpoint was
   all-MiniLM-L6-v2: the mean of the token vectors, L2-normalised, compared by cosine).
 
 Models come from a hub name or a local folder (including the encoder folders of a Haystack v1 retriever, see
-dpr_nb.interop). Saving writes `query_encoder/` and `passage_encoder/` in the format of
+dpr_nb.haystack_folders). Saving writes `query_encoder/` and `passage_encoder/` in the format of
 `transformers.DPRQuestionEncoder` / `DPRContextEncoder` when the encoder is a [CLS]-pooled BERT (so other tools load
 them as they are), in the transformer's own format otherwise; each folder is also a sentence-transformers model
 with the same pooling and similarity, and holds `dpr_nb_encoder.json`, our note of the pooling.
@@ -41,6 +41,7 @@ from transformers import (
 from transformers.utils import logging as transformers_logging
 
 from .config import TINY_MODEL
+from .haystack_folders import is_haystack_folder, load_haystack_language_model
 from .st_format import save_plain_transformer, write_modules
 
 ENCODER_FILE = "dpr_nb_encoder.json"  # our note of how to pool, next to the weights
@@ -92,8 +93,6 @@ class Encoder(nn.Module):
             return tiny_encoder(seed=seed)
         folder = Path(name)
         if folder.is_dir() and not (folder / "config.json").is_file():
-            from .interop import is_haystack_folder, load_haystack_language_model  # interop builds on this module
-
             if is_haystack_folder(folder):
                 # Haystack's DPR encoders: the [CLS] vector, dot product, unless a note of ours says otherwise.
                 backbone, tokenizer = load_haystack_language_model(folder)

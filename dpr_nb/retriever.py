@@ -23,13 +23,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .data import DPRExample, load_dpr_file, load_training_data, tokenize_passages, tokenize_queries
+from .data import DPRExample, load_dpr_file
 from .document_store import Document
+from .embedding import TextEmbedder
 from .encoders import BiEncoder, Encoder
 from .files import (
     SaveFailedError,
@@ -39,13 +38,16 @@ from .files import (
     replace_folder,
     temporary_folder,
 )
+from .splits import load_training_data
 from .trainer import History, Trainer, checkpoints_to_replace, resolve_device
 
 RETRIEVER_FILE = "retriever_config.json"
 _UNSET = object()  # tells an argument the caller left alone from one they set to its default
 
 
-class DensePassageRetriever:
+class DensePassageRetriever(TextEmbedder):
+    """Haystack v1's retriever: a TextEmbedder (dpr_nb.embedding) with a document store, training and saving."""
+
     def __init__(self, document_store=None,
                  query_embedding_model: str = "facebook/dpr-question_encoder-single-nq-base",
                  passage_embedding_model: str = "facebook/dpr-ctx_encoder-single-nq-base",
@@ -62,23 +64,17 @@ class DensePassageRetriever:
         if global_loss_buffer_size is not _UNSET:
             warnings.warn("global_loss_buffer_size only sized Haystack's multi-GPU buffer; it has no effect here.",
                           stacklevel=2)
-        if similarity_function not in (None, "dot_product", "cosine"):
+        if similarity_function not in (None, "dot_product", "cosine"):  # before a model download, not after
             raise ValueError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'.")
-        self.document_store = document_store
-        self.model = model or BiEncoder.from_pretrained(query_embedding_model, passage_embedding_model,
-                                                        revision=model_version, token=use_auth_token)
-        self.max_seq_len_query, self.max_seq_len_passage = max_seq_len_query, max_seq_len_passage
-        self.top_k, self.batch_size, self.embed_title = top_k, batch_size, embed_title
-        self.similarity_function = similarity_function or self.model.default_similarity
-        self.progress_bar, self.scale_score = progress_bar, scale_score
-        if devices:
-            if len(devices) > 1:
-                warnings.warn(f"devices={devices}: this retriever uses one device, {devices[0]}. For several GPUs "
-                              "run training under torchrun.", stacklevel=2)
-            self.device = torch.device(devices[0])
-        else:
-            self.device = resolve_device("auto" if use_gpu else "cpu")
-        self.model.to(self.device)
+        if devices and len(devices) > 1:
+            warnings.warn(f"devices={devices}: this retriever uses one device, {devices[0]}. For several GPUs "
+                          "run training under torchrun.", stacklevel=2)
+        device = torch.device(devices[0]) if devices else resolve_device("auto" if use_gpu else "cpu")
+        model = model or BiEncoder.from_pretrained(query_embedding_model, passage_embedding_model,
+                                                   revision=model_version, token=use_auth_token)
+        super().__init__(model.to(device), max_seq_len_query, max_seq_len_passage, embed_title, similarity_function,
+                         batch_size, device, progress_bar)
+        self.document_store, self.top_k, self.scale_score = document_store, top_k, scale_score
         self.history: History | None = None
         self.train_config: TrainConfig | None = None
         self.reports: dict[str, dict] = {}
@@ -86,47 +82,6 @@ class DensePassageRetriever:
 
     # ----------------------------------------------------------------------------------------------------------
     # Embedding and retrieval
-
-    @torch.no_grad()
-    def _embed(self, encoder: Encoder, tokenize, lengths: Sequence[int], batch_size: int | None,
-               desc: str) -> np.ndarray:
-        """Embed texts batch by batch, longest first: `tokenize(rows)` gives the model inputs of those rows.
-
-        Sorting by length (characters, a free proxy for tokens) puts texts of similar length in a batch, so padding
-        wastes little (sentence-transformers' encode does the same), and the first batch, the largest, shows at once
-        whether the batch size fits in memory. The rows come back in the caller's order.
-        """
-        self.model.eval()
-        batch_size = batch_size or self.batch_size
-        order = np.argsort([-n for n in lengths], kind="stable")  # (count,) longest first
-        chunks = []
-        starts = range(0, len(order), batch_size)
-        for start in tqdm(starts, desc=desc, disable=not self.progress_bar or len(starts) < 2):
-            inputs = {k: v.to(self.device) for k, v in tokenize(order[start:start + batch_size]).items()}
-            chunks.append(encoder(**inputs).float().cpu())
-        if not chunks:
-            return np.zeros((0, encoder.dim), dtype=np.float32)
-        embeddings = np.empty((len(order), encoder.dim), dtype=np.float32)  # (count, dim)
-        embeddings[order] = torch.cat(chunks).numpy()
-        return embeddings
-
-    def embed_queries(self, queries: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """(len(queries), dim) query embeddings."""
-        queries = list(queries)
-        tokenize = lambda rows: tokenize_queries(self.model.query_encoder.tokenizer,  # noqa: E731
-                                                 [queries[i] for i in rows], self.max_seq_len_query)
-        return self._embed(self.model.query_encoder, tokenize, [len(q) for q in queries], batch_size,
-                           "embedding queries")
-
-    def embed_documents(self, documents: Sequence[Document], batch_size: int | None = None) -> np.ndarray:
-        """(len(documents), dim) passage embeddings; with embed_title the title is meta["name"]."""
-        titles = [str(d.meta.get("name") or "") for d in documents]
-        texts = [d.content for d in documents]
-        tokenize = lambda rows: tokenize_passages(self.model.passage_encoder.tokenizer,  # noqa: E731
-                                                  [titles[i] for i in rows], [texts[i] for i in rows],
-                                                  self.max_seq_len_passage, self.embed_title)
-        lengths = [len(title) + len(text) if self.embed_title else len(text) for title, text in zip(titles, texts)]
-        return self._embed(self.model.passage_encoder, tokenize, lengths, batch_size, "embedding passages")
 
     def retrieve(self, query: str, filters=None, top_k: int | None = None, index=None, headers=None,
                  scale_score: bool | None = None, document_store=None) -> list[Document]:

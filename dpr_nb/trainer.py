@@ -53,6 +53,7 @@ from .distributed import (
     gather_with_grad,
     process_device,
 )
+from .embedding import TextEmbedder
 from .encoders import BiEncoder
 from .loss import in_batch_negatives_loss
 from .report import evaluate
@@ -405,20 +406,17 @@ class Trainer:
     def _corpus_evaluation(self, examples: Sequence[DPRExample]):
         """Every question ranks the whole eval_corpus (dpr_nb.corpus_eval), with the model as it is now."""
         from .corpus_eval import DEFAULT_KS, evaluate_corpus, load_corpus
-        from .retriever import DensePassageRetriever
 
         c = self.config
         if self._corpus is None:
             self._corpus = load_corpus(c.eval_corpus)
         k = metric_k(c.selection_metric) if c.selection_metric else None
         ks = sorted(set(DEFAULT_KS) | ({k} if k else set()))
-        retriever = DensePassageRetriever(model=self.model, max_seq_len_query=c.max_seq_len_query,
-                                          max_seq_len_passage=c.max_seq_len_passage, embed_title=c.embed_title,
-                                          similarity_function=self.similarity, progress_bar=False,
-                                          batch_size=c.eval_batch_size or c.batch_size, devices=[self.device])
+        embedder = TextEmbedder(self.model, c.max_seq_len_query, c.max_seq_len_passage, c.embed_title,
+                                self.similarity, c.eval_batch_size or c.batch_size, self.device, progress_bar=False)
         was_training = self.model.training
         try:
-            return evaluate_corpus(retriever, examples, self._corpus, ks)
+            return evaluate_corpus(embedder, examples, self._corpus, ks)
         finally:
             self.model.train(was_training)
 

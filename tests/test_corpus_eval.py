@@ -101,9 +101,9 @@ def test_comparison_table_has_a_row_per_retriever():
 def test_training_keeps_the_best_weights_by_a_corpus_metric():
     from dpr_nb import TrainConfig
     from dpr_nb.corpus_eval import load_corpus
-    from dpr_nb.data import load_splits
     from dpr_nb.encoders import BiEncoder, tiny_encoder
     from dpr_nb.retriever import DensePassageRetriever
+    from dpr_nb.splits import load_splits
     from dpr_nb.trainer import Trainer
 
     splits = load_splits("embedded", "")
@@ -125,8 +125,8 @@ def test_training_keeps_the_best_weights_by_a_corpus_metric():
 
 def test_early_stopping_stops_when_the_metric_stops_improving():
     from dpr_nb import TrainConfig
-    from dpr_nb.data import load_splits
     from dpr_nb.encoders import BiEncoder, tiny_encoder
+    from dpr_nb.splits import load_splits
     from dpr_nb.trainer import Trainer
 
     splits = load_splits("embedded", "")

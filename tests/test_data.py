@@ -5,8 +5,9 @@ from collections import Counter
 import pytest
 
 from conftest import DPR_SAMPLES, need
-from dpr_nb.data import BatchSampler, DPRDataError, DPRExample, Passage, collate, load_dpr_file, load_splits
+from dpr_nb.data import BatchSampler, DPRDataError, DPRExample, Passage, collate, load_dpr_file
 from dpr_nb.encoders import tiny_encoder
+from dpr_nb.splits import load_splits
 
 
 def record(**changes):

@@ -186,8 +186,8 @@ def test_hnsw_and_ivfpq_recall_against_exact_search():
 @pytest.mark.parametrize("match", ["id", "answer"])
 def test_eval_on_a_flat_index_gives_the_in_memory_metrics_with_recall_at_most_one(match):
     from dpr_nb.corpus_eval import evaluate_corpus
-    from dpr_nb.data import load_splits
     from dpr_nb.faiss_store import evaluate_index
+    from dpr_nb.splits import load_splits
 
     retriever = tiny_retriever()
     examples = load_splits("embedded", "")["dev"]

@@ -8,10 +8,11 @@ from conftest import DPR_SAMPLES, need
 from dpr_nb import TrainConfig
 from dpr_nb import indexed as indexed_module
 from dpr_nb.cli import main
-from dpr_nb.data import BatchSampler, DPRDataError, load_dpr_file, load_splits, load_training_data
+from dpr_nb.data import BatchSampler, DPRDataError, load_dpr_file
 from dpr_nb.embedded_data import write_embedded_dataset
 from dpr_nb.encoders import BiEncoder, tiny_encoder
 from dpr_nb.indexed import IndexedDPRFile
+from dpr_nb.splits import load_splits, load_training_data
 from dpr_nb.trainer import Trainer
 
 

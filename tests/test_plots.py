@@ -9,7 +9,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from dpr_nb.corpus_eval import CorpusResult  # noqa: E402
-from dpr_nb.data import BatchSampler, collate, load_splits  # noqa: E402
+from dpr_nb.data import BatchSampler, collate  # noqa: E402
 from dpr_nb.document_store import Document  # noqa: E402
 from dpr_nb.encoders import BiEncoder, tiny_encoder  # noqa: E402
 from dpr_nb.plots import (  # noqa: E402
@@ -23,6 +23,7 @@ from dpr_nb.plots import (  # noqa: E402
 )
 from dpr_nb.report import ranking_report  # noqa: E402
 from dpr_nb.retriever import DensePassageRetriever  # noqa: E402
+from dpr_nb.splits import load_splits  # noqa: E402
 from dpr_nb.trainer import History  # noqa: E402
 
 HISTORY = History(

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from dpr_nb import TrainConfig
-from dpr_nb.data import BatchSampler, load_splits
+from dpr_nb.data import BatchSampler
 from dpr_nb.encoders import BiEncoder, tiny_encoder
 from dpr_nb.loss import in_batch_negatives_loss
+from dpr_nb.splits import load_splits
 from dpr_nb.trainer import History, Trainer, TrainingMemoryError
 
 

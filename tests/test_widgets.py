@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 
 import dpr_nb.widgets as dpr_widgets
 from dpr_nb import PRESETS, TrainConfig
-from dpr_nb.data import load_splits
 from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.splits import load_splits
 from dpr_nb.trainer import EVENTS, History, Trainer
 from dpr_nb.widgets import CUSTOM, DEFAULT_FIELDS, ConfigPanel, TrainingDashboard
 

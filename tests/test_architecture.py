@@ -1,0 +1,52 @@
+"""The package's shape: modules import each other in one direction only."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "dpr_nb"
+
+
+def imports_within_the_package() -> dict[str, set[str]]:
+    """Module -> the dpr_nb modules it imports anywhere in its source (function-level imports included: a cycle
+    held open by an import inside a function is still a cycle)."""
+    graph = {}
+    for path in PACKAGE.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dpr_nb."):
+                imported.add(node.module.split(".")[1])
+        graph[path.stem] = imported - {path.stem}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle, as the path that closes it (depth-first search; each found once from its first module)."""
+    found, state = [], {}  # state: 1 while a module is on the current path, 2 once all its imports are explored
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for imported in sorted(graph.get(module, ())):
+            if state.get(imported) == 1:
+                found.append(path[path.index(imported):] + [imported])  # back to a module on the path
+            elif imported in graph and not state.get(imported):
+                visit(imported, path + [imported])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if not state.get(module):
+            visit(module, [module])
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_dpr_nb_has_no_import_cycles():
+    graph = imports_within_the_package()
+    assert {"trainer", "retriever", "encoders", "data", "indexed"} <= set(graph)  # the finder sees the package
+    assert cycles(graph) == [], "modules that import each other: give the shared idea its own module below them"
+    assert "retriever" not in graph["trainer"]  # training never builds the Haystack-shaped retriever
