@@ -37,8 +37,8 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     import transformers
 
     from . import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig, format_report
-    from .data import load_splits
     from .embedded_data import EXAMPLE_QUESTIONS, embedded_passages
+    from .splits import load_splits
 
     started = time.perf_counter()
     transformers.utils.logging.disable_progress_bar()  # keep the output to our own report
@@ -197,7 +197,7 @@ def evaluate(args) -> int:
         from .corpus_eval import comparison_table, evaluate_corpus, evaluate_corpus_bm25, load_corpus
 
         examples, corpus = load_dpr_file(args.questions), load_corpus(args.corpus)
-        ks = args.ks
+        ks = args.ks  # ascending, each at least 1 (ks_list)
         results = [evaluate_corpus(retriever, examples, corpus, ks, args.match, name=args.model)]
         for other in args.compare:
             results.append(evaluate_corpus(open_retriever(other, like=retriever), examples, corpus, ks, args.match,
@@ -229,7 +229,7 @@ def evaluate_with_index(args, retriever) -> int:
         raise ValueError("--compare with --index: another model needs its own index. Evaluate each model with "
                          "`dpr-nb eval --model MODEL --index ITS_INDEX`, or compare in memory with --corpus.")
     examples, store = load_dpr_file(args.questions), FAISSDocumentStore.load(args.index)
-    ks = args.ks
+    ks = args.ks  # ascending, each at least 1 (ks_list)
     results = [evaluate_index(retriever, examples, store, ks, args.match, name=args.model)]
     if args.corpus and not args.no_bm25:
         results.append(evaluate_corpus_bm25(examples, args.corpus, ks, args.match))

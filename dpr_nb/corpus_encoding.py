@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from .data import Passage
 from .distributed import ProcessGroup, current_group
 from .document_store import Document
+from .files import write_text_atomic
 from .passages import is_gzipped, read_passage_rows
 
 MANIFEST = "manifest.json"
@@ -93,9 +94,7 @@ def shard_ranges(rows: int, shard_size: int) -> list[tuple[int, int]]:
 
 def _write_json(path: Path, values: dict) -> None:
     """Atomically: a temporary file renamed over the old one, so a reader (or a resumed run) never sees half."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(values, indent=1) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import random
 from array import array
 from pathlib import Path
 
 from .data import parse_record, raw_records
+from .files import write_atomic
 
 PERCENTILES = (5, 50, 95, 100)
 
@@ -92,7 +92,6 @@ def write_subset(source: str | Path, target: str | Path, n: int, seed: int | Non
         text = json.dumps(records, ensure_ascii=False, indent=1) + "\n"
     data = text.encode("utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    temporary.write_bytes(gzip.compress(data) if target.name.endswith(".gz") else data)
-    os.replace(temporary, target)
+    write_atomic(target, lambda temporary: temporary.write_bytes(gzip.compress(data) if target.name.endswith(".gz")
+                                                                 else data))
     return len(records)

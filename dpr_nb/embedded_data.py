@@ -21,7 +21,8 @@ import os
 import pathlib
 import random
 import re
-import tempfile
+
+from .files import write_text_atomic
 
 EMBEDDED_SEED = 0
 DATASET_NAME = "dpr_nb_embedded"
@@ -242,9 +243,7 @@ def write_embedded_dataset(out_dir: str | os.PathLike, seed: int = EMBEDDED_SEED
     paths = {}
     for split_name, records in make_embedded_dataset(seed).items():
         path = out / f"{split_name}.json"
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out, suffix=".tmp", delete=False) as f:
-            json.dump(records, f, indent=2)
-        os.replace(f.name, path)
+        write_text_atomic(path, json.dumps(records, indent=2))
         paths[split_name] = path
     return paths
 

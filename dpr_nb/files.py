@@ -85,8 +85,12 @@ def replace_folder(temporary: Path, folder: Path) -> None:
     """Swap a completely written folder into place; the old one (if any) stays whole until the new one is there.
 
     A kill between the two renames leaves no `folder`, only the old and the new copies beside it: `recover_folder`
-    (which `DensePassageRetriever.load` and the next save call) puts the new one in place.
+    (which `DensePassageRetriever.load` and the next save call) puts the new one in place. Every file gets ordinary
+    permissions first: some writers (safetensors' weights, tempfile) make theirs readable by their owner only.
     """
+    mask = current_umask()
+    for path in temporary.rglob("*"):
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
     previous = folder.with_name(f".{folder.name}.old-{os.getpid()}")
     if folder.exists():
         os.replace(folder, previous)

@@ -13,13 +13,13 @@ or `dpr-nb data mine --model saved_models/dpr train.json train-mined.json`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .corpus_eval import embed_for_ranking
 from .data import parse_record, raw_records
+from .files import write_text_atomic
 from .matching import has_answer
 from .passages import read_passages_tsv
 
@@ -57,7 +57,5 @@ def mine_hard_negatives(retriever, source: str | Path, target: str | Path, corpu
                 break
         short += len(mined) < num_hard_negatives
         record["hard_negative_ctxs"] = mined
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, target)
+    write_text_atomic(target, json.dumps(records, ensure_ascii=False, indent=1) + "\n")
     return {"questions": len(records), "passages": len(passages), "questions_short_of_negatives": short}

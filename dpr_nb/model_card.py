@@ -18,13 +18,12 @@ guessed.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .config import EMBEDDED_DATA, TINY_MODEL, TrainConfig
+from .files import write_atomic
 
 README = "README.md"
 REPORT_COLUMNS = ("loss", "acc", "f1", "acc_and_f1", "average_rank")
@@ -299,19 +298,6 @@ def model_card(retriever=None, *, config: TrainConfig | None = None, history=Non
 # Writing
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Call write(temporary) next to `path`, then rename it over `path`: a reader sees the old file or the new one,
-    never half of one; a failure leaves no temporary file behind."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _training_figure(history) -> dict:
     """{"training": plot_training(history)} when the history has steps and dpr_nb.plots is available, else {}."""
     if not _history_values(history).get("steps"):
@@ -342,9 +328,9 @@ def write_model_card(folder: str | Path, retriever, corpus_metrics=None, figures
         figures = _training_figure(card_options.get("history", getattr(retriever, "history", None)))
     # Figures first: the README never links an image that is not there yet.
     for name, figure in figures.items():
-        _write_atomically(folder / _figure_file(name), lambda path, f=figure: f.savefig(path, format="png", dpi=150))
+        write_atomic(folder / _figure_file(name), lambda path, f=figure: f.savefig(path, format="png", dpi=150))
     card_options.setdefault("load_dir", folder)
     card = model_card(retriever, corpus_metrics=corpus_metrics, figures=list(figures), **card_options)
     readme = folder / README
-    _write_atomically(readme, lambda path: path.write_text(card, encoding="utf-8"))
+    write_atomic(readme, lambda path: path.write_text(card, encoding="utf-8"))
     return readme

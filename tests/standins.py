@@ -153,7 +153,7 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes */{size}")
             self.end_headers()
             return None
-        f = open(path, "rb")  # noqa: SIM115 (closed by copyfile's caller)
+        f = open(path, "rb")  # SimpleHTTPRequestHandler copies it to the socket, then closes it
         f.seek(start)
         self.send_response(206)
         self.send_header("Content-Type", "application/octet-stream")

@@ -2,7 +2,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-import dpr_nb.model_card as model_card_module
+import dpr_nb.files
 from dpr_nb import TrainConfig
 from dpr_nb.encoders import BiEncoder, tiny_encoder
 from dpr_nb.model_card import model_card, write_model_card
@@ -113,7 +113,7 @@ def test_a_failed_write_keeps_the_older_card_whole(tmp_path, retriever, monkeypa
     def failing_replace(source, target):
         raise OSError("disk full")
 
-    monkeypatch.setattr(model_card_module.os, "replace", failing_replace)
+    monkeypatch.setattr(dpr_nb.files.os, "replace", failing_replace)  # the card is written through dpr_nb.files
     with pytest.raises(OSError, match="disk full"):
         write_model_card(tmp_path, retriever, figures={})
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == "an older card\n"
