@@ -183,6 +183,7 @@ def evaluate(args) -> int:
 
     from . import format_report
     from .data import load_dpr_file
+    from .files import write_text_atomic
 
     retriever = open_retriever(args.model)
     if args.index:
@@ -212,8 +213,7 @@ def evaluate(args) -> int:
         values = {"questions": args.questions, "corpus": args.corpus, "match": args.match,
                   "results": {r.name: r.metrics for r in results}}
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(values, f, indent=2)
+        write_text_atomic(args.json, json.dumps(values, indent=2))
     return 0
 
 
@@ -224,6 +224,7 @@ def evaluate_with_index(args, retriever) -> int:
     from .corpus_eval import comparison_table, evaluate_corpus_bm25
     from .data import load_dpr_file
     from .faiss_store import FAISSDocumentStore, evaluate_index
+    from .files import write_text_atomic
 
     if args.compare:
         raise ValueError("--compare with --index: another model needs its own index. Evaluate each model with "
@@ -239,9 +240,27 @@ def evaluate_with_index(args, retriever) -> int:
     if args.json:
         values = {"questions": args.questions, "index": args.index, "index_type": store.index_type,
                   "match": args.match, "results": {r.name: r.metrics for r in results}}
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(values, f, indent=2)
+        write_text_atomic(args.json, json.dumps(values, indent=2))
     return 0
+
+
+def outputs(args) -> list[tuple[str, str, bool]]:
+    """What the command will write, as (path, option, is_file): each is checked before any work starts."""
+    command = f"data {args.data_command}" if args.command == "data" else args.command
+    if command == "eval":
+        return [(args.json, "--json", True)] if args.json else []
+    if command == "index":
+        return [(args.out, "--out", False), (args.embeddings or f"{args.out.rstrip('/')}.embeddings", "--embeddings",
+                                             False)]
+    if command == "fetch":
+        return [(args.data_dir, "--data-dir", False)]
+    if command in ("data subset", "data mine"):
+        return [(args.target, "the target", True)]
+    if command == "data convert-squad":
+        return [(args.out_dir, "the out_dir", False)]
+    if command == "data index" and args.out:
+        return [(args.out, "--out", False)]
+    return []
 
 
 def positive_int(text: str) -> int:
@@ -366,10 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DPRDataError
     from .data_tools import file_stats, format_stats, write_subset
     from .download import HTTPDownloadError
+    from .files import ensure_writable
     from .trainer import TrainingDivergedError, TrainingMemoryError
 
     transformers.utils.logging.disable_progress_bar()  # our own progress and reports, not one bar per file
     try:
+        for path, option, is_file in outputs(args):  # an output that cannot be written is found before the work
+            ensure_writable(path, option, is_file, consequence="Nothing was done.")
         if args.command == "train":
             return train(args.preset, args.config, args.set, args.resume, args.restart)
         if args.command == "eval":

@@ -96,7 +96,7 @@ class TrainConfig:
     # --- hardware: "auto" picks a GPU when there is one
     device: str = "auto"
     # "auto": bf16 on GPUs that have it (A100, H100, L4), fp16 with loss scaling on older ones (Colab's T4),
-    # float32 on a CPU. Or force "fp32", "bf16", "fp16".
+    # float32 on a CPU. Or force "fp32", "bf16" (on a CPU too), "fp16" (a GPU only).
     precision: Precision = "auto"
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ class TextEmbedder:
         checkpoints, cosine for a sentence-transformers checkpoint that normalises its embeddings."""
         if similarity_function not in (None, "dot_product", "cosine"):
             raise ValueError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'.")
+        model.check_lengths(max_seq_len_query, max_seq_len_passage)
         self.model = model
         self.max_seq_len_query, self.max_seq_len_passage = max_seq_len_query, max_seq_len_passage
         self.embed_title, self.batch_size, self.progress_bar = embed_title, batch_size, progress_bar

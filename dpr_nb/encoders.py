@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -48,6 +48,20 @@ ENCODER_FILE = "dpr_nb_encoder.json"  # our note of how to pool, next to the wei
 POOLINGS = ("cls", "mean")
 
 
+def attention_without_cudnn():
+    """On a GPU, attention by flash or memory-efficient kernels, not cuDNN's.
+
+    cuDNN's attention builds a plan for every new (batch, length) shape, up to 2 s each on an H200, and with dynamic
+    padding nearly every batch is a new shape: batch 16 of BERT-base trained at 16-57 questions/s with it and at
+    195 without it (benchmarks/gpu_check.py, H200, torch 2.11). Flash and memory-efficient attention need no plan.
+    """
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # torch < 2.3, which has no cuDNN attention either
+        return nullcontext()
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
 class Encoder(nn.Module):
     """A transformer, a tokenizer and a pooling: text in, one vector per text out."""
 
@@ -63,9 +77,19 @@ class Encoder(nn.Module):
     def dim(self) -> int:
         return self.model.config.hidden_size
 
+    @property
+    def max_length(self) -> int | None:
+        """The most tokens the model takes: its position embeddings (RoBERTa's start after its padding index)."""
+        config = self.model.config
+        positions = getattr(config, "max_position_embeddings", None)
+        if positions and ("roberta" in config.model_type or config.model_type == "camembert"):
+            positions -= (config.pad_token_id or 0) + 1
+        return positions
+
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                            token_type_ids=token_type_ids).last_hidden_state  # (batch, seq_len, dim)
+        with attention_without_cudnn() if input_ids.is_cuda else nullcontext():
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                                token_type_ids=token_type_ids).last_hidden_state  # (batch, seq_len, dim)
         if self.pooling == "cls":
             pooled = hidden[:, 0]  # (batch, dim): the [CLS] position, DPR's choice
         else:
@@ -146,8 +170,7 @@ class Encoder(nn.Module):
         """
         directory = Path(directory)
         # A save never fails over a length: the model cannot take more tokens than it has positions anyway.
-        positions = getattr(self.model.config, "max_position_embeddings", None) or 512
-        max_seq_length = min(max_seq_length or 512, positions)
+        max_seq_length = min(max_seq_length or 512, self.max_length or 512)
         dpr_format = isinstance(self.model, BertModel) and self.pooling == "cls"
         if dpr_format:
             # The BERT of a DPR checkpoint (the finetune preset's, or any model dpr_nb saved and loaded again)
@@ -272,11 +295,19 @@ def tiny_encoder(seed: int = 0, hidden_size: int = 64, num_layers: int = 2, pool
     vocab = {token: i for i, token in enumerate(specials + [w for w in embedded_vocabulary() if w not in specials])}
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=num_layers,
-                        num_attention_heads=2, intermediate_size=4 * hidden_size, max_position_embeddings=128,
+                        num_attention_heads=2, intermediate_size=4 * hidden_size, max_position_embeddings=512,
                         pad_token_id=0)
     with torch.random.fork_rng():  # a seeded init that leaves the caller's random state alone
         torch.manual_seed(seed)
+        # 512 positions like BERT's, so the default lengths (64/256) are valid. The weights are those of the
+        # 128-position model this once was (its first 128 position rows included), so every result recorded
+        # with it, on texts of up to 128 tokens, still holds.
+        first = BertModel(BertConfig(**{**config.to_dict(), "max_position_embeddings": 128}), add_pooling_layer=False)
         model = BertModel(config, add_pooling_layer=False)
+        weights = first.state_dict()
+        positions = model.embeddings.position_embeddings.weight.detach().clone()
+        positions[:128] = weights["embeddings.position_embeddings.weight"]
+        model.load_state_dict({**weights, "embeddings.position_embeddings.weight": positions})
     return Encoder(model, tokenizer, pooling, False, source=TINY_MODEL)
 
 
@@ -315,6 +346,15 @@ class BiEncoder(nn.Module):
         # The same module under both names: parameters() lists each weight once, so the optimizer, gradient
         # clipping and torchrun's all-reduce see one model; the state dict (checkpoints) names it twice.
         self.passage_encoder = self.query_encoder
+
+    def check_lengths(self, max_seq_len_query: int, max_seq_len_passage: int) -> None:
+        """Refuse a length the model has no positions for: found now, not as a tensor-size error mid-training."""
+        for setting, length, encoder in (("max_seq_len_query", max_seq_len_query, self.query_encoder),
+                                         ("max_seq_len_passage", max_seq_len_passage, self.passage_encoder)):
+            if encoder.max_length and length > encoder.max_length:
+                raise ValueError(f"{setting}={length} is longer than the {encoder.max_length} tokens "
+                                 f"{encoder.source or 'the model'} has positions for: set {setting} to at most "
+                                 f"{encoder.max_length}.")
 
     @property
     def default_similarity(self) -> str:

@@ -47,27 +47,31 @@ class SaveFailedError(OSError):
     """A save failed at the end of training; the message says where the trained model was kept instead."""
 
 
-def ensure_writable(folder: str | Path, setting: str) -> None:
-    """Check, before any training, that `folder` can be created and written: a ValueError naming the setting if not.
+def ensure_writable(path: str | Path, setting: str, is_file: bool = False,
+                    consequence: str = "Nothing was trained.") -> None:
+    """Check, before any work, that the folder `path` (or with `is_file`, the file) can be created and written: a
+    ValueError naming the setting if not.
 
     A probe file is made (and removed) in the folder, or in the nearest of its parents that exists: the only test
     that holds for root, read-only mounts and network disks alike.
     """
-    path = Path(folder)
-    existing = path
+    path = Path(path)
+    fix = f"choose a {setting} in a folder you can write to (on Colab: under /content, or /content/drive/MyDrive)"
+    if is_file and path.is_dir():
+        raise ValueError(f"{setting}={str(path)!r} is a folder; name a file to write. {consequence}")
+    existing = path.parent if is_file else path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    fix = f"choose a {setting} in a folder you can write to (on Colab: under /content, or /content/drive/MyDrive)"
     if not existing.is_dir():
-        raise ValueError(f"{setting}={str(folder)!r} cannot be made: {existing} is a file, not a folder; {fix}. "
-                         "Nothing was trained.")
+        raise ValueError(f"{setting}={str(path)!r} cannot be made: {existing} is a file, not a folder; {fix}. "
+                         f"{consequence}")
     probe = existing / f".dpr_nb-write-test-{os.getpid()}"
     try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise ValueError(f"{setting}={str(folder)!r} cannot be written ({error.strerror} in {existing}); {fix}. "
-                         "Nothing was trained.") from None
+        raise ValueError(f"{setting}={str(path)!r} cannot be written ({error.strerror} in {existing}); {fix}. "
+                         f"{consequence}") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -190,11 +190,13 @@ class DensePassageRetriever(TextEmbedder):
             config = config.replace(save_dir=None if save_dir is None else str(save_dir))
         if checkpoint_every is not None and config.checkpoint_dir is None:
             config = config.replace(checkpoint_dir="model_checkpoints")  # Haystack's default checkpoint_root_dir
-        # Found out now, not after hours of training: a folder the run could not write its results to.
+        # Found out now, not after hours of training: a length the model cannot take, a folder the run could not
+        # write its results to, a checkpoint_dir that does not fit the run.
+        self.model.check_lengths(config.max_seq_len_query, config.max_seq_len_passage)
         for setting in ("save_dir", "checkpoint_dir"):
             if getattr(config, setting):
                 ensure_writable(getattr(config, setting), setting)
-        checkpoints_to_replace(config.checkpoint_dir, resume, restart)  # and a checkpoint_dir that fits the run
+        checkpoints_to_replace(config.checkpoint_dir, resume, restart)
         splits = load_training_data(config)
         trainer = Trainer(self.model, config, splits["train"], splits["dev"] or None, self.progress_bar)
         for event, functions in (callbacks or {}).items():

@@ -128,6 +128,7 @@ class Trainer:
     def __init__(self, model: BiEncoder, config: TrainConfig, train_examples: Sequence[DPRExample],
                  dev_examples: Sequence[DPRExample] | None = None, progress_bar: bool = True):
         self.model, self.config, self.progress_bar = model, config, progress_bar
+        model.check_lengths(config.max_seq_len_query, config.max_seq_len_passage)
         if config.share_encoders:
             model.share_encoders()
         if config.dropout is not None:
@@ -187,8 +188,11 @@ class Trainer:
         """(autocast dtype or None for float32, gradient scaler for fp16)."""
         choice = self.config.precision
         if self.device.type != "cuda":
-            if choice in ("bf16", "fp16"):
-                warnings.warn(f"precision={choice!r} needs a GPU: training in float32 on the CPU.", stacklevel=3)
+            # "auto" stays float32 on a CPU: bf16 is faster there only on CPUs with bf16 matrix units (AMX).
+            if choice == "bf16":
+                return torch.bfloat16, None  # asked for: CPU autocast, which is also how CI runs this path
+            if choice == "fp16":
+                warnings.warn("precision='fp16' needs a GPU: training in float32 on the CPU.", stacklevel=3)
             return None, None
         if choice == "auto":
             # bf16 has float32's range, so it needs no loss scaling; only Ampere (compute capability 8) and later
@@ -200,7 +204,7 @@ class Trainer:
         return dtype, torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
 
     # -------------------------------------------------------------------------------------------------------------
     # One batch: forward, loss over the whole (gathered) batch, backward

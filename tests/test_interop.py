@@ -238,6 +238,6 @@ def test_export_replaces_an_earlier_export_but_never_another_folder(tmp_path):
     with pytest.raises(FileExistsError, match="not an earlier export"):
         export_sentence_transformers(retriever, tmp_path / "mine")
     assert (tmp_path / "mine" / "thesis.tex").exists()
-    with pytest.raises(ValueError, match="exceeds the 128 positions"):
-        export_sentence_transformers(retriever, tmp_path / "too-long", max_seq_len_passage=512)
+    with pytest.raises(ValueError, match="exceeds the 512 positions"):
+        export_sentence_transformers(retriever, tmp_path / "too-long", max_seq_len_passage=600)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported", "mine"]  # no temporary folders left behind
