@@ -152,38 +152,74 @@ class FolderInUseError(OSError):
     """Another running process is writing the same folder."""
 
 
+def _create_lock(lock: Path, owner: str) -> bool:
+    """Create `lock` holding `owner`, atomically: True, or False if it exists. A reader never sees it empty."""
+    pending = lock.with_name(f"{lock.name}.{owner}")
+    pending.write_text(owner, encoding="utf-8")
+    try:
+        os.link(pending, lock)  # fails if the lock exists, on local and network disks alike
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links (FAT, some FUSE mounts)
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(descriptor, "w", encoding="utf-8") as f:
+            f.write(owner)
+        return True
+    finally:
+        pending.unlink(missing_ok=True)
+
+
+def _lock_owner(lock: Path) -> str:
+    try:
+        return lock.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
 @contextmanager
 def folder_lock(folder: str | Path, setting: str = "save_dir"):
     """Hold `folder` for this process while the block runs: a second run writing the same folder is refused.
 
-    The lock is a file `.NAME.lock` beside the folder holding the owner's process id, created exclusively (atomic on
-    local and network disks). A lock whose process no longer runs (a killed run) is taken over. The same process may
-    enter again (training holds it, and its final save takes it once more).
+    The lock is a file `.NAME.lock` beside the folder holding the owner's process id, made whole and then linked
+    into place (atomic on local and network disks). A lock whose process no longer runs (a killed run) is taken
+    over: moved aside under a name of this process's own first, so that of two processes taking it over at once
+    only one can, and never a lock a live run made meanwhile. The same process may enter again (training holds it,
+    and its final save takes it once more).
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = folder.with_name(f".{folder.name}.lock")
     mine = str(os.getpid())
-    for _ in range(2):  # a second try after taking over a dead process's lock
-        try:
-            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = lock.read_text(encoding="utf-8").strip() if lock.exists() else ""
-            if owner == mine:
-                yield  # already held by this process: it is released by the outer block
-                return
-            if owner.isdigit() and process_alive(int(owner)):
-                raise FolderInUseError(f"{setting}={str(folder)!r} is in use by another run (process {owner}): two "
-                                       "runs writing one folder would lose one's model. Choose another "
-                                       f"{setting}, or wait for that run to end.") from None
-            lock.unlink(missing_ok=True)  # left by a process that was killed
-            continue
-        with os.fdopen(descriptor, "w", encoding="utf-8") as f:
-            f.write(mine)
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)
-        return
+    for _ in range(3):
+        if _create_lock(lock, mine):
+            try:
+                yield
+            finally:
+                lock.unlink(missing_ok=True)
+            return
+        owner = _lock_owner(lock)
+        if owner == mine:
+            yield  # already held by this process: it is released by the outer block
+            return
+        if not owner:
+            continue  # released between our try and the read: try again
+        if not (owner.isdigit() and process_alive(int(owner))):
+            aside = lock.with_name(f"{lock.name}.stale-{mine}")
+            try:
+                os.rename(lock, aside)
+            except FileNotFoundError:
+                continue  # another process moved it first
+            if _lock_owner(aside) == owner:
+                aside.unlink()  # the dead run's lock: gone, try again
+                continue
+            os.replace(aside, lock)  # a live run's lock, made after our read: put it back
+            owner = _lock_owner(lock)
+        raise FolderInUseError(f"{setting}={str(folder)!r} is in use by another run (process {owner}): two runs "
+                               f"writing one folder would lose one's model. Choose another {setting}, or wait for "
+                               "that run to end.")
     raise FolderInUseError(f"{setting}={str(folder)!r}: could not take its lock {lock}; delete that file if no run "
                            "is using the folder.")

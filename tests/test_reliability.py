@@ -258,3 +258,52 @@ def test_a_length_beyond_the_models_positions_is_refused_when_the_retriever_is_m
     roberta = RobertaModel(RobertaConfig(vocab_size=16, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                                          intermediate_size=16, max_position_embeddings=514, pad_token_id=1))
     assert Encoder(roberta, None, "mean").max_length == 512
+
+
+SAVER = """
+import sys, time
+from pathlib import Path
+from dpr_nb import DensePassageRetriever
+from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.files import FolderInUseError
+
+folder, seed = Path(sys.argv[1]), int(sys.argv[2])
+retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=seed), tiny_encoder(seed=seed + 100)),
+                                  use_gpu=False, progress_bar=False)
+(folder.parent / f"ready-{seed}").touch()
+while not (folder.parent / "go").exists():
+    time.sleep(0.001)
+try:
+    retriever.save(folder)
+    print("saved", time.time())
+except FolderInUseError:
+    print("in use", time.time())
+"""
+
+
+def test_concurrent_saves_into_one_folder_each_succeed_or_are_refused_and_the_last_one_is_what_loads(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    seeds = range(10, 16)
+    savers = {seed: subprocess.Popen([sys.executable, "-c", SAVER, str(tmp_path / "model"), str(seed)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in seeds}
+    while len(list(tmp_path.glob("ready-*"))) < len(seeds) and all(p.poll() is None for p in savers.values()):
+        time.sleep(0.01)
+    (tmp_path / "go").touch()  # all at once
+    outcomes = {}
+    for seed, process in savers.items():
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]  # no raw OSError from a folder another process was swapping
+        outcome, when = out.strip().splitlines()[-1].rsplit(" ", 1)
+        outcomes[seed] = (outcome, float(when))
+    saved = {seed: when for seed, (outcome, when) in outcomes.items() if outcome == "saved"}
+    assert saved and all(outcome in ("saved", "in use") for outcome, _ in outcomes.values())
+    last = max(saved, key=saved.get)
+    expected = DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=last), tiny_encoder(seed=last + 100)),
+                                     use_gpu=False, progress_bar=False)
+    reloaded = DensePassageRetriever.load(tmp_path / "model", use_gpu=False, progress_bar=False)
+    assert reloaded.embed_queries(["q"]).tolist() == expected.embed_queries(["q"]).tolist()
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("ready-"))
+    assert left == ["go", "model"]  # no temporary copy, lock or moved-aside lock left behind
