@@ -106,7 +106,7 @@ def one_batch_gradient(master, config, examples, device, batch_size: int):
     model = copy.deepcopy(master).to(device)
     trainer = Trainer(model, config, examples, progress_bar=False)
     items = next(iter(BatchSampler(examples, batch_size, 1, 1, seed=0)))
-    loss = trainer._forward_backward(trainer.make_batch(items).to(device), 1.0)
+    loss = trainer.forward_backward(trainer.make_batch(items).to(device), 1.0)
     scale = trainer.scaler.get_scale() if trainer.scaler else 1.0
     gradient = torch.cat([p.grad.float().flatten() / scale for p in model.parameters() if p.grad is not None])
     del model, trainer

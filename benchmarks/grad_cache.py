@@ -7,7 +7,7 @@
 Three configurations on the same model and data, each trained in a fresh process so each peak is its own:
 
 - batch 128, cached: 128 questions per step, encoded --chunk (16) texts at a time without a graph, the loss over the
-  whole batch, then every chunk encoded again with its graph (Trainer._forward_backward).
+  whole batch, then every chunk encoded again with its graph (Trainer.forward_backward).
 - batch 128: the same step with the whole batch encoded at once.
 - batch 16: the batch that fits the memory of one chunk, and its 15 other questions' passages as negatives.
 

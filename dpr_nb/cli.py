@@ -42,14 +42,11 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
 
     started = time.perf_counter()
     transformers.utils.logging.disable_progress_bar()  # keep the output to our own report
-    config = TrainConfig.preset("smoke", save_dir=save_dir, seed=seed)
+    config = TrainConfig.preset("smoke", save_dir=save_dir, seed=seed, device="cpu")
     if n_epochs is not None:
         config = config.replace(n_epochs=n_epochs)
     print(f"dpr-nb demo: a {config.query_model} bi-encoder on the embedded dataset, {config.n_epochs} epochs\n")
-    retriever = DensePassageRetriever(document_store=InMemoryDocumentStore(), query_embedding_model=config.query_model,
-                                      passage_embedding_model=config.passage_model,
-                                      max_seq_len_query=config.max_seq_len_query,
-                                      max_seq_len_passage=config.max_seq_len_passage, use_gpu=False)
+    retriever = DensePassageRetriever.from_config(config, document_store=InMemoryDocumentStore())
     test = load_splits(config.data_dir, config.train_filename)["test"]  # towns the model never trains on
     evaluate = lambda: retriever.evaluate(test, batch_size=config.batch_size,  # noqa: E731
                                           num_hard_negatives=config.num_hard_negatives)
@@ -87,9 +84,7 @@ def train(preset: str | None, config_file: str | None, settings: list[str], resu
     say = print if group.is_main else (lambda *args, **kwargs: None)
     say(f"dpr-nb train: {config.query_model} / {config.passage_model} on {config.data_dir}, "
         f"{group.world_size} process(es)")
-    retriever = DensePassageRetriever(query_embedding_model=config.query_model,
-                                      passage_embedding_model=config.passage_model,
-                                      use_gpu=config.device != "cpu", progress_bar=group.is_main)
+    retriever = DensePassageRetriever.from_config(config, progress_bar=group.is_main)
     report_line = lambda trainer, record: say(  # noqa: E731
         f"step {record['step']} {record['split']}: " + "  ".join(
             f"{k}={record[k]:.4f}" for k in ("loss", "acc", "f1", "average_rank") if k in record))
@@ -244,6 +239,21 @@ def evaluate_with_index(args, retriever) -> int:
     return 0
 
 
+def settings_help() -> str:
+    """Every TrainConfig field under its section, with its help: what `--set KEY=VALUE` can change."""
+    import textwrap
+
+    from .config import TrainConfig
+
+    lines = ["settings (--set KEY=VALUE; none/null for an empty one):"]
+    for title, names in TrainConfig.sections().items():
+        lines.append(f"  {title}")
+        for name in names:
+            lines.append(textwrap.fill(TrainConfig.help(name), 116, initial_indent=f"    {name}: ",
+                                       subsequent_indent=" " * 6))
+    return "\n".join(lines)
+
+
 def outputs(args) -> list[tuple[str, str, bool]]:
     """What the command will write, as (path, option, is_file): each is checked before any work starts."""
     command = f"data {args.data_command}" if args.command == "data" else args.command
@@ -287,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--save-dir", default="saved_models/dpr-demo", help="where to save the trained model")
     demo_parser.add_argument("--epochs", type=int, default=None, help="override the smoke preset's epochs")
     demo_parser.add_argument("--seed", type=int, default=42)
-    train_parser = commands.add_parser("train", help="train from a preset or a config file")
+    train_parser = commands.add_parser("train", help="train from a preset or a config file",
+                                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                                       epilog=settings_help())
     source = train_parser.add_mutually_exclusive_group()
     source.add_argument("--preset", default=None, help="smoke (default), from_scratch or finetune")
     source.add_argument("--config", default=None, help="a train_config.json (as saved next to every model)")

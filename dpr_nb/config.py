@@ -14,14 +14,17 @@ described the same way wherever it was started, and is saved next to the model a
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import re
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
+
+from .files import write_text_atomic
 
 # A model name that is not on the Hugging Face hub: a tiny BERT built from a config with a vocabulary made from
 # the embedded dataset, so tests, CI and the smoke mode of every notebook need no download.
@@ -33,71 +36,101 @@ Similarity = Literal["dot_product", "cosine"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
+MODELS, DATA, EXAMPLE, OPTIMISATION, HARDWARE, EVALUATION = (
+    "Models", "Data", "Example shape", "Optimisation", "Hardware, precision, gradient caching",
+    "Evaluation and output")
+
+
+def setting(default, section: str, help: str):
+    """A TrainConfig field with its help and section: said once, read by the widgets, the CLI and the docs."""
+    return field(default=default, metadata={"section": section, "help": help})
+
+
 @dataclass
 class TrainConfig:
-    # --- models: a hub name, a local folder, or TINY_MODEL
-    query_model: str = TINY_MODEL
-    passage_model: str = TINY_MODEL
-    # --- data: DPR JSON / JSON Lines files (optionally .gz) inside data_dir, or data_dir=EMBEDDED_DATA
-    data_dir: str = EMBEDDED_DATA
-    train_filename: str = "train.json"
-    dev_filename: str | None = None  # (the embedded dataset always has its own dev and test splits)
-    test_filename: str | None = None
-    max_samples: int | None = None  # read at most this many training questions
-    dev_split: float = 0.0  # with no dev file: hold out this fraction of the training questions
-    # index each file once beside it (<file>.index/: JSON Lines + offsets) and read questions from disk as batches
-    # need them: flat memory for NQ's 7.4 GB, a new shuffle every epoch (dpr_nb.indexed)
-    index_on_disk: bool = False
-    # --- what one training example looks like
-    max_seq_len_query: int = 64
-    max_seq_len_passage: int = 256
-    embed_title: bool = True  # passage = "[CLS] title [SEP] text [SEP]", as in the original DPR
-    num_positives: int = 1
-    num_hard_negatives: int = 1
-    # one encoder for questions and passages (sentence-transformers' and Tevatron's default) instead of DPR's two:
-    # half the memory for weights and optimizer state; both models must be the same checkpoint
-    share_encoders: bool = False
-    # --- the loss: None means "what the checkpoint was trained with" (dot product for DPR/BERT,
-    # the declared similarity for a sentence-transformers checkpoint)
-    similarity: Similarity | None = None
-    temperature: float | None = None  # scores are divided by it; None: 1.0 for dot product, 0.05 for cosine
-    # the probability of every dropout layer of both encoders while training; None: the checkpoint's own (0.1 for
-    # BERT and DPR). 0.0 makes two runs with the same seed and batches comparable step by step
-    dropout: float | None = None
-    # --- optimisation
-    batch_size: int = 16  # questions per step (over all processes under torchrun), each with its passages
-    grad_acc_steps: int = 1  # batches per optimizer step: a larger step, but NOT more in-batch negatives
-    # encode the batch this many texts at a time (GradCache): batch_size=128 in the memory of a chunk, and every
-    # question still sees all 127 other questions' passages as negatives. None: the whole batch at once
-    grad_cache_chunk_size: int | None = None
-    n_epochs: int = 1
-    learning_rate: float = 1e-5
-    num_warmup_steps: int = 100
-    weight_decay: float = 0.0
-    epsilon: float = 1e-8
-    max_grad_norm: float = 2.0
-    seed: int = 42
-    # --- evaluation and output
-    evaluate_every: int = 1000  # optimizer steps between dev evaluations (0: only at the end)
-    eval_batch_size: int | None = None  # None: same as batch_size
-    # full-corpus retrieval at every dev evaluation (dpr_nb.corpus_eval): the dev questions rank every passage of
-    # this passages TSV or DPR file ("embedded": the embedded dataset's 280 passages), adding top_k_accuracy,
-    # mrr_at_k and recall_at_k to the evaluation
-    eval_corpus: str | None = None
-    # keep the weights of the best dev evaluation by this metric (e.g. "average_rank", "loss", "f1",
-    # "top_20_accuracy", "mrr_at_10"; the last three kinds need eval_corpus); None: keep the last weights
-    selection_metric: str | None = None
-    early_stopping_patience: int = 0  # with selection_metric: stop after this many evaluations without a gain
-    save_dir: str | None = "saved_models/dpr"
-    # --- checkpoints (dpr_nb.checkpoints): every checkpoint_every optimizer steps and at the end, to resume from
-    checkpoint_dir: str | None = None  # None: no checkpoints
-    checkpoint_every: int = 500
-    checkpoints_to_keep: int = 1  # the newest ones are kept; 0 keeps all
-    # --- hardware: "auto" picks a GPU when there is one
-    device: str = "auto"
-    # "auto": bf16 on GPUs that have it (A100, H100, L4), fp16 with loss scaling on older ones (Colab's T4),
-    # float32 on a CPU. Or force "fp32", "bf16" (on a CPU too), "fp16" (a GPU only).
-    precision: Precision = "auto"
+    """Every choice of a training run. `TrainConfig.help(name)` says what a field does; `sections()` groups them."""
+
+    query_model: str = setting(TINY_MODEL, MODELS, "Question encoder: a Hugging Face hub name, a local folder, or "
+                               "dpr-nb/tiny-bert.")
+    passage_model: str = setting(TINY_MODEL, MODELS, "Passage encoder: a Hugging Face hub name, a local folder, or "
+                                 "dpr-nb/tiny-bert.")
+    # Half the memory for weights and optimizer state; both models must be the same checkpoint.
+    share_encoders: bool = setting(False, MODELS, "One encoder for questions and passages (sentence-transformers' "
+                                   "and Tevatron's way) instead of DPR's two: half the memory.")
+    data_dir: str = setting(EMBEDDED_DATA, DATA, "Folder of the DPR training files (JSON or JSON Lines, optionally "
+                            ".gz), or 'embedded' for the dataset the package generates.")
+    train_filename: str = setting("train.json", DATA, "The training file in data_dir.")
+    dev_filename: str | None = setting(None, DATA, "The dev file in data_dir; none: no dev file (the embedded "
+                                       "dataset has its own dev and test splits).")
+    test_filename: str | None = setting(None, DATA, "The test file in data_dir; none: no test file.")
+    max_samples: int | None = setting(None, DATA, "Read at most this many training questions; none: all of them.")
+    dev_split: float = setting(0.0, DATA, "Without a dev file, hold out this fraction of the training questions.")
+    # <file>.index/: JSON Lines + offsets, read as batches need them, a new shuffle every epoch (dpr_nb.indexed).
+    index_on_disk: bool = setting(False, DATA, "Index each file once beside it and read questions from disk: flat "
+                                  "memory for large files (NQ's 7.4 GB).")
+    max_seq_len_query: int = setting(64, EXAMPLE, "Questions are cut to this many tokens.")
+    max_seq_len_passage: int = setting(256, EXAMPLE, "Passages (title and text) are cut to this many tokens.")
+    embed_title: bool = setting(True, EXAMPLE, "Passage = [CLS] title [SEP] text [SEP], as in the original DPR.")
+    num_positives: int = setting(1, EXAMPLE, "Positive passages per question in a batch.")
+    num_hard_negatives: int = setting(1, EXAMPLE, "Hard negatives (BM25 hits without the answer) per question in a "
+                                      "batch.")
+    # None: dot product for DPR/BERT, the declared similarity for a sentence-transformers checkpoint.
+    similarity: Similarity | None = setting(None, OPTIMISATION, "Score = dot product or cosine; none: what the "
+                                            "checkpoint was trained with.")
+    temperature: float | None = setting(None, OPTIMISATION, "Scores are divided by it; none: 1.0 for dot product, "
+                                        "0.05 for cosine.")
+    # 0.0 makes two runs with the same seed and batches comparable step by step.
+    dropout: float | None = setting(None, OPTIMISATION, "The dropout probability of both encoders while training; "
+                                    "none: the checkpoint's own (0.1 for BERT and DPR).")
+    batch_size: int = setting(16, OPTIMISATION, "Questions per batch (over all processes under torchrun); every "
+                              "question sees the others' passages as negatives.")
+    grad_acc_steps: int = setting(1, OPTIMISATION, "Batches per optimizer step: a larger step, but NOT more in-batch "
+                                  "negatives.")
+    n_epochs: int = setting(1, OPTIMISATION, "Passes over the training questions.")
+    learning_rate: float = setting(1e-5, OPTIMISATION, "Peak learning rate (e.g. 1e-5 to fine-tune, 5e-4 for the "
+                                   "tiny random model).")
+    num_warmup_steps: int = setting(100, OPTIMISATION, "Steps of linear warm-up before the learning rate decays "
+                                    "linearly to 0.")
+    weight_decay: float = setting(0.0, OPTIMISATION, "AdamW weight decay (not on biases and LayerNorm weights).")
+    epsilon: float = setting(1e-8, OPTIMISATION, "AdamW epsilon.")
+    max_grad_norm: float = setting(2.0, OPTIMISATION, "Gradients are clipped to this norm.")
+    seed: int = setting(42, OPTIMISATION, "Seeds batch order and dropout: the same seed repeats the run.")
+    device: str = setting("auto", HARDWARE, "'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...")
+    precision: Precision = setting("auto", HARDWARE, "'auto': bf16 on GPUs that have it (A100, H100, L4), fp16 "
+                                   "with loss scaling on older ones (Colab's T4), float32 on a CPU; or force "
+                                   "'fp32', 'bf16' (on a CPU too) or 'fp16' (a GPU only).")
+    # GradCache: every question still sees all 127 other questions' passages as negatives (dpr_nb.trainer).
+    grad_cache_chunk_size: int | None = setting(None, HARDWARE, "Encode the batch this many texts at a time "
+                                                "(gradient caching): a large batch in the memory of a chunk; "
+                                                "none: the whole batch at once.")
+    evaluate_every: int = setting(1000, EVALUATION, "Optimizer steps between dev evaluations; 0: only at the end.")
+    eval_batch_size: int | None = setting(None, EVALUATION, "Batch size of evaluation; none: batch_size.")
+    # Adds top_k_accuracy, mrr_at_k and recall_at_k to each evaluation (dpr_nb.corpus_eval).
+    eval_corpus: str | None = setting(None, EVALUATION, "Passages the dev questions rank in full at each "
+                                      "evaluation ('embedded', a passages TSV or a DPR file); none: no ranking.")
+    selection_metric: str | None = setting(None, EVALUATION, "Keep the weights of the best evaluation by this metric "
+                                           "(average_rank, loss, f1; top_20_accuracy, mrr_at_10, ... with "
+                                           "eval_corpus); none: keep the last weights.")
+    early_stopping_patience: int = setting(0, EVALUATION, "With selection_metric: stop after this many evaluations "
+                                           "without a gain; 0: never.")
+    save_dir: str | None = setting("saved_models/dpr", EVALUATION, "Where the trained model is saved; none: not "
+                                   "saved.")
+    checkpoint_dir: str | None = setting(None, EVALUATION, "Where checkpoints to resume from are written "
+                                         "(dpr_nb.checkpoints); none: no checkpoints.")
+    checkpoint_every: int = setting(500, EVALUATION, "Optimizer steps between checkpoints (and one at the end).")
+    checkpoints_to_keep: int = setting(1, EVALUATION, "How many of the newest checkpoints are kept; 0: all.")
+
+    @staticmethod
+    def help(name: str) -> str:
+        return {f.name: f.metadata["help"] for f in fields(TrainConfig)}[name]
+
+    @staticmethod
+    def sections() -> dict[str, list[str]]:
+        """The fields under their section titles, in the class's order."""
+        grouped: dict[str, list[str]] = {}
+        for f in fields(TrainConfig):
+            grouped.setdefault(f.metadata["section"], []).append(f.name)
+        return grouped
 
     def __post_init__(self) -> None:
         problems = []
@@ -161,8 +194,10 @@ class TrainConfig:
             key, equals, text = setting.partition("=")
             key = key.strip()
             if not equals or key not in hints:
-                raise ValueError(f"--set {setting!r}: expected key=value with a TrainConfig field as key; fields "
-                                 f"are {sorted(hints)}")
+                close = difflib.get_close_matches(key, hints, n=1)
+                hint = f"did you mean {close[0]} ({TrainConfig.help(close[0])})" if close else \
+                    "`dpr-nb train --help` lists every field"
+                raise ValueError(f"--set {setting!r}: expected key=value with a TrainConfig field as key; {hint}")
             changes[key] = _parse_value(key, text.strip(), hints[key])
         return self.replace(**changes)
 
@@ -184,7 +219,7 @@ class TrainConfig:
         return cls(**values)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:

@@ -34,7 +34,8 @@ import pandas as pd
 from .config import EMBEDDED_DATA
 from .data import DPRExample, Passage, load_dpr_file
 from .document_store import Document
-from .matching import has_answer
+from .embedded_data import embedded_passages
+from .matching import has_answer, looks_unspaced, tokenize
 from .passages import read_passages_tsv
 
 DEFAULT_KS = (1, 5, 20, 100)
@@ -57,7 +58,6 @@ def load_corpus(source) -> list[Passage]:
     """Passages from a DPR TSV (id, text, title; plain or .gz), a DPR file (all its contexts), a list of Documents
     or Passages, or "embedded": the 280 passages of the embedded dataset."""
     if str(source) == EMBEDDED_DATA:
-        from .embedded_data import embedded_passages
 
         return [Passage(p["title"], p["text"], p["passage_id"]) for p in embedded_passages()]
     if isinstance(source, (str, Path)):
@@ -222,7 +222,6 @@ def evaluate_corpus_bm25(examples: Sequence[DPRExample], corpus, ks: Sequence[in
     """
     import bm25s
 
-    from .matching import looks_unspaced, tokenize
 
     corpus = load_corpus(corpus)
     texts = [f"{p.title} {p.text}" for p in corpus]

@@ -41,6 +41,7 @@ from transformers import (
 from transformers.utils import logging as transformers_logging
 
 from .config import TINY_MODEL
+from .embedded_data import embedded_vocabulary
 from .haystack_folders import is_haystack_folder, load_haystack_language_model
 from .st_format import save_plain_transformer, write_modules
 
@@ -289,8 +290,6 @@ def tiny_encoder(seed: int = 0, hidden_size: int = 64, num_layers: int = 2, pool
     learning one took more than 800 steps without progress on the embedded data, while the mean of the token
     vectors starts as a bag of words that training sharpens within a minute. Pretrained DPR/BERT models keep [CLS].
     """
-    from .embedded_data import embedded_vocabulary
-
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = {token: i for i, token in enumerate(specials + [w for w in embedded_vocabulary() if w not in specials])}
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True)

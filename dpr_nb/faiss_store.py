@@ -55,6 +55,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .corpus_encoding import EncodedCorpus, model_fingerprint
+from .corpus_eval import (
+    DEFAULT_KS,
+    CorpusResult,
+    _gold_groups,
+    _text_key,
+    gold_found_matrix,
+    hit_matrix,
+    retrieval_metrics,
+)
+from .data import Passage
 from .document_store import DUPLICATE_POLICIES, Document
 from .files import replace_folder
 
@@ -496,17 +506,6 @@ def evaluate_index(
     gold_ranks is the rank of the best gold passage *among those top max(ks)*; a gold passage ranked below them is
     given max(ks) (an index does not score every passage), and -1 still means the corpus lacks it.
     """
-    from .corpus_eval import (
-        DEFAULT_KS,
-        CorpusResult,
-        _gold_groups,
-        _text_key,
-        gold_found_matrix,
-        hit_matrix,
-        retrieval_metrics,
-    )
-    from .data import Passage
-
     ks = tuple(ks or DEFAULT_KS)
     if store.passage_encoder and hasattr(retriever, "model"):
         built, using = store.passage_encoder, model_fingerprint(retriever)

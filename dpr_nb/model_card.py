@@ -119,11 +119,11 @@ def _data_section(config: TrainConfig | None) -> list[str]:
 def _config_section(config: TrainConfig | None) -> list[str]:
     if config is None:
         return []
-    rows = [[field.name, _code(getattr(config, field.name))]
+    rows = [[field.name, _code(getattr(config, field.name)), field.metadata.get("help", "")]
             for field in dataclasses.fields(config)]
     return ["## Training configuration", "",
             "The full `TrainConfig` (saved as `train_config.json`; `TrainConfig.load` reads it back):", "",
-            markdown_table(["setting", "value"], rows), ""]
+            markdown_table(["setting", "value", "what it does"], rows), ""]
 
 
 def _history_values(history) -> dict:

@@ -107,6 +107,17 @@ class DensePassageRetriever(TextEmbedder):
     # ----------------------------------------------------------------------------------------------------------
     # Training and evaluation
 
+    @classmethod
+    def from_config(cls, config: TrainConfig, document_store=None, **settings) -> DensePassageRetriever:
+        """A retriever of `config`'s models, lengths, title setting, similarity and device, untrained: what a run of
+        `config` starts from (`retriever.train(config=config)`). `settings` are the constructor's other arguments
+        (document_store, batch_size, progress_bar, ...)."""
+        device = resolve_device(config.device)
+        return cls(document_store=document_store, query_embedding_model=config.query_model,
+                   passage_embedding_model=config.passage_model, max_seq_len_query=config.max_seq_len_query,
+                   max_seq_len_passage=config.max_seq_len_passage, embed_title=config.embed_title,
+                   similarity_function=config.similarity, devices=[device], **settings)
+
     def _config(self, config: TrainConfig | None = None, **settings) -> TrainConfig:
         """The TrainConfig of a run: `config` (or this retriever's own lengths and similarity), then `settings`.
 
@@ -117,8 +128,10 @@ class DensePassageRetriever(TextEmbedder):
             config = TrainConfig(max_seq_len_query=self.max_seq_len_query,
                                  max_seq_len_passage=self.max_seq_len_passage,
                                  similarity=self.similarity_function, embed_title=self.embed_title)
+        # A device the config names (device="cuda:1") is honoured: the model moves there for training and stays.
+        device = config.device if config.device != "auto" else str(self.device)
         fixed = {"query_model": self.model.query_encoder.source, "passage_model": self.model.passage_encoder.source,
-                 "device": str(self.device), "similarity": config.similarity or self.similarity_function}
+                 "device": device, "similarity": config.similarity or self.similarity_function}
         return config.replace(**fixed, **{k: v for k, v in settings.items() if v is not None})
 
     def evaluate(self, data: str | Path | Sequence[DPRExample], batch_size: int | None = None,
@@ -208,6 +221,7 @@ class DensePassageRetriever(TextEmbedder):
             self.history, self.train_config = trainer.train(resume=resume, restart=restart), config
             self.max_seq_len_query, self.max_seq_len_passage = config.max_seq_len_query, config.max_seq_len_passage
             self.embed_title, self.similarity_function = config.embed_title, trainer.similarity
+            self.device = trainer.device
             if splits["test"]:
                 trainer.evaluate(splits["test"], "test")
             self.reports, self.corpus_results = trainer.reports, trainer.corpus_results

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .config import EMBEDDED_DATA
 from .data import DPRExample, load_dpr_file, parse_record
+from .embedded_data import make_embedded_dataset
 from .indexed import IndexedDPRFile, take
 
 
@@ -30,8 +31,6 @@ def load_splits(data_dir: str | Path, train_filename: str, dev_filename: str | N
     (dpr_nb.indexed) and its questions are read from disk when a batch needs them, instead of held in memory.
     """
     if str(data_dir) == EMBEDDED_DATA:
-        from .embedded_data import make_embedded_dataset
-
         records = make_embedded_dataset()
         splits = {name: [parse_record(r, f"embedded dataset, {name} record {i}") for i, r in
                          enumerate(records[name], start=1)] for name in ("train", "dev", "test")}

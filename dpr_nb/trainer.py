@@ -44,6 +44,7 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .config import TrainConfig, metric_k, metric_mode
+from .corpus_eval import DEFAULT_KS, evaluate_corpus, load_corpus
 from .data import Batch, BatchSampler, DPRExample, collate
 from .distributed import (
     all_reduce_gradients,
@@ -236,7 +237,7 @@ class Trainer:
     def _backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()
 
-    def _forward_backward(self, batch: Batch, weight: float) -> float:
+    def forward_backward(self, batch: Batch, weight: float) -> float:
         """Add `weight` x this batch's gradient to the parameters; return the batch's loss."""
         chunk_size = self.config.grad_cache_chunk_size
         if chunk_size is None:
@@ -338,7 +339,7 @@ class Trainer:
                 group_size = min(c.grad_acc_steps, batches_per_epoch - group_start)
                 batch = self.make_batch(self.group.share(items)).to(self.device)
                 try:
-                    loss = self._forward_backward(batch, 1 / group_size)
+                    loss = self.forward_backward(batch, 1 / group_size)
                 except torch.OutOfMemoryError:
                     raise TrainingMemoryError(self._memory_advice(batch)) from None
                 if not math.isfinite(loss):  # before the optimizer step: the weights stay those of the last step
@@ -409,8 +410,6 @@ class Trainer:
 
     def _corpus_evaluation(self, examples: Sequence[DPRExample]):
         """Every question ranks the whole eval_corpus (dpr_nb.corpus_eval), with the model as it is now."""
-        from .corpus_eval import DEFAULT_KS, evaluate_corpus, load_corpus
-
         c = self.config
         if self._corpus is None:
             self._corpus = load_corpus(c.eval_corpus)

@@ -46,64 +46,6 @@ DEFAULT_FIELDS = (
     "learning_rate", "num_warmup_steps", "similarity", "temperature", "seed", "precision", "grad_cache_chunk_size",
     "evaluate_every", "save_dir",
 )
-# Every TrainConfig field has a section, so that any `fields` lands under a heading; a field added to TrainConfig
-# later and missing here goes to "Other".
-SECTIONS = {
-    "Models": ("query_model", "passage_model", "share_encoders"),
-    "Data": ("data_dir", "train_filename", "dev_filename", "test_filename", "max_samples", "dev_split",
-             "index_on_disk"),
-    "Example shape": ("max_seq_len_query", "max_seq_len_passage", "embed_title", "num_positives",
-                      "num_hard_negatives"),
-    "Optimisation": ("batch_size", "grad_acc_steps", "n_epochs", "learning_rate", "num_warmup_steps", "similarity",
-                     "temperature", "dropout", "weight_decay", "epsilon", "max_grad_norm", "seed"),
-    "Hardware, precision, gradient caching": ("device", "precision", "grad_cache_chunk_size"),
-    "Evaluation and output": ("evaluate_every", "eval_batch_size", "eval_corpus", "selection_metric",
-                              "early_stopping_patience", "save_dir", "checkpoint_dir", "checkpoint_every",
-                              "checkpoints_to_keep"),
-}
-# The tooltips: what each field does, in a line (config.py's comments say more).
-DESCRIPTIONS = {
-    "query_model": "Question encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert.",
-    "passage_model": "Passage encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert.",
-    "share_encoders": "One encoder for questions and passages (sentence-transformers' way): half the memory.",
-    "data_dir": "Folder of the DPR training files, or 'embedded' for the dataset the package generates.",
-    "train_filename": "The training file in data_dir (DPR JSON or JSON Lines, optionally .gz).",
-    "dev_filename": "The dev file in data_dir; empty: none.",
-    "test_filename": "The test file in data_dir; empty: none.",
-    "max_samples": "Read at most this many training questions; unticked: all of them.",
-    "dev_split": "Without a dev file, hold out this fraction of the training questions.",
-    "index_on_disk": "Index each file once and read questions from disk: flat memory for large files.",
-    "max_seq_len_query": "Questions are cut to this many tokens.",
-    "max_seq_len_passage": "Passages (title and text) are cut to this many tokens.",
-    "embed_title": "Passage = [CLS] title [SEP] text [SEP], as in the original DPR.",
-    "num_positives": "Positive passages per question in a batch.",
-    "num_hard_negatives": "Hard negatives (BM25 hits without the answer) per question in a batch.",
-    "similarity": "Score = dot product or cosine; default: what the checkpoint was trained with.",
-    "temperature": "Scores are divided by it; unticked: 1.0 for dot product, 0.05 for cosine.",
-    "dropout": "Ticked: the dropout probability of both encoders while training; unticked: the checkpoint's own.",
-    "batch_size": "Questions per batch; every question sees the others' passages as negatives.",
-    "grad_acc_steps": "Batches per optimizer step: a larger step, but NOT more in-batch negatives.",
-    "grad_cache_chunk_size": "Ticked: encode this many texts at a time (GradCache), a large batch in little memory; "
-                             "unticked: the whole batch at once.",
-    "n_epochs": "Passes over the training questions.",
-    "learning_rate": "Peak learning rate (e.g. 1e-5 to fine-tune, 5e-4 for the tiny random model).",
-    "num_warmup_steps": "Steps of linear warm-up before the learning rate decays linearly to 0.",
-    "weight_decay": "AdamW weight decay (not on biases and LayerNorm weights).",
-    "epsilon": "AdamW epsilon.",
-    "max_grad_norm": "Gradients are clipped to this norm.",
-    "seed": "Seeds batch order and dropout: the same seed repeats the run.",
-    "evaluate_every": "Optimizer steps between dev evaluations; 0: only at the end.",
-    "eval_batch_size": "Ticked: batch size of evaluation; unticked: same as batch_size.",
-    "eval_corpus": "Passages the dev questions rank at each evaluation ('embedded', a TSV or DPR file); empty: none.",
-    "selection_metric": "Keep the weights of the best evaluation by this metric; empty: keep the last weights.",
-    "early_stopping_patience": "With selection_metric: stop after this many evaluations without a gain; 0: never.",
-    "save_dir": "Where the trained model is saved; empty: not saved.",
-    "checkpoint_dir": "Where checkpoints to resume from are written; empty: no checkpoints.",
-    "checkpoint_every": "Optimizer steps between checkpoints.",
-    "checkpoints_to_keep": "How many of the newest checkpoints are kept; 0: all.",
-    "device": "'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...",
-    "precision": "'auto': bf16 on A100/H100/L4, fp16 on a T4, float32 on a CPU; or force one.",
-}
 # An Optional number is a number control with a checkbox; ticked means "use the number", with these words.
 _TICK_LABELS = {"max_samples": "at most", "grad_cache_chunk_size": "gradient caching", "temperature": "fixed",
                 "eval_batch_size": "own size", "dropout": "set"}
@@ -228,7 +170,7 @@ def _make_field(name: str, hint, value) -> _Field:
             field = _Field(number)
     else:
         raise ValueError(f"ConfigPanel has no control for {name}: {hint}")
-    description = DESCRIPTIONS.get(name, name)
+    description = TrainConfig.help(name)  # each field's help, said once in dpr_nb.config
     for part in (field.widget, *getattr(field.widget, "children", ())):
         _set_tooltip(part, description)
     return field
@@ -264,10 +206,9 @@ class ConfigPanel:
         self._on_change()
 
     def _sections(self, names: list[str]) -> list:
-        section_of = {name: title for title, members in SECTIONS.items() for name in members}
         boxes = []
-        for title in [*SECTIONS, "Other"]:
-            members = [name for name in names if section_of.get(name, "Other") == title]
+        for title, fields_of_section in TrainConfig.sections().items():  # each field's section, from its metadata
+            members = [name for name in names if name in fields_of_section]
             if members:
                 heading = widgets.HTML(f"<b>{html.escape(title)}</b>")
                 boxes.append(widgets.VBox([heading, *(self.controls[name] for name in members)]))

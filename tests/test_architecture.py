@@ -50,3 +50,31 @@ def test_dpr_nb_has_no_import_cycles():
     assert {"trainer", "retriever", "encoders", "data", "indexed"} <= set(graph)  # the finder sees the package
     assert cycles(graph) == [], "modules that import each other: give the shared idea its own module below them"
     assert "retriever" not in graph["trainer"]  # training never builds the Haystack-shaped retriever
+
+
+# Every module's layer; an import may only go to its own layer or one below. A new module must be placed here.
+ENGINE, TRAINING, TOOLS, FACES = 0, 1, 2, 3
+LAYERS = {
+    # The engine: files and formats, the model's parts, texts to vectors, the loss and what it measures. corpus_eval
+    # is here beside report: ranking a corpus and scoring it is what the trainer reports at every evaluation.
+    "files": ENGINE, "config": ENGINE, "data": ENGINE, "passages": ENGINE, "indexed": ENGINE,
+    "embedded_data": ENGINE, "matching": ENGINE, "document_store": ENGINE, "st_format": ENGINE,
+    "haystack_folders": ENGINE, "encoders": ENGINE, "embedding": ENGINE, "loss": ENGINE, "report": ENGINE,
+    "corpus_eval": ENGINE, "distributed": ENGINE, "checkpoints": ENGINE,
+    # Training: which questions a run trains on, and the loop.
+    "splits": TRAINING, "trainer": TRAINING,
+    # Tools that use a model or the data: indexing, conversion, mining, inspection, plots, the model card.
+    "corpus_encoding": TOOLS, "faiss_store": TOOLS, "inspection": TOOLS, "plots": TOOLS, "model_card": TOOLS,
+    "squad": TOOLS, "mining": TOOLS, "data_tools": TOOLS, "download": TOOLS,
+    # The faces a user meets: Haystack's retriever, export, widgets, the command line.
+    "retriever": FACES, "interop": FACES, "widgets": FACES, "cli": FACES, "__init__": FACES,
+}
+
+
+def test_every_import_goes_down_the_layers():
+    graph = imports_within_the_package()
+    assert set(graph) == set(LAYERS), "place a new module in LAYERS"
+    upward = [f"{module} (layer {LAYERS[module]}) imports {imported} (layer {LAYERS[imported]})"
+              for module, imports in graph.items() for imported in imports
+              if imported in LAYERS and LAYERS[imported] > LAYERS[module]]
+    assert upward == []

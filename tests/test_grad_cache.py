@@ -25,8 +25,8 @@ def test_cached_loss_and_gradients_equal_the_whole_batch_at_once(chunk):
     cached = make_trainer(chunk=chunk, dropout=False)
     batch = first_batch(whole)
     assert batch.passage["input_ids"].shape[0] > 40  # 16 questions, 3 passages each, a few shared
-    loss = whole._forward_backward(batch, 1.0)
-    cached_loss = cached._forward_backward(batch, 1.0)
+    loss = whole.forward_backward(batch, 1.0)
+    cached_loss = cached.forward_backward(batch, 1.0)
     assert cached_loss == pytest.approx(loss, abs=1e-5)
     expected, got = gradients(whole.model), gradients(cached.model)
     assert expected.keys() == got.keys() and len(expected) > 20  # every parameter of both encoders
@@ -40,7 +40,7 @@ def test_re_encoding_replays_the_dropout_of_the_first_pass():
     reference = copy.deepcopy(cached.model)
     batch = first_batch(cached)
     torch.manual_seed(7)
-    cached._forward_backward(batch, 1.0)
+    cached.forward_backward(batch, 1.0)
     torch.manual_seed(7)  # the reference draws its masks in the same order: query chunks, then passage chunks
     query = torch.cat([reference.query_encoder(**{k: v[i:i + 4] for k, v in batch.query.items()})
                        for i in range(0, 16, 4)])

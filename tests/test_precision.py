@@ -23,7 +23,7 @@ def test_a_bf16_batch_on_the_cpu_stays_within_tolerance_of_float32():
     fp32, bf16 = make_trainer(dropout=False, precision="fp32"), make_trainer(dropout=False, precision="bf16")
     assert bf16.autocast_dtype == torch.bfloat16  # asked for, it is not silently float32
     batch = first_batch(fp32)
-    loss, bf16_loss = fp32._forward_backward(batch, 1.0), bf16._forward_backward(batch, 1.0)
+    loss, bf16_loss = fp32.forward_backward(batch, 1.0), bf16.forward_backward(batch, 1.0)
     assert abs(bf16_loss - loss) / loss < TOLERANCE
     error = float((flat(bf16.model) - flat(fp32.model)).norm() / flat(fp32.model).norm())
     assert 0 < error < TOLERANCE  # not 0: the bf16 path ran

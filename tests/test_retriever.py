@@ -143,3 +143,23 @@ def test_demo_command_improves_the_report(tmp_path, capsys):
     assert "BEFORE training" in output and "AFTER training" in output
     assert "identical query embeddings: True" in output
     assert (tmp_path / "demo" / "query_encoder" / "config.json").is_file()
+
+
+def test_from_config_takes_the_models_lengths_title_similarity_and_device_of_the_config():
+    from dpr_nb import TrainConfig
+
+    config = TrainConfig.preset("smoke", max_seq_len_query=24, max_seq_len_passage=48, embed_title=False,
+                                similarity="cosine", device="cpu")
+    retriever = DensePassageRetriever.from_config(config, progress_bar=False)
+    assert (retriever.max_seq_len_query, retriever.max_seq_len_passage) == (24, 48)
+    assert retriever.embed_title is False and retriever.similarity_function == "cosine"
+    assert retriever.device.type == "cpu" and retriever.model.query_encoder.source == config.query_model
+
+
+def test_a_device_the_config_names_is_the_one_training_uses():
+    """`dpr-nb train --set device=cuda:1` trained on cuda:0: the retriever's own device replaced the config's."""
+    from dpr_nb import TrainConfig
+
+    retriever = DensePassageRetriever.from_config(TrainConfig.preset("smoke", device="cpu"), progress_bar=False)
+    assert retriever._config(TrainConfig(device="cuda:1")).device == "cuda:1"
+    assert retriever._config(TrainConfig(device="auto")).device == "cpu"  # "auto": where the model already is

@@ -52,7 +52,7 @@ def test_controls_are_built_from_the_field_types_and_labelled():
     for name, control in c.items():
         labelled = control.number if isinstance(control, dpr_widgets.OptionalNumber) else control
         assert labelled.description == name
-        assert tooltip(labelled) == dpr_widgets.DESCRIPTIONS[name]
+        assert tooltip(labelled) == TrainConfig.help(name)
     other = ConfigPanel(fields=["embed_title", "dev_split", "device", "eval_corpus"]).controls
     assert [type(w) for w in other.values()] == [ipywidgets.Checkbox, ipywidgets.FloatText, ipywidgets.Text,
                                                  ipywidgets.Text]
