@@ -67,16 +67,18 @@ def mmap_malloc_env() -> dict:
 
 def run_child(script: str, settings: dict, env: dict | None = None) -> dict:
     """Run `script --child SETTINGS_JSON` in a fresh process; the JSON object its last line prints."""
-    completed = subprocess.run([sys.executable, script, "--child", json.dumps(settings)], env=env,
-                               capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, script, "--child", json.dumps(settings)], env=env, capture_output=True, text=True
+    )
     if completed.returncode:
         sys.stderr.write(completed.stderr[-5000:])
         raise SystemExit(f"{Path(script).name} {settings}: the child process failed (exit {completed.returncode})")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def xquad_dpr(language: str, folder: Path, test_fraction: float = 0.0, num_hard_negatives: int = 1,
-              seed: int = 0) -> tuple[Path, dict]:
+def xquad_dpr(
+    language: str, folder: Path, test_fraction: float = 0.0, num_hard_negatives: int = 1, seed: int = 0
+) -> tuple[Path, dict]:
     """XQuAD `language` as DPR files in `folder` (dpr_nb.squad.convert_squad: paragraphs as passages, the split by
     article, BM25 hard negatives without the answer); (folder, counts). The same seed splits every language alike:
     XQuAD's languages are translations of the same 48 articles."""
@@ -85,15 +87,18 @@ def xquad_dpr(language: str, folder: Path, test_fraction: float = 0.0, num_hard_
     source = XQUAD / f"xquad.{language}.json"
     if not source.is_file():
         raise SystemExit(f"{source} is absent: the benchmarks need ../shared/data/xquad beside the checkout.")
-    counts = convert_squad(source, folder, dev_fraction=0.0, test_fraction=test_fraction,
-                           num_hard_negatives=num_hard_negatives, seed=seed)
+    counts = convert_squad(
+        source, folder, dev_fraction=0.0, test_fraction=test_fraction, num_hard_negatives=num_hard_negatives, seed=seed
+    )
     return folder, counts
 
 
 def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     """Print (and return) a Markdown table of `rows`; columns are (key, header, format spec), "" for text."""
-    lines = ["| " + " | ".join(header for _, header, _ in columns) + " |",
-             "|" + "|".join("---" if not spec else "---:" for _, _, spec in columns) + "|"]
+    lines = [
+        "| " + " | ".join(header for _, header, _ in columns) + " |",
+        "|" + "|".join("---" if not spec else "---:" for _, _, spec in columns) + "|",
+    ]
     for row in rows:
         cells = []
         for key, _, spec in columns:

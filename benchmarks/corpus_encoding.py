@@ -34,8 +34,11 @@ def benchmark_passages(limit: int | None = None) -> list:
     from dpr_nb.data import Passage
 
     squad = json.loads((XQUAD / "xquad.en.json").read_text(encoding="utf-8"))
-    passages = [Passage(article["title"], paragraph["context"]) for article in squad["data"]
-                for paragraph in article["paragraphs"]]
+    passages = [
+        Passage(article["title"], paragraph["context"])
+        for article in squad["data"]
+        for paragraph in article["paragraphs"]
+    ]
     for source in sorted(DPR_SAMPLES.glob("*.json*")):
         passages += load_corpus(source)
     passages = list({p.key: p for p in passages}.values())
@@ -62,22 +65,30 @@ def main() -> None:
     passages = benchmark_passages(args.limit)
     documents = [Document(content=p.text, meta={"name": p.title}) for p in passages]
     texts = [f"{p.title} [SEP] {p.text}" for p in passages]
-    retriever = DensePassageRetriever(query_embedding_model=args.model, passage_embedding_model=args.model,
-                                      max_seq_len_passage=args.max_seq_len, batch_size=args.batch_size,
-                                      progress_bar=False)
+    retriever = DensePassageRetriever(
+        query_embedding_model=args.model,
+        passage_embedding_model=args.model,
+        max_seq_len_passage=args.max_seq_len,
+        batch_size=args.batch_size,
+        progress_bar=False,
+    )
     device = retriever.device
     st_model = SentenceTransformer(args.model, device=str(device))
     st_model.max_seq_length = args.max_seq_len
-    tools = {"dpr_nb": lambda: retriever.embed_documents(documents),
-             "sentence-transformers": lambda: st_model.encode(texts, batch_size=args.batch_size,
-                                                              show_progress_bar=False)}
-    print(f"model: {args.model}; {len(passages)} passages; batch {args.batch_size}; max length {args.max_seq_len}; "
-          f"{device_name(device)}, {torch.get_num_threads()} thread(s)\n", flush=True)
+    tools = {
+        "dpr_nb": lambda: retriever.embed_documents(documents),
+        "sentence-transformers": lambda: st_model.encode(texts, batch_size=args.batch_size, show_progress_bar=False),
+    }
+    print(
+        f"model: {args.model}; {len(passages)} passages; batch {args.batch_size}; max length {args.max_seq_len}; "
+        f"{device_name(device)}, {torch.get_num_threads()} thread(s)\n",
+        flush=True,
+    )
     # A warm-up batch each: kernels, the allocator, tokenizer caches.
     retriever.embed_documents(documents[: args.batch_size]), st_model.encode(texts[: args.batch_size])
     rates = {tool: [] for tool in tools}
     for round_number in range(args.rounds):
-        for tool in (list(tools) if round_number % 2 == 0 else list(tools)[::-1]):
+        for tool in list(tools) if round_number % 2 == 0 else list(tools)[::-1]:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             started = time.perf_counter()
@@ -94,17 +105,40 @@ def main() -> None:
     ours, theirs = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (ours, theirs))
     lowest_cosine = float((ours * theirs).sum(axis=1).min())
 
-    rows = [{"tool": tool, "passages_per_second": statistics.median(values),
-             "ratio": statistics.median(a / b for a, b in zip(values, rates["sentence-transformers"])),
-             "rounds": values} for tool, values in rates.items()]
+    rows = [
+        {
+            "tool": tool,
+            "passages_per_second": statistics.median(values),
+            "ratio": statistics.median(a / b for a, b in zip(values, rates["sentence-transformers"])),
+            "rounds": values,
+        }
+        for tool, values in rates.items()
+    ]
     print()
-    table = print_table(rows, [("tool", "tool", ""), ("passages_per_second", "passages/s", ".1f"),
-                               ("ratio", "speed vs sentence-transformers", ".2f")])
+    table = print_table(
+        rows,
+        [
+            ("tool", "tool", ""),
+            ("passages_per_second", "passages/s", ".1f"),
+            ("ratio", "speed vs sentence-transformers", ".2f"),
+        ],
+    )
     print(f"\nagreement: lowest cosine between the two tools' embeddings of the same text: {lowest_cosine:.6f}")
-    write_json("corpus_encoding", {"model": args.model, "passages": len(passages), "batch_size": args.batch_size,
-                                   "max_seq_len": args.max_seq_len, "device": device_name(device),
-                                   "threads": torch.get_num_threads(), "lowest_cosine": lowest_cosine,
-                                   "table": table, "results": rows}, args.json)
+    write_json(
+        "corpus_encoding",
+        {
+            "model": args.model,
+            "passages": len(passages),
+            "batch_size": args.batch_size,
+            "max_seq_len": args.max_seq_len,
+            "device": device_name(device),
+            "threads": torch.get_num_threads(),
+            "lowest_cosine": lowest_cosine,
+            "table": table,
+            "results": rows,
+        },
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -77,9 +77,22 @@ def environment(args):
 def config_for(folder: str, lengths, **settings):
     from dpr_nb import TrainConfig
 
-    values = dict(query_model=folder, passage_model=folder, batch_size=16, n_epochs=1, max_seq_len_query=lengths[0],
-                  max_seq_len_passage=lengths[1], num_hard_negatives=1, similarity="cosine", temperature=0.05,
-                  learning_rate=2e-5, num_warmup_steps=0, evaluate_every=0, save_dir=None, seed=0)
+    values = dict(
+        query_model=folder,
+        passage_model=folder,
+        batch_size=16,
+        n_epochs=1,
+        max_seq_len_query=lengths[0],
+        max_seq_len_passage=lengths[1],
+        num_hard_negatives=1,
+        similarity="cosine",
+        temperature=0.05,
+        learning_rate=2e-5,
+        num_warmup_steps=0,
+        evaluate_every=0,
+        save_dir=None,
+        seed=0,
+    )
     return TrainConfig(**{**values, **settings})
 
 
@@ -136,23 +149,34 @@ def precision_part(device, folder, examples, lengths) -> list[dict]:
         free_memory()
         if precision == "fp32":
             reference = {"loss": loss, "gradient": gradient, "steps": steps}
-        row = {"check": f"{precision} vs fp32", "loss": loss,
-               "loss_error": abs(loss - reference["loss"]) / abs(reference["loss"]),
-               "gradient_error": relative_error(gradient, reference["gradient"]),
-               "finite": bool(torch.isfinite(gradient).all()),
-               "steps_error": max(abs(a - b) / abs(b) for a, b in zip(steps, reference["steps"])), "steps": steps}
+        row = {
+            "check": f"{precision} vs fp32",
+            "loss": loss,
+            "loss_error": abs(loss - reference["loss"]) / abs(reference["loss"]),
+            "gradient_error": relative_error(gradient, reference["gradient"]),
+            "finite": bool(torch.isfinite(gradient).all()),
+            "steps_error": max(abs(a - b) / abs(b) for a, b in zip(steps, reference["steps"])),
+            "steps": steps,
+        }
         row["tolerance"] = 0.0 if precision == "fp32" else 0.05
         rows.append(row)
     for precision in ["fp32", "bf16"]:
         config = base.replace(precision=precision, batch_size=64)
         whole_loss, whole = one_batch_gradient(master, config, examples, device, 64)
-        cached_loss, cached = one_batch_gradient(master, config.replace(grad_cache_chunk_size=CHUNK), examples,
-                                                 device, 64)
+        cached_loss, cached = one_batch_gradient(
+            master, config.replace(grad_cache_chunk_size=CHUNK), examples, device, 64
+        )
         free_memory()
-        rows.append({"check": f"cached vs whole batch 64, {precision}", "loss": cached_loss,
-                     "loss_error": abs(cached_loss - whole_loss) / abs(whole_loss),
-                     "gradient_error": relative_error(cached, whole), "finite": bool(torch.isfinite(cached).all()),
-                     "tolerance": 1e-4 if precision == "fp32" else 0.05})
+        rows.append(
+            {
+                "check": f"cached vs whole batch 64, {precision}",
+                "loss": cached_loss,
+                "loss_error": abs(cached_loss - whole_loss) / abs(whole_loss),
+                "gradient_error": relative_error(cached, whole),
+                "finite": bool(torch.isfinite(cached).all()),
+                "tolerance": 1e-4 if precision == "fp32" else 0.05,
+            }
+        )
     for row in rows:
         errors = [row["loss_error"], row["gradient_error"], row.get("steps_error", 0.0)]
         row["passed"] = row["finite"] and all(e <= max(row["tolerance"], 1e-12) for e in errors)
@@ -188,22 +212,32 @@ def peak_gb(device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
-def dpr_nb_run(device, folder, examples, lengths, batch_size, chunk, steps, warmup, precision="auto",
-               share_encoders=False) -> dict:
+def dpr_nb_run(
+    device, folder, examples, lengths, batch_size, chunk, steps, warmup, precision="auto", share_encoders=False
+) -> dict:
     from dpr_nb.encoders import BiEncoder
     from dpr_nb.trainer import Trainer
 
     free_memory()
     model = BiEncoder.from_pretrained(folder, folder).to(device)
-    config = config_for(folder, lengths, batch_size=batch_size, grad_cache_chunk_size=chunk, precision=precision,
-                        share_encoders=share_encoders)
+    config = config_for(
+        folder,
+        lengths,
+        batch_size=batch_size,
+        grad_cache_chunk_size=chunk,
+        precision=precision,
+        share_encoders=share_encoders,
+    )
     clock = Clock(device)
-    trainer = Trainer(model, config, examples[:(steps + warmup) * batch_size], progress_bar=False)
+    trainer = Trainer(model, config, examples[: (steps + warmup) * batch_size], progress_bar=False)
     trainer.add_callback("on_step_end", clock.mark)
     trainer.train()
-    result = {"questions_per_second": clock.questions_per_second(batch_size, warmup), "peak_gb": peak_gb(device),
-              "precision": str(trainer.autocast_dtype or "float32").replace("torch.", ""),
-              "step_seconds": clock.step_seconds()}
+    result = {
+        "questions_per_second": clock.questions_per_second(batch_size, warmup),
+        "peak_gb": peak_gb(device),
+        "precision": str(trainer.autocast_dtype or "float32").replace("torch.", ""),
+        "step_seconds": clock.step_seconds(),
+    }
     del model, trainer
     return result
 
@@ -223,20 +257,28 @@ def sentence_transformers_run(device, folder, examples, lengths, batch_size, chu
     free_memory()
     model = SentenceTransformer(folder, device=str(device))
     model.max_seq_length = lengths[1]
-    loss_function = CachedMultipleNegativesRankingLoss(model, scale=20.0, mini_batch_size=chunk) if chunk else \
-        MultipleNegativesRankingLoss(model, scale=20.0)
+    loss_function = (
+        CachedMultipleNegativesRankingLoss(model, scale=20.0, mini_batch_size=chunk)
+        if chunk
+        else MultipleNegativesRankingLoss(model, scale=20.0)
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
     dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
     as_text = lambda passage: f"{passage.title} [SEP] {passage.text}"  # noqa: E731  the same tokens as dpr_nb's pair
     clock = Clock(device)
     model.train()
     for step in range(steps + warmup):
-        batch = examples[step * batch_size:(step + 1) * batch_size]
-        columns = ([e.question for e in batch], [as_text(e.positives[0]) for e in batch],
-                   [as_text(e.hard_negatives[0]) for e in batch])
+        batch = examples[step * batch_size : (step + 1) * batch_size]
+        columns = (
+            [e.question for e in batch],
+            [as_text(e.positives[0]) for e in batch],
+            [as_text(e.hard_negatives[0]) for e in batch],
+        )
         tokenize = getattr(model, "preprocess", None) or model.tokenize  # preprocess: sentence-transformers >= 6
-        features = [{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in tokenize(texts).items()}
-                    for texts in columns]
+        features = [
+            {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in tokenize(texts).items()}
+            for texts in columns
+        ]
         with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
             loss = loss_function(features, None)
         loss.backward()
@@ -244,8 +286,11 @@ def sentence_transformers_run(device, folder, examples, lengths, batch_size, chu
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         clock.mark()
-    result = {"questions_per_second": clock.questions_per_second(batch_size, warmup), "peak_gb": peak_gb(device),
-              "step_seconds": clock.step_seconds()}
+    result = {
+        "questions_per_second": clock.questions_per_second(batch_size, warmup),
+        "peak_gb": peak_gb(device),
+        "step_seconds": clock.step_seconds(),
+    }
     del model, optimizer, loss_function
     return result
 
@@ -257,14 +302,20 @@ def throughput_part(device, folder, examples, lengths, steps: int, warmup: int) 
         if len(examples) < needed:
             print(f"  batch {batch_size}: {len(examples)} questions are fewer than {needed}; skipped")
             continue
-        for tool, run in (("dpr_nb", dpr_nb_run), ("dpr_nb, shared", dpr_nb_run),
-                          ("sentence-transformers", sentence_transformers_run)):
+        for tool, run in (
+            ("dpr_nb", dpr_nb_run),
+            ("dpr_nb, shared", dpr_nb_run),
+            ("sentence-transformers", sentence_transformers_run),
+        ):
             options = {"share_encoders": True} if tool == "dpr_nb, shared" else {}
             result = run(device, folder, examples, lengths, batch_size, chunk, steps, warmup, **options)
             rows.append({"tool": tool, "batch": batch_size, "chunk": chunk or "-", **result})
-            print(f"  batch {batch_size}{f' cached in {chunk}' if chunk else ''}, {tool}: "
-                  f"{result['questions_per_second']:.1f} questions/s, peak {result['peak_gb'] or 0:.2f} GB, steps "
-                  f"{result['step_seconds']} s", flush=True)
+            print(
+                f"  batch {batch_size}{f' cached in {chunk}' if chunk else ''}, {tool}: "
+                f"{result['questions_per_second']:.1f} questions/s, peak {result['peak_gb'] or 0:.2f} GB, steps "
+                f"{result['step_seconds']} s",
+                flush=True,
+            )
     return rows
 
 
@@ -311,19 +362,34 @@ def encoding_part(device, folder, examples, lengths, count: int, batch_size: int
     from dpr_nb import DensePassageRetriever, Document
 
     paragraphs = list({p.text: p for e in examples for p in e.positives}.values())
-    documents = [Document(content=paragraphs[i % len(paragraphs)].text, id=str(i),
-                          meta={"name": paragraphs[i % len(paragraphs)].title}) for i in range(count)]
+    documents = [
+        Document(
+            content=paragraphs[i % len(paragraphs)].text,
+            id=str(i),
+            meta={"name": paragraphs[i % len(paragraphs)].title},
+        )
+        for i in range(count)
+    ]
     free_memory()
-    retriever = DensePassageRetriever(query_embedding_model=folder, passage_embedding_model=folder,
-                                      max_seq_len_query=lengths[0], max_seq_len_passage=lengths[1],
-                                      use_gpu=device.type == "cuda", batch_size=batch_size, progress_bar=False)
+    retriever = DensePassageRetriever(
+        query_embedding_model=folder,
+        passage_embedding_model=folder,
+        max_seq_len_query=lengths[0],
+        max_seq_len_passage=lengths[1],
+        use_gpu=device.type == "cuda",
+        batch_size=batch_size,
+        progress_bar=False,
+    )
     retriever.embed_documents(documents[:batch_size])  # warm-up
     clock = Clock(device)
     clock.mark()
     embeddings = retriever.embed_documents(documents)
     clock.mark()
-    result = {"passages": count, "batch": batch_size,
-              "dpr_nb_passages_per_second": count / (clock.times[1] - clock.times[0])}
+    result = {
+        "passages": count,
+        "batch": batch_size,
+        "dpr_nb_passages_per_second": count / (clock.times[1] - clock.times[0]),
+    }
     del retriever
     free_memory()
     model = SentenceTransformer(folder, device=str(device))
@@ -359,13 +425,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokenizer", default=str(MINILM), help="a folder with bert-base-uncased's tokenizer")
     parser.add_argument("--xquad", default=str(XQUAD / "xquad.en.json"))
-    parser.add_argument("--precision-model", default=str(MINILM),
-                        help="the trained model of the precision checks (if absent: the random one)")
+    parser.add_argument(
+        "--precision-model",
+        default=str(MINILM),
+        help="the trained model of the precision checks (if absent: the random one)",
+    )
     parser.add_argument("--steps", type=int, default=5, help="timed steps per throughput measurement")
     parser.add_argument("--passages", type=int, default=20000, help="passages encoded (on a CPU: 500)")
     parser.add_argument("--json", default=None, help="default: benchmarks/results/gpu_check.json")
-    parser.add_argument("--profile", default=None, metavar="FILE",
-                        help="also profile dpr_nb's steps at batch 16 and write torch.profiler's table to FILE")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="FILE",
+        help="also profile dpr_nb's steps at batch 16 and write torch.profiler's table to FILE",
+    )
     args = parser.parse_args()
     import torch
 
@@ -382,21 +455,34 @@ def main() -> None:
         print("1. precision", flush=True)
         trained = Path(args.precision_model)
         summary["precision_model"] = str(trained) if trained.is_dir() else "the random one"
-        summary["precision"] = precision_part(device, str(trained) if trained.is_dir() else folder, examples,
-                                              lengths)
-        print_table(summary["precision"], [("check", "check", ""), ("loss", "loss", ".4f"),
-                                           ("loss_error", "loss rel. error", ".1e"),
-                                           ("gradient_error", "gradient rel. error", ".1e"),
-                                           ("steps_error", "4 steps' losses, max rel. error", ".1e"),
-                                           ("tolerance", "tolerance", ".0e"), ("passed", "passed", "")])
+        summary["precision"] = precision_part(device, str(trained) if trained.is_dir() else folder, examples, lengths)
+        print_table(
+            summary["precision"],
+            [
+                ("check", "check", ""),
+                ("loss", "loss", ".4f"),
+                ("loss_error", "loss rel. error", ".1e"),
+                ("gradient_error", "gradient rel. error", ".1e"),
+                ("steps_error", "4 steps' losses, max rel. error", ".1e"),
+                ("tolerance", "tolerance", ".0e"),
+                ("passed", "passed", ""),
+            ],
+        )
         if device.type == "cuda":
             print("\n2. throughput", flush=True)
             summary["throughput"] = throughput_part(device, folder, examples, lengths, args.steps, warmup=2)
             if args.profile:
                 profile(device, folder, examples, lengths, Path(args.profile))
-            print_table(summary["throughput"], [("tool", "tool", ""), ("batch", "batch", ""), ("chunk", "chunk", ""),
-                                                ("questions_per_second", "questions/s", ".1f"),
-                                                ("peak_gb", "peak GB", ".2f")])
+            print_table(
+                summary["throughput"],
+                [
+                    ("tool", "tool", ""),
+                    ("batch", "batch", ""),
+                    ("chunk", "chunk", ""),
+                    ("questions_per_second", "questions/s", ".1f"),
+                    ("peak_gb", "peak GB", ".2f"),
+                ],
+            )
             print("\n3. t4", flush=True)
             summary["t4"] = t4_part(device, folder, examples)
             print(summary["t4"])

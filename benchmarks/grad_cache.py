@@ -77,16 +77,26 @@ def measure(settings: dict) -> dict:
     # 1 warm-up step + `steps` measured ones, every one a full batch: one epoch of exactly that many questions, or
     # (a small dataset) one batch of questions repeated for as many epochs.
     if len(examples) >= (steps + 1) * batch_size:
-        examples, epochs = examples[:(steps + 1) * batch_size], 1
+        examples, epochs = examples[: (steps + 1) * batch_size], 1
     elif len(examples) >= batch_size:
         examples, epochs = examples[:batch_size], steps + 1
     else:
         raise SystemExit(f"{len(examples)} training questions: fewer than batch_size={batch_size}")
-    config = TrainConfig(query_model=model_name, passage_model=model_name, batch_size=batch_size, n_epochs=epochs,
-                         grad_cache_chunk_size=settings["chunk"], max_seq_len_query=settings["max_seq_len_query"],
-                         max_seq_len_passage=settings["max_seq_len_passage"],
-                         num_hard_negatives=settings["num_hard_negatives"], num_warmup_steps=0, evaluate_every=0,
-                         save_dir=None, device="auto", precision=settings["precision"])
+    config = TrainConfig(
+        query_model=model_name,
+        passage_model=model_name,
+        batch_size=batch_size,
+        n_epochs=epochs,
+        grad_cache_chunk_size=settings["chunk"],
+        max_seq_len_query=settings["max_seq_len_query"],
+        max_seq_len_passage=settings["max_seq_len_passage"],
+        num_hard_negatives=settings["num_hard_negatives"],
+        num_warmup_steps=0,
+        evaluate_every=0,
+        save_dir=None,
+        device="auto",
+        precision=settings["precision"],
+    )
     device = resolve_device(config.device)
     cuda = device.type == "cuda"
     model.to(device)
@@ -107,13 +117,19 @@ def measure(settings: dict) -> dict:
         times.append(time.perf_counter())
         cpu_times.append(time.process_time())
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
     make_batch = trainer.make_batch
 
     def recording_make_batch(items):
         batch = make_batch(items)
-        shapes.append({"questions": batch.query["input_ids"].shape[0], "query_len": batch.query["input_ids"].shape[1],
-                       "passages": batch.passage["input_ids"].shape[0],
-                       "passage_len": batch.passage["input_ids"].shape[1]})
+        shapes.append(
+            {
+                "questions": batch.query["input_ids"].shape[0],
+                "query_len": batch.query["input_ids"].shape[1],
+                "passages": batch.passage["input_ids"].shape[0],
+                "passage_len": batch.passage["input_ids"].shape[1],
+            }
+        )
         return batch
 
     def step_end(trainer, record):
@@ -128,21 +144,31 @@ def measure(settings: dict) -> dict:
     seconds = [b - a for a, b in zip(times, times[1:])]
     assert len(seconds) == steps + 1, (len(seconds), steps)
     measured = seconds[1:]  # the first step allocates the gradients and Adam's state, and warms up the kernels
-    result = {"questions_per_step": sum(s["questions"] for s in shapes[1:]) / steps,
-              "passages_per_step": sum(s["passages"] for s in shapes[1:]) / steps,
-              "passage_len": max(s["passage_len"] for s in shapes), "query_len": max(s["query_len"] for s in shapes),
-              "seconds_per_step": sum(measured) / steps, "seconds": measured, "warm_up_seconds": seconds[0],
-              "cpu_seconds_per_step": (cpu_times[-1] - cpu_times[1]) / steps,
-              "page_faults_per_step": (faults[-1] - faults[1]) / steps,
-              "losses": [s["loss"] for s in trainer.history.steps],
-              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux reports KB
-              "rss_baseline_mb": baseline_mb if not cuda else None,
-              "device": torch.cuda.get_device_name(device) if cuda else cpu_name(),
-              "precision": str(trainer.autocast_dtype).replace("torch.", "") if trainer.autocast_dtype else "float32",
-              "threads": torch.get_num_threads(), "torch": torch.__version__}
+    result = {
+        "questions_per_step": sum(s["questions"] for s in shapes[1:]) / steps,
+        "passages_per_step": sum(s["passages"] for s in shapes[1:]) / steps,
+        "passage_len": max(s["passage_len"] for s in shapes),
+        "query_len": max(s["query_len"] for s in shapes),
+        "seconds_per_step": sum(measured) / steps,
+        "seconds": measured,
+        "warm_up_seconds": seconds[0],
+        "cpu_seconds_per_step": (cpu_times[-1] - cpu_times[1]) / steps,
+        "page_faults_per_step": (faults[-1] - faults[1]) / steps,
+        "losses": [s["loss"] for s in trainer.history.steps],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux reports KB
+        "rss_baseline_mb": baseline_mb if not cuda else None,
+        "device": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "precision": str(trainer.autocast_dtype).replace("torch.", "") if trainer.autocast_dtype else "float32",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
     if cuda:
-        result.update(memory="cuda max_memory_allocated", peak_mb=torch.cuda.max_memory_allocated(device) / 2**20,
-                      baseline_mb=baseline_mb, max_reserved_mb=torch.cuda.max_memory_reserved(device) / 2**20)
+        result.update(
+            memory="cuda max_memory_allocated",
+            peak_mb=torch.cuda.max_memory_allocated(device) / 2**20,
+            baseline_mb=baseline_mb,
+            max_reserved_mb=torch.cuda.max_memory_reserved(device) / 2**20,
+        )
     else:
         result.update(memory="peak RSS", peak_mb=result["peak_rss_mb"], baseline_mb=baseline_mb)
     result["above_baseline_mb"] = result["peak_mb"] - result["baseline_mb"]
@@ -158,19 +184,25 @@ def make_data(args, folder: Path) -> tuple[str | None, str]:
     if args.data == "xquad" and XQUAD_EN.is_file():
         from dpr_nb.squad import convert_squad
 
-        counts = convert_squad(XQUAD_EN, folder, dev_fraction=0, test_fraction=0,
-                               num_hard_negatives=args.num_hard_negatives)
-        return str(folder), (f"XQuAD English via convert_squad: {counts['train']['questions']} questions, "
-                             f"{counts['train']['passages']} paragraphs")
+        counts = convert_squad(
+            XQUAD_EN, folder, dev_fraction=0, test_fraction=0, num_hard_negatives=args.num_hard_negatives
+        )
+        return str(folder), (
+            f"XQuAD English via convert_squad: {counts['train']['questions']} questions, "
+            f"{counts['train']['passages']} paragraphs"
+        )
     reason = "" if args.data == "embedded" else f" ({XQUAD_EN} is absent)"
     return None, f"the embedded dataset{reason}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(DEFAULT_MODEL),
-                        help="a hub name or a local folder (both encoders start from it), or 'tiny' (dpr_nb's "
-                             "TINY_MODEL); default: ../shared/models/all-MiniLM-L6-v2")
+    parser.add_argument(
+        "--model",
+        default=str(DEFAULT_MODEL),
+        help="a hub name or a local folder (both encoders start from it), or 'tiny' (dpr_nb's "
+        "TINY_MODEL); default: ../shared/models/all-MiniLM-L6-v2",
+    )
     parser.add_argument("--data", choices=("xquad", "embedded"), default="xquad")
     parser.add_argument("--chunk", type=int, default=16, help="grad_cache_chunk_size of the cached configuration")
     parser.add_argument("--batch-size", type=int, default=128, help="the large batch (with and without caching)")
@@ -180,68 +212,109 @@ def main() -> None:
     parser.add_argument("--num-hard-negatives", type=int, default=1)
     parser.add_argument("--steps", type=int, default=2, help="measured optimizer steps, after 1 warm-up step")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
-    parser.add_argument("--malloc", choices=("mmap", "default"), default="mmap",
-                        help="mmap: glibc returns every block over 128 KB to the kernel when freed, so the CPU's "
-                             "RSS follows what torch holds (see above); default: glibc's own settings")
-    parser.add_argument("--only", action="append", choices=("cached", "plain", "small"),
-                        help="run only these configurations (repeatable); the ratio needs 'small'")
+    parser.add_argument(
+        "--malloc",
+        choices=("mmap", "default"),
+        default="mmap",
+        help="mmap: glibc returns every block over 128 KB to the kernel when freed, so the CPU's "
+        "RSS follows what torch holds (see above); default: glibc's own settings",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=("cached", "plain", "small"),
+        help="run only these configurations (repeatable); the ratio needs 'small'",
+    )
     parser.add_argument("--json", default=None, help="default: benchmarks/results/grad_cache.json")
     args = parser.parse_args()
     if args.model == "tiny" and max(args.max_seq_len_query, args.max_seq_len_passage) > 128:
         # TINY_MODEL has 128 positions.
-        args.max_seq_len_query, args.max_seq_len_passage = (min(128, args.max_seq_len_query),
-                                                            min(128, args.max_seq_len_passage))
-        print(f"--model tiny has 128 positions: lengths capped to {args.max_seq_len_query}/"
-              f"{args.max_seq_len_passage}")
-    configurations = {"cached": (f"batch {args.batch_size}, cached (chunk {args.chunk})", args.batch_size, args.chunk),
-                      "plain": (f"batch {args.batch_size}", args.batch_size, None),
-                      "small": (f"batch {args.small_batch_size}", args.small_batch_size, None)}
+        args.max_seq_len_query, args.max_seq_len_passage = (
+            min(128, args.max_seq_len_query),
+            min(128, args.max_seq_len_passage),
+        )
+        print(f"--model tiny has 128 positions: lengths capped to {args.max_seq_len_query}/{args.max_seq_len_passage}")
+    configurations = {
+        "cached": (f"batch {args.batch_size}, cached (chunk {args.chunk})", args.batch_size, args.chunk),
+        "plain": (f"batch {args.batch_size}", args.batch_size, None),
+        "small": (f"batch {args.small_batch_size}", args.small_batch_size, None),
+    }
     chosen = [key for key in configurations if not args.only or key in args.only]
     env = mmap_malloc_env() if args.malloc == "mmap" else dict(os.environ)
     with tempfile.TemporaryDirectory() as folder:
         data_dir, data_description = make_data(args, Path(folder))
-        print(f"model: {args.model}\ndata: {data_description}\nlengths: query {args.max_seq_len_query}, passage "
-              f"{args.max_seq_len_passage}; {args.num_hard_negatives} hard negative(s) per question; "
-              f"{args.steps} measured step(s) after 1 warm-up step; malloc: {args.malloc}")
+        print(
+            f"model: {args.model}\ndata: {data_description}\nlengths: query {args.max_seq_len_query}, passage "
+            f"{args.max_seq_len_passage}; {args.num_hard_negatives} hard negative(s) per question; "
+            f"{args.steps} measured step(s) after 1 warm-up step; malloc: {args.malloc}"
+        )
         results = {}
         for key in chosen:
             name, batch_size, chunk = configurations[key]
-            settings = {"model": args.model, "data_dir": data_dir, "batch_size": batch_size, "chunk": chunk,
-                        "steps": args.steps, "max_seq_len_query": args.max_seq_len_query,
-                        "max_seq_len_passage": args.max_seq_len_passage,
-                        "num_hard_negatives": args.num_hard_negatives, "precision": args.precision}
-            completed = subprocess.run([sys.executable, __file__, "--child", json.dumps(settings)], env=env,
-                                       capture_output=True, text=True)
+            settings = {
+                "model": args.model,
+                "data_dir": data_dir,
+                "batch_size": batch_size,
+                "chunk": chunk,
+                "steps": args.steps,
+                "max_seq_len_query": args.max_seq_len_query,
+                "max_seq_len_passage": args.max_seq_len_passage,
+                "num_hard_negatives": args.num_hard_negatives,
+                "precision": args.precision,
+            }
+            completed = subprocess.run(
+                [sys.executable, __file__, "--child", json.dumps(settings)], env=env, capture_output=True, text=True
+            )
             if completed.returncode:
                 sys.stderr.write(completed.stderr)
                 raise SystemExit(f"{name}: the child process failed (exit status {completed.returncode})")
-            results[name] = {"configuration": key, "batch_size": batch_size, "chunk": chunk,
-                             **json.loads(completed.stdout.strip().splitlines()[-1])}
+            results[name] = {
+                "configuration": key,
+                "batch_size": batch_size,
+                "chunk": chunk,
+                **json.loads(completed.stdout.strip().splitlines()[-1]),
+            }
             print(f"  {name}: done, {results[name]['seconds_per_step']:.1f} s/step", flush=True)
     first = next(iter(results.values()))
-    print(f"\ndevice: {first['device']}; precision: {first['precision']}; torch {first['torch']}, "
-          f"{first['threads']} thread(s)\nmemory: {first['memory']}"
-          + ("" if first["memory"] != "peak RSS" else " (baseline: RSS after loading the model and the data)"))
+    print(
+        f"\ndevice: {first['device']}; precision: {first['precision']}; torch {first['torch']}, "
+        f"{first['threads']} thread(s)\nmemory: {first['memory']}"
+        + ("" if first["memory"] != "peak RSS" else " (baseline: RSS after loading the model and the data)")
+    )
     small = results.get(configurations["small"][0])
-    header = (f"{'configuration':<28}{'questions/step':>15}{'passages/step':>14}{'peak MB':>10}{'above base MB':>15}"
-              f"{'s/step':>9}{'CPU s/step':>11}{'questions/s':>12}{'x batch ' + str(args.small_batch_size):>12}")
+    header = (
+        f"{'configuration':<28}{'questions/step':>15}{'passages/step':>14}{'peak MB':>10}{'above base MB':>15}"
+        f"{'s/step':>9}{'CPU s/step':>11}{'questions/s':>12}{'x batch ' + str(args.small_batch_size):>12}"
+    )
     print(header)
     for name, r in results.items():
         r["ratio_to_small"] = r["above_baseline_mb"] / small["above_baseline_mb"] if small else None
         ratio = f"{r['ratio_to_small']:.2f}" if small else "-"
-        print(f"{name:<28}{r['questions_per_step']:>15.0f}{r['passages_per_step']:>14.0f}{r['peak_mb']:>10.0f}"
-              f"{r['above_baseline_mb']:>15.0f}{r['seconds_per_step']:>9.1f}{r['cpu_seconds_per_step']:>11.1f}"
-              f"{r['questions_per_step'] / r['seconds_per_step']:>12.1f}{ratio:>12}")
+        print(
+            f"{name:<28}{r['questions_per_step']:>15.0f}{r['passages_per_step']:>14.0f}{r['peak_mb']:>10.0f}"
+            f"{r['above_baseline_mb']:>15.0f}{r['seconds_per_step']:>9.1f}{r['cpu_seconds_per_step']:>11.1f}"
+            f"{r['questions_per_step'] / r['seconds_per_step']:>12.1f}{ratio:>12}"
+        )
     cached = results.get(configurations["cached"][0])
     target_met = None
     if cached and small:
         target_met = cached["ratio_to_small"] <= TARGET
-        print(f"\ntarget: batch {args.batch_size} cached within {TARGET}x batch {args.small_batch_size}'s peak above "
-              f"baseline: {cached['ratio_to_small']:.2f}x, {'met' if target_met else 'NOT met'}")
-    summary = {"model": args.model, "data": data_description, "max_seq_len_query": args.max_seq_len_query,
-               "max_seq_len_passage": args.max_seq_len_passage, "num_hard_negatives": args.num_hard_negatives,
-               "steps": args.steps, "malloc": args.malloc, "target": TARGET, "target_met": target_met,
-               "results": results}
+        print(
+            f"\ntarget: batch {args.batch_size} cached within {TARGET}x batch {args.small_batch_size}'s peak above "
+            f"baseline: {cached['ratio_to_small']:.2f}x, {'met' if target_met else 'NOT met'}"
+        )
+    summary = {
+        "model": args.model,
+        "data": data_description,
+        "max_seq_len_query": args.max_seq_len_query,
+        "max_seq_len_passage": args.max_seq_len_passage,
+        "num_hard_negatives": args.num_hard_negatives,
+        "steps": args.steps,
+        "malloc": args.malloc,
+        "target": TARGET,
+        "target_met": target_met,
+        "results": results,
+    }
     write_json("grad_cache", summary, args.json)
 
 

@@ -36,9 +36,14 @@ from common import DPR_SAMPLES, MINILM, print_table, write_json, xquad_dpr
 
 BATCH_SIZE = 16
 KS = (1, 5, 10, 20)
-COLUMNS = [("model", "model", ""), ("top_1_accuracy", "top-1", ".3f"), ("top_5_accuracy", "top-5", ".3f"),
-           ("top_20_accuracy", "top-20", ".3f"), ("mrr_at_10", "MRR@10", ".3f"),
-           ("train_minutes", "training min", ".1f")]
+COLUMNS = [
+    ("model", "model", ""),
+    ("top_1_accuracy", "top-1", ".3f"),
+    ("top_5_accuracy", "top-5", ".3f"),
+    ("top_20_accuracy", "top-20", ".3f"),
+    ("mrr_at_10", "MRR@10", ".3f"),
+    ("train_minutes", "training min", ".1f"),
+]
 
 
 def distractors() -> list:
@@ -54,11 +59,21 @@ def train_dpr_nb(model: str, data_dir: Path, args, share_encoders: bool):
     retriever = DensePassageRetriever(query_embedding_model=model, passage_embedding_model=model, progress_bar=False)
     questions = len(retriever_examples(data_dir, args))
     steps = args.epochs * (questions // BATCH_SIZE)
-    config = TrainConfig(data_dir=str(data_dir), train_filename="train.json", max_samples=args.max_train_questions,
-                         batch_size=BATCH_SIZE, num_hard_negatives=1, n_epochs=args.epochs,
-                         learning_rate=args.learning_rate, num_warmup_steps=math.ceil(0.1 * steps),
-                         similarity="cosine", temperature=0.05, evaluate_every=0, save_dir=None,
-                         share_encoders=share_encoders)
+    config = TrainConfig(
+        data_dir=str(data_dir),
+        train_filename="train.json",
+        max_samples=args.max_train_questions,
+        batch_size=BATCH_SIZE,
+        num_hard_negatives=1,
+        n_epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        num_warmup_steps=math.ceil(0.1 * steps),
+        similarity="cosine",
+        temperature=0.05,
+        evaluate_every=0,
+        save_dir=None,
+        share_encoders=share_encoders,
+    )
     retriever.train(config=config)
     return retriever
 
@@ -82,17 +97,32 @@ def train_sentence_transformers(model_name: str, data_dir: Path, args):
     model = SentenceTransformer(model_name)
     model.max_seq_length = 256
     examples = retriever_examples(data_dir, args)
-    dataset = Dataset.from_dict({"anchor": [e.question for e in examples],
-                                 "positive": [as_text(e.positives[0]) for e in examples],
-                                 "negative": [as_text(e.hard_negatives[0]) for e in examples]})
+    dataset = Dataset.from_dict(
+        {
+            "anchor": [e.question for e in examples],
+            "positive": [as_text(e.positives[0]) for e in examples],
+            "negative": [as_text(e.hard_negatives[0]) for e in examples],
+        }
+    )
     with tempfile.TemporaryDirectory() as output_dir:
         arguments = SentenceTransformerTrainingArguments(
-            output_dir=output_dir, per_device_train_batch_size=BATCH_SIZE, num_train_epochs=args.epochs,
-            learning_rate=args.learning_rate, warmup_steps=0.1, lr_scheduler_type="linear", max_grad_norm=2.0,
-            seed=42, logging_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True,
-            dataloader_drop_last=True)
-        SentenceTransformerTrainer(model=model, args=arguments, train_dataset=dataset,
-                                   loss=MultipleNegativesRankingLoss(model, scale=20.0)).train()
+            output_dir=output_dir,
+            per_device_train_batch_size=BATCH_SIZE,
+            num_train_epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            warmup_steps=0.1,
+            lr_scheduler_type="linear",
+            max_grad_norm=2.0,
+            seed=42,
+            logging_strategy="no",
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_drop_last=True,
+        )
+        SentenceTransformerTrainer(
+            model=model, args=arguments, train_dataset=dataset, loss=MultipleNegativesRankingLoss(model, scale=20.0)
+        ).train()
     return model
 
 
@@ -116,23 +146,32 @@ def run_language(language: str, folder: Path, args) -> list[dict]:
     data_dir, counts = xquad_dpr(language, folder / language, test_fraction=0.2)
     test = load_dpr_file(data_dir / "test.json")
     corpus = load_corpus(data_dir / "passages.tsv") + distractors()
-    print(f"\nXQuAD {language}: {len(retriever_examples(data_dir, args))} training questions "
-          f"({counts['train']['articles']} articles), {len(test)} held-out questions ({counts['test']['articles']} "
-          f"articles); corpus {len(corpus)} passages", flush=True)
+    print(
+        f"\nXQuAD {language}: {len(retriever_examples(data_dir, args))} training questions "
+        f"({counts['train']['articles']} articles), {len(test)} held-out questions ({counts['test']['articles']} "
+        f"articles); corpus {len(corpus)} passages",
+        flush=True,
+    )
     rows = []
 
     def add(name, result, minutes=None):
         rows.append({"model": name, **result.metrics, "train_minutes": minutes})
-        print(f"  {name}: top-1 {result.metrics['top_1_accuracy']:.3f}, top-20 {result.metrics['top_20_accuracy']:.3f}"
-              f", MRR@10 {result.metrics['mrr_at_10']:.3f}" + (f" ({minutes:.1f} min training)" if minutes else ""),
-              flush=True)
+        print(
+            f"  {name}: top-1 {result.metrics['top_1_accuracy']:.3f}, top-20 {result.metrics['top_20_accuracy']:.3f}"
+            f", MRR@10 {result.metrics['mrr_at_10']:.3f}" + (f" ({minutes:.1f} min training)" if minutes else ""),
+            flush=True,
+        )
 
     add("BM25", evaluate_corpus_bm25(test, corpus, ks=KS))
-    untrained = DensePassageRetriever(query_embedding_model=args.model, passage_embedding_model=args.model,
-                                      progress_bar=False)
+    untrained = DensePassageRetriever(
+        query_embedding_model=args.model, passage_embedding_model=args.model, progress_bar=False
+    )
     add("untrained", evaluate_corpus(untrained, test, corpus, ks=KS, batch_size=32))
-    trainings = [(name, shared) for name, shared in (("dpr_nb", False), ("dpr_nb, shared", True))
-                 if ("shared" if shared else "two") in args.dpr_nb]
+    trainings = [
+        (name, shared)
+        for name, shared in (("dpr_nb", False), ("dpr_nb, shared", True))
+        if ("shared" if shared else "two") in args.dpr_nb
+    ]
     for name, shared in trainings:
         started = time.perf_counter()
         retriever = train_dpr_nb(args.model, data_dir, args, shared)
@@ -152,8 +191,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--learning-rate", type=float, default=2e-5)
     parser.add_argument("--max-train-questions", type=int, default=None, help="train on the first N questions only")
-    parser.add_argument("--dpr-nb", nargs="+", choices=("two", "shared"), default=["two", "shared"],
-                        help="dpr_nb's variants: DPR's two encoders, one shared encoder (share_encoders=True)")
+    parser.add_argument(
+        "--dpr-nb",
+        nargs="+",
+        choices=("two", "shared"),
+        default=["two", "shared"],
+        help="dpr_nb's variants: DPR's two encoders, one shared encoder (share_encoders=True)",
+    )
     parser.add_argument("--json", default=None, help="default: benchmarks/results/retrieval_quality.json")
     args = parser.parse_args()
     results, tables = {}, {}
@@ -169,10 +213,21 @@ def main() -> None:
         ours, theirs = by_name.get("dpr_nb, shared", by_name.get("dpr_nb")), by_name["sentence-transformers"]
         verdicts[language] = {metric: ours[metric] >= theirs[metric] for metric in ("top_1_accuracy", "mrr_at_10")}
     print(f"\ntarget: dpr_nb at least sentence-transformers' top-1 and MRR@10: {verdicts}")
-    write_json("retrieval_quality", {"model": args.model, "epochs": args.epochs, "learning_rate": args.learning_rate,
-                                     "batch_size": BATCH_SIZE, "max_train_questions": args.max_train_questions,
-                                     "dpr_nb_variants": args.dpr_nb,
-                                     "target_met": verdicts, "tables": tables, "results": results}, args.json)
+    write_json(
+        "retrieval_quality",
+        {
+            "model": args.model,
+            "epochs": args.epochs,
+            "learning_rate": args.learning_rate,
+            "batch_size": BATCH_SIZE,
+            "max_train_questions": args.max_train_questions,
+            "dpr_nb_variants": args.dpr_nb,
+            "target_met": verdicts,
+            "tables": tables,
+            "results": results,
+        },
+        args.json,
+    )
 
 
 if __name__ == "__main__":

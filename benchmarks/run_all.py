@@ -21,8 +21,10 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "training_throughput": ([], ["--rounds", "1", "--steps", "1", "--max-seq-len-passage", "64"]),
     "corpus_encoding": ([], ["--rounds", "1", "--limit", "128"]),
-    "retrieval_quality": (["--max-train-questions", "480", "--dpr-nb", "shared"],
-                          ["--languages", "en", "--max-train-questions", "32", "--dpr-nb", "shared"]),
+    "retrieval_quality": (
+        ["--max-train-questions", "480", "--dpr-nb", "shared"],
+        ["--languages", "en", "--max-train-questions", "32", "--dpr-nb", "shared"],
+    ),
     "grad_cache": ([], ["--model", "tiny", "--max-seq-len-passage", "64", "--steps", "1"]),
     "streaming_reader": (["--size-mb", "1024"], ["--size-mb", "20"]),
     "faiss_indexes": ([], ["--n", "20000", "--queries", "200"]),

@@ -28,15 +28,22 @@ from pathlib import Path
 
 from common import write_json
 
-WORDS = ("the of and in to was is for on as by with he at from his an were are which this also be has or had first "
-         "one their its new after who they two her she been other when there all during into school time may years "
-         "more most only over city some world would where later up such used many can state about national out "
-         "known university united then made").split()
+WORDS = (
+    "the of and in to was is for on as by with he at from his an were are which this also be has or had first "
+    "one their its new after who they two her she been other when there all during into school time may years "
+    "more most only over city some world would where later up such used many can state about national out "
+    "known university united then made"
+).split()
 
 
 def passage(rng: random.Random, index: int) -> dict:
-    return {"title": f"Article {index}", "text": " ".join(rng.choices(WORDS, k=100)), "score": rng.random() * 20,
-            "title_score": 0, "passage_id": str(index)}
+    return {
+        "title": f"Article {index}",
+        "text": " ".join(rng.choices(WORDS, k=100)),
+        "score": rng.random() * 20,
+        "title_score": 0,
+        "passage_id": str(index),
+    }
 
 
 def generate(path: Path, size_mb: int, seed: int = 0) -> int:
@@ -45,10 +52,14 @@ def generate(path: Path, size_mb: int, seed: int = 0) -> int:
     with open(path, "w", encoding="utf-8") as f:
         f.write("[")
         while written < size_mb * 1024 * 1024:
-            record = {"dataset": "synthetic", "question": " ".join(rng.choices(WORDS, k=9)) + "?",
-                      "answers": ["an answer"], "positive_ctxs": [passage(rng, count * 100)],
-                      "negative_ctxs": [passage(rng, count * 100 + 1 + i) for i in range(20)],
-                      "hard_negative_ctxs": [passage(rng, count * 100 + 40 + i) for i in range(30)]}
+            record = {
+                "dataset": "synthetic",
+                "question": " ".join(rng.choices(WORDS, k=9)) + "?",
+                "answers": ["an answer"],
+                "positive_ctxs": [passage(rng, count * 100)],
+                "negative_ctxs": [passage(rng, count * 100 + 1 + i) for i in range(20)],
+                "hard_negative_ctxs": [passage(rng, count * 100 + 40 + i) for i in range(30)],
+            }
             text = ("," if count else "") + json.dumps(record)
             f.write(text)
             written += len(text)
@@ -96,19 +107,28 @@ def main() -> None:
         print(f"{'reader':<20}{'peak RSS (MB)':>15}{'seconds':>10}{'MB/s':>8}")
         results = {}
         for reader in ("dpr_nb streaming", "dpr_nb index", "index epoch", "json.load"):
-            output = subprocess.run([sys.executable, __file__, "--child", reader, str(path)], check=True,
-                                    capture_output=True, text=True).stdout
+            output = subprocess.run(
+                [sys.executable, __file__, "--child", reader, str(path)], check=True, capture_output=True, text=True
+            ).stdout
             result = json.loads(output.strip().splitlines()[-1])
             assert result["questions"] == records, (reader, result)
             results[reader] = result
-            print(f"{reader:<20}{result['peak_rss_mb']:>15.0f}{result['seconds']:>10.1f}"
-                  f"{size_mb / result['seconds']:>8.1f}")
-    target_met = all(results[r]["peak_rss_mb"] < 500 and size_mb / results[r]["seconds"] >= 30
-                     for r in ("dpr_nb streaming",))
-    print(f"\ntarget: the streaming reader under 500 MB peak RSS and at least 30 MB/s: "
-          f"{'met' if target_met else 'NOT met'}")
-    write_json("streaming_reader", {"file_mb": size_mb, "questions": records, "target_met": target_met,
-                                    "results": results}, args.json)
+            print(
+                f"{reader:<20}{result['peak_rss_mb']:>15.0f}{result['seconds']:>10.1f}"
+                f"{size_mb / result['seconds']:>8.1f}"
+            )
+    target_met = all(
+        results[r]["peak_rss_mb"] < 500 and size_mb / results[r]["seconds"] >= 30 for r in ("dpr_nb streaming",)
+    )
+    print(
+        f"\ntarget: the streaming reader under 500 MB peak RSS and at least 30 MB/s: "
+        f"{'met' if target_met else 'NOT met'}"
+    )
+    write_json(
+        "streaming_reader",
+        {"file_mb": size_mb, "questions": records, "target_met": target_met, "results": results},
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -97,9 +97,15 @@ class StepClock:
 
         seconds = [b - a for a, b in zip(self.times, self.times[1:])][-steps:]  # the warm-up step left out
         peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if self.cuda else peak_rss_mb()
-        return {"seconds_per_step": sum(seconds) / steps, "questions_per_second": BATCH_SIZE * steps / sum(seconds),
-                "peak_mb": peak, "above_baseline_mb": peak - self.baseline_mb, "device": device_name(self.device),
-                "threads": torch.get_num_threads(), **extra}
+        return {
+            "seconds_per_step": sum(seconds) / steps,
+            "questions_per_second": BATCH_SIZE * steps / sum(seconds),
+            "peak_mb": peak,
+            "above_baseline_mb": peak - self.baseline_mb,
+            "device": device_name(self.device),
+            "threads": torch.get_num_threads(),
+            **extra,
+        }
 
 
 def dpr_nb_child(settings: dict) -> dict:
@@ -110,12 +116,23 @@ def dpr_nb_child(settings: dict) -> dict:
     device = resolve_device("auto")
     model = BiEncoder.from_pretrained(settings["model"], settings["model"]).to(device)
     examples = sample(settings)
-    config = TrainConfig(query_model=settings["model"], passage_model=settings["model"], batch_size=BATCH_SIZE,
-                         n_epochs=1, max_seq_len_query=settings["max_seq_len_query"],
-                         max_seq_len_passage=settings["max_seq_len_passage"], num_hard_negatives=1,
-                         similarity="cosine", temperature=0.05, learning_rate=2e-5, num_warmup_steps=0,
-                         evaluate_every=0, save_dir=None, precision=precision_of(device),
-                         share_encoders=settings["tool"] == "dpr_nb, shared")
+    config = TrainConfig(
+        query_model=settings["model"],
+        passage_model=settings["model"],
+        batch_size=BATCH_SIZE,
+        n_epochs=1,
+        max_seq_len_query=settings["max_seq_len_query"],
+        max_seq_len_passage=settings["max_seq_len_passage"],
+        num_hard_negatives=1,
+        similarity="cosine",
+        temperature=0.05,
+        learning_rate=2e-5,
+        num_warmup_steps=0,
+        evaluate_every=0,
+        save_dir=None,
+        precision=precision_of(device),
+        share_encoders=settings["tool"] == "dpr_nb, shared",
+    )
     clock = StepClock(device)
     trainer = Trainer(model, config, examples, progress_bar=False)
     trainer.add_callback("on_train_start", lambda trainer: clock.mark())
@@ -142,12 +159,18 @@ def sentence_transformers_child(settings: dict) -> dict:
     examples = sample(settings)
     longest_question = max(len(model.tokenizer(e.question)["input_ids"]) for e in examples)
     if longest_question > settings["max_seq_len_query"]:
-        raise SystemExit(f"a question has {longest_question} tokens: sentence-transformers would not cut it to "
-                         f"{settings['max_seq_len_query']} as dpr_nb does, so the work would differ")
+        raise SystemExit(
+            f"a question has {longest_question} tokens: sentence-transformers would not cut it to "
+            f"{settings['max_seq_len_query']} as dpr_nb does, so the work would differ"
+        )
     as_text = lambda passage: f"{passage.title} [SEP] {passage.text}"  # noqa: E731
-    dataset = Dataset.from_dict({"anchor": [e.question for e in examples],
-                                 "positive": [as_text(e.positives[0]) for e in examples],
-                                 "negative": [as_text(e.hard_negatives[0]) for e in examples]})
+    dataset = Dataset.from_dict(
+        {
+            "anchor": [e.question for e in examples],
+            "positive": [as_text(e.positives[0]) for e in examples],
+            "negative": [as_text(e.hard_negatives[0]) for e in examples],
+        }
+    )
     precision = precision_of(device)
     clock = StepClock(device)
 
@@ -160,14 +183,30 @@ def sentence_transformers_child(settings: dict) -> dict:
 
     with tempfile.TemporaryDirectory() as output_dir:
         arguments = SentenceTransformerTrainingArguments(
-            output_dir=output_dir, per_device_train_batch_size=BATCH_SIZE, max_steps=settings["steps"] + 1,
-            learning_rate=2e-5, warmup_steps=0, lr_scheduler_type="linear", max_grad_norm=2.0, seed=42,
-            logging_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True,
-            dataloader_drop_last=True, bf16=precision == "bf16", fp16=precision == "fp16",
-            use_cpu=device.type == "cpu")
-        trainer = SentenceTransformerTrainer(model=model, args=arguments, train_dataset=dataset,
-                                             loss=MultipleNegativesRankingLoss(model, scale=20.0),
-                                             callbacks=[Clock()])
+            output_dir=output_dir,
+            per_device_train_batch_size=BATCH_SIZE,
+            max_steps=settings["steps"] + 1,
+            learning_rate=2e-5,
+            warmup_steps=0,
+            lr_scheduler_type="linear",
+            max_grad_norm=2.0,
+            seed=42,
+            logging_strategy="no",
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_drop_last=True,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            use_cpu=device.type == "cpu",
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=arguments,
+            train_dataset=dataset,
+            loss=MultipleNegativesRankingLoss(model, scale=20.0),
+            callbacks=[Clock()],
+        )
         trainer.train()
     return clock.result(settings["steps"], parameters=sum(p.numel() for p in model.parameters()))
 
@@ -189,48 +228,87 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         data_dir, counts = xquad_dpr("en", Path(folder) / "xquad-en")
-        print(f"model: {args.model}\ndata: XQuAD English, {counts['train']['questions']} questions, "
-              f"{counts['train']['passages']} paragraphs; "
-              f"batch {BATCH_SIZE}, 1 hard negative, lengths {args.max_seq_len_query}/{args.max_seq_len_passage}; "
-              f"{args.rounds} round(s) of {args.steps} timed steps after 1 warm-up step\n", flush=True)
+        print(
+            f"model: {args.model}\ndata: XQuAD English, {counts['train']['questions']} questions, "
+            f"{counts['train']['passages']} paragraphs; "
+            f"batch {BATCH_SIZE}, 1 hard negative, lengths {args.max_seq_len_query}/{args.max_seq_len_passage}; "
+            f"{args.rounds} round(s) of {args.steps} timed steps after 1 warm-up step\n",
+            flush=True,
+        )
         measured = {tool: [] for tool in TOOLS}
         for round_number in range(args.rounds):
             order = TOOLS if round_number % 2 == 0 else TOOLS[::-1]
             for tool in order:
-                settings = {"tool": tool, "model": args.model, "data_dir": str(data_dir), "steps": args.steps,
-                            "max_seq_len_query": args.max_seq_len_query,
-                            "max_seq_len_passage": args.max_seq_len_passage}
+                settings = {
+                    "tool": tool,
+                    "model": args.model,
+                    "data_dir": str(data_dir),
+                    "steps": args.steps,
+                    "max_seq_len_query": args.max_seq_len_query,
+                    "max_seq_len_passage": args.max_seq_len_passage,
+                }
                 result = run_child(__file__, settings, env=mmap_malloc_env())
                 measured[tool].append(result)
-                print(f"  round {round_number + 1}, {tool}: {result['questions_per_second']:.2f} questions/s, "
-                      f"peak {result['peak_mb']:.0f} MB", flush=True)
+                print(
+                    f"  round {round_number + 1}, {tool}: {result['questions_per_second']:.2f} questions/s, "
+                    f"peak {result['peak_mb']:.0f} MB",
+                    flush=True,
+                )
     reference = measured["sentence-transformers"]
     rows = []
     for tool, results in measured.items():
         ratios = [r["questions_per_second"] / s["questions_per_second"] for r, s in zip(results, reference)]
-        rows.append({"tool": tool, "questions_per_second": statistics.median(r["questions_per_second"]
-                                                                             for r in results),
-                     "seconds_per_step": statistics.median(r["seconds_per_step"] for r in results),
-                     "peak_mb": max(r["peak_mb"] for r in results),
-                     "above_baseline_mb": max(r["above_baseline_mb"] for r in results),
-                     "parameters_millions": results[0]["parameters"] / 1e6, "ratio": statistics.median(ratios),
-                     "rounds": results})
+        rows.append(
+            {
+                "tool": tool,
+                "questions_per_second": statistics.median(r["questions_per_second"] for r in results),
+                "seconds_per_step": statistics.median(r["seconds_per_step"] for r in results),
+                "peak_mb": max(r["peak_mb"] for r in results),
+                "above_baseline_mb": max(r["above_baseline_mb"] for r in results),
+                "parameters_millions": results[0]["parameters"] / 1e6,
+                "ratio": statistics.median(ratios),
+                "rounds": results,
+            }
+        )
     first = reference[0]
-    print(f"\ndevice: {first['device']}, {first['threads']} thread(s); medians over {args.rounds} round(s); "
-          f"memory: {'max_memory_allocated' if 'cuda' in first['device'].lower() else 'peak RSS'}\n")
-    table = print_table(rows, [("tool", "tool", ""), ("questions_per_second", "questions/s", ".2f"),
-                               ("seconds_per_step", "s/step", ".2f"), ("peak_mb", "peak MB", ".0f"),
-                               ("above_baseline_mb", "training MB", ".0f"),
-                               ("parameters_millions", "trained params (M)", ".1f"),
-                               ("ratio", "speed vs sentence-transformers", ".2f")])
+    print(
+        f"\ndevice: {first['device']}, {first['threads']} thread(s); medians over {args.rounds} round(s); "
+        f"memory: {'max_memory_allocated' if 'cuda' in first['device'].lower() else 'peak RSS'}\n"
+    )
+    table = print_table(
+        rows,
+        [
+            ("tool", "tool", ""),
+            ("questions_per_second", "questions/s", ".2f"),
+            ("seconds_per_step", "s/step", ".2f"),
+            ("peak_mb", "peak MB", ".0f"),
+            ("above_baseline_mb", "training MB", ".0f"),
+            ("parameters_millions", "trained params (M)", ".1f"),
+            ("ratio", "speed vs sentence-transformers", ".2f"),
+        ],
+    )
     met = rows[0]["ratio"] >= 1.0
-    print(f"\ntarget: dpr_nb's throughput at least sentence-transformers': {rows[0]['ratio']:.2f}x, "
-          f"{'met' if met else 'NOT met'}")
-    write_json("training_throughput", {
-        "model": args.model, "batch_size": BATCH_SIZE, "num_hard_negatives": 1,
-        "max_seq_len_query": args.max_seq_len_query, "max_seq_len_passage": args.max_seq_len_passage,
-        "rounds": args.rounds, "steps": args.steps, "device": first["device"], "target_met": met, "table": table,
-        "results": rows}, args.json)
+    print(
+        f"\ntarget: dpr_nb's throughput at least sentence-transformers': {rows[0]['ratio']:.2f}x, "
+        f"{'met' if met else 'NOT met'}"
+    )
+    write_json(
+        "training_throughput",
+        {
+            "model": args.model,
+            "batch_size": BATCH_SIZE,
+            "num_hard_negatives": 1,
+            "max_seq_len_query": args.max_seq_len_query,
+            "max_seq_len_passage": args.max_seq_len_passage,
+            "rounds": args.rounds,
+            "steps": args.steps,
+            "device": first["device"],
+            "target_met": met,
+            "table": table,
+            "results": rows,
+        },
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,9 @@ def restore_random_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_checkpoint(checkpoint_dir: str | Path, step: int, model: torch.nn.Module, training_state: dict,
-                    config, history, keep: int = 1) -> Path:
+def save_checkpoint(
+    checkpoint_dir: str | Path, step: int, model: torch.nn.Module, training_state: dict, config, history, keep: int = 1
+) -> Path:
     """Write checkpoint `step-<step>` atomically, then delete all but the newest `keep` (0 keeps every one)."""
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +95,9 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, device: torch.de
     except Exception as e:  # torch raises many kinds here: RuntimeError, UnpicklingError, EOFError, ...
         # torch's own message may suggest weights_only=False, which would run code from the file: not repeated here.
         reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise DamagedCheckpointError(f"Cannot resume from {folder}: it is damaged or incomplete ({type(e).__name__}: "
-                                     f"{reason}). Delete this folder to resume from the checkpoint before it, or "
-                                     "train without resume.") from None
+        raise DamagedCheckpointError(
+            f"Cannot resume from {folder}: it is damaged or incomplete ({type(e).__name__}: "
+            f"{reason}). Delete this folder to resume from the checkpoint before it, or "
+            "train without resume."
+        ) from None
     return state, history

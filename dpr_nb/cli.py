@@ -1,26 +1,26 @@
 """The `dpr-nb` command.
 
-    dpr-nb demo                              train a tiny DPR model on the embedded dataset, report before/after,
-                                             save, reload, retrieve
-    dpr-nb train --preset NAME | --config FILE [--set key=value ...] [--resume | --restart]
-                                             train as the Python API does (also under torchrun); writes the model,
-                                             train_config.json and history.json to save_dir
-    dpr-nb eval --model DIR --questions FILE --corpus FILE [--compare MODEL]
-                                             top-k accuracy, MRR@k and recall@k over a whole corpus, with BM25
-                                             in the same table (without --corpus: the in-batch report)
-    dpr-nb index --model DIR --corpus passages.tsv --out INDEX_DIR [--index hnsw|ivfpq|flat]
-                                             encode a corpus of any size to disk (resumable, sharded under
-                                             torchrun), then build a FAISS index of it
-    dpr-nb eval --model DIR --questions FILE --index INDEX_DIR
-                                             the same metrics, ranked by a FAISS index
-    dpr-nb fetch [nq-dev nq-train wikipedia-passages xquad-en] [--data-dir DIR] [--models NAME ...] [--no-models]
-                                             download DPR's files (resumable) and the presets' models into the caches,
-                                             so that everything then runs offline (HF_HUB_OFFLINE=1)
-    dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
-    dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
-    dpr-nb data mine --model DIR IN OUT      hard negatives mined with a trained model
-    dpr-nb data convert-squad IN OUT_DIR     a SQuAD/XQuAD file as DPR train/dev/test files with BM25 hard
-                                             negatives and a passages.tsv corpus, split by article
+dpr-nb demo                              train a tiny DPR model on the embedded dataset, report before/after,
+                                         save, reload, retrieve
+dpr-nb train --preset NAME | --config FILE [--set key=value ...] [--resume | --restart]
+                                         train as the Python API does (also under torchrun); writes the model,
+                                         train_config.json and history.json to save_dir
+dpr-nb eval --model DIR --questions FILE --corpus FILE [--compare MODEL]
+                                         top-k accuracy, MRR@k and recall@k over a whole corpus, with BM25
+                                         in the same table (without --corpus: the in-batch report)
+dpr-nb index --model DIR --corpus passages.tsv --out INDEX_DIR [--index hnsw|ivfpq|flat]
+                                         encode a corpus of any size to disk (resumable, sharded under
+                                         torchrun), then build a FAISS index of it
+dpr-nb eval --model DIR --questions FILE --index INDEX_DIR
+                                         the same metrics, ranked by a FAISS index
+dpr-nb fetch [nq-dev nq-train wikipedia-passages xquad-en] [--data-dir DIR] [--models NAME ...] [--no-models]
+                                         download DPR's files (resumable) and the presets' models into the caches,
+                                         so that everything then runs offline (HF_HUB_OFFLINE=1)
+dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
+dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
+dpr-nb data mine --model DIR IN OUT      hard negatives mined with a trained model
+dpr-nb data convert-squad IN OUT_DIR     a SQuAD/XQuAD file as DPR train/dev/test files with BM25 hard
+                                         negatives and a passages.tsv corpus, split by article
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     print(f"dpr-nb demo: a {config.query_model} bi-encoder on the embedded dataset, {config.n_epochs} epochs\n")
     retriever = DensePassageRetriever.from_config(config, document_store=InMemoryDocumentStore())
     test = load_splits(config.data_dir, config.train_filename)["test"]  # towns the model never trains on
-    evaluate = lambda: retriever.evaluate(test, batch_size=config.batch_size,  # noqa: E731
-                                          num_hard_negatives=config.num_hard_negatives)
+
+    def evaluate():
+        return retriever.evaluate(test, batch_size=config.batch_size, num_hard_negatives=config.num_hard_negatives)
+
     before = evaluate()
     print(format_report(before, "Report on the test set BEFORE training:"), "\n")
 
@@ -63,7 +65,8 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     print(f"Saved to {save_dir}/ and reloaded: identical query embeddings: {same}\n")
 
     reloaded.document_store.write_documents(
-        Document(content=p["text"], meta={"name": p["title"]}, id=p["passage_id"]) for p in embedded_passages())
+        Document(content=p["text"], meta={"name": p["title"]}, id=p["passage_id"]) for p in embedded_passages()
+    )
     reloaded.document_store.update_embeddings(reloaded)
     for question in questions:
         print(f"Q: {question}")
@@ -82,12 +85,15 @@ def train(preset: str | None, config_file: str | None, settings: list[str], resu
     config = config.with_settings(settings)
     group = current_group()
     say = print if group.is_main else (lambda *args, **kwargs: None)
-    say(f"dpr-nb train: {config.query_model} / {config.passage_model} on {config.data_dir}, "
-        f"{group.world_size} process(es)")
+    say(
+        f"dpr-nb train: {config.query_model} / {config.passage_model} on {config.data_dir}, "
+        f"{group.world_size} process(es)"
+    )
     retriever = DensePassageRetriever.from_config(config, progress_bar=group.is_main)
     report_line = lambda trainer, record: say(  # noqa: E731
-        f"step {record['step']} {record['split']}: " + "  ".join(
-            f"{k}={record[k]:.4f}" for k in ("loss", "acc", "f1", "average_rank") if k in record))
+        f"step {record['step']} {record['split']}: "
+        + "  ".join(f"{k}={record[k]:.4f}" for k in ("loss", "acc", "f1", "average_rank") if k in record)
+    )
     retriever.train(config=config, resume=resume, restart=restart, callbacks={"on_evaluate": report_line})
     for split, report in retriever.reports.items():
         say(format_report(report, f"\nReport on {split}:"))
@@ -110,8 +116,10 @@ def fetch(files: list[str], data_dir: str, models: list[str]) -> int:
             # Loading once is what fetches exactly the files a later load reads (and records in the cache the
             # optional ones a repository lacks, so that an offline load knows they are absent).
             encoder = Encoder.from_pretrained(name)
-            print(f"{name}: in the Hugging Face cache ({sum(p.numel() for p in encoder.parameters()):,} "
-                  f"parameters, {encoder.pooling} pooling)")
+            print(
+                f"{name}: in the Hugging Face cache ({sum(p.numel() for p in encoder.parameters()):,} "
+                f"parameters, {encoder.pooling} pooling)"
+            )
     print("Done: with HF_HUB_OFFLINE=1 set, training and evaluation now need no network.")
     return 0
 
@@ -132,10 +140,12 @@ def open_retriever(name: str, like=None):
     folder = Path(name)
     if folder.is_dir() and ((folder / "query_encoder").is_dir() or (folder / "retriever_config.json").is_file()):
         return DensePassageRetriever.load(folder, progress_bar=False)
-    lengths = {"max_seq_len_query": like.max_seq_len_query, "max_seq_len_passage": like.max_seq_len_passage} \
-        if like else {}
-    return DensePassageRetriever(query_embedding_model=name, passage_embedding_model=name, progress_bar=False,
-                                 **lengths)
+    lengths = (
+        {"max_seq_len_query": like.max_seq_len_query, "max_seq_len_passage": like.max_seq_len_passage} if like else {}
+    )
+    return DensePassageRetriever(
+        query_embedding_model=name, passage_embedding_model=name, progress_bar=False, **lengths
+    )
 
 
 def build_index(args) -> int:
@@ -154,21 +164,38 @@ def build_index(args) -> int:
     retriever = open_retriever(args.model)
     retriever.progress_bar = False  # one bar for the whole corpus, not one per batch
     if group.is_main:
-        print(f"dpr-nb index: {args.corpus} with {args.model} into {embeddings_dir}/ ({group.world_size} "
-              f"process(es)), then a {args.index} index in {out}/")
-    encoded = encode_corpus(retriever, args.corpus, embeddings_dir, batch_size=args.batch_size,
-                            shard_size=args.shard_size, commit_rows=args.commit_rows, dtype=args.dtype,
-                            group=group)
+        print(
+            f"dpr-nb index: {args.corpus} with {args.model} into {embeddings_dir}/ ({group.world_size} "
+            f"process(es)), then a {args.index} index in {out}/"
+        )
+    encoded = encode_corpus(
+        retriever,
+        args.corpus,
+        embeddings_dir,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        commit_rows=args.commit_rows,
+        dtype=args.dtype,
+        group=group,
+    )
     if not group.is_main:
         return 0
-    settings = {"hnsw_m": args.hnsw_m, "hnsw_ef_search": args.ef_search, "ivf_nlist": args.nlist,
-                "ivf_nprobe": args.nprobe, "pq_m": args.pq_m}
+    settings = {
+        "hnsw_m": args.hnsw_m,
+        "hnsw_ef_search": args.ef_search,
+        "ivf_nlist": args.nlist,
+        "ivf_nprobe": args.nprobe,
+        "pq_m": args.pq_m,
+    }
     started = time.perf_counter()
-    store = FAISSDocumentStore.build_from_encoding(encoded.folder, out, index_type=args.index,
-                                                   **{k: v for k, v in settings.items() if v is not None})
-    print(f"{out}/: {store.get_document_count():,} passages in a {args.index} index "
-          f"({time.perf_counter() - started:.0f} s to build). Evaluate with: dpr-nb eval --model {args.model} "
-          f"--questions QUESTIONS --index {out}")
+    store = FAISSDocumentStore.build_from_encoding(
+        encoded.folder, out, index_type=args.index, **{k: v for k, v in settings.items() if v is not None}
+    )
+    print(
+        f"{out}/: {store.get_document_count():,} passages in a {args.index} index "
+        f"({time.perf_counter() - started:.0f} s to build). Evaluate with: dpr-nb eval --model {args.model} "
+        f"--questions QUESTIONS --index {out}"
+    )
     return 0
 
 
@@ -184,8 +211,9 @@ def evaluate(args) -> int:
     if args.index:
         return evaluate_with_index(args, retriever)
     if not args.corpus:
-        report = retriever.evaluate(args.questions, batch_size=args.batch_size,
-                                    num_hard_negatives=args.num_hard_negatives)
+        report = retriever.evaluate(
+            args.questions, batch_size=args.batch_size, num_hard_negatives=args.num_hard_negatives
+        )
         print(format_report(report, f"{args.model} on {args.questions}:"))
         values = {k: v for k, v in report.items() if k != "report"}
         values["classes"] = report["report"].to_dict(orient="index")
@@ -196,17 +224,24 @@ def evaluate(args) -> int:
         ks = args.ks  # ascending, each at least 1 (ks_list)
         results = [evaluate_corpus(retriever, examples, corpus, ks, args.match, name=args.model)]
         for other in args.compare:
-            results.append(evaluate_corpus(open_retriever(other, like=retriever), examples, corpus, ks, args.match,
-                                           name=other))
+            results.append(
+                evaluate_corpus(open_retriever(other, like=retriever), examples, corpus, ks, args.match, name=other)
+            )
         if not args.no_bm25:
             results.append(evaluate_corpus_bm25(examples, corpus, ks, args.match))
         table = comparison_table(results)
-        print(f"{len(examples)} questions of {args.questions}, each ranking all {len(corpus)} passages of "
-              f"{args.corpus}; a hit is {'the gold passage' if args.match == 'id' else 'a passage with an answer'}"
-              f"{' or the gold passage' if args.match == 'either' else ''}:\n")
+        print(
+            f"{len(examples)} questions of {args.questions}, each ranking all {len(corpus)} passages of "
+            f"{args.corpus}; a hit is {'the gold passage' if args.match == 'id' else 'a passage with an answer'}"
+            f"{' or the gold passage' if args.match == 'either' else ''}:\n"
+        )
         print(table.drop(columns="questions").to_string(float_format=lambda v: f"{v:.4f}"))
-        values = {"questions": args.questions, "corpus": args.corpus, "match": args.match,
-                  "results": {r.name: r.metrics for r in results}}
+        values = {
+            "questions": args.questions,
+            "corpus": args.corpus,
+            "match": args.match,
+            "results": {r.name: r.metrics for r in results},
+        }
     if args.json:
         write_text_atomic(args.json, json.dumps(values, indent=2))
     return 0
@@ -222,19 +257,28 @@ def evaluate_with_index(args, retriever) -> int:
     from .files import write_text_atomic
 
     if args.compare:
-        raise ValueError("--compare with --index: another model needs its own index. Evaluate each model with "
-                         "`dpr-nb eval --model MODEL --index ITS_INDEX`, or compare in memory with --corpus.")
+        raise ValueError(
+            "--compare with --index: another model needs its own index. Evaluate each model with "
+            "`dpr-nb eval --model MODEL --index ITS_INDEX`, or compare in memory with --corpus."
+        )
     examples, store = load_dpr_file(args.questions), FAISSDocumentStore.load(args.index)
     ks = args.ks  # ascending, each at least 1 (ks_list)
     results = [evaluate_index(retriever, examples, store, ks, args.match, name=args.model)]
     if args.corpus and not args.no_bm25:
         results.append(evaluate_corpus_bm25(examples, args.corpus, ks, args.match))
-    print(f"{len(examples)} questions of {args.questions}, each ranking the {store.get_document_count()} passages "
-          f"of the {store.index_type} index {args.index}:\n")
+    print(
+        f"{len(examples)} questions of {args.questions}, each ranking the {store.get_document_count()} passages "
+        f"of the {store.index_type} index {args.index}:\n"
+    )
     print(comparison_table(results).drop(columns="questions").to_string(float_format=lambda v: f"{v:.4f}"))
     if args.json:
-        values = {"questions": args.questions, "index": args.index, "index_type": store.index_type,
-                  "match": args.match, "results": {r.name: r.metrics for r in results}}
+        values = {
+            "questions": args.questions,
+            "index": args.index,
+            "index_type": store.index_type,
+            "match": args.match,
+            "results": {r.name: r.metrics for r in results},
+        }
         write_text_atomic(args.json, json.dumps(values, indent=2))
     return 0
 
@@ -249,8 +293,9 @@ def settings_help() -> str:
     for title, names in TrainConfig.sections().items():
         lines.append(f"  {title}")
         for name in names:
-            lines.append(textwrap.fill(TrainConfig.help(name), 116, initial_indent=f"    {name}: ",
-                                       subsequent_indent=" " * 6))
+            lines.append(
+                textwrap.fill(TrainConfig.help(name), 116, initial_indent=f"    {name}: ", subsequent_indent=" " * 6)
+            )
     return "\n".join(lines)
 
 
@@ -260,8 +305,10 @@ def outputs(args) -> list[tuple[str, str, bool]]:
     if command == "eval":
         return [(args.json, "--json", True)] if args.json else []
     if command == "index":
-        return [(args.out, "--out", False), (args.embeddings or f"{args.out.rstrip('/')}.embeddings", "--embeddings",
-                                             False)]
+        return [
+            (args.out, "--out", False),
+            (args.embeddings or f"{args.out.rstrip('/')}.embeddings", "--embeddings", False),
+        ]
     if command == "fetch":
         return [(args.data_dir, "--data-dir", False)]
     if command in ("data subset", "data mine"):
@@ -286,8 +333,9 @@ def ks_list(text: str) -> list[int]:
     try:
         return sorted({positive_int(k) for k in text.split(",")})
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give k values of at least 1, separated by commas (1,5,20)") \
-            from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give k values of at least 1, separated by commas (1,5,20)"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,70 +345,119 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--save-dir", default="saved_models/dpr-demo", help="where to save the trained model")
     demo_parser.add_argument("--epochs", type=int, default=None, help="override the smoke preset's epochs")
     demo_parser.add_argument("--seed", type=int, default=42)
-    train_parser = commands.add_parser("train", help="train from a preset or a config file",
-                                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                                       epilog=settings_help())
+    train_parser = commands.add_parser(
+        "train",
+        help="train from a preset or a config file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=settings_help(),
+    )
     source = train_parser.add_mutually_exclusive_group()
     source.add_argument("--preset", default=None, help="smoke (default), from_scratch or finetune")
     source.add_argument("--config", default=None, help="a train_config.json (as saved next to every model)")
-    train_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                              help="change one TrainConfig field, e.g. --set batch_size=128 (repeatable)")
+    train_parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one TrainConfig field, e.g. --set batch_size=128 (repeatable)",
+    )
     restart_or_resume = train_parser.add_mutually_exclusive_group()
     restart_or_resume.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
-    restart_or_resume.add_argument("--restart", action="store_true",
-                                   help="replace an earlier run's checkpoints in checkpoint_dir with this run's")
+    restart_or_resume.add_argument(
+        "--restart", action="store_true", help="replace an earlier run's checkpoints in checkpoint_dir with this run's"
+    )
     eval_parser = commands.add_parser("eval", help="retrieval from a corpus against BM25, or the in-batch report")
     eval_parser.add_argument("--model", required=True, help="a folder saved by training (or by Haystack v1)")
     eval_parser.add_argument("--questions", "--data", required=True, help="a DPR file of questions and gold passages")
-    eval_parser.add_argument("--corpus", default=None,
-                             help="a passages TSV (id, text, title) or DPR file to rank in full; without it, the "
-                                  "in-batch report")
-    eval_parser.add_argument("--index", default=None, metavar="INDEX_DIR",
-                             help="rank with this FAISS index (made by `dpr-nb index`) instead of embedding the "
-                                  "corpus in memory; --corpus then only feeds BM25")
-    eval_parser.add_argument("--ks", default="1,5,20,100", type=ks_list,
-                             help="the k of top-k accuracy, MRR@k and recall@k")
-    eval_parser.add_argument("--match", choices=("id", "answer", "either"), default="id",
-                             help="a hit is the gold passage (id), a passage containing an answer, or either")
-    eval_parser.add_argument("--compare", action="append", default=[], metavar="MODEL",
-                             help="another saved folder or model name in the same table, e.g. the untrained base")
+    eval_parser.add_argument(
+        "--corpus",
+        default=None,
+        help="a passages TSV (id, text, title) or DPR file to rank in full; without it, the in-batch report",
+    )
+    eval_parser.add_argument(
+        "--index",
+        default=None,
+        metavar="INDEX_DIR",
+        help="rank with this FAISS index (made by `dpr-nb index`) instead of embedding the "
+        "corpus in memory; --corpus then only feeds BM25",
+    )
+    eval_parser.add_argument(
+        "--ks", default="1,5,20,100", type=ks_list, help="the k of top-k accuracy, MRR@k and recall@k"
+    )
+    eval_parser.add_argument(
+        "--match",
+        choices=("id", "answer", "either"),
+        default="id",
+        help="a hit is the gold passage (id), a passage containing an answer, or either",
+    )
+    eval_parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="another saved folder or model name in the same table, e.g. the untrained base",
+    )
     eval_parser.add_argument("--no-bm25", action="store_true", help="leave out the BM25 baseline")
-    eval_parser.add_argument("--batch-size", type=positive_int, default=16,
-                             help="in-batch report: questions per batch")
+    eval_parser.add_argument("--batch-size", type=positive_int, default=16, help="in-batch report: questions per batch")
     eval_parser.add_argument("--num-hard-negatives", type=int, default=1)
     eval_parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     index_command = commands.add_parser("index", help="encode a passages TSV to disk and build a FAISS index")
     index_command.add_argument("--model", required=True, help="a folder saved by training (or a model name)")
     index_command.add_argument("--corpus", required=True, help="a DPR passages TSV (id, text, title), any size")
     index_command.add_argument("--out", required=True, help="the index folder to write")
-    index_command.add_argument("--index", choices=("hnsw", "ivfpq", "flat"), default="hnsw",
-                               help="hnsw: fast, approximate, vectors in memory; ivfpq: compressed (192 bytes a "
-                                    "passage at 768 dims), approximate; flat: exact, slowest")
-    index_command.add_argument("--embeddings", default=None,
-                               help="the resumable encoding folder (default: OUT.embeddings beside the index)")
+    index_command.add_argument(
+        "--index",
+        choices=("hnsw", "ivfpq", "flat"),
+        default="hnsw",
+        help="hnsw: fast, approximate, vectors in memory; ivfpq: compressed (192 bytes a "
+        "passage at 768 dims), approximate; flat: exact, slowest",
+    )
+    index_command.add_argument(
+        "--embeddings", default=None, help="the resumable encoding folder (default: OUT.embeddings beside the index)"
+    )
     index_command.add_argument("--batch-size", type=positive_int, default=64, help="passages encoded at a time")
-    index_command.add_argument("--shard-size", type=positive_int, default=100_000,
-                               help="rows per shard; under torchrun, process r takes shards r, r+N, ...")
-    index_command.add_argument("--commit-rows", type=int, default=8192,
-                               help="rows written between two progress records: the most a kill can lose")
-    index_command.add_argument("--dtype", choices=("float16", "float32"), default="float16",
-                               help="of the embeddings on disk")
+    index_command.add_argument(
+        "--shard-size",
+        type=positive_int,
+        default=100_000,
+        help="rows per shard; under torchrun, process r takes shards r, r+N, ...",
+    )
+    index_command.add_argument(
+        "--commit-rows",
+        type=int,
+        default=8192,
+        help="rows written between two progress records: the most a kill can lose",
+    )
+    index_command.add_argument(
+        "--dtype", choices=("float16", "float32"), default="float16", help="of the embeddings on disk"
+    )
     index_command.add_argument("--hnsw-m", type=int, default=None, help="HNSW links per passage (default 32)")
     index_command.add_argument("--ef-search", type=int, default=None, help="HNSW search breadth (default 128)")
     index_command.add_argument("--nlist", type=int, default=None, help="IVF lists (default 4 x sqrt(passages))")
     index_command.add_argument("--nprobe", type=int, default=None, help="IVF lists searched (default 32)")
     index_command.add_argument("--pq-m", type=int, default=None, help="PQ bytes per passage (default dim / 4)")
     fetch_parser = commands.add_parser("fetch", help="download DPR's files and the presets' models ahead of time")
-    fetch_parser.add_argument("files", nargs="*", default=["nq-dev"], metavar="FILE",
-                              help="nq-dev (default, 800 MB), nq-train (7.4 GB), wikipedia-passages (13 GB), xquad-en")
-    fetch_parser.add_argument("--data-dir", default="data/dpr_training", help="where the files go (the presets' "
-                                                                               "data_dir)")
-    fetch_parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
-                              help="models to cache (default: the presets' bert-base-uncased and Facebook's DPR "
-                                   "encoders)")
+    fetch_parser.add_argument(
+        "files",
+        nargs="*",
+        default=["nq-dev"],
+        metavar="FILE",
+        help="nq-dev (default, 800 MB), nq-train (7.4 GB), wikipedia-passages (13 GB), xquad-en",
+    )
+    fetch_parser.add_argument(
+        "--data-dir", default="data/dpr_training", help="where the files go (the presets' data_dir)"
+    )
+    fetch_parser.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="models to cache (default: the presets' bert-base-uncased and Facebook's DPR encoders)",
+    )
     fetch_parser.add_argument("--no-models", action="store_true", help="fetch only the files")
     data_parser = commands.add_parser("data", help="look at and cut down DPR files").add_subparsers(
-        dest="data_command", required=True)
+        dest="data_command", required=True
+    )
     stats_parser = data_parser.add_parser("stats", help="counts and text lengths of a DPR file")
     stats_parser.add_argument("path")
     subset_parser = data_parser.add_parser("subset", help="the first or a seeded random N questions in a new file")
@@ -378,8 +475,13 @@ def main(argv: list[str] | None = None) -> int:
     squad_parser.add_argument("--dev-fraction", type=float, default=0.1, help="share of the articles for dev")
     squad_parser.add_argument("--test-fraction", type=float, default=0.1, help="share of the articles for test")
     squad_parser.add_argument("--num-hard-negatives", type=int, default=30, help="BM25 hard negatives per question")
-    squad_parser.add_argument("--char-level", action="store_const", const=True, default=None,
-                              help="tokenise by characters for BM25 (default: only for Chinese, Japanese, Thai)")
+    squad_parser.add_argument(
+        "--char-level",
+        action="store_const",
+        const=True,
+        default=None,
+        help="tokenise by characters for BM25 (default: only for Chinese, Japanese, Thai)",
+    )
     squad_parser.add_argument("--seed", type=int, default=0, help="seed of the article shuffle")
     mine_parser = data_parser.add_parser("mine", help="hard negatives mined with a trained model")
     mine_parser.add_argument("source")
@@ -423,8 +525,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.data_command == "convert-squad":
             from .squad import convert_squad, format_counts
 
-            counts = convert_squad(args.source, args.out_dir, args.dev_fraction, args.test_fraction,
-                                   args.num_hard_negatives, args.char_level, args.seed)
+            counts = convert_squad(
+                args.source,
+                args.out_dir,
+                args.dev_fraction,
+                args.test_fraction,
+                args.num_hard_negatives,
+                args.char_level,
+                args.seed,
+            )
             print(f"wrote {args.out_dir}/passages.tsv, train.json, dev.json, test.json\n{format_counts(counts)}")
         elif args.data_command == "mine":
             from .mining import mine_hard_negatives
@@ -443,8 +552,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {written} questions to {args.target}")
     # What a user causes (a wrong path or setting, a damaged file, a full disk, no network): one line, no traceback.
     # OSError covers missing files, unreadable folders, failed saves (SaveFailedError) and lost connections.
-    except (DPRDataError, ValueError, KeyError, OSError, TrainingMemoryError, TrainingDivergedError,
-            HTTPDownloadError, DamagedCheckpointError) as e:
+    except (
+        DPRDataError,
+        ValueError,
+        KeyError,
+        OSError,
+        TrainingMemoryError,
+        TrainingDivergedError,
+        HTTPDownloadError,
+        DamagedCheckpointError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)  # the message names the file, the record and the fix
         return 1
     except ImportError as e:

@@ -37,8 +37,13 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
 MODELS, DATA, EXAMPLE, OPTIMISATION, HARDWARE, EVALUATION = (
-    "Models", "Data", "Example shape", "Optimisation", "Hardware, precision, gradient caching",
-    "Evaluation and output")
+    "Models",
+    "Data",
+    "Example shape",
+    "Optimisation",
+    "Hardware, precision, gradient caching",
+    "Evaluation and output",
+)
 
 
 def setting(default, section: str, help: str):
@@ -50,73 +55,119 @@ def setting(default, section: str, help: str):
 class TrainConfig:
     """Every choice of a training run. `TrainConfig.help(name)` says what a field does; `sections()` groups them."""
 
-    query_model: str = setting(TINY_MODEL, MODELS, "Question encoder: a Hugging Face hub name, a local folder, or "
-                               "dpr-nb/tiny-bert.")
-    passage_model: str = setting(TINY_MODEL, MODELS, "Passage encoder: a Hugging Face hub name, a local folder, or "
-                                 "dpr-nb/tiny-bert.")
+    query_model: str = setting(
+        TINY_MODEL, MODELS, "Question encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert."
+    )
+    passage_model: str = setting(
+        TINY_MODEL, MODELS, "Passage encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert."
+    )
     # Half the memory for weights and optimizer state; both models must be the same checkpoint.
-    share_encoders: bool = setting(False, MODELS, "One encoder for questions and passages (sentence-transformers' "
-                                   "and Tevatron's way) instead of DPR's two: half the memory.")
-    data_dir: str = setting(EMBEDDED_DATA, DATA, "Folder of the DPR training files (JSON or JSON Lines, optionally "
-                            ".gz), or 'embedded' for the dataset the package generates.")
+    share_encoders: bool = setting(
+        False,
+        MODELS,
+        "One encoder for questions and passages (sentence-transformers' "
+        "and Tevatron's way) instead of DPR's two: half the memory.",
+    )
+    data_dir: str = setting(
+        EMBEDDED_DATA,
+        DATA,
+        "Folder of the DPR training files (JSON or JSON Lines, optionally "
+        ".gz), or 'embedded' for the dataset the package generates.",
+    )
     train_filename: str = setting("train.json", DATA, "The training file in data_dir.")
-    dev_filename: str | None = setting(None, DATA, "The dev file in data_dir; none: no dev file (the embedded "
-                                       "dataset has its own dev and test splits).")
+    dev_filename: str | None = setting(
+        None,
+        DATA,
+        "The dev file in data_dir; none: no dev file (the embedded dataset has its own dev and test splits).",
+    )
     test_filename: str | None = setting(None, DATA, "The test file in data_dir; none: no test file.")
     max_samples: int | None = setting(None, DATA, "Read at most this many training questions; none: all of them.")
     dev_split: float = setting(0.0, DATA, "Without a dev file, hold out this fraction of the training questions.")
     # <file>.index/: JSON Lines + offsets, read as batches need them, a new shuffle every epoch (dpr_nb.indexed).
-    index_on_disk: bool = setting(False, DATA, "Index each file once beside it and read questions from disk: flat "
-                                  "memory for large files (NQ's 7.4 GB).")
+    index_on_disk: bool = setting(
+        False,
+        DATA,
+        "Index each file once beside it and read questions from disk: flat memory for large files (NQ's 7.4 GB).",
+    )
     max_seq_len_query: int = setting(64, EXAMPLE, "Questions are cut to this many tokens.")
     max_seq_len_passage: int = setting(256, EXAMPLE, "Passages (title and text) are cut to this many tokens.")
     embed_title: bool = setting(True, EXAMPLE, "Passage = [CLS] title [SEP] text [SEP], as in the original DPR.")
     num_positives: int = setting(1, EXAMPLE, "Positive passages per question in a batch.")
-    num_hard_negatives: int = setting(1, EXAMPLE, "Hard negatives (BM25 hits without the answer) per question in a "
-                                      "batch.")
+    num_hard_negatives: int = setting(
+        1, EXAMPLE, "Hard negatives (BM25 hits without the answer) per question in a batch."
+    )
     # None: dot product for DPR/BERT, the declared similarity for a sentence-transformers checkpoint.
-    similarity: Similarity | None = setting(None, OPTIMISATION, "Score = dot product or cosine; none: what the "
-                                            "checkpoint was trained with.")
-    temperature: float | None = setting(None, OPTIMISATION, "Scores are divided by it; none: 1.0 for dot product, "
-                                        "0.05 for cosine.")
+    similarity: Similarity | None = setting(
+        None, OPTIMISATION, "Score = dot product or cosine; none: what the checkpoint was trained with."
+    )
+    temperature: float | None = setting(
+        None, OPTIMISATION, "Scores are divided by it; none: 1.0 for dot product, 0.05 for cosine."
+    )
     # 0.0 makes two runs with the same seed and batches comparable step by step.
-    dropout: float | None = setting(None, OPTIMISATION, "The dropout probability of both encoders while training; "
-                                    "none: the checkpoint's own (0.1 for BERT and DPR).")
-    batch_size: int = setting(16, OPTIMISATION, "Questions per batch (over all processes under torchrun); every "
-                              "question sees the others' passages as negatives.")
-    grad_acc_steps: int = setting(1, OPTIMISATION, "Batches per optimizer step: a larger step, but NOT more in-batch "
-                                  "negatives.")
+    dropout: float | None = setting(
+        None,
+        OPTIMISATION,
+        "The dropout probability of both encoders while training; none: the checkpoint's own (0.1 for BERT and DPR).",
+    )
+    batch_size: int = setting(
+        16,
+        OPTIMISATION,
+        "Questions per batch (over all processes under torchrun); every "
+        "question sees the others' passages as negatives.",
+    )
+    grad_acc_steps: int = setting(
+        1, OPTIMISATION, "Batches per optimizer step: a larger step, but NOT more in-batch negatives."
+    )
     n_epochs: int = setting(1, OPTIMISATION, "Passes over the training questions.")
-    learning_rate: float = setting(1e-5, OPTIMISATION, "Peak learning rate (e.g. 1e-5 to fine-tune, 5e-4 for the "
-                                   "tiny random model).")
-    num_warmup_steps: int = setting(100, OPTIMISATION, "Steps of linear warm-up before the learning rate decays "
-                                    "linearly to 0.")
+    learning_rate: float = setting(
+        1e-5, OPTIMISATION, "Peak learning rate (e.g. 1e-5 to fine-tune, 5e-4 for the tiny random model)."
+    )
+    num_warmup_steps: int = setting(
+        100, OPTIMISATION, "Steps of linear warm-up before the learning rate decays linearly to 0."
+    )
     weight_decay: float = setting(0.0, OPTIMISATION, "AdamW weight decay (not on biases and LayerNorm weights).")
     epsilon: float = setting(1e-8, OPTIMISATION, "AdamW epsilon.")
     max_grad_norm: float = setting(2.0, OPTIMISATION, "Gradients are clipped to this norm.")
     seed: int = setting(42, OPTIMISATION, "Seeds batch order and dropout: the same seed repeats the run.")
     device: str = setting("auto", HARDWARE, "'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...")
-    precision: Precision = setting("auto", HARDWARE, "'auto': bf16 on GPUs that have it (A100, H100, L4), fp16 "
-                                   "with loss scaling on older ones (Colab's T4), float32 on a CPU; or force "
-                                   "'fp32', 'bf16' (on a CPU too) or 'fp16' (a GPU only).")
+    precision: Precision = setting(
+        "auto",
+        HARDWARE,
+        "'auto': bf16 on GPUs that have it (A100, H100, L4), fp16 "
+        "with loss scaling on older ones (Colab's T4), float32 on a CPU; or force "
+        "'fp32', 'bf16' (on a CPU too) or 'fp16' (a GPU only).",
+    )
     # GradCache: every question still sees all 127 other questions' passages as negatives (dpr_nb.trainer).
-    grad_cache_chunk_size: int | None = setting(None, HARDWARE, "Encode the batch this many texts at a time "
-                                                "(gradient caching): a large batch in the memory of a chunk; "
-                                                "none: the whole batch at once.")
+    grad_cache_chunk_size: int | None = setting(
+        None,
+        HARDWARE,
+        "Encode the batch this many texts at a time "
+        "(gradient caching): a large batch in the memory of a chunk; "
+        "none: the whole batch at once.",
+    )
     evaluate_every: int = setting(1000, EVALUATION, "Optimizer steps between dev evaluations; 0: only at the end.")
     eval_batch_size: int | None = setting(None, EVALUATION, "Batch size of evaluation; none: batch_size.")
     # Adds top_k_accuracy, mrr_at_k and recall_at_k to each evaluation (dpr_nb.corpus_eval).
-    eval_corpus: str | None = setting(None, EVALUATION, "Passages the dev questions rank in full at each "
-                                      "evaluation ('embedded', a passages TSV or a DPR file); none: no ranking.")
-    selection_metric: str | None = setting(None, EVALUATION, "Keep the weights of the best evaluation by this metric "
-                                           "(average_rank, loss, f1; top_20_accuracy, mrr_at_10, ... with "
-                                           "eval_corpus); none: keep the last weights.")
-    early_stopping_patience: int = setting(0, EVALUATION, "With selection_metric: stop after this many evaluations "
-                                           "without a gain; 0: never.")
-    save_dir: str | None = setting("saved_models/dpr", EVALUATION, "Where the trained model is saved; none: not "
-                                   "saved.")
-    checkpoint_dir: str | None = setting(None, EVALUATION, "Where checkpoints to resume from are written "
-                                         "(dpr_nb.checkpoints); none: no checkpoints.")
+    eval_corpus: str | None = setting(
+        None,
+        EVALUATION,
+        "Passages the dev questions rank in full at each "
+        "evaluation ('embedded', a passages TSV or a DPR file); none: no ranking.",
+    )
+    selection_metric: str | None = setting(
+        None,
+        EVALUATION,
+        "Keep the weights of the best evaluation by this metric "
+        "(average_rank, loss, f1; top_20_accuracy, mrr_at_10, ... with "
+        "eval_corpus); none: keep the last weights.",
+    )
+    early_stopping_patience: int = setting(
+        0, EVALUATION, "With selection_metric: stop after this many evaluations without a gain; 0: never."
+    )
+    save_dir: str | None = setting("saved_models/dpr", EVALUATION, "Where the trained model is saved; none: not saved.")
+    checkpoint_dir: str | None = setting(
+        None, EVALUATION, "Where checkpoints to resume from are written (dpr_nb.checkpoints); none: no checkpoints."
+    )
     checkpoint_every: int = setting(500, EVALUATION, "Optimizer steps between checkpoints (and one at the end).")
     checkpoints_to_keep: int = setting(1, EVALUATION, "How many of the newest checkpoints are kept; 0: all.")
 
@@ -136,8 +187,14 @@ class TrainConfig:
         problems = []
         if self.similarity not in (None, "dot_product", "cosine"):
             problems.append(f"similarity={self.similarity!r} must be 'dot_product', 'cosine' or None")
-        for name in ("batch_size", "grad_acc_steps", "n_epochs", "num_positives", "max_seq_len_query",
-                     "max_seq_len_passage"):
+        for name in (
+            "batch_size",
+            "grad_acc_steps",
+            "n_epochs",
+            "num_positives",
+            "max_seq_len_query",
+            "max_seq_len_passage",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
         for name in ("num_hard_negatives", "num_warmup_steps", "evaluate_every"):
@@ -146,8 +203,10 @@ class TrainConfig:
         if not 0.0 <= self.dev_split < 1.0:
             problems.append(f"dev_split={self.dev_split} must be in [0, 1)")
         if self.selection_metric is not None and not _known_metric(self.selection_metric):
-            problems.append(f"selection_metric={self.selection_metric!r} is not a metric; use one of "
-                            f"{sorted(IN_BATCH_METRICS)} or top_K_accuracy, mrr_at_K, recall_at_K")
+            problems.append(
+                f"selection_metric={self.selection_metric!r} is not a metric; use one of "
+                f"{sorted(IN_BATCH_METRICS)} or top_K_accuracy, mrr_at_K, recall_at_K"
+            )
         elif self.selection_metric and self.selection_metric not in IN_BATCH_METRICS and not self.eval_corpus:
             problems.append(f"selection_metric={self.selection_metric!r} is a corpus metric: set eval_corpus")
         if self.early_stopping_patience and not self.selection_metric:
@@ -195,8 +254,11 @@ class TrainConfig:
             key = key.strip()
             if not equals or key not in hints:
                 close = difflib.get_close_matches(key, hints, n=1)
-                hint = f"did you mean {close[0]} ({TrainConfig.help(close[0])})" if close else \
-                    "`dpr-nb train --help` lists every field"
+                hint = (
+                    f"did you mean {close[0]} ({TrainConfig.help(close[0])})"
+                    if close
+                    else "`dpr-nb train --help` lists every field"
+                )
                 raise ValueError(f"--set {setting!r}: expected key=value with a TrainConfig field as key; {hint}")
             changes[key] = _parse_value(key, text.strip(), hints[key])
         return self.replace(**changes)
@@ -226,8 +288,10 @@ class TrainConfig:
         try:
             values = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg}); fix it there, or "
-                             "start from a preset (--preset).") from None
+            raise ValueError(
+                f"{path}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg}); fix it there, or "
+                "start from a preset (--preset)."
+            ) from None
         return cls.from_dict(values, str(path))
 
 
@@ -291,7 +355,7 @@ def _known_metric(name: str) -> bool:
 
 
 def metric_mode(name: str) -> str:
-    """"min" if a lower value of the metric is better, else "max"."""
+    """ "min" if a lower value of the metric is better, else "max"."""
     return IN_BATCH_METRICS.get(name, "max")
 
 
@@ -336,6 +400,9 @@ PRESETS: dict[str, TrainConfig] = {
     # Haystack v1 tutorial, option 1: train both encoders from bert-base-uncased on Natural Questions.
     "from_scratch": TrainConfig(query_model="bert-base-uncased", passage_model="bert-base-uncased", **_NQ_RECIPE),
     # Haystack v1 tutorial, option 2: continue from Facebook's DPR encoders trained on Natural Questions.
-    "finetune": TrainConfig(query_model="facebook/dpr-question_encoder-single-nq-base",
-                            passage_model="facebook/dpr-ctx_encoder-single-nq-base", **_NQ_RECIPE),
+    "finetune": TrainConfig(
+        query_model="facebook/dpr-question_encoder-single-nq-base",
+        passage_model="facebook/dpr-ctx_encoder-single-nq-base",
+        **_NQ_RECIPE,
+    ),
 }

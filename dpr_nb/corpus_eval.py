@@ -58,7 +58,6 @@ def load_corpus(source) -> list[Passage]:
     """Passages from a DPR TSV (id, text, title; plain or .gz), a DPR file (all its contexts), a list of Documents
     or Passages, or "embedded": the 280 passages of the embedded dataset."""
     if str(source) == EMBEDDED_DATA:
-
         return [Passage(p["title"], p["text"], p["passage_id"]) for p in embedded_passages()]
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -79,8 +78,9 @@ def _is_gold(passage: Passage, gold_keys: set[str], gold_texts: set[tuple[str, s
     return passage.key in gold_keys or (passage.title, passage.text) in gold_texts
 
 
-def hit_matrix(examples: Sequence[DPRExample], corpus: Sequence[Passage], top_indices: np.ndarray,
-               match: str = "id") -> np.ndarray:
+def hit_matrix(
+    examples: Sequence[DPRExample], corpus: Sequence[Passage], top_indices: np.ndarray, match: str = "id"
+) -> np.ndarray:
     """(questions, k) bool: whether each ranked passage is a hit for its question under `match`."""
     if match not in MATCHES:
         raise ValueError(f"match={match!r}; use one of {MATCHES}")
@@ -96,8 +96,12 @@ def hit_matrix(examples: Sequence[DPRExample], corpus: Sequence[Passage], top_in
     return hits
 
 
-def retrieval_metrics(hits: np.ndarray, ks: Sequence[int] = DEFAULT_KS, num_gold: np.ndarray | None = None,
-                      gold_found: np.ndarray | None = None) -> dict[str, float]:
+def retrieval_metrics(
+    hits: np.ndarray,
+    ks: Sequence[int] = DEFAULT_KS,
+    num_gold: np.ndarray | None = None,
+    gold_found: np.ndarray | None = None,
+) -> dict[str, float]:
     """Top-k accuracy, MRR@k and, given each question's number of gold passages in the corpus and `gold_found`
     ((questions, k) int: how many of its gold passages are first found at each rank, see gold_found_matrix), recall@k.
 
@@ -167,8 +171,14 @@ def _top_indices(scores: np.ndarray, top_k: int) -> np.ndarray:
     return top
 
 
-def score_ranking(name: str, examples: Sequence[DPRExample], corpus: Sequence[Passage], scores: np.ndarray,
-                  ks: Sequence[int] = DEFAULT_KS, match: str = "id") -> CorpusResult:
+def score_ranking(
+    name: str,
+    examples: Sequence[DPRExample],
+    corpus: Sequence[Passage],
+    scores: np.ndarray,
+    ks: Sequence[int] = DEFAULT_KS,
+    match: str = "id",
+) -> CorpusResult:
     """Rank every question's row of `scores` (questions, corpus) and score the ranking.
 
     Any model's scores go through the same metrics: benchmarks/retrieval_quality.py scores a sentence-transformers
@@ -191,8 +201,9 @@ def score_ranking(name: str, examples: Sequence[DPRExample], corpus: Sequence[Pa
     return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)
 
 
-def embed_for_ranking(retriever, questions: Sequence[str], passages: Sequence[Passage],
-                      batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def embed_for_ranking(
+    retriever, questions: Sequence[str], passages: Sequence[Passage], batch_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(question embeddings (Q, dim), passage embeddings (N, dim)) whose dot products rank by the retriever's
     similarity: normalised first when it compares by cosine."""
     documents = [Document(content=p.text, meta={"name": p.title}, id=p.passage_id or p.key) for p in passages]
@@ -204,24 +215,37 @@ def embed_for_ranking(retriever, questions: Sequence[str], passages: Sequence[Pa
     return query_embeddings, passage_embeddings
 
 
-def evaluate_corpus(retriever, examples: Sequence[DPRExample], corpus, ks: Sequence[int] = DEFAULT_KS,
-                    match: str = "id", batch_size: int | None = None, name: str = "dense") -> CorpusResult:
+def evaluate_corpus(
+    retriever,
+    examples: Sequence[DPRExample],
+    corpus,
+    ks: Sequence[int] = DEFAULT_KS,
+    match: str = "id",
+    batch_size: int | None = None,
+    name: str = "dense",
+) -> CorpusResult:
     """Rank the whole `corpus` for every question with a DensePassageRetriever, by its own similarity."""
     corpus = load_corpus(corpus)
-    query_embeddings, passage_embeddings = embed_for_ranking(retriever, [e.question for e in examples], corpus,
-                                                             batch_size)
+    query_embeddings, passage_embeddings = embed_for_ranking(
+        retriever, [e.question for e in examples], corpus, batch_size
+    )
     scores = query_embeddings @ passage_embeddings.T  # (questions, corpus)
     return score_ranking(name, examples, corpus, scores, ks, match)
 
 
-def evaluate_corpus_bm25(examples: Sequence[DPRExample], corpus, ks: Sequence[int] = DEFAULT_KS,
-                         match: str = "id", char_level: bool | None = None, name: str = "BM25") -> CorpusResult:
+def evaluate_corpus_bm25(
+    examples: Sequence[DPRExample],
+    corpus,
+    ks: Sequence[int] = DEFAULT_KS,
+    match: str = "id",
+    char_level: bool | None = None,
+    name: str = "BM25",
+) -> CorpusResult:
     """The BM25 baseline on the same corpus and questions (bm25s, in-process; title and text are indexed).
 
     `char_level` tokenises by characters (None: only when the corpus is mostly Chinese, Japanese or Thai).
     """
     import bm25s
-
 
     corpus = load_corpus(corpus)
     texts = [f"{p.title} {p.text}" for p in corpus]

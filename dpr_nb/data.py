@@ -78,12 +78,16 @@ def _first_character(path: Path) -> str:
 
 def _parse_passage(value, where: str) -> Passage:
     if not isinstance(value, dict):
-        raise DPRDataError(f"{where}: expected an object with 'title' and 'text', got {type(value).__name__}. "
-                           "Each context must look like {\"title\": ..., \"text\": ..., \"passage_id\": ...}.")
+        raise DPRDataError(
+            f"{where}: expected an object with 'title' and 'text', got {type(value).__name__}. "
+            'Each context must look like {"title": ..., "text": ..., "passage_id": ...}.'
+        )
     text, title = value.get("text"), value.get("title", "")
     if not isinstance(text, str) or not text.strip():
-        raise DPRDataError(f"{where}: field 'text' must be a non-empty string, got {text!r}. "
-                           "Remove this context or give it the passage text.")
+        raise DPRDataError(
+            f"{where}: field 'text' must be a non-empty string, got {text!r}. "
+            "Remove this context or give it the passage text."
+        )
     if title is None:
         title = ""
     if not isinstance(title, str):
@@ -99,8 +103,10 @@ def _parse_passages(record: dict, name: str, where: str, required: bool) -> list
         return []
     if not isinstance(value, list):
         fix = "give it a list of contexts" if required else "give it a list (it may be empty) or leave it out"
-        raise DPRDataError(f"{where}: field '{name}' must be a list, got "
-                           f"{'nothing' if value is None else type(value).__name__}; {fix}.")
+        raise DPRDataError(
+            f"{where}: field '{name}' must be a list, got "
+            f"{'nothing' if value is None else type(value).__name__}; {fix}."
+        )
     passages, seen = [], set()
     for i, ctx in enumerate(value):
         passage = _parse_passage(ctx, f"{where}, {name}[{i}]")
@@ -108,8 +114,10 @@ def _parse_passages(record: dict, name: str, where: str, required: bool) -> list
             seen.add(passage.key)
             passages.append(passage)
     if required and not passages:
-        raise DPRDataError(f"{where}: field '{name}' is empty. A question needs at least one positive passage "
-                           "to train on; remove this record or add its gold passage.")
+        raise DPRDataError(
+            f"{where}: field '{name}' is empty. A question needs at least one positive passage "
+            "to train on; remove this record or add its gold passage."
+        )
     return passages
 
 
@@ -119,18 +127,22 @@ def parse_record(record, where: str) -> DPRExample:
         raise DPRDataError(f"{where}: expected a JSON object, got {type(record).__name__}.")
     question = record.get("question")
     if not isinstance(question, str) or not question.strip():
-        raise DPRDataError(f"{where}: field 'question' must be a non-empty string, got {question!r}. "
-                           "Every record needs the question text.")
+        raise DPRDataError(
+            f"{where}: field 'question' must be a non-empty string, got {question!r}. "
+            "Every record needs the question text."
+        )
     answers = record.get("answers") or []
     if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
         raise DPRDataError(f"{where}: field 'answers' must be a list of strings, got {answers!r}.")
     positives = _parse_passages(record, "positive_ctxs", where, required=True)
     positive_keys = {p.key for p in positives}
     # A "negative" that is also listed as positive would teach the model to push the answer away.
-    hard_negatives = [p for p in _parse_passages(record, "hard_negative_ctxs", where, required=False)
-                      if p.key not in positive_keys]
-    negatives = [p for p in _parse_passages(record, "negative_ctxs", where, required=False)
-                 if p.key not in positive_keys]
+    hard_negatives = [
+        p for p in _parse_passages(record, "hard_negative_ctxs", where, required=False) if p.key not in positive_keys
+    ]
+    negatives = [
+        p for p in _parse_passages(record, "negative_ctxs", where, required=False) if p.key not in positive_keys
+    ]
     return DPRExample(question.strip(), answers, positives, hard_negatives, negatives)
 
 
@@ -171,16 +183,22 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
             elif head == "":
                 raise DPRDataError(f"{path}: the file is empty. Expected a JSON list of DPR records or JSON Lines.")
             else:
-                raise DPRDataError(f"{path}: starts with {head!r}; expected a JSON list ('[') or JSON Lines "
-                                   "(one object '{' per line) of DPR records.")
+                raise DPRDataError(
+                    f"{path}: starts with {head!r}; expected a JSON list ('[') or JSON Lines "
+                    "(one object '{' per line) of DPR records."
+                )
     except (EOFError, gzip.BadGzipFile, UnicodeDecodeError) as e:
-        raise DPRDataError(f"{path}: cannot be read ({e}). The file is truncated or corrupt: "
-                           "download it again.") from None
+        raise DPRDataError(
+            f"{path}: cannot be read ({e}). The file is truncated or corrupt: download it again."
+        ) from None
 
 
 def _json_error(path: Path, message: str, location: str, truncated: bool) -> DPRDataError:
-    cause = ("the file ends in the middle of a record, so it is probably truncated: download it again"
-             if truncated else "fix the JSON there or regenerate the file")
+    cause = (
+        "the file ends in the middle of a record, so it is probably truncated: download it again"
+        if truncated
+        else "fix the JSON there or regenerate the file"
+    )
     return DPRDataError(f"{path}: invalid JSON at {location} ({message.splitlines()[0]}); {cause}.")
 
 
@@ -209,8 +227,16 @@ class BatchSampler:
     questions' passages, so every question brings the same number of passages and none is an empty string.
     """
 
-    def __init__(self, examples: Sequence[DPRExample], batch_size: int, num_positives: int = 1,
-                 num_hard_negatives: int = 1, shuffle: bool = True, seed: int = 42, min_last_batch: int = 1):
+    def __init__(
+        self,
+        examples: Sequence[DPRExample],
+        batch_size: int,
+        num_positives: int = 1,
+        num_hard_negatives: int = 1,
+        shuffle: bool = True,
+        seed: int = 42,
+        min_last_batch: int = 1,
+    ):
         if not examples:
             raise DPRDataError("No training questions: the data file holds no records.")
         self.examples, self.batch_size, self.shuffle = examples, batch_size, shuffle
@@ -270,7 +296,7 @@ class BatchSampler:
                 self.rng.shuffle(self.order)
             self.position = 0
         while self.position < self.epoch_size:
-            chosen = self.order[self.position:min(self.position + self.batch_size, self.epoch_size)]
+            chosen = self.order[self.position : min(self.position + self.batch_size, self.epoch_size)]
             # Advanced before yielding: a checkpoint taken while the caller trains on this batch resumes after it.
             self.position += len(chosen)
             yield [(self.examples[i], *self._pick(self.examples[i])) for i in chosen]
@@ -309,8 +335,9 @@ class Batch:
 
     def to(self, device) -> Batch:
         move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
-        return Batch(move(self.query), move(self.passage), self.positive_mask.to(device), self.passage_keys,
-                     self.positive_keys)
+        return Batch(
+            move(self.query), move(self.passage), self.positive_mask.to(device), self.passage_keys, self.positive_keys
+        )
 
 
 def tokenize_queries(tokenizer, questions: list[str], max_length: int) -> dict[str, torch.Tensor]:
@@ -318,12 +345,14 @@ def tokenize_queries(tokenizer, questions: list[str], max_length: int) -> dict[s
     return _with_zero_token_types(encoded)
 
 
-def tokenize_passages(tokenizer, titles: list[str], texts: list[str], max_length: int,
-                      embed_title: bool) -> dict[str, torch.Tensor]:
+def tokenize_passages(
+    tokenizer, titles: list[str], texts: list[str], max_length: int, embed_title: bool
+) -> dict[str, torch.Tensor]:
     """`[CLS] title [SEP] text [SEP]` with embed_title (token types all 0, as the original DPR), else the text."""
     if embed_title:
-        encoded = tokenizer(titles, texts, max_length=max_length, truncation="longest_first", padding=True,
-                            return_tensors="pt")
+        encoded = tokenizer(
+            titles, texts, max_length=max_length, truncation="longest_first", padding=True, return_tensors="pt"
+        )
     else:
         encoded = tokenizer(texts, max_length=max_length, truncation=True, padding=True, return_tensors="pt")
     return _with_zero_token_types(encoded)
@@ -336,8 +365,14 @@ def _with_zero_token_types(encoded) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def collate(items: Iterable[tuple[DPRExample, list[Passage], list[Passage]]], query_tokenizer, passage_tokenizer,
-            max_seq_len_query: int, max_seq_len_passage: int, embed_title: bool) -> Batch:
+def collate(
+    items: Iterable[tuple[DPRExample, list[Passage], list[Passage]]],
+    query_tokenizer,
+    passage_tokenizer,
+    max_seq_len_query: int,
+    max_seq_len_passage: int,
+    embed_title: bool,
+) -> Batch:
     items = list(items)
     # Each passage enters the batch once, even when two questions bring it (two questions about one article):
     # a copy would be a "negative" identical to the positive, which no model can rank below it.
@@ -349,8 +384,9 @@ def collate(items: Iterable[tuple[DPRExample, list[Passage], list[Passage]]], qu
     positive_mask = torch.tensor([[k in positives for k in keys] for positives in positive_keys])
     return Batch(
         query=tokenize_queries(query_tokenizer, [e.question for e, _, _ in items], max_seq_len_query),
-        passage=tokenize_passages(passage_tokenizer, [p.title for p in passages], [p.text for p in passages],
-                                  max_seq_len_passage, embed_title),
+        passage=tokenize_passages(
+            passage_tokenizer, [p.title for p in passages], [p.text for p in passages], max_seq_len_passage, embed_title
+        ),
         positive_mask=positive_mask,
         passage_keys=keys,
         positive_keys=positive_keys,

@@ -1,7 +1,7 @@
 """Looking at DPR files and cutting them down, streaming, whatever their size.
 
-    dpr-nb data stats biencoder-nq-dev.json            counts and text lengths, one record in memory at a time
-    dpr-nb data subset IN OUT --n 1000 [--seed 0]      the first (or a seeded random) 1000 questions in a small file
+dpr-nb data stats biencoder-nq-dev.json            counts and text lengths, one record in memory at a time
+dpr-nb data subset IN OUT --n 1000 [--seed 0]      the first (or a seeded random) 1000 questions in a small file
 """
 
 from __future__ import annotations
@@ -31,8 +31,13 @@ def file_stats(path: str | Path) -> dict:
     Every record is validated as training would, so a bad record fails here with the same message.
     """
     path = Path(path)
-    counts = {"questions": 0, "positives": 0, "hard_negatives": 0, "negatives": 0,
-              "questions_without_hard_negatives": 0}
+    counts = {
+        "questions": 0,
+        "positives": 0,
+        "hard_negatives": 0,
+        "negatives": 0,
+        "questions_without_hard_negatives": 0,
+    }
     # Word counts as 32-bit integers: 4 bytes a passage, about 35 MB for the 8.8 million contexts of NQ train.
     question_words, passage_words = array("I"), array("I")
     for record, position in raw_records(path):
@@ -70,8 +75,10 @@ def write_subset(source: str | Path, target: str | Path, n: int, seed: int | Non
     if n < 1:
         raise ValueError(f"--n {n}: a subset needs at least 1 question.")
     if target.exists() and source.exists() and target.resolve() == source.resolve():
-        raise ValueError(f"{target} is the source file itself: writing the subset there would replace the data. "
-                         "Give another target file.")
+        raise ValueError(
+            f"{target} is the source file itself: writing the subset there would replace the data. "
+            "Give another target file."
+        )
     rng = random.Random(seed)
     kept: list[tuple[int, object]] = []
     for index, (record, position) in enumerate(raw_records(source)):
@@ -92,6 +99,7 @@ def write_subset(source: str | Path, target: str | Path, n: int, seed: int | Non
         text = json.dumps(records, ensure_ascii=False, indent=1) + "\n"
     data = text.encode("utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, lambda temporary: temporary.write_bytes(gzip.compress(data) if target.name.endswith(".gz")
-                                                                 else data))
+    write_atomic(
+        target, lambda temporary: temporary.write_bytes(gzip.compress(data) if target.name.endswith(".gz") else data)
+    )
     return len(records)

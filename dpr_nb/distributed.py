@@ -38,7 +38,7 @@ class ProcessGroup:
         """This process's contiguous part of a global batch (the first processes take one more when uneven)."""
         per, extra = divmod(len(items), self.world_size)
         start = self.rank * per + min(self.rank, extra)
-        return items[start:start + per + (self.rank < extra)]
+        return items[start : start + per + (self.rank < extra)]
 
     def barrier(self) -> None:
         if self.enabled:

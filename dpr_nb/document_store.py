@@ -1,10 +1,10 @@
 """Documents and an in-memory store of their embeddings, with Haystack v1's interface.
 
-    >>> from dpr_nb import Document, InMemoryDocumentStore
-    >>> store = InMemoryDocumentStore()
-    >>> store.write_documents([Document(content="Velmora lies on the river Osk.", meta={"name": "Velmora"})])
-    >>> store.get_document_count()
-    1
+>>> from dpr_nb import Document, InMemoryDocumentStore
+>>> store = InMemoryDocumentStore()
+>>> store.write_documents([Document(content="Velmora lies on the river Osk.", meta={"name": "Velmora"})])
+>>> store.get_document_count()
+1
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ class InMemoryDocumentStore:
             seen = set(self.documents)
             for document in documents:
                 if document.id in seen:
-                    raise ValueError(f"A document with id {document.id} is already in the store (or twice in this "
-                                     "call); nothing was written. Use duplicate_documents='skip' or 'overwrite'.")
+                    raise ValueError(
+                        f"A document with id {document.id} is already in the store (or twice in this "
+                        "call); nothing was written. Use duplicate_documents='skip' or 'overwrite'."
+                    )
                 seen.add(document.id)
         for document in documents:
             if document.id in self.documents and duplicate_documents == "skip":
@@ -99,20 +101,25 @@ class InMemoryDocumentStore:
         if self._matrix_cache is None or self._matrix_cache[0] != key:
             documents = [d for d in self.documents.values() if d.embedding is not None]
             if len(documents) < len(self.documents):
-                raise ValueError(f"{len(self.documents) - len(documents)} documents have no embedding yet: call "
-                                 "document_store.update_embeddings(retriever) after writing documents.")
+                raise ValueError(
+                    f"{len(self.documents) - len(documents)} documents have no embedding yet: call "
+                    "document_store.update_embeddings(retriever) after writing documents."
+                )
             dims = {np.shape(d.embedding) for d in documents}
             if len(dims) > 1:
-                raise ValueError(f"The store's embeddings have different shapes {sorted(dims)}: they come from "
-                                 "different models. Call update_embeddings(retriever) with one retriever.")
+                raise ValueError(
+                    f"The store's embeddings have different shapes {sorted(dims)}: they come from "
+                    "different models. Call update_embeddings(retriever) with one retriever."
+                )
             matrix = np.stack([d.embedding for d in documents]) if documents else np.zeros((0, 0))
             if similarity == "cosine" and documents:
                 matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True).clip(1e-12)
             self._matrix_cache = (key, documents, matrix)
         return self._matrix_cache[1], self._matrix_cache[2]
 
-    def query_by_embedding(self, query_embedding: np.ndarray, top_k: int = 10, similarity: str | None = None,
-                           scale_score: bool = False) -> list[Document]:
+    def query_by_embedding(
+        self, query_embedding: np.ndarray, top_k: int = 10, similarity: str | None = None, scale_score: bool = False
+    ) -> list[Document]:
         """The top_k documents for one query embedding (dim,), best first, each a copy with its score."""
         similarity = self.similarity or similarity or "dot_product"
         documents, matrix = self._documents_and_matrix(similarity)  # (num_documents, dim)
@@ -120,9 +127,11 @@ class InMemoryDocumentStore:
             return []
         query = np.asarray(query_embedding, dtype=matrix.dtype)
         if query.shape != matrix.shape[1:]:
-            raise ValueError(f"The query embedding has shape {query.shape} and the store's embeddings "
-                             f"{matrix.shape[1:]}: they come from different models. Embed the documents with this "
-                             "retriever: document_store.update_embeddings(retriever).")
+            raise ValueError(
+                f"The query embedding has shape {query.shape} and the store's embeddings "
+                f"{matrix.shape[1:]}: they come from different models. Embed the documents with this "
+                "retriever: document_store.update_embeddings(retriever)."
+            )
         if similarity == "cosine":
             query = query / max(np.linalg.norm(query), 1e-12)
         scores = matrix @ query  # (num_documents,)
@@ -136,6 +145,5 @@ class InMemoryDocumentStore:
             if scale_score:  # Haystack's mapping to [0, 1]: it keeps the order, not the meaning of a gap
                 score = (score + 1) / 2 if similarity == "cosine" else float(1 / (1 + np.exp(-score / 100)))
             d = documents[i]
-            results.append(Document(content=d.content, meta=dict(d.meta), id=d.id, score=score,
-                                    embedding=d.embedding))
+            results.append(Document(content=d.content, meta=dict(d.meta), id=d.id, score=score, embedding=d.embedding))
         return results

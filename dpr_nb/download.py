@@ -61,17 +61,22 @@ class HTTPDownloadError(RuntimeError):
 
     def __init__(self, url: str, status: int, reason: str = ""):
         self.url, self.status, self.reason = url, status, reason
-        hint = ("the server may be temporarily unavailable; try again later"
-                if status >= 500 else "check that the URL is correct and still exists")
-        super().__init__(f"Downloading {url} failed: the server answered HTTP {status} {reason}".rstrip()
-                         + f" ({hint}).")
+        hint = (
+            "the server may be temporarily unavailable; try again later"
+            if status >= 500
+            else "check that the URL is correct and still exists"
+        )
+        super().__init__(
+            f"Downloading {url} failed: the server answered HTTP {status} {reason}".rstrip() + f" ({hint})."
+        )
 
 
 def _network_error(url: str, part: Path, err: BaseException) -> ConnectionError:
     # Keep the .part file: the whole point is that the next call resumes from it.
     return ConnectionError(
         f"Network error while downloading {url}: {err}. The partial download is kept at "
-        f"{part}; call the function again to resume where it stopped.")
+        f"{part}; call the function again to resume where it stopped."
+    )
 
 
 def _parse_checksum(checksum: str) -> tuple[str, str]:
@@ -135,9 +140,18 @@ def _fetch_to_part(opener, url: str, part: Path, timeout: float, show_progress: 
         length = resp.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else range_total
         written = offset
-        with open(part, mode) as fh, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
-                                          unit_divisor=1024, desc=part.name[:-len(".part")],
-                                          disable=not show_progress) as bar:
+        with (
+            open(part, mode) as fh,
+            tqdm(
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.name[: -len(".part")],
+                disable=not show_progress,
+            ) as bar,
+        ):
             while True:
                 try:
                     chunk = resp.read(_CHUNK)
@@ -151,13 +165,17 @@ def _fetch_to_part(opener, url: str, part: Path, timeout: float, show_progress: 
     # http.client returns b"" (no exception) when the peer closes early, so the
     # only reliable way to notice a cut connection is to compare with the length.
     if total is not None and written < total:
-        raise _network_error(url, part, ConnectionError(
-            f"connection closed after {written} of {total} bytes"))
+        raise _network_error(url, part, ConnectionError(f"connection closed after {written} of {total} bytes"))
 
 
-def download_file(url: str, dest_path: str | Path, proxies: dict | None = None,
-                  timeout: float = 30.0, checksum: str | None = None,
-                  show_progress: bool = True) -> Path:
+def download_file(
+    url: str,
+    dest_path: str | Path,
+    proxies: dict | None = None,
+    timeout: float = 30.0,
+    checksum: str | None = None,
+    show_progress: bool = True,
+) -> Path:
     """Download ``url`` to ``dest_path`` (resumable) and return the path.
 
     If ``dest_path`` exists it is returned untouched: files only get their final
@@ -184,7 +202,8 @@ def download_file(url: str, dest_path: str | Path, proxies: dict | None = None,
             raise ValueError(
                 f"Checksum mismatch for {url}: expected {algo}:{digest}, got {algo}:{actual}. "
                 "The corrupt download was deleted; call again to re-download. If it keeps "
-                "failing, the file on the server changed or the checksum is wrong.")
+                "failing, the file on the server changed or the checksum is wrong."
+            )
     os.replace(part, dest)  # atomic: a file with the final name is always complete
     return dest
 
@@ -232,8 +251,9 @@ def _produced(archive: Path) -> Path:
     return archive
 
 
-def fetch_archive_from_http(url: str, output_dir: str | Path, proxies: dict | None = None,
-                            timeout: float = 30.0, checksum: str | None = None) -> bool:
+def fetch_archive_from_http(
+    url: str, output_dir: str | Path, proxies: dict | None = None, timeout: float = 30.0, checksum: str | None = None
+) -> bool:
     """Download ``url`` into ``output_dir`` and unpack it (Haystack v1's function).
 
     Returns False without downloading when the file it would produce is already there (for
@@ -261,14 +281,26 @@ def fetch_archive_from_http(url: str, output_dir: str | Path, proxies: dict | No
 
 # The files of the original DPR release that the tutorials use, by short name: (url, the unpacked file, about).
 DPR_FILES = {
-    "nq-train": ("https://dl.fbaipublicfiles.com/dpr/data/retriever/biencoder-nq-train.json.gz",
-                 "biencoder-nq-train.json", "Natural Questions training set: 58,880 questions, about 7.4 GB"),
-    "nq-dev": ("https://dl.fbaipublicfiles.com/dpr/data/retriever/biencoder-nq-dev.json.gz",
-               "biencoder-nq-dev.json", "Natural Questions dev set: 6,515 questions, about 800 MB"),
-    "wikipedia-passages": ("https://dl.fbaipublicfiles.com/dpr/wikipedia_split/psgs_w100.tsv.gz",
-                           "psgs_w100.tsv", "21 million 100-word Wikipedia passages (id, text, title), about 13 GB"),
-    "xquad-en": (XQUAD_RELEASE + "xquad.en.json", "xquad.en.json",
-                 "XQuAD English (SQuAD format, for convert-squad): 1,190 questions on 240 paragraphs, 1.5 MB"),
+    "nq-train": (
+        "https://dl.fbaipublicfiles.com/dpr/data/retriever/biencoder-nq-train.json.gz",
+        "biencoder-nq-train.json",
+        "Natural Questions training set: 58,880 questions, about 7.4 GB",
+    ),
+    "nq-dev": (
+        "https://dl.fbaipublicfiles.com/dpr/data/retriever/biencoder-nq-dev.json.gz",
+        "biencoder-nq-dev.json",
+        "Natural Questions dev set: 6,515 questions, about 800 MB",
+    ),
+    "wikipedia-passages": (
+        "https://dl.fbaipublicfiles.com/dpr/wikipedia_split/psgs_w100.tsv.gz",
+        "psgs_w100.tsv",
+        "21 million 100-word Wikipedia passages (id, text, title), about 13 GB",
+    ),
+    "xquad-en": (
+        XQUAD_RELEASE + "xquad.en.json",
+        "xquad.en.json",
+        "XQuAD English (SQuAD format, for convert-squad): 1,190 questions on 240 paragraphs, 1.5 MB",
+    ),
 }
 
 
@@ -279,8 +311,10 @@ def download(name: str, data_dir: str | Path = "data/dpr_training", **kwargs) ->
     name is downloaded (and resumed) on its own, and skipped only when its unpacked file is already there.
     """
     if name not in DPR_FILES:
-        raise ValueError(f"Unknown DPR file {name!r}; known: " +
-                         "; ".join(f"{key} ({about})" for key, (_, _, about) in DPR_FILES.items()))
+        raise ValueError(
+            f"Unknown DPR file {name!r}; known: "
+            + "; ".join(f"{key} ({about})" for key, (_, _, about) in DPR_FILES.items())
+        )
     url, filename, _ = DPR_FILES[name]
     data_dir = Path(data_dir)
     target = data_dir / filename

@@ -34,8 +34,30 @@ N_NEGATIVES = 2
 GOLD_SCORE = 1000.0  # DPR's files give every gold passage this score
 
 # Invented names are built from syllables so they sound plausible but exist nowhere.
-_ONSETS = ["b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z",
-           "br", "dr", "gr", "kr", "tr", "th", "st"]
+_ONSETS = [
+    "b",
+    "d",
+    "f",
+    "g",
+    "h",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "z",
+    "br",
+    "dr",
+    "gr",
+    "kr",
+    "tr",
+    "th",
+    "st",
+]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "or"]
 _CODAS = ["", "", "", "n", "l", "r", "s", "th"]
 
@@ -43,46 +65,85 @@ _CODAS = ["", "", "", "n", "l", "r", "s", "th"]
 _PREFIXES = ["port", "fort", "saint", "little", "great", "high", "lake", "glen", "upper", "lower"]
 # Shared, plain-English values: several towns share them, which makes answers ambiguous
 # on their own and forces the model to use the town name as well.
-_TRADES = ["weaving", "fishing", "salt mining", "glass making", "wine making", "pottery",
-           "shipbuilding", "sheep farming", "paper making", "clock making", "bee keeping"]
+_TRADES = [
+    "weaving",
+    "fishing",
+    "salt mining",
+    "glass making",
+    "wine making",
+    "pottery",
+    "shipbuilding",
+    "sheep farming",
+    "paper making",
+    "clock making",
+    "bee keeping",
+]
 _DISH_ADJECTIVES = ["smoked", "baked", "spiced", "sweet", "salted", "roasted", "fried"]
-_DISH_FOODS = ["eel pie", "river fish", "mushroom soup", "barley bread", "plum cake",
-               "goat cheese", "bean stew", "onion tart", "rice pudding"]
-_FESTIVALS = ["lantern", "harvest", "kite", "bell", "candle", "apple", "snow", "boat", "flower", "drum",
-              "mask", "star"]
+_DISH_FOODS = [
+    "eel pie",
+    "river fish",
+    "mushroom soup",
+    "barley bread",
+    "plum cake",
+    "goat cheese",
+    "bean stew",
+    "onion tart",
+    "rice pudding",
+]
+_FESTIVALS = ["lantern", "harvest", "kite", "bell", "candle", "apple", "snow", "boat", "flower", "drum", "mask", "star"]
 
 # Each section has two wordings, so passages of one kind are not all identical.
 _SECTIONS = {
     "history": [
-        ("{town} was founded in {founded} by {founder}. the old stone bridge and the town"
-         " walls were built soon after, and the first market opened a few years later."),
-        ("the history of {town} begins in {founded}, when {founder} founded a small"
-         " village there. over the centuries it grew slowly into a busy market town."),
+        (
+            "{town} was founded in {founded} by {founder}. the old stone bridge and the town"
+            " walls were built soon after, and the first market opened a few years later."
+        ),
+        (
+            "the history of {town} begins in {founded}, when {founder} founded a small"
+            " village there. over the centuries it grew slowly into a busy market town."
+        ),
     ],
     "geography": [
-        ("{town} is a town in {country}. it lies on the banks of the {river} river, in a"
-         " green valley below the {mountain} mountains, and the winters there are long."),
-        ("{town} lies in the north of {country}, where the {river} river flows down from"
-         " the {mountain} mountains into the wide and fertile lowlands."),
+        (
+            "{town} is a town in {country}. it lies on the banks of the {river} river, in a"
+            " green valley below the {mountain} mountains, and the winters there are long."
+        ),
+        (
+            "{town} lies in the north of {country}, where the {river} river flows down from"
+            " the {mountain} mountains into the wide and fertile lowlands."
+        ),
     ],
     "culture": [
-        ("the people of {town} are proud of their food, and the best known dish is {dish}."
-         " every year the town holds the {festival} in its main square."),
-        ("visitors to {town} come for the {festival} each summer, and few leave"
-         " without trying {dish}, the dish the town is famous for."),
+        (
+            "the people of {town} are proud of their food, and the best known dish is {dish}."
+            " every year the town holds the {festival} in its main square."
+        ),
+        (
+            "visitors to {town} come for the {festival} each summer, and few leave"
+            " without trying {dish}, the dish the town is famous for."
+        ),
     ],
     "economy": [
-        ("{town} has a population of {population}. its mayor is {mayor}, and most people"
-         " there work in {trade}, the main trade of the town for generations."),
-        ("about {population} people live in {town} today. the current mayor, {mayor},"
-         " was elected last spring, and the main trade of the town is {trade}."),
+        (
+            "{town} has a population of {population}. its mayor is {mayor}, and most people"
+            " there work in {trade}, the main trade of the town for generations."
+        ),
+        (
+            "about {population} people live in {town} today. the current mayor, {mayor},"
+            " was elected last spring, and the main trade of the town is {trade}."
+        ),
     ],
 }
 
 # fact -> (the section whose passage states it, *ways to ask for it)
 _QUESTIONS = {
-    "country": ("geography", "in which country is {town} located?", "what country is {town} in?",
-                "{town} is a town in which country?"),
+    "country": (
+        "geography",
+        "in which country is {town} located?",
+        "what country is {town} in?",
+        "{town} is a town in which country?",
+    ),
     "river": ("geography", "which river flows through {town}?", "on which river is {town}?"),
     "mountain": ("geography", "near which mountains is {town}?", "what mountains are near {town}?"),
     "founded": ("history", "in what year was {town} founded?", "when was {town} founded?"),
@@ -110,8 +171,7 @@ def _generate(seed: int) -> tuple[list[dict], dict[str, list[dict]]]:
 
     def new_name(syllables: int) -> str:
         while True:
-            name = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
-                           for _ in range(syllables))
+            name = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(syllables))
             if name not in used and 4 <= len(name) <= 10:  # unique, and easy to read
                 used.add(name)
                 return name
@@ -150,12 +210,16 @@ def _generate(seed: int) -> tuple[list[dict], dict[str, list[dict]]]:
             "population": str(rng.randint(800, 90000)),
         }
         # Numeric string ids ("1", "2", ...), like DPR's Wikipedia passages.
-        sections = {section: {"passage_id": str(len(towns) * len(_SECTIONS) + k + 1),
-                              "title": name, "text": rng.choice(wordings).format(**facts)}
-                    for k, (section, wordings) in enumerate(_SECTIONS.items())}
+        sections = {
+            section: {
+                "passage_id": str(len(towns) * len(_SECTIONS) + k + 1),
+                "title": name,
+                "text": rng.choice(wordings).format(**facts),
+            }
+            for k, (section, wordings) in enumerate(_SECTIONS.items())
+        }
         towns.append({"facts": facts, "passages": sections})
-    return towns, {"train": towns[:n_train], "dev": towns[n_train:n_train + n_dev],
-                   "test": towns[n_train + n_dev:]}
+    return towns, {"train": towns[:n_train], "dev": towns[n_train : n_train + n_dev], "test": towns[n_train + n_dev :]}
 
 
 @functools.cache  # the same few hundred texts are compared many times
@@ -171,10 +235,13 @@ def _overlap(question: str, passage: dict) -> int:
 
 def _ctx(passage: dict, question: str, town: str, gold: bool = False) -> dict:
     """One DPR context dict; title_score is 1 when the passage is about the asked town."""
-    return {"title": passage["title"], "text": passage["text"],
-            "score": GOLD_SCORE if gold else float(_overlap(question, passage)),
-            "title_score": int(passage["title"] == town),
-            "passage_id": passage["passage_id"]}
+    return {
+        "title": passage["title"],
+        "text": passage["text"],
+        "score": GOLD_SCORE if gold else float(_overlap(question, passage)),
+        "title_score": int(passage["title"] == town),
+        "passage_id": passage["passage_id"],
+    }
 
 
 def _record(town: dict, fact: str, split_towns: list[dict], rng: random.Random) -> dict:
@@ -199,7 +266,7 @@ def _record(town: dict, fact: str, split_towns: list[dict], rng: random.Random) 
     same_section = [t["passages"][section] for t in others]
     rng.shuffle(same_section)  # random order among equally good confusers
     same_section.sort(key=lambda p: -_overlap(question, p))
-    hard += [p for p in same_section if usable(p)][:N_HARD_NEGATIVES - len(hard)]
+    hard += [p for p in same_section if usable(p)][: N_HARD_NEGATIVES - len(hard)]
     # Plain negatives: random passages of other towns, like DPR's "negative_ctxs".
     pool = [p for t in others for p in t["passages"].values()]
     negatives = [p for p in rng.sample(pool, 10) if usable(p) and p not in hard][:N_NEGATIVES]

@@ -25,9 +25,17 @@ from .encoders import BiEncoder, Encoder
 
 
 class TextEmbedder:
-    def __init__(self, model: BiEncoder, max_seq_len_query: int = 64, max_seq_len_passage: int = 256,
-                 embed_title: bool = True, similarity_function: str | None = None, batch_size: int = 16,
-                 device: torch.device | str = "cpu", progress_bar: bool = True):
+    def __init__(
+        self,
+        model: BiEncoder,
+        max_seq_len_query: int = 64,
+        max_seq_len_passage: int = 256,
+        embed_title: bool = True,
+        similarity_function: str | None = None,
+        batch_size: int = 16,
+        device: torch.device | str = "cpu",
+        progress_bar: bool = True,
+    ):
         """`similarity_function` None means what the checkpoint was trained with: dot product for DPR and BERT
         checkpoints, cosine for a sentence-transformers checkpoint that normalises its embeddings."""
         if similarity_function not in (None, "dot_product", "cosine"):
@@ -40,8 +48,9 @@ class TextEmbedder:
         self.device = torch.device(device)
 
     @torch.no_grad()
-    def _embed(self, encoder: Encoder, tokenize, lengths: Sequence[int], batch_size: int | None,
-               desc: str) -> np.ndarray:
+    def _embed(
+        self, encoder: Encoder, tokenize, lengths: Sequence[int], batch_size: int | None, desc: str
+    ) -> np.ndarray:
         """Embed texts batch by batch, longest first: `tokenize(rows)` gives the model inputs of those rows.
 
         Sorting by length (characters, a free proxy for tokens) puts texts of similar length in a batch, so padding
@@ -54,7 +63,7 @@ class TextEmbedder:
         chunks = []
         starts = range(0, len(order), batch_size)
         for start in tqdm(starts, desc=desc, disable=not self.progress_bar or len(starts) < 2):
-            inputs = {k: v.to(self.device) for k, v in tokenize(order[start:start + batch_size]).items()}
+            inputs = {k: v.to(self.device) for k, v in tokenize(order[start : start + batch_size]).items()}
             chunks.append(encoder(**inputs).float().cpu())
         if not chunks:
             return np.zeros((0, encoder.dim), dtype=np.float32)
@@ -65,17 +74,29 @@ class TextEmbedder:
     def embed_queries(self, queries: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """(len(queries), dim) query embeddings."""
         queries = list(queries)
-        tokenize = lambda rows: tokenize_queries(self.model.query_encoder.tokenizer,  # noqa: E731
-                                                 [queries[i] for i in rows], self.max_seq_len_query)
-        return self._embed(self.model.query_encoder, tokenize, [len(q) for q in queries], batch_size,
-                           "embedding queries")
+
+        def tokenize(rows):
+            return tokenize_queries(
+                self.model.query_encoder.tokenizer, [queries[i] for i in rows], self.max_seq_len_query
+            )
+
+        return self._embed(
+            self.model.query_encoder, tokenize, [len(q) for q in queries], batch_size, "embedding queries"
+        )
 
     def embed_documents(self, documents: Sequence[Document], batch_size: int | None = None) -> np.ndarray:
         """(len(documents), dim) passage embeddings; with embed_title the title is meta["name"]."""
         titles = [str(d.meta.get("name") or "") for d in documents]
         texts = [d.content for d in documents]
-        tokenize = lambda rows: tokenize_passages(self.model.passage_encoder.tokenizer,  # noqa: E731
-                                                  [titles[i] for i in rows], [texts[i] for i in rows],
-                                                  self.max_seq_len_passage, self.embed_title)
+
+        def tokenize(rows):
+            return tokenize_passages(
+                self.model.passage_encoder.tokenizer,
+                [titles[i] for i in rows],
+                [texts[i] for i in rows],
+                self.max_seq_len_passage,
+                self.embed_title,
+            )
+
         lengths = [len(title) + len(text) if self.embed_title else len(text) for title, text in zip(titles, texts)]
         return self._embed(self.model.passage_encoder, tokenize, lengths, batch_size, "embedding passages")

@@ -66,8 +66,7 @@ def attention_without_cudnn():
 class Encoder(nn.Module):
     """A transformer, a tokenizer and a pooling: text in, one vector per text out."""
 
-    def __init__(self, model: nn.Module, tokenizer, pooling: str = "cls", normalize: bool = False,
-                 source: str = ""):
+    def __init__(self, model: nn.Module, tokenizer, pooling: str = "cls", normalize: bool = False, source: str = ""):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not supported; use one of {POOLINGS}")
@@ -89,8 +88,9 @@ class Encoder(nn.Module):
 
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         with attention_without_cudnn() if input_ids.is_cuda else nullcontext():
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                                token_type_ids=token_type_ids).last_hidden_state  # (batch, seq_len, dim)
+            hidden = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state  # (batch, seq_len, dim)
         if self.pooling == "cls":
             pooled = hidden[:, 0]  # (batch, dim): the [CLS] position, DPR's choice
         else:
@@ -109,8 +109,9 @@ class Encoder(nn.Module):
 
     # ---------------------------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None, token=None,
-                        seed: int = 0) -> Encoder:
+    def from_pretrained(
+        cls, name_or_path: str | Path, revision: str | None = None, token=None, seed: int = 0
+    ) -> Encoder:
         """Load from a hub name, a local folder (ours, DPR's, BERT's, sentence-transformers', Haystack v1's) or
         TINY_MODEL."""
         name = str(name_or_path)
@@ -123,28 +124,37 @@ class Encoder(nn.Module):
                 backbone, tokenizer = load_haystack_language_model(folder)
                 return cls(backbone, tokenizer, *declared_pooling(name), source=name)
             contents = sorted(p.name for p in folder.iterdir())[:10] or "nothing"
-            raise OSError(f"{folder} holds no model dpr_nb can load: expected config.json (transformers, "
-                          "sentence-transformers or dpr_nb folders) or language_model_config.json with "
-                          f"language_model.bin (Haystack v1), found {contents}. Point to the folder that holds "
-                          "the model files.")
+            raise OSError(
+                f"{folder} holds no model dpr_nb can load: expected config.json (transformers, "
+                "sentence-transformers or dpr_nb folders) or language_model_config.json with "
+                f"language_model.bin (Haystack v1), found {contents}. Point to the folder that holds "
+                "the model files."
+            )
         hub = {"revision": revision, "token": token}
         try:
             config = AutoConfig.from_pretrained(name, **hub)
         except OSError as e:
-            raise OSError(f"Cannot load the model {name!r}: it is neither a local folder with a config.json nor a "
-                          f"reachable Hugging Face hub model ({e}). Check the name, or download it first.") from None
+            raise OSError(
+                f"Cannot load the model {name!r}: it is neither a local folder with a config.json nor a "
+                f"reachable Hugging Face hub model ({e}). Check the name, or download it first."
+            ) from None
         if getattr(config, "is_encoder_decoder", False) or getattr(config, "vocab_size", None) is None:
-            raise ValueError(f"{name!r} is a {config.model_type} model, not a text encoder like BERT: dpr_nb embeds "
-                             "text with encoder-only transformers (BERT, RoBERTa, MiniLM, DPR, ...). Choose one.")
+            raise ValueError(
+                f"{name!r} is a {config.model_type} model, not a text encoder like BERT: dpr_nb embeds "
+                "text with encoder-only transformers (BERT, RoBERTa, MiniLM, DPR, ...). Choose one."
+            )
         tokenizer = AutoTokenizer.from_pretrained(name, **hub)
         if config.model_type == "dpr":
             # Facebook's DPR checkpoints (and ours): a BertModel inside a DPR wrapper. [CLS] pooled unless our note
             # says the model was trained with another pooling.
-            model_class = DPRContextEncoder if "DPRContextEncoder" in (config.architectures or []) \
-                else DPRQuestionEncoder
+            model_class = (
+                DPRContextEncoder if "DPRContextEncoder" in (config.architectures or []) else DPRQuestionEncoder
+            )
             if getattr(config, "projection_dim", 0):
-                raise ValueError(f"{name!r} has a projection layer (projection_dim={config.projection_dim}); "
-                                 "dpr_nb supports DPR checkpoints without one, as Facebook's.")
+                raise ValueError(
+                    f"{name!r} has a projection layer (projection_dim={config.projection_dim}); "
+                    "dpr_nb supports DPR checkpoints without one, as Facebook's."
+                )
             wrapper = model_class.from_pretrained(name, dtype=torch.float32, **hub)
             inner = wrapper.ctx_encoder if model_class is DPRContextEncoder else wrapper.question_encoder
             backbone = inner.bert_model
@@ -159,8 +169,9 @@ class Encoder(nn.Module):
         pooling, normalize = declared_pooling(name, **hub)
         return cls(backbone, tokenizer, pooling, normalize, source=name)
 
-    def save(self, directory: str | Path, role: str, max_seq_length: int | None = None,
-             similarity: str = "dot_product") -> None:
+    def save(
+        self, directory: str | Path, role: str, max_seq_length: int | None = None, similarity: str = "dot_product"
+    ) -> None:
         """Write a folder that loads anywhere with this encoder's vectors.
 
         A [CLS]-pooled BERT is written in Facebook's DPR format: transformers loads it as DPRQuestionEncoder (role
@@ -191,8 +202,16 @@ class Encoder(nn.Module):
         else:
             save_plain_transformer(self.model, directory)
         self.tokenizer.save_pretrained(directory)
-        write_modules(directory, self.model, self.dim, None if dpr_format else self.pooling, self.normalize,
-                      max_seq_length, similarity, dpr_role=role if dpr_format else None)
+        write_modules(
+            directory,
+            self.model,
+            self.dim,
+            None if dpr_format else self.pooling,
+            self.normalize,
+            max_seq_length,
+            similarity,
+            dpr_role=role if dpr_format else None,
+        )
         note = {"pooling": self.pooling, "normalize": self.normalize, "base_model": self.source}
         (directory / ENCODER_FILE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
 
@@ -219,6 +238,7 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
     silently; a sentence-transformers model with a module dpr_nb cannot reproduce (a Dense layer, max pooling, ...)
     is refused, since its vectors would not be the model's own.
     """
+
     def read(filename: str):
         local = Path(name_or_path) / filename
         if Path(name_or_path).is_dir():
@@ -232,8 +252,11 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
         if cached is not None:  # the cache knows the repository has no such file (a 404 recorded)
             return None
         try:  # a hub model: fetch the small JSON file if the repository has it
-            return json.loads(Path(hf_hub_download(name_or_path, filename, revision=revision, token=token))
-                              .read_text(encoding="utf-8"))
+            return json.loads(
+                Path(hf_hub_download(name_or_path, filename, revision=revision, token=token)).read_text(
+                    encoding="utf-8"
+                )
+            )
         except RemoteEntryNotFoundError:  # the repository has no such file: it declares nothing
             return None
         except Exception:  # offline, or the hub unreachable: nobody knows
@@ -244,9 +267,12 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
         return note["pooling"], bool(note["normalize"])
     modules = read("modules.json")
     if modules is _UNKNOWN or note is _UNKNOWN:
-        warnings.warn(f"{name_or_path}: could not fetch its pooling settings (modules.json; offline?), so it is "
-                      "pooled by [CLS] as DPR and BERT checkpoints are. If it is a sentence-transformers model, "
-                      "load it once online (or `dpr-nb fetch` it) so that its own pooling is used.", stacklevel=3)
+        warnings.warn(
+            f"{name_or_path}: could not fetch its pooling settings (modules.json; offline?), so it is "
+            "pooled by [CLS] as DPR and BERT checkpoints are. If it is a sentence-transformers model, "
+            "load it once online (or `dpr-nb fetch` it) so that its own pooling is used.",
+            stacklevel=3,
+        )
         return "cls", False
     if not modules:
         return "cls", False
@@ -254,16 +280,20 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
     for module in modules:
         kind = module.get("type", "").rsplit(".", 1)[-1]
         if kind not in _REPRODUCIBLE_MODULES:
-            raise ValueError(f"{name_or_path}: its sentence-transformers module {module.get('type')!r} (folder "
-                             f"{module.get('path')!r}) is not one dpr_nb can reproduce (only Transformer, Pooling "
-                             "and Normalize are): its vectors would not be the model's own. Choose a checkpoint "
-                             "without it.")
+            raise ValueError(
+                f"{name_or_path}: its sentence-transformers module {module.get('type')!r} (folder "
+                f"{module.get('path')!r}) is not one dpr_nb can reproduce (only Transformer, Pooling "
+                "and Normalize are): its vectors would not be the model's own. Choose a checkpoint "
+                "without it."
+            )
         if kind == "Pooling":
             modes = _pooling_modes(read(f"{module['path']}/config.json") or {})
             if modes not in (["cls"], ["mean"]):
-                raise ValueError(f"{name_or_path}: its pooling {modes} is not one dpr_nb can reproduce (only "
-                                 "'cls' or 'mean'): its vectors would not be the model's own. Choose a checkpoint "
-                                 "that pools by [CLS] or by the mean of its tokens.")
+                raise ValueError(
+                    f"{name_or_path}: its pooling {modes} is not one dpr_nb can reproduce (only "
+                    "'cls' or 'mean'): its vectors would not be the model's own. Choose a checkpoint "
+                    "that pools by [CLS] or by the mean of its tokens."
+                )
             pooling = modes[0]
         elif kind == "Normalize":
             normalize = True
@@ -276,9 +306,14 @@ def _pooling_modes(settings: dict) -> list[str]:
         mode = settings["pooling_mode"]
         return [mode] if isinstance(mode, str) else list(mode)
     # Older versions: one flag per mode ("pooling_mode_mean_tokens": true, ...).
-    flags = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max", "pooling_mode_mean_tokens": "mean",
-             "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-             "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+    flags = {
+        "pooling_mode_cls_token": "cls",
+        "pooling_mode_max_tokens": "max",
+        "pooling_mode_mean_tokens": "mean",
+        "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+        "pooling_mode_weightedmean_tokens": "weightedmean",
+        "pooling_mode_lasttoken": "lasttoken",
+    }
     # No flag set means mean pooling, as sentence-transformers reads it.
     return [mode for key, mode in flags.items() if settings.get(key)] or ["mean"]
 
@@ -293,9 +328,15 @@ def tiny_encoder(seed: int = 0, hidden_size: int = 64, num_layers: int = 2, pool
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = {token: i for i, token in enumerate(specials + [w for w in embedded_vocabulary() if w not in specials])}
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=num_layers,
-                        num_attention_heads=2, intermediate_size=4 * hidden_size, max_position_embeddings=512,
-                        pad_token_id=0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=2,
+        intermediate_size=4 * hidden_size,
+        max_position_embeddings=512,
+        pad_token_id=0,
+    )
     with torch.random.fork_rng():  # a seeded init that leaves the caller's random state alone
         torch.manual_seed(seed)
         # 512 positions like BERT's, so the default lengths (64/256) are valid. The weights are those of the
@@ -320,9 +361,11 @@ class BiEncoder(nn.Module):
     def __init__(self, query_encoder: Encoder, passage_encoder: Encoder):
         super().__init__()
         if query_encoder.dim != passage_encoder.dim:
-            raise ValueError(f"The query encoder gives {query_encoder.dim}-dimensional vectors and the passage "
-                             f"encoder {passage_encoder.dim}: their dot product is undefined. Use two models of "
-                             "the same size.")
+            raise ValueError(
+                f"The query encoder gives {query_encoder.dim}-dimensional vectors and the passage "
+                f"encoder {passage_encoder.dim}: their dot product is undefined. Use two models of "
+                "the same size."
+            )
         self.query_encoder, self.passage_encoder = query_encoder, passage_encoder
 
     @classmethod
@@ -338,22 +381,28 @@ class BiEncoder(nn.Module):
         if self.shares_encoders:
             return
         if self.query_encoder.source != self.passage_encoder.source:
-            raise ValueError(f"share_encoders=True trains one encoder for questions and passages, so both must start "
-                             f"from the same model; the query encoder is {self.query_encoder.source!r} and the "
-                             f"passage encoder {self.passage_encoder.source!r}. Load the same model twice (e.g. "
-                             f"query_model=passage_model) or set share_encoders=False.")
+            raise ValueError(
+                f"share_encoders=True trains one encoder for questions and passages, so both must start "
+                f"from the same model; the query encoder is {self.query_encoder.source!r} and the "
+                f"passage encoder {self.passage_encoder.source!r}. Load the same model twice (e.g. "
+                f"query_model=passage_model) or set share_encoders=False."
+            )
         # The same module under both names: parameters() lists each weight once, so the optimizer, gradient
         # clipping and torchrun's all-reduce see one model; the state dict (checkpoints) names it twice.
         self.passage_encoder = self.query_encoder
 
     def check_lengths(self, max_seq_len_query: int, max_seq_len_passage: int) -> None:
         """Refuse a length the model has no positions for: found now, not as a tensor-size error mid-training."""
-        for setting, length, encoder in (("max_seq_len_query", max_seq_len_query, self.query_encoder),
-                                         ("max_seq_len_passage", max_seq_len_passage, self.passage_encoder)):
+        for setting, length, encoder in (
+            ("max_seq_len_query", max_seq_len_query, self.query_encoder),
+            ("max_seq_len_passage", max_seq_len_passage, self.passage_encoder),
+        ):
             if encoder.max_length and length > encoder.max_length:
-                raise ValueError(f"{setting}={length} is longer than the {encoder.max_length} tokens "
-                                 f"{encoder.source or 'the model'} has positions for: set {setting} to at most "
-                                 f"{encoder.max_length}.")
+                raise ValueError(
+                    f"{setting}={length} is longer than the {encoder.max_length} tokens "
+                    f"{encoder.source or 'the model'} has positions for: set {setting} to at most "
+                    f"{encoder.max_length}."
+                )
 
     @property
     def default_similarity(self) -> str:
@@ -365,5 +414,6 @@ class BiEncoder(nn.Module):
 
     def save(self, directory: str | Path) -> None:
         self.query_encoder.save(Path(directory) / "query_encoder", role="query", similarity=self.default_similarity)
-        self.passage_encoder.save(Path(directory) / "passage_encoder", role="passage",
-                                  similarity=self.default_similarity)
+        self.passage_encoder.save(
+            Path(directory) / "passage_encoder", role="passage", similarity=self.default_similarity
+        )

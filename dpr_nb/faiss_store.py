@@ -246,11 +246,14 @@ class FAISSDocumentStore:
         documents = [d if isinstance(d, Document) else Document.from_dict(d) for d in documents]
         if duplicate_documents == "fail":  # refused whole, before any document is written
             ids = [d.id for d in documents]
-            repeated = next((i for i in ids if i in self._positions), None) or \
-                next((i for i, n in Counter(ids).items() if n > 1), None)
+            repeated = next((i for i in ids if i in self._positions), None) or next(
+                (i for i, n in Counter(ids).items() if n > 1), None
+            )
             if repeated is not None:
-                raise ValueError(f"A document with id {repeated} is already in the store (or twice in this call); "
-                                 "nothing was written. Use duplicate_documents='skip' or 'overwrite'.")
+                raise ValueError(
+                    f"A document with id {repeated} is already in the store (or twice in this call); "
+                    "nothing was written. Use duplicate_documents='skip' or 'overwrite'."
+                )
         for document in documents:
             position = self._positions.get(document.id)
             if position is None:

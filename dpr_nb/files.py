@@ -47,8 +47,9 @@ class SaveFailedError(OSError):
     """A save failed at the end of training; the message says where the trained model was kept instead."""
 
 
-def ensure_writable(path: str | Path, setting: str, is_file: bool = False,
-                    consequence: str = "Nothing was trained.") -> None:
+def ensure_writable(
+    path: str | Path, setting: str, is_file: bool = False, consequence: str = "Nothing was trained."
+) -> None:
     """Check, before any work, that the folder `path` (or with `is_file`, the file) can be created and written: a
     ValueError naming the setting if not.
 
@@ -63,15 +64,17 @@ def ensure_writable(path: str | Path, setting: str, is_file: bool = False,
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"{setting}={str(path)!r} cannot be made: {existing} is a file, not a folder; {fix}. "
-                         f"{consequence}")
+        raise ValueError(
+            f"{setting}={str(path)!r} cannot be made: {existing} is a file, not a folder; {fix}. {consequence}"
+        )
     probe = existing / f".dpr_nb-write-test-{os.getpid()}"
     try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise ValueError(f"{setting}={str(path)!r} cannot be written ({error.strerror} in {existing}); {fix}. "
-                         f"{consequence}") from None
+        raise ValueError(
+            f"{setting}={str(path)!r} cannot be written ({error.strerror} in {existing}); {fix}. {consequence}"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -107,7 +110,7 @@ def _owner(path: Path, folder: Path) -> tuple[str, int] | None:
     prefix = f".{folder.name}."
     if not path.name.startswith(prefix):
         return None
-    kind, _, pid = path.name[len(prefix):].partition("-")
+    kind, _, pid = path.name[len(prefix) :].partition("-")
     return (kind, int(pid)) if kind in ("tmp", "old") and pid.isdigit() else None
 
 
@@ -218,8 +221,11 @@ def folder_lock(folder: str | Path, setting: str = "save_dir"):
                 continue
             os.replace(aside, lock)  # a live run's lock, made after our read: put it back
             owner = _lock_owner(lock)
-        raise FolderInUseError(f"{setting}={str(folder)!r} is in use by another run (process {owner}): two runs "
-                               f"writing one folder would lose one's model. Choose another {setting}, or wait for "
-                               "that run to end.")
-    raise FolderInUseError(f"{setting}={str(folder)!r}: could not take its lock {lock}; delete that file if no run "
-                           "is using the folder.")
+        raise FolderInUseError(
+            f"{setting}={str(folder)!r} is in use by another run (process {owner}): two runs "
+            f"writing one folder would lose one's model. Choose another {setting}, or wait for "
+            "that run to end."
+        )
+    raise FolderInUseError(
+        f"{setting}={str(folder)!r}: could not take its lock {lock}; delete that file if no run is using the folder."
+    )

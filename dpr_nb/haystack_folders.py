@@ -42,14 +42,20 @@ def load_haystack_language_model(folder: str | Path) -> tuple[BertModel, PreTrai
     values = json.loads(config_file.read_text(encoding="utf-8"))
     model_type = values.get("model_type")
     if model_type not in ("dpr", "bert"):
-        raise ValueError(f"{config_file}: model_type {model_type!r} is not supported; dpr_nb reads Haystack DPR "
-                         "encoders built on BERT (model_type 'dpr' or 'bert'), as Haystack's DPR itself requires.")
+        raise ValueError(
+            f"{config_file}: model_type {model_type!r} is not supported; dpr_nb reads Haystack DPR "
+            "encoders built on BERT (model_type 'dpr' or 'bert'), as Haystack's DPR itself requires."
+        )
     if values.get("projection_dim"):
-        raise ValueError(f"{config_file} declares a projection layer (projection_dim={values['projection_dim']}); "
-                         "dpr_nb supports DPR encoders without one.")
+        raise ValueError(
+            f"{config_file} declares a projection layer (projection_dim={values['projection_dim']}); "
+            "dpr_nb supports DPR encoders without one."
+        )
     if not weights_file.is_file():
-        raise FileNotFoundError(f"{weights_file} is missing: a Haystack encoder folder holds {HAYSTACK_CONFIG} and "
-                                f"{HAYSTACK_WEIGHTS} side by side. Copy the whole folder that Haystack saved.")
+        raise FileNotFoundError(
+            f"{weights_file} is missing: a Haystack encoder folder holds {HAYSTACK_CONFIG} and "
+            f"{HAYSTACK_WEIGHTS} side by side. Copy the whole folder that Haystack saved."
+        )
     # A DPRConfig holds BERT's settings under the same names, so one BertConfig describes both layouts.
     config = BertConfig(**{k: v for k, v in values.items() if k not in NOT_BERT_SETTINGS})
     config.architectures = ["BertModel"]
@@ -63,16 +69,20 @@ def load_haystack_language_model(folder: str | Path) -> tuple[BertModel, PreTrai
     # DPR's BERT) and the position_ids buffer that transformers < 4.31 wrote into every state dict.
     unexpected = [k for k in unexpected if not k.startswith("pooler.") and not k.endswith("position_ids")]
     if missing or unexpected:
-        raise ValueError(f"{weights_file} does not match the BERT described by {config_file}: missing "
-                         f"{_preview(missing)}, unexpected {_preview(unexpected)}. dpr_nb reads the key layouts of "
-                         "Haystack v1's DPR encoders ('question_encoder.bert_model.…', 'ctx_encoder.bert_model.…' or "
-                         "BertModel's own keys); check that the folder is one of those and was saved completely.")
+        raise ValueError(
+            f"{weights_file} does not match the BERT described by {config_file}: missing "
+            f"{_preview(missing)}, unexpected {_preview(unexpected)}. dpr_nb reads the key layouts of "
+            "Haystack v1's DPR encoders ('question_encoder.bert_model.…', 'ctx_encoder.bert_model.…' or "
+            "BertModel's own keys); check that the folder is one of those and was saved completely."
+        )
     try:
         # `config` tells AutoTokenizer the model type when tokenizer_config.json names no tokenizer class.
         tokenizer = AutoTokenizer.from_pretrained(folder, config=config)
     except (OSError, ValueError) as e:
-        raise OSError(f"{folder}: cannot load the tokenizer Haystack saved next to {HAYSTACK_WEIGHTS} ({e}). "
-                      "Expected vocab.txt and tokenizer_config.json (or tokenizer.json).") from None
+        raise OSError(
+            f"{folder}: cannot load the tokenizer Haystack saved next to {HAYSTACK_WEIGHTS} ({e}). "
+            "Expected vocab.txt and tokenizer_config.json (or tokenizer.json)."
+        ) from None
     return model.eval(), tokenizer
 
 

@@ -48,16 +48,23 @@ def _ctx(passage: Passage) -> dict:
 
 def example_to_record(example: DPRExample) -> dict:
     """A DPR record holding exactly what training uses; `parse_record` turns it back into the same example."""
-    return {"question": example.question, "answers": example.answers,
-            "positive_ctxs": [_ctx(p) for p in example.positives],
-            "hard_negative_ctxs": [_ctx(p) for p in example.hard_negatives],
-            "negative_ctxs": [_ctx(p) for p in example.negatives]}
+    return {
+        "question": example.question,
+        "answers": example.answers,
+        "positive_ctxs": [_ctx(p) for p in example.positives],
+        "hard_negative_ctxs": [_ctx(p) for p in example.hard_negatives],
+        "negative_ctxs": [_ctx(p) for p in example.negatives],
+    }
 
 
 def _source_stamp(source: Path) -> dict:
     stat = source.stat()
-    return {"source": str(source.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "format_version": FORMAT_VERSION}
+    return {
+        "source": str(source.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "format_version": FORMAT_VERSION,
+    }
 
 
 class IndexedDPRFile(Sequence):
@@ -67,8 +74,10 @@ class IndexedDPRFile(Sequence):
         self.index_dir = Path(index_dir)
         meta_path = self.index_dir / "meta.json"
         if not meta_path.is_file():
-            raise FileNotFoundError(f"{self.index_dir} is not a dpr_nb index folder (no meta.json). Build one with "
-                                    "`dpr-nb data index FILE` or IndexedDPRFile.build(FILE).")
+            raise FileNotFoundError(
+                f"{self.index_dir} is not a dpr_nb index folder (no meta.json). Build one with "
+                "`dpr-nb data index FILE` or IndexedDPRFile.build(FILE)."
+            )
         self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
         # Memory-mapped: the operating system pages in the offsets it needs, nothing is copied into Python.
         self.offsets = np.load(self.index_dir / "offsets.npy", mmap_mode="r")
@@ -77,8 +86,13 @@ class IndexedDPRFile(Sequence):
 
     # -------------------------------------------------------------------------------------------------------------
     @classmethod
-    def build(cls, source: str | Path, index_dir: str | Path | None = None, max_records: int | None = None,
-              rebuild: bool = False) -> IndexedDPRFile:
+    def build(
+        cls,
+        source: str | Path,
+        index_dir: str | Path | None = None,
+        max_records: int | None = None,
+        rebuild: bool = False,
+    ) -> IndexedDPRFile:
         """Index `source` (any DPR file: JSON list or Lines, gzipped or not) once; later calls reuse the folder.
 
         The folder (default: beside the source, named `<file>.index`) is rebuilt when the source has changed or

@@ -86,38 +86,59 @@ class QuestionView:
         return f"gold passage at rank {self.gold_rank}"
 
     def __str__(self) -> str:
-        lines = [self.question, " | ".join(filter(None, [f"answers: {', '.join(self.answers) or '(none)'}",
-                                                          self.model_name, self.gold_note])),
-                 f"  {'gold':>4}  {'rank':>4}  {'score':>8}  {'answer':>6}  passage"]
+        lines = [
+            self.question,
+            " | ".join(
+                filter(None, [f"answers: {', '.join(self.answers) or '(none)'}", self.model_name, self.gold_note])
+            ),
+            f"  {'gold':>4}  {'rank':>4}  {'score':>8}  {'answer':>6}  passage",
+        ]
         for ranked in self.passages:
-            columns = (f"  {'*' if ranked.is_gold else '':>4}  {ranked.rank:>4}  {ranked.score:>8.4f}  "
-                       f"{'yes' if ranked.has_answer else '':>6}  ")
+            columns = (
+                f"  {'*' if ranked.is_gold else '':>4}  {ranked.rank:>4}  {ranked.score:>8.4f}  "
+                f"{'yes' if ranked.has_answer else '':>6}  "
+            )
             passage = f"{ranked.passage.title}: {highlight_text(ranked.passage.text, self.answers)}"
             # Long passages wrap with their continuation lines under the "passage" column.
-            lines += textwrap.wrap(passage, len(columns) + TEXT_WIDTH, initial_indent=columns,
-                                   subsequent_indent=" " * len(columns), break_long_words=False)
+            lines += textwrap.wrap(
+                passage,
+                len(columns) + TEXT_WIDTH,
+                initial_indent=columns,
+                subsequent_indent=" " * len(columns),
+                break_long_words=False,
+            )
         lines.append("(* the gold passage, [[...]] an answer)")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         escape = html.escape
-        header = (f"<p><b>{escape(self.question)}</b><br>answers: {escape(', '.join(self.answers)) or '(none)'}"
-                  + (f" &middot; {escape(self.model_name)}" if self.model_name else "")
-                  + f" &middot; {escape(self.gold_note)}</p>")
+        header = (
+            f"<p><b>{escape(self.question)}</b><br>answers: {escape(', '.join(self.answers)) or '(none)'}"
+            + (f" &middot; {escape(self.model_name)}" if self.model_name else "")
+            + f" &middot; {escape(self.gold_note)}</p>"
+        )
         left = "text-align:left; vertical-align:top"  # notebooks right-align table cells by default
-        head = "".join(f'<th style="{left}">{name}</th>'
-                       for name in ("gold", "rank", "score", "answer", "title", "text"))
+        head = "".join(
+            f'<th style="{left}">{name}</th>' for name in ("gold", "rank", "score", "answer", "title", "text")
+        )
         rows = []
         for ranked in self.passages:
             # The colour is inline: notebook front ends drop <style> blocks from outputs they do not trust.
             style = f' style="background-color:{GOLD_BACKGROUND}; color:black"' if ranked.is_gold else ""
-            cells = ["✓" if ranked.is_gold else "", str(ranked.rank), f"{ranked.score:.4f}",
-                     "✓" if ranked.has_answer else "", escape(ranked.passage.title),
-                     highlight_html(ranked.passage.text, self.answers)]
+            cells = [
+                "✓" if ranked.is_gold else "",
+                str(ranked.rank),
+                f"{ranked.score:.4f}",
+                "✓" if ranked.has_answer else "",
+                escape(ranked.passage.title),
+                highlight_html(ranked.passage.text, self.answers),
+            ]
             rows.append(f"<tr{style}>" + "".join(f'<td style="{left}">{cell}</td>' for cell in cells) + "</tr>")
-        return (f"<div>{header}<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-                "<p><small>✓ gold: the question's positive passage; answers are <mark>marked</mark>; "
-                "rank 0 is ranked first.</small></p></div>")
+        return (
+            f"<div>{header}<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            "<p><small>✓ gold: the question's positive passage; answers are <mark>marked</mark>; "
+            "rank 0 is ranked first.</small></p></div>"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -187,11 +208,15 @@ def _checked(result: CorpusResult, examples: Sequence[DPRExample], corpus) -> li
     """The corpus as passages, after checking that `result` was computed on these questions and this corpus."""
     corpus = load_corpus(corpus)
     if len(examples) != len(result.gold_ranks):
-        raise ValueError(f"The result {result.name!r} ranks {len(result.gold_ranks)} questions but {len(examples)} "
-                         "examples were given: pass the examples it was evaluated on, in the same order.")
+        raise ValueError(
+            f"The result {result.name!r} ranks {len(result.gold_ranks)} questions but {len(examples)} "
+            "examples were given: pass the examples it was evaluated on, in the same order."
+        )
     if result.top_indices.size and result.top_indices.max() >= len(corpus):
-        raise ValueError(f"The result {result.name!r} ranks passages beyond the {len(corpus)} of this corpus: "
-                         "pass the corpus it was evaluated on.")
+        raise ValueError(
+            f"The result {result.name!r} ranks passages beyond the {len(corpus)} of this corpus: "
+            "pass the corpus it was evaluated on."
+        )
     return corpus
 
 
@@ -208,16 +233,18 @@ def _question_index(examples: Sequence[DPRExample], question: str | int) -> int:
     wanted = " ".join(question.lower().split())
     if wanted in folded:
         return folded.index(wanted)
-    raise ValueError(f"No question {question!r} among the {len(examples)} examples; pass its text exactly or its "
-                     "position.")
+    raise ValueError(
+        f"No question {question!r} among the {len(examples)} examples; pass its text exactly or its position."
+    )
 
 
 def _shorten(text: str, width: int = 100) -> str:
     return textwrap.shorten(text, width, placeholder=" …")
 
 
-def inspect_question(result: CorpusResult, examples: Sequence[DPRExample], corpus, question: str | int,
-                     top_k: int = 5) -> QuestionView:
+def inspect_question(
+    result: CorpusResult, examples: Sequence[DPRExample], corpus, question: str | int, top_k: int = 5
+) -> QuestionView:
     """The top_k passages `result` ranked for one question (by position in `examples` or by its text).
 
     `examples` and `corpus` are those `result` was evaluated on (the corpus as a list of Passages, or anything
@@ -235,10 +262,18 @@ def inspect_question(result: CorpusResult, examples: Sequence[DPRExample], corpu
     passages = []
     for rank, (position, score) in enumerate(zip(result.top_indices[row, :top_k], result.top_scores[row, :top_k])):
         passage = corpus[position]
-        passages.append(RankedPassage(rank, passage, float(score), _is_gold(passage, gold_keys, gold_texts),
-                                      has_answer(passage.text, example.answers)))
-    return QuestionView(row, example.question, list(example.answers), passages, int(result.gold_ranks[row]),
-                        result.name)
+        passages.append(
+            RankedPassage(
+                rank,
+                passage,
+                float(score),
+                _is_gold(passage, gold_keys, gold_texts),
+                has_answer(passage.text, example.answers),
+            )
+        )
+    return QuestionView(
+        row, example.question, list(example.answers), passages, int(result.gold_ranks[row]), result.name
+    )
 
 
 def _worst_first(gold_ranks: np.ndarray) -> np.ndarray:
@@ -260,17 +295,24 @@ def worst_questions(result: CorpusResult, examples: Sequence[DPRExample], corpus
     rows, positions = [], _worst_first(np.asarray(result.gold_ranks))[:n]
     for position in positions:
         example, top = examples[position], corpus[result.top_indices[position, 0]]
-        rows.append({"question": example.question, "answers": list(example.answers),
-                     "gold_rank": int(result.gold_ranks[position]),
-                     "gold_title": example.positives[0].title if example.positives else "",
-                     "top_title": top.title, "top_text": _shorten(top.text),
-                     "top_has_answer": has_answer(top.text, example.answers)})
+        rows.append(
+            {
+                "question": example.question,
+                "answers": list(example.answers),
+                "gold_rank": int(result.gold_ranks[position]),
+                "gold_title": example.positives[0].title if example.positives else "",
+                "top_title": top.title,
+                "top_text": _shorten(top.text),
+                "top_has_answer": has_answer(top.text, example.answers),
+            }
+        )
     columns = ["question", "answers", "gold_rank", "gold_title", "top_title", "top_text", "top_has_answer"]
     return pd.DataFrame(rows, index=pd.Index([int(p) for p in positions], name="question_index"), columns=columns)
 
 
-def compare_rankings(before: CorpusResult, after: CorpusResult, examples: Sequence[DPRExample], corpus,
-                     n: int | None = None) -> pd.DataFrame:
+def compare_rankings(
+    before: CorpusResult, after: CorpusResult, examples: Sequence[DPRExample], corpus, n: int | None = None
+) -> pd.DataFrame:
     """Two models' gold ranks side by side on the same questions, the biggest improvement first.
 
     `change` is gold_rank_before - gold_rank_after: positive when the gold passage moved up. It is <NA> when the
@@ -288,17 +330,26 @@ def compare_rankings(before: CorpusResult, after: CorpusResult, examples: Sequen
     missing = (rank_before < 0) | (rank_after < 0)
     change = pd.array(np.where(missing, 0, rank_before - rank_after), dtype="Int64")
     change[missing] = pd.NA
-    table = pd.DataFrame({
-        "question": [e.question for e in examples],
-        "gold_rank_before": rank_before.astype(int), "gold_rank_after": rank_after.astype(int), "change": change,
-        "top_title_before": [corpus[i].title for i in before.top_indices[:, 0]],
-        "top_title_after": [corpus[i].title for i in after.top_indices[:, 0]],
-    }, index=pd.RangeIndex(len(examples), name="question_index"))
+    table = pd.DataFrame(
+        {
+            "question": [e.question for e in examples],
+            "gold_rank_before": rank_before.astype(int),
+            "gold_rank_after": rank_after.astype(int),
+            "change": change,
+            "top_title_before": [corpus[i].title for i in before.top_indices[:, 0]],
+            "top_title_after": [corpus[i].title for i in after.top_indices[:, 0]],
+        },
+        index=pd.RangeIndex(len(examples), name="question_index"),
+    )
     table = table.sort_values("change", ascending=False, na_position="last", kind="stable")
     known = change[~missing]
     table = table.head(n) if n is not None else table
-    table.attrs["summary"] = {"improved": int((known > 0).sum()), "worsened": int((known < 0).sum()),
-                              "unchanged": int((known == 0).sum()), "missing": int(missing.sum()),
-                              "questions": len(examples)}
+    table.attrs["summary"] = {
+        "improved": int((known > 0).sum()),
+        "worsened": int((known < 0).sum()),
+        "unchanged": int((known == 0).sum()),
+        "missing": int(missing.sum()),
+        "questions": len(examples),
+    }
     table.attrs["models"] = (before.name, after.name)
     return table

@@ -26,8 +26,10 @@ from .st_format import save_plain_transformer, write_modules
 # ---------------------------------------------------------------------------------------------------------------
 # sentence-transformers folders
 
-def write_sentence_transformers_model(encoder: Encoder, directory: str | Path, max_seq_length: int,
-                                      similarity: str = "dot_product") -> None:
+
+def write_sentence_transformers_model(
+    encoder: Encoder, directory: str | Path, max_seq_length: int, similarity: str = "dot_product"
+) -> None:
     """Write one `Encoder` as a complete sentence-transformers model folder (not atomic; see the export below).
 
     The folder's root holds the transformer in its own format (config.json, model.safetensors, tokenizer files:
@@ -38,13 +40,15 @@ def write_sentence_transformers_model(encoder: Encoder, directory: str | Path, m
     directory.mkdir(parents=True)
     save_plain_transformer(encoder.model, directory)
     encoder.tokenizer.save_pretrained(directory)
-    write_modules(directory, encoder.model, encoder.dim, encoder.pooling, encoder.normalize, max_seq_length,
-                  similarity)
+    write_modules(directory, encoder.model, encoder.dim, encoder.pooling, encoder.normalize, max_seq_length, similarity)
 
 
-def export_sentence_transformers(model: DensePassageRetriever | BiEncoder, out_dir: str | Path,
-                                 max_seq_len_query: int | None = None,
-                                 max_seq_len_passage: int | None = None) -> Path:
+def export_sentence_transformers(
+    model: DensePassageRetriever | BiEncoder,
+    out_dir: str | Path,
+    max_seq_len_query: int | None = None,
+    max_seq_len_passage: int | None = None,
+) -> Path:
     """Write `out_dir/query/` and `out_dir/passage/`, two sentence-transformers models; returns `out_dir`.
 
     Lengths and similarity default to the retriever's own (for a bare BiEncoder: 64, 256 and what the checkpoint
@@ -77,16 +81,18 @@ def export_sentence_transformers(model: DensePassageRetriever | BiEncoder, out_d
 
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "query" / "modules.json").is_file():
-        raise FileExistsError(f"{out_dir} exists and is not an earlier export (no query/modules.json): choose a new "
-                              "folder, or remove this one yourself.")
+        raise FileExistsError(
+            f"{out_dir} exists and is not an earlier export (no query/modules.json): choose a new "
+            "folder, or remove this one yourself."
+        )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover_folder(out_dir)
     temporary = temporary_folder(out_dir)
     try:
-        write_sentence_transformers_model(bi_encoder.query_encoder, temporary / "query", max_seq_len_query,
-                                          similarity)
-        write_sentence_transformers_model(bi_encoder.passage_encoder, temporary / "passage", max_seq_len_passage,
-                                          similarity)
+        write_sentence_transformers_model(bi_encoder.query_encoder, temporary / "query", max_seq_len_query, similarity)
+        write_sentence_transformers_model(
+            bi_encoder.passage_encoder, temporary / "passage", max_seq_len_passage, similarity
+        )
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)  # leave no half-written export behind
         raise

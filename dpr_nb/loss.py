@@ -5,8 +5,12 @@ from __future__ import annotations
 import torch
 
 
-def similarity_scores(query_embeddings: torch.Tensor, passage_embeddings: torch.Tensor,
-                      similarity: str = "dot_product", temperature: float = 1.0) -> torch.Tensor:
+def similarity_scores(
+    query_embeddings: torch.Tensor,
+    passage_embeddings: torch.Tensor,
+    similarity: str = "dot_product",
+    temperature: float = 1.0,
+) -> torch.Tensor:
     """Every question against every passage: (num_questions, dim) x (num_passages, dim) -> (questions, passages)."""
     if similarity == "cosine":
         query_embeddings = torch.nn.functional.normalize(query_embeddings, dim=-1)
@@ -17,10 +21,14 @@ def similarity_scores(query_embeddings: torch.Tensor, passage_embeddings: torch.
     return query_embeddings @ passage_embeddings.T / temperature
 
 
-def in_batch_negatives_loss(query_embeddings: torch.Tensor, passage_embeddings: torch.Tensor,
-                            positive_mask: torch.Tensor, similarity: str = "dot_product",
-                            temperature: float = 1.0,
-                            passage_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def in_batch_negatives_loss(
+    query_embeddings: torch.Tensor,
+    passage_embeddings: torch.Tensor,
+    positive_mask: torch.Tensor,
+    similarity: str = "dot_product",
+    temperature: float = 1.0,
+    passage_mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Negative log-likelihood of the positive passages under a softmax over all passages of the batch.
 
     Args:

@@ -61,7 +61,7 @@ def is_unspaced(text: str) -> bool:
 
 def _contains(tokens: list[str], sequence: list[str]) -> bool:
     n = len(sequence)
-    return n > 0 and any(tokens[i:i + n] == sequence for i in range(len(tokens) - n + 1))
+    return n > 0 and any(tokens[i : i + n] == sequence for i in range(len(tokens) - n + 1))
 
 
 @functools.lru_cache(maxsize=4096)

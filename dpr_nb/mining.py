@@ -24,8 +24,14 @@ from .matching import has_answer
 from .passages import read_passages_tsv
 
 
-def mine_hard_negatives(retriever, source: str | Path, target: str | Path, corpus: str | Path | None = None,
-                        num_hard_negatives: int = 30, batch_size: int = 64) -> dict:
+def mine_hard_negatives(
+    retriever,
+    source: str | Path,
+    target: str | Path,
+    corpus: str | Path | None = None,
+    num_hard_negatives: int = 30,
+    batch_size: int = 64,
+) -> dict:
     """Rewrite a DPR file with each question's top-ranked passages that contain no answer as its hard negatives.
 
     The corpus is a passages TSV, or by default every passage of the file itself. A question's own positives and
@@ -38,10 +44,10 @@ def mine_hard_negatives(retriever, source: str | Path, target: str | Path, corpu
     if corpus is not None:
         passages = read_passages_tsv(corpus)
     else:
-        passages = list({p.key: p for e in examples for p in (*e.positives, *e.hard_negatives, *e.negatives)}
-                        .values())
-    query_embeddings, passage_embeddings = embed_for_ranking(retriever, [e.question for e in examples], passages,
-                                                             batch_size)
+        passages = list({p.key: p for e in examples for p in (*e.positives, *e.hard_negatives, *e.negatives)}.values())
+    query_embeddings, passage_embeddings = embed_for_ranking(
+        retriever, [e.question for e in examples], passages, batch_size
+    )
     short = 0
     for record, example, query in zip(records, examples, query_embeddings):
         scores = passage_embeddings @ query  # (passages,)
@@ -51,8 +57,15 @@ def mine_hard_negatives(retriever, source: str | Path, target: str | Path, corpu
             passage = passages[index]
             if passage.key in positive_keys or has_answer(passage.text, example.answers):
                 continue
-            mined.append({"title": passage.title, "text": passage.text, "score": float(scores[index]),
-                          "title_score": 0, "passage_id": passage.passage_id})
+            mined.append(
+                {
+                    "title": passage.title,
+                    "text": passage.text,
+                    "score": float(scores[index]),
+                    "title_score": 0,
+                    "passage_id": passage.passage_id,
+                }
+            )
             if len(mined) == num_hard_negatives:
                 break
         short += len(mined) < num_hard_negatives

@@ -71,11 +71,16 @@ def _model_section(retriever, config: TrainConfig | None) -> list[str]:
     bi_encoder = getattr(retriever, "model", None)
     encoders = (getattr(bi_encoder, "query_encoder", None), getattr(bi_encoder, "passage_encoder", None))
     # The config names the model training started from; a reloaded encoder's `source` is only the folder it came from.
-    base_models = (config.query_model, config.passage_model) if config else \
-        tuple(getattr(e, "source", None) for e in encoders)
-    lines = ["## Model", "",
-             "A DPR bi-encoder: questions and passages are encoded by two separate transformers, and a passage's "
-             "score for a question is the similarity of their vectors.", ""]
+    base_models = (
+        (config.query_model, config.passage_model) if config else tuple(getattr(e, "source", None) for e in encoders)
+    )
+    lines = [
+        "## Model",
+        "",
+        "A DPR bi-encoder: questions and passages are encoded by two separate transformers, and a passage's "
+        "score for a question is the similarity of their vectors.",
+        "",
+    ]
     for role, base, encoder in zip(("Query", "Passage"), base_models, encoders):
         described = f"- {role} encoder: base model {_code(base) if base else 'not recorded'}"
         if base == TINY_MODEL:
@@ -84,15 +89,21 @@ def _model_section(retriever, config: TrainConfig | None) -> list[str]:
             described += f", {encoder.pooling} pooling" + (", normalised vectors" if encoder.normalize else "")
         lines.append(described)
     similarity = getattr(retriever, "similarity_function", None) or (config.similarity if config else None)
-    lines.append(f"- Similarity: {_code(similarity) if similarity else 'what the checkpoint was trained with'}"
-                 + (f", temperature {config.temperature}" if config and config.temperature else ""))
+    lines.append(
+        f"- Similarity: {_code(similarity) if similarity else 'what the checkpoint was trained with'}"
+        + (f", temperature {config.temperature}" if config and config.temperature else "")
+    )
     # The retriever's own settings are the ones it embeds with (training makes them the config's).
     settings = retriever if retriever is not None else config
     if settings is not None:
-        lines.append(f"- Max sequence length: {settings.max_seq_len_query} tokens for questions, "
-                     f"{settings.max_seq_len_passage} for passages")
-        lines.append("- Passages are encoded as " + ("`[CLS] title [SEP] text [SEP]`" if settings.embed_title
-                                                     else "their text alone (no title)"))
+        lines.append(
+            f"- Max sequence length: {settings.max_seq_len_query} tokens for questions, "
+            f"{settings.max_seq_len_passage} for passages"
+        )
+        lines.append(
+            "- Passages are encoded as "
+            + ("`[CLS] title [SEP] text [SEP]`" if settings.embed_title else "their text alone (no title)")
+        )
     return lines + [""]
 
 
@@ -101,29 +112,42 @@ def _data_section(config: TrainConfig | None) -> list[str]:
     if config is None:
         return lines + ["Not recorded: no training configuration was saved with this model.", ""]
     if config.data_dir == EMBEDDED_DATA:
-        lines.append("- The embedded dataset dpr_nb generates itself (`data_dir=\"embedded\"`), with its own dev "
-                     "and test splits")
+        lines.append(
+            '- The embedded dataset dpr_nb generates itself (`data_dir="embedded"`), with its own dev and test splits'
+        )
     else:
         lines.append(f"- Folder: {_code(config.data_dir)}")
-        for split, filename in (("train", config.train_filename), ("dev", config.dev_filename),
-                                ("test", config.test_filename)):
+        for split, filename in (
+            ("train", config.train_filename),
+            ("dev", config.dev_filename),
+            ("test", config.test_filename),
+        ):
             lines.append(f"- {split}: {_code(filename) if filename else 'none'}")
         if config.dev_split and not config.dev_filename:
             lines.append(f"- dev: {config.dev_split:.0%} of the training questions held out")
     lines.append(f"- Training questions: {'at most ' + str(config.max_samples) if config.max_samples else 'all'}")
-    lines.append(f"- {config.num_positives} positive and {config.num_hard_negatives} hard negative passage(s) "
-                 f"per question, {config.batch_size} questions per batch")
+    lines.append(
+        f"- {config.num_positives} positive and {config.num_hard_negatives} hard negative passage(s) "
+        f"per question, {config.batch_size} questions per batch"
+    )
     return lines + [""]
 
 
 def _config_section(config: TrainConfig | None) -> list[str]:
     if config is None:
         return []
-    rows = [[field.name, _code(getattr(config, field.name)), field.metadata.get("help", "")]
-            for field in dataclasses.fields(config)]
-    return ["## Training configuration", "",
-            "The full `TrainConfig` (saved as `train_config.json`; `TrainConfig.load` reads it back):", "",
-            markdown_table(["setting", "value", "what it does"], rows), ""]
+    rows = [
+        [field.name, _code(getattr(config, field.name)), field.metadata.get("help", "")]
+        for field in dataclasses.fields(config)
+    ]
+    return [
+        "## Training configuration",
+        "",
+        "The full `TrainConfig` (saved as `train_config.json`; `TrainConfig.load` reads it back):",
+        "",
+        markdown_table(["setting", "value", "what it does"], rows),
+        "",
+    ]
 
 
 def _history_values(history) -> dict:
@@ -143,17 +167,21 @@ def _training_section(history) -> list[str]:
     steps = values.get("steps") or []
     lines = ["## Training", ""]
     if not steps:
-        return lines + ["No training history was recorded (the model was not trained here, or not saved with "
-                        "its history).", ""]
+        return lines + [
+            "No training history was recorded (the model was not trained here, or not saved with its history).",
+            "",
+        ]
     first, last = steps[0], steps[-1]
     epochs = max(int(s.get("epoch", 0)) for s in steps) + 1  # epochs are counted from 0
     lines.append(f"- {len(steps)} optimizer steps over {epochs} epoch(s)")
-    lines.append(f"- Training loss: {first['loss']:.4f} at step {first['step']}, {last['loss']:.4f} at step "
-                 f"{last['step']}")
+    lines.append(
+        f"- Training loss: {first['loss']:.4f} at step {first['step']}, {last['loss']:.4f} at step {last['step']}"
+    )
     best = values.get("best") or {}
     if best:
-        lines.append(f"- Kept the weights of step {best['step']}, the best by {_code(best['metric'])} "
-                     f"({best['value']:.4f})")
+        lines.append(
+            f"- Kept the weights of step {best['step']}, the best by {_code(best['metric'])} ({best['value']:.4f})"
+        )
     if values.get("stopped_early_at") is not None:
         lines.append(f"- Early stopping ended training at step {values['stopped_early_at']}")
     evaluations = values.get("evaluations") or []
@@ -166,15 +194,26 @@ def _reports_section(reports: Mapping[str, Mapping] | None) -> list[str]:
     if not reports:
         return []
     columns = [c for c in REPORT_COLUMNS if any(c in report for report in reports.values())]
-    rows = [[split, *(_number(report[c]) if c in report else "" for c in columns), report.get("num_questions", ""),
-             f"{report['num_candidates']:g}" if "num_candidates" in report else ""]
-            for split, report in reports.items()]
-    return ["## In-batch evaluation", "",
-            markdown_table(["split", *columns, "questions", "candidates per question"], rows), "",
-            "These are Haystack v1's training report numbers: each question ranks only the passages of its "
-            "evaluation batch (`candidates per question`), not a corpus. They compare runs with the same "
-            "evaluation batch size and number of hard negatives, and say little about retrieval from a real "
-            "corpus: see the corpus metrics for that.", ""]
+    rows = [
+        [
+            split,
+            *(_number(report[c]) if c in report else "" for c in columns),
+            report.get("num_questions", ""),
+            f"{report['num_candidates']:g}" if "num_candidates" in report else "",
+        ]
+        for split, report in reports.items()
+    ]
+    return [
+        "## In-batch evaluation",
+        "",
+        markdown_table(["split", *columns, "questions", "candidates per question"], rows),
+        "",
+        "These are Haystack v1's training report numbers: each question ranks only the passages of its "
+        "evaluation batch (`candidates per question`), not a corpus. They compare runs with the same "
+        "evaluation batch size and number of hard negatives, and say little about retrieval from a real "
+        "corpus: see the corpus metrics for that.",
+        "",
+    ]
 
 
 def _metrics_rows(corpus_metrics) -> dict[str, dict]:
@@ -209,17 +248,25 @@ def _metric_cell(name: str, value) -> str:
 
 
 def _corpus_section(corpus_metrics) -> list[str]:
-    rows = {name: metrics for name, metrics in _metrics_rows(corpus_metrics).items() if metrics} \
-        if corpus_metrics is not None else {}
+    rows = (
+        {name: metrics for name, metrics in _metrics_rows(corpus_metrics).items() if metrics}
+        if corpus_metrics is not None
+        else {}
+    )
     if not rows:
         return []
     names = sorted({metric for metrics in rows.values() for metric in metrics}, key=_metric_order)
     table = [[model, *(_metric_cell(m, metrics.get(m)) for m in names)] for model, metrics in rows.items()]
-    return ["## Retrieval from a corpus", "",
-            "Every question ranks every passage of the corpus, as in the DPR paper: top-k accuracy is the share of "
-            "questions with a hit in their first k passages, MRR@k the mean of 1/rank of the first hit, recall@k "
-            "the share of a question's gold passages in its first k (`dpr_nb.corpus_eval`).", "",
-            markdown_table(["model", *names], table), ""]
+    return [
+        "## Retrieval from a corpus",
+        "",
+        "Every question ranks every passage of the corpus, as in the DPR paper: top-k accuracy is the share of "
+        "questions with a hit in their first k passages, MRR@k the mean of 1/rank of the first hit, recall@k "
+        "the share of a question's gold passages in its first k (`dpr_nb.corpus_eval`).",
+        "",
+        markdown_table(["model", *names], table),
+        "",
+    ]
 
 
 def _figures_section(figure_names: Sequence[str]) -> list[str]:
@@ -233,18 +280,30 @@ def _figures_section(figure_names: Sequence[str]) -> list[str]:
 
 def _usage_section(load_dir: str, embed_title: bool) -> list[str]:
     passage_text = 'the string `f"{title} [SEP] {text}"`' if embed_title else "their text"
-    return ["## Usage", "", "```python", "from dpr_nb import DensePassageRetriever, InMemoryDocumentStore", "",
-            "store = InMemoryDocumentStore()",
-            f'retriever = DensePassageRetriever.load("{load_dir}", document_store=store)',
-            "store.write_documents(documents)  # dpr_nb.Document(content=text, meta={\"name\": title})",
-            "store.update_embeddings(retriever)",
-            'best = retriever.retrieve("your question", top_k=10)',
-            "```", "",
-            "Or as two sentence-transformers models (no dpr_nb needed to use them):", "",
-            "```python", "from dpr_nb import export_sentence_transformers", "",
-            'export_sentence_transformers(retriever, "exported")  # exported/query and exported/passage',
-            "```", "",
-            f"Encode questions with `exported/query` and passages with `exported/passage`, as {passage_text}.", ""]
+    return [
+        "## Usage",
+        "",
+        "```python",
+        "from dpr_nb import DensePassageRetriever, InMemoryDocumentStore",
+        "",
+        "store = InMemoryDocumentStore()",
+        f'retriever = DensePassageRetriever.load("{load_dir}", document_store=store)',
+        'store.write_documents(documents)  # dpr_nb.Document(content=text, meta={"name": title})',
+        "store.update_embeddings(retriever)",
+        'best = retriever.retrieve("your question", top_k=10)',
+        "```",
+        "",
+        "Or as two sentence-transformers models (no dpr_nb needed to use them):",
+        "",
+        "```python",
+        "from dpr_nb import export_sentence_transformers",
+        "",
+        'export_sentence_transformers(retriever, "exported")  # exported/query and exported/passage',
+        "```",
+        "",
+        f"Encode questions with `exported/query` and passages with `exported/passage`, as {passage_text}.",
+        "",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -256,9 +315,17 @@ def _figure_file(name: str) -> str:
     return re.sub(r"[^\w.-]+", "-", name).strip("-.") + ".png"
 
 
-def model_card(retriever=None, *, config: TrainConfig | None = None, history=None,
-               reports: Mapping[str, Mapping] | None = None, corpus_metrics=None, figures=None,
-               title: str | None = None, load_dir: str | Path | None = None) -> str:
+def model_card(
+    retriever=None,
+    *,
+    config: TrainConfig | None = None,
+    history=None,
+    reports: Mapping[str, Mapping] | None = None,
+    corpus_metrics=None,
+    figures=None,
+    title: str | None = None,
+    load_dir: str | Path | None = None,
+) -> str:
     """The Markdown model card of a retriever; every keyword overrides what the retriever itself recorded.
 
     - `config`, `history`, `reports`: default to `retriever.train_config`, `.history` and `.reports` (split ->
@@ -278,11 +345,16 @@ def model_card(retriever=None, *, config: TrainConfig | None = None, history=Non
     if corpus_metrics is None:
         corpus_metrics = getattr(retriever, "corpus_results", None) or {
             split: {name: value for name, value in record.items() if CORPUS_METRIC.fullmatch(name)}
-            for split, record in _last_evaluations(history).items()}
+            for split, record in _last_evaluations(history).items()
+        }
     load_dir = load_dir or (config.save_dir if config and config.save_dir else "path/to/this/folder")
     embed_title = getattr(retriever, "embed_title", config.embed_title if config else True)
-    lines = [f"# {title or 'Dense Passage Retriever'}", "",
-             "A Dense Passage Retrieval model (Karpukhin et al., 2020) trained with `dpr_nb`.", ""]
+    lines = [
+        f"# {title or 'Dense Passage Retriever'}",
+        "",
+        "A Dense Passage Retrieval model (Karpukhin et al., 2020) trained with `dpr_nb`.",
+        "",
+    ]
     lines += _model_section(retriever, config)
     lines += _data_section(config)
     lines += _training_section(history)
@@ -309,8 +381,9 @@ def _training_figure(history) -> dict:
     return {"training": plot_training(history)}
 
 
-def write_model_card(folder: str | Path, retriever, corpus_metrics=None, figures: Mapping | None = None,
-                     **card_options) -> Path:
+def write_model_card(
+    folder: str | Path, retriever, corpus_metrics=None, figures: Mapping | None = None, **card_options
+) -> Path:
     """Write folder/README.md (and each figure as folder/<name>.png) for `retriever`; returns the README's path.
 
     `figures`: name -> matplotlib Figure. None: the training curve (dpr_nb.plots.plot_training) when the retriever

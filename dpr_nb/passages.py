@@ -51,7 +51,7 @@ def read_passage_rows(path: str | Path, start_byte: int = 0) -> Iterator[tuple[i
     gzipped = is_gzipped(path)
     if gzipped and start_byte:
         raise ValueError(f"{path} is gzipped, so reading cannot start in the middle: unpack it first (gunzip).")
-    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
         f.seek(start_byte)
         starts: list[int] = []  # where each line handed to the csv reader starts; csv may take several for a row
         lines_read = [0]  # for errors: the line being read (counted from start_byte)
@@ -72,8 +72,9 @@ def read_passage_rows(path: str | Path, start_byte: int = 0) -> Iterator[tuple[i
                 used = reader.line_num
                 del starts[:used]
                 if header is None or [h.strip() for h in header[:3]] != HEADER:
-                    raise DPRDataError(f"{path}: expected a header row 'id<TAB>text<TAB>title' (DPR's passages "
-                                       f"TSV), got {header!r}.")
+                    raise DPRDataError(
+                        f"{path}: expected a header row 'id<TAB>text<TAB>title' (DPR's passages TSV), got {header!r}."
+                    )
             for row in reader:
                 offset = starts[0]
                 del starts[: reader.line_num - used]  # keep only lines not yet part of a row
@@ -81,16 +82,22 @@ def read_passage_rows(path: str | Path, start_byte: int = 0) -> Iterator[tuple[i
                 if not row:  # a blank line
                     continue
                 if len(row) != 3:  # a stray or missing tab would shift text into title, or drop the passage
-                    raise DPRDataError(f"{path}, line {reader.line_num}: {len(row)} field(s) where a passage has 3 "
-                                       "(id<TAB>text<TAB>title). Quote a field that holds a tab (as csv does), or "
-                                       "fix the row.")
+                    raise DPRDataError(
+                        f"{path}, line {reader.line_num}: {len(row)} field(s) where a passage has 3 "
+                        "(id<TAB>text<TAB>title). Quote a field that holds a tab (as csv does), or "
+                        "fix the row."
+                    )
                 yield offset, Passage(title=row[2], text=row[1], passage_id=row[0])
         except UnicodeDecodeError as e:
-            raise DPRDataError(f"{path}, line {lines_read[0]}: not UTF-8 text ({e.reason} at byte {e.start}). Save "
-                               "the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from None
+            raise DPRDataError(
+                f"{path}, line {lines_read[0]}: not UTF-8 text ({e.reason} at byte {e.start}). Save "
+                "the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+            ) from None
         except (csv.Error, EOFError, gzip.BadGzipFile) as e:
-            raise DPRDataError(f"{path}, line {lines_read[0]}: cannot be read as a passages TSV ({e}). The file "
-                               "is truncated or not DPR's format: download it again.") from None
+            raise DPRDataError(
+                f"{path}, line {lines_read[0]}: cannot be read as a passages TSV ({e}). The file "
+                "is truncated or not DPR's format: download it again."
+            ) from None
 
 
 def read_passages_tsv(path: str | Path) -> list[Passage]:

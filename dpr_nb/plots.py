@@ -83,15 +83,25 @@ def plot_training(history) -> Figure:
     loss_axis.plot([s["step"] for s in steps], [s["loss"] for s in steps], color="tab:blue", label="training loss")
     for split in dict.fromkeys(e["split"] for e in evaluations if "loss" in e):  # splits in order of appearance
         records = [e for e in evaluations if e["split"] == split and "loss" in e]
-        loss_axis.plot([e["step"] for e in records], [e["loss"] for e in records], marker="o", linestyle="--",
-                       label=f"{split} loss")
+        loss_axis.plot(
+            [e["step"] for e in records],
+            [e["loss"] for e in records],
+            marker="o",
+            linestyle="--",
+            label=f"{split} loss",
+        )
     best = values.get("best") or {}
     if "step" in best:
         loss_axis.axvline(best["step"], color="tab:green", linestyle=":", label=f"kept weights (best {best['metric']})")
     loss_axis.set(xlabel="optimizer step", ylabel="loss", title="Training")
     rate_axis = loss_axis.twinx()  # the learning rate has its own scale, on the right
-    rate_axis.plot([s["step"] for s in steps], [s["learning_rate"] for s in steps], color="tab:gray", alpha=0.6,
-                   label="learning rate")
+    rate_axis.plot(
+        [s["step"] for s in steps],
+        [s["learning_rate"] for s in steps],
+        color="tab:gray",
+        alpha=0.6,
+        label="learning rate",
+    )
     rate_axis.set_ylabel("learning rate", color="tab:gray")
     handles, labels = zip(*(pair for axis in (loss_axis, rate_axis) for pair in zip(*axis.get_legend_handles_labels())))
     loss_axis.legend(handles, labels, loc="upper right", fontsize="small")
@@ -121,8 +131,11 @@ def plot_gold_ranks(gold_ranks, max_rank: int = 20, labels: Sequence[str] | None
     every = max(1, max_rank // 10)
     ticks = [*range(0, max_rank, every)]
     axis.set_xticks([*ticks, *positions[-2:]], [*map(str, ticks), f"≥{max_rank}", "missing"])
-    axis.set(xlabel="rank of the gold passage (0 = ranked first)", ylabel="questions",
-             title="Where the gold passage is ranked")
+    axis.set(
+        xlabel="rank of the gold passage (0 = ranked first)",
+        ylabel="questions",
+        title="Where the gold passage is ranked",
+    )
     if any(name is not None for name, _ in series):
         axis.legend()
     return figure
@@ -141,8 +154,7 @@ def plot_report(report) -> Figure:
     axis = figure.add_subplot()
     positions, width = np.arange(len(CLASSES)), 0.8 / len(MEASURES)
     for index, measure in enumerate(MEASURES):
-        bars = axis.bar(positions + (index - 1) * width, [table.loc[c, measure] for c in CLASSES], width,
-                        label=measure)
+        bars = axis.bar(positions + (index - 1) * width, [table.loc[c, measure] for c in CLASSES], width, label=measure)
         axis.bar_label(bars, fmt="%.2f", fontsize="small")
     axis.set_xticks(positions, [f"{c}\n({table.loc[c, 'support']} pairs)" for c in CLASSES])
     axis.set(ylim=(0, 1.25), ylabel="score")
@@ -184,16 +196,22 @@ def plot_top_k(results, max_k: int | None = None) -> Figure:
     axis.set_xticks(ticks, [str(k) for k in ticks])
     axis.set_xticks([], minor=True)
     questions = {len(hits) for _, hits in series}
-    axis.set(xlim=(1, max(max_k, 2)), ylim=(0, 1.02), xlabel="k", ylabel="top-k accuracy",
-             title="Top-k retrieval accuracy" + (f" ({questions.pop()} questions)" if len(questions) == 1 else ""))
+    axis.set(
+        xlim=(1, max(max_k, 2)),
+        ylim=(0, 1.02),
+        xlabel="k",
+        ylabel="top-k accuracy",
+        title="Top-k retrieval accuracy" + (f" ({questions.pop()} questions)" if len(questions) == 1 else ""),
+    )
     axis.grid(alpha=0.3)
     if any(name is not None for name, _ in series):
         axis.legend()
     return figure
 
 
-def plot_similarity_heatmap(scores, positive_mask, question_labels: Sequence[str] | None = None,
-                            passage_labels: Sequence[str] | None = None) -> Figure:
+def plot_similarity_heatmap(
+    scores, positive_mask, question_labels: Sequence[str] | None = None, passage_labels: Sequence[str] | None = None
+) -> Figure:
     """One batch's question x passage scores, with each question's positives outlined and its top-scored passage
     dotted: the loss pushes the outlined cell of every row above the rest of its row.
 
@@ -215,14 +233,14 @@ def plot_similarity_heatmap(scores, positive_mask, question_labels: Sequence[str
         axis.set_yticks(range(questions), short(question_labels), fontsize="small")
     if passage_labels is not None:
         axis.set_xticks(range(passages), short(passage_labels), rotation=90, fontsize="small")
-    axis.set(xlabel="passage", ylabel="question",
-             title="Scores of one batch\n(red box: positive, dot: top-scored)")
+    axis.set(xlabel="passage", ylabel="question", title="Scores of one batch\n(red box: positive, dot: top-scored)")
     return figure
 
 
 @torch.no_grad()
-def batch_similarities(retriever, examples: Sequence[DPRExample], num_hard_negatives: int = 1,
-                       batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+def batch_similarities(
+    retriever, examples: Sequence[DPRExample], num_hard_negatives: int = 1, batch_size: int = 8
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """(scores (questions, passages), positive_mask, question labels, passage labels) of the first batch of
     `examples`, as training batches them (one positive and `num_hard_negatives` per question, not shuffled).
 
@@ -230,12 +248,17 @@ def batch_similarities(retriever, examples: Sequence[DPRExample], num_hard_negat
 
     >>> plot_similarity_heatmap(*batch_similarities(retriever, dev_examples))  # doctest: +SKIP
     """
-    sampler = BatchSampler(examples, batch_size, num_positives=1, num_hard_negatives=num_hard_negatives,
-                           shuffle=False)
+    sampler = BatchSampler(examples, batch_size, num_positives=1, num_hard_negatives=num_hard_negatives, shuffle=False)
     items = next(iter(sampler))
     model = retriever.model
-    batch = collate(items, model.query_encoder.tokenizer, model.passage_encoder.tokenizer,
-                    retriever.max_seq_len_query, retriever.max_seq_len_passage, retriever.embed_title)
+    batch = collate(
+        items,
+        model.query_encoder.tokenizer,
+        model.passage_encoder.tokenizer,
+        retriever.max_seq_len_query,
+        retriever.max_seq_len_passage,
+        retriever.embed_title,
+    )
     batch = batch.to(retriever.device)
     was_training = model.training
     model.eval()
@@ -246,5 +269,4 @@ def batch_similarities(retriever, examples: Sequence[DPRExample], num_hard_negat
     scores = similarity_scores(query_embeddings.float(), passage_embeddings.float(), retriever.similarity_function)
     passages = {p.key: p for _, positives, negatives in items for p in (*positives, *negatives)}
     passage_labels = [passages[key].title or passages[key].text for key in batch.passage_keys]
-    return (scores.cpu().numpy(), batch.positive_mask.cpu().numpy(), [e.question for e, _, _ in items],
-            passage_labels)
+    return (scores.cpu().numpy(), batch.positive_mask.cpu().numpy(), [e.question for e, _, _ in items], passage_labels)

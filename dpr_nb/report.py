@@ -23,8 +23,9 @@ import torch
 from .loss import in_batch_negatives_loss
 
 
-def ranking_report(scores: list[torch.Tensor], positive_masks: list[torch.Tensor],
-                   losses: list[float] | None = None) -> dict:
+def ranking_report(
+    scores: list[torch.Tensor], positive_masks: list[torch.Tensor], losses: list[float] | None = None
+) -> dict:
     """The report from each batch's (questions, passages) scores and positive masks.
 
     >>> scores = [torch.tensor([[3.0, 1.0, 2.0], [0.0, 1.0, 2.0]])]
@@ -68,14 +69,18 @@ def ranking_report(scores: list[torch.Tensor], positive_masks: list[torch.Tensor
     return report
 
 
-def _classification_table(true_positive: int, predicted_positive: int, actual_positive: int,
-                          pairs: int) -> pd.DataFrame:
+def _classification_table(
+    true_positive: int, predicted_positive: int, actual_positive: int, pairs: int
+) -> pd.DataFrame:
     """scikit-learn's classification_report for the two classes, from the positive class's counts."""
     counts = {
         "positive": (true_positive, predicted_positive, actual_positive),
         # For the negative class, a pair predicted negative and truly negative is its true positive.
-        "hard_negative": (pairs - predicted_positive - actual_positive + true_positive,
-                          pairs - predicted_positive, pairs - actual_positive),
+        "hard_negative": (
+            pairs - predicted_positive - actual_positive + true_positive,
+            pairs - predicted_positive,
+            pairs - actual_positive,
+        ),
     }
     rows = {}
     for label in ("hard_negative", "positive"):
@@ -105,8 +110,9 @@ def evaluate(model, batches, similarity: str, temperature: float, device="cpu") 
             batch = batch.to(device)
             with torch.no_grad():  # no graph: evaluation needs scores only, and a graph would hold activations
                 query_embeddings, passage_embeddings = model(batch.query, batch.passage)
-                loss, batch_scores = in_batch_negatives_loss(query_embeddings.float(), passage_embeddings.float(),
-                                                             batch.positive_mask, similarity, temperature)
+                loss, batch_scores = in_batch_negatives_loss(
+                    query_embeddings.float(), passage_embeddings.float(), batch.positive_mask, similarity, temperature
+                )
             scores.append(batch_scores)
             masks.append(batch.positive_mask)
             losses.append(loss.item())
@@ -119,7 +125,9 @@ def format_report(report: dict, title: str = "") -> str:
     """The report as text for a terminal: the headline numbers, then the per-class table."""
     lines = [title] if title else []
     headline = ["loss", "acc", "f1", "acc_and_f1", "average_rank"]
-    lines.append("  ".join(f"{k}={report[k]:.4f}" for k in headline if k in report)
-                 + f"  ({report['num_questions']} questions, each ranking {report['num_candidates']:.1f} passages)")
+    lines.append(
+        "  ".join(f"{k}={report[k]:.4f}" for k in headline if k in report)
+        + f"  ({report['num_questions']} questions, each ranking {report['num_candidates']:.1f} passages)"
+    )
     lines.append(report["report"].to_string(float_format=lambda v: f"{v:.4f}"))
     return "\n".join(lines)

@@ -48,32 +48,59 @@ _UNSET = object()  # tells an argument the caller left alone from one they set t
 class DensePassageRetriever(TextEmbedder):
     """Haystack v1's retriever: a TextEmbedder (dpr_nb.embedding) with a document store, training and saving."""
 
-    def __init__(self, document_store=None,
-                 query_embedding_model: str = "facebook/dpr-question_encoder-single-nq-base",
-                 passage_embedding_model: str = "facebook/dpr-ctx_encoder-single-nq-base",
-                 model_version: str | None = None, max_seq_len_query: int = 64, max_seq_len_passage: int = 256,
-                 top_k: int = 10, use_gpu: bool = True, batch_size: int = 16, embed_title: bool = True,
-                 use_fast_tokenizers: bool = True, similarity_function: str | None = None,
-                 global_loss_buffer_size=_UNSET, progress_bar: bool = True, devices: list | None = None,
-                 use_auth_token=None, scale_score: bool = True, model: BiEncoder | None = None):
+    def __init__(
+        self,
+        document_store=None,
+        query_embedding_model: str = "facebook/dpr-question_encoder-single-nq-base",
+        passage_embedding_model: str = "facebook/dpr-ctx_encoder-single-nq-base",
+        model_version: str | None = None,
+        max_seq_len_query: int = 64,
+        max_seq_len_passage: int = 256,
+        top_k: int = 10,
+        use_gpu: bool = True,
+        batch_size: int = 16,
+        embed_title: bool = True,
+        use_fast_tokenizers: bool = True,
+        similarity_function: str | None = None,
+        global_loss_buffer_size=_UNSET,
+        progress_bar: bool = True,
+        devices: list | None = None,
+        use_auth_token=None,
+        scale_score: bool = True,
+        model: BiEncoder | None = None,
+    ):
         """`similarity_function` None means what the checkpoint was trained with: dot product for DPR and BERT
         checkpoints, cosine for a sentence-transformers checkpoint that normalises its embeddings."""
         if not use_fast_tokenizers:
-            warnings.warn("use_fast_tokenizers=False: transformers 5 has only fast tokenizers; using those.",
-                          stacklevel=2)
+            warnings.warn(
+                "use_fast_tokenizers=False: transformers 5 has only fast tokenizers; using those.", stacklevel=2
+            )
         if global_loss_buffer_size is not _UNSET:
-            warnings.warn("global_loss_buffer_size only sized Haystack's multi-GPU buffer; it has no effect here.",
-                          stacklevel=2)
+            warnings.warn(
+                "global_loss_buffer_size only sized Haystack's multi-GPU buffer; it has no effect here.", stacklevel=2
+            )
         if similarity_function not in (None, "dot_product", "cosine"):  # before a model download, not after
             raise ValueError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'.")
         if devices and len(devices) > 1:
-            warnings.warn(f"devices={devices}: this retriever uses one device, {devices[0]}. For several GPUs "
-                          "run training under torchrun.", stacklevel=2)
+            warnings.warn(
+                f"devices={devices}: this retriever uses one device, {devices[0]}. For several GPUs "
+                "run training under torchrun.",
+                stacklevel=2,
+            )
         device = torch.device(devices[0]) if devices else resolve_device("auto" if use_gpu else "cpu")
-        model = model or BiEncoder.from_pretrained(query_embedding_model, passage_embedding_model,
-                                                   revision=model_version, token=use_auth_token)
-        super().__init__(model.to(device), max_seq_len_query, max_seq_len_passage, embed_title, similarity_function,
-                         batch_size, device, progress_bar)
+        model = model or BiEncoder.from_pretrained(
+            query_embedding_model, passage_embedding_model, revision=model_version, token=use_auth_token
+        )
+        super().__init__(
+            model.to(device),
+            max_seq_len_query,
+            max_seq_len_passage,
+            embed_title,
+            similarity_function,
+            batch_size,
+            device,
+            progress_bar,
+        )
         self.document_store, self.top_k, self.scale_score = document_store, top_k, scale_score
         self.history: History | None = None
         self.train_config: TrainConfig | None = None
@@ -83,26 +110,50 @@ class DensePassageRetriever(TextEmbedder):
     # ----------------------------------------------------------------------------------------------------------
     # Embedding and retrieval
 
-    def retrieve(self, query: str, filters=None, top_k: int | None = None, index=None, headers=None,
-                 scale_score: bool | None = None, document_store=None) -> list[Document]:
+    def retrieve(
+        self,
+        query: str,
+        filters=None,
+        top_k: int | None = None,
+        index=None,
+        headers=None,
+        scale_score: bool | None = None,
+        document_store=None,
+    ) -> list[Document]:
         """The top_k documents of the document store for `query`, best first, with their scores."""
         return self.retrieve_batch([query], filters, top_k, index, headers, scale_score, document_store)[0]
 
-    def retrieve_batch(self, queries: Sequence[str], filters=None, top_k: int | None = None, index=None,
-                       headers=None, scale_score: bool | None = None, document_store=None) -> list[list[Document]]:
+    def retrieve_batch(
+        self,
+        queries: Sequence[str],
+        filters=None,
+        top_k: int | None = None,
+        index=None,
+        headers=None,
+        scale_score: bool | None = None,
+        document_store=None,
+    ) -> list[list[Document]]:
         store = document_store or self.document_store
         if store is None:
-            raise ValueError("This retriever has no document store: pass document_store= to retrieve(), or create "
-                             "the retriever with one and call document_store.update_embeddings(retriever).")
+            raise ValueError(
+                "This retriever has no document store: pass document_store= to retrieve(), or create "
+                "the retriever with one and call document_store.update_embeddings(retriever)."
+            )
         if filters or index or headers:
             raise NotImplementedError("filters, index and headers are not supported by the in-memory store.")
         top_k = self.top_k if top_k is None else top_k
         if not isinstance(top_k, numbers.Integral) or top_k < 1:
             raise ValueError(f"top_k={top_k!r}: ask for at least 1 document.")
         embeddings = self.embed_queries(queries)
-        return [store.query_by_embedding(e, top_k=top_k, similarity=self.similarity_function,
-                                         scale_score=self.scale_score if scale_score is None else scale_score)
-                for e in embeddings]
+        return [
+            store.query_by_embedding(
+                e,
+                top_k=top_k,
+                similarity=self.similarity_function,
+                scale_score=self.scale_score if scale_score is None else scale_score,
+            )
+            for e in embeddings
+        ]
 
     # ----------------------------------------------------------------------------------------------------------
     # Training and evaluation
@@ -113,10 +164,17 @@ class DensePassageRetriever(TextEmbedder):
         `config` starts from (`retriever.train(config=config)`). `settings` are the constructor's other arguments
         (document_store, batch_size, progress_bar, ...)."""
         device = resolve_device(config.device)
-        return cls(document_store=document_store, query_embedding_model=config.query_model,
-                   passage_embedding_model=config.passage_model, max_seq_len_query=config.max_seq_len_query,
-                   max_seq_len_passage=config.max_seq_len_passage, embed_title=config.embed_title,
-                   similarity_function=config.similarity, devices=[device], **settings)
+        return cls(
+            document_store=document_store,
+            query_embedding_model=config.query_model,
+            passage_embedding_model=config.passage_model,
+            max_seq_len_query=config.max_seq_len_query,
+            max_seq_len_passage=config.max_seq_len_passage,
+            embed_title=config.embed_title,
+            similarity_function=config.similarity,
+            devices=[device],
+            **settings,
+        )
 
     def _config(self, config: TrainConfig | None = None, **settings) -> TrainConfig:
         """The TrainConfig of a run: `config` (or this retriever's own lengths and similarity), then `settings`.
@@ -125,40 +183,82 @@ class DensePassageRetriever(TextEmbedder):
         unless it leaves it None), and the retriever adopts them after training, so it embeds as it was trained.
         """
         if config is None:
-            config = TrainConfig(max_seq_len_query=self.max_seq_len_query,
-                                 max_seq_len_passage=self.max_seq_len_passage,
-                                 similarity=self.similarity_function, embed_title=self.embed_title)
+            config = TrainConfig(
+                max_seq_len_query=self.max_seq_len_query,
+                max_seq_len_passage=self.max_seq_len_passage,
+                similarity=self.similarity_function,
+                embed_title=self.embed_title,
+            )
         # A device the config names (device="cuda:1") is honoured: the model moves there for training and stays.
         device = config.device if config.device != "auto" else str(self.device)
-        fixed = {"query_model": self.model.query_encoder.source, "passage_model": self.model.passage_encoder.source,
-                 "device": device, "similarity": config.similarity or self.similarity_function}
+        fixed = {
+            "query_model": self.model.query_encoder.source,
+            "passage_model": self.model.passage_encoder.source,
+            "device": device,
+            "similarity": config.similarity or self.similarity_function,
+        }
         return config.replace(**fixed, **{k: v for k, v in settings.items() if v is not None})
 
-    def evaluate(self, data: str | Path | Sequence[DPRExample], batch_size: int | None = None,
-                 num_hard_negatives: int = 1, num_positives: int = 1, embed_title: bool | None = None) -> dict:
+    def evaluate(
+        self,
+        data: str | Path | Sequence[DPRExample],
+        batch_size: int | None = None,
+        num_hard_negatives: int = 1,
+        num_positives: int = 1,
+        embed_title: bool | None = None,
+    ) -> dict:
         """The report (dpr_nb.report) on a DPR file or a list of examples, without training."""
         examples = load_dpr_file(data) if isinstance(data, (str, Path)) else list(data)
-        config = self._config(batch_size=batch_size or self.batch_size, num_hard_negatives=num_hard_negatives,
-                              num_positives=num_positives,
-                              embed_title=self.embed_title if embed_title is None else embed_title)
+        config = self._config(
+            batch_size=batch_size or self.batch_size,
+            num_hard_negatives=num_hard_negatives,
+            num_positives=num_positives,
+            embed_title=self.embed_title if embed_title is None else embed_title,
+        )
         return Trainer(self.model, config, []).evaluate(examples)
 
-    def train(self, data_dir: str | None = None, train_filename: str | None = None,
-              dev_filename: str | None = None, test_filename: str | None = None, max_samples: int | None = None,
-              max_processes=_UNSET, multiprocessing_strategy=_UNSET, dev_split: float | None = None,
-              batch_size: int | None = None, embed_title: bool | None = None, num_hard_negatives: int | None = None,
-              num_positives: int | None = None, n_epochs: int | None = None, evaluate_every: int | None = None,
-              n_gpu: int = 1, learning_rate: float | None = None, epsilon: float | None = None,
-              weight_decay: float | None = None, num_warmup_steps: int | None = None,
-              grad_acc_steps: int | None = None, use_amp: bool | None = None, optimizer_name: str = "AdamW",
-              optimizer_correct_bias: bool = True, save_dir=_UNSET,
-              query_encoder_save_dir: str = "query_encoder", passage_encoder_save_dir: str = "passage_encoder",
-              checkpoint_root_dir: str | None = None, checkpoint_every: int | None = None,
-              checkpoints_to_keep: int | None = None, early_stopping=None, config: TrainConfig | None = None,
-              callbacks: dict | None = None, seed: int | None = None, grad_cache_chunk_size: int | None = None,
-              precision: str | None = None, resume: bool = False, restart: bool = False,
-              eval_corpus: str | None = None,
-              selection_metric: str | None = None) -> History:
+    def train(
+        self,
+        data_dir: str | None = None,
+        train_filename: str | None = None,
+        dev_filename: str | None = None,
+        test_filename: str | None = None,
+        max_samples: int | None = None,
+        max_processes=_UNSET,
+        multiprocessing_strategy=_UNSET,
+        dev_split: float | None = None,
+        batch_size: int | None = None,
+        embed_title: bool | None = None,
+        num_hard_negatives: int | None = None,
+        num_positives: int | None = None,
+        n_epochs: int | None = None,
+        evaluate_every: int | None = None,
+        n_gpu: int = 1,
+        learning_rate: float | None = None,
+        epsilon: float | None = None,
+        weight_decay: float | None = None,
+        num_warmup_steps: int | None = None,
+        grad_acc_steps: int | None = None,
+        use_amp: bool | None = None,
+        optimizer_name: str = "AdamW",
+        optimizer_correct_bias: bool = True,
+        save_dir=_UNSET,
+        query_encoder_save_dir: str = "query_encoder",
+        passage_encoder_save_dir: str = "passage_encoder",
+        checkpoint_root_dir: str | None = None,
+        checkpoint_every: int | None = None,
+        checkpoints_to_keep: int | None = None,
+        early_stopping=None,
+        config: TrainConfig | None = None,
+        callbacks: dict | None = None,
+        seed: int | None = None,
+        grad_cache_chunk_size: int | None = None,
+        precision: str | None = None,
+        resume: bool = False,
+        restart: bool = False,
+        eval_corpus: str | None = None,
+        selection_metric: str | None = None,
+    ) -> History:
         """Train both encoders on DPR files, evaluate on dev (and test), save to save_dir; returns the history.
 
         Arguments left out come from `config` (default: `TrainConfig()`); `save_dir=None` saves nothing.
@@ -170,11 +270,16 @@ class DensePassageRetriever(TextEmbedder):
         weights, and Haystack's `early_stopping=EarlyStopping(metric=..., patience=...)` sets it with a patience.
         """
         if max_processes is not _UNSET or multiprocessing_strategy is not _UNSET:
-            warnings.warn("max_processes and multiprocessing_strategy only parallelised Haystack's preprocessing; "
-                          "dpr_nb tokenises batch by batch, so they have no effect.", stacklevel=2)
+            warnings.warn(
+                "max_processes and multiprocessing_strategy only parallelised Haystack's preprocessing; "
+                "dpr_nb tokenises batch by batch, so they have no effect.",
+                stacklevel=2,
+            )
         if n_gpu != 1:
-            raise ValueError(f"n_gpu={n_gpu}: dpr_nb trains on several GPUs with one process each: launch the script "
-                             "with `torchrun --nproc_per_node N script.py` and leave n_gpu=1.")
+            raise ValueError(
+                f"n_gpu={n_gpu}: dpr_nb trains on several GPUs with one process each: launch the script "
+                "with `torchrun --nproc_per_node N script.py` and leave n_gpu=1."
+            )
         if optimizer_name != "AdamW" or not optimizer_correct_bias:
             raise ValueError("Only AdamW with bias correction (torch.optim.AdamW) is supported.")
         selection = {"selection_metric": selection_metric}
@@ -182,23 +287,43 @@ class DensePassageRetriever(TextEmbedder):
             # Haystack's EarlyStopping(metric=..., patience=...): the same two settings of TrainConfig.
             metric = getattr(early_stopping, "metric", None)
             if not isinstance(metric, str):
-                raise ValueError("early_stopping: only an EarlyStopping whose metric is a name (e.g. 'loss', "
-                                 "'average_rank', 'top_20_accuracy') is supported.")
+                raise ValueError(
+                    "early_stopping: only an EarlyStopping whose metric is a name (e.g. 'loss', "
+                    "'average_rank', 'top_20_accuracy') is supported."
+                )
             selection = {"selection_metric": metric, "early_stopping_patience": getattr(early_stopping, "patience", 0)}
         if use_amp is not None and precision is None:
             precision = "auto" if use_amp else "fp32"  # Haystack's switch: mixed precision where the GPU has it
             if use_amp and self.device.type != "cuda":
                 warnings.warn("use_amp=True has no effect on the CPU: training in float32.", stacklevel=2)
-        config = self._config(config=config, data_dir=data_dir, train_filename=train_filename,
-                              dev_filename=dev_filename, test_filename=test_filename, max_samples=max_samples,
-                              dev_split=dev_split, batch_size=batch_size, embed_title=embed_title,
-                              num_hard_negatives=num_hard_negatives, num_positives=num_positives, n_epochs=n_epochs,
-                              evaluate_every=evaluate_every, learning_rate=learning_rate, epsilon=epsilon,
-                              weight_decay=weight_decay, num_warmup_steps=num_warmup_steps,
-                              grad_acc_steps=grad_acc_steps, precision=precision, seed=seed,
-                              grad_cache_chunk_size=grad_cache_chunk_size, checkpoint_dir=checkpoint_root_dir,
-                              checkpoint_every=checkpoint_every, checkpoints_to_keep=checkpoints_to_keep,
-                              eval_corpus=eval_corpus, **selection)
+        config = self._config(
+            config=config,
+            data_dir=data_dir,
+            train_filename=train_filename,
+            dev_filename=dev_filename,
+            test_filename=test_filename,
+            max_samples=max_samples,
+            dev_split=dev_split,
+            batch_size=batch_size,
+            embed_title=embed_title,
+            num_hard_negatives=num_hard_negatives,
+            num_positives=num_positives,
+            n_epochs=n_epochs,
+            evaluate_every=evaluate_every,
+            learning_rate=learning_rate,
+            epsilon=epsilon,
+            weight_decay=weight_decay,
+            num_warmup_steps=num_warmup_steps,
+            grad_acc_steps=grad_acc_steps,
+            precision=precision,
+            seed=seed,
+            grad_cache_chunk_size=grad_cache_chunk_size,
+            checkpoint_dir=checkpoint_root_dir,
+            checkpoint_every=checkpoint_every,
+            checkpoints_to_keep=checkpoints_to_keep,
+            eval_corpus=eval_corpus,
+            **selection,
+        )
         if save_dir is not _UNSET:
             config = config.replace(save_dir=None if save_dir is None else str(save_dir))
         if checkpoint_every is not None and config.checkpoint_dir is None:
@@ -231,17 +356,23 @@ class DensePassageRetriever(TextEmbedder):
                 except OSError as error:  # a full or vanished disk: the trained weights must not be lost with it
                     rescue = Path(tempfile.mkdtemp(prefix="dpr_nb-unsaved-")) / "model"
                     self.save(rescue, query_encoder_save_dir, passage_encoder_save_dir)
-                    raise SaveFailedError(f"Saving to {config.save_dir} failed ({error}). The trained model was saved "
-                                          f"to {rescue} instead: copy it where you want it (it loads with "
-                                          "DensePassageRetriever.load).") from None
+                    raise SaveFailedError(
+                        f"Saving to {config.save_dir} failed ({error}). The trained model was saved "
+                        f"to {rescue} instead: copy it where you want it (it loads with "
+                        "DensePassageRetriever.load)."
+                    ) from None
         trainer.group.barrier()
         return self.history
 
     # ----------------------------------------------------------------------------------------------------------
     # Saving and loading
 
-    def save(self, save_dir: str | Path, query_encoder_dir: str = "query_encoder",
-             passage_encoder_dir: str = "passage_encoder") -> None:
+    def save(
+        self,
+        save_dir: str | Path,
+        query_encoder_dir: str = "query_encoder",
+        passage_encoder_dir: str = "passage_encoder",
+    ) -> None:
         """Write the model atomically: into a temporary folder first, which then replaces save_dir.
 
         The folder also gets a model card, README.md (dpr_nb.model_card), with the training and top-k curves.
@@ -253,13 +384,26 @@ class DensePassageRetriever(TextEmbedder):
     def _save(self, save_dir: Path, query_encoder_dir: str, passage_encoder_dir: str) -> None:
         recover_folder(save_dir)  # an earlier save a kill interrupted: finished, and dead processes' copies removed
         temporary = temporary_folder(save_dir)
-        self.model.query_encoder.save(temporary / query_encoder_dir, role="query",
-                                      max_seq_length=self.max_seq_len_query, similarity=self.similarity_function)
-        self.model.passage_encoder.save(temporary / passage_encoder_dir, role="passage",
-                                        max_seq_length=self.max_seq_len_passage, similarity=self.similarity_function)
-        settings = {"max_seq_len_query": self.max_seq_len_query, "max_seq_len_passage": self.max_seq_len_passage,
-                    "embed_title": self.embed_title, "similarity_function": self.similarity_function,
-                    "query_encoder_dir": query_encoder_dir, "passage_encoder_dir": passage_encoder_dir}
+        self.model.query_encoder.save(
+            temporary / query_encoder_dir,
+            role="query",
+            max_seq_length=self.max_seq_len_query,
+            similarity=self.similarity_function,
+        )
+        self.model.passage_encoder.save(
+            temporary / passage_encoder_dir,
+            role="passage",
+            max_seq_length=self.max_seq_len_passage,
+            similarity=self.similarity_function,
+        )
+        settings = {
+            "max_seq_len_query": self.max_seq_len_query,
+            "max_seq_len_passage": self.max_seq_len_passage,
+            "embed_title": self.embed_title,
+            "similarity_function": self.similarity_function,
+            "query_encoder_dir": query_encoder_dir,
+            "passage_encoder_dir": passage_encoder_dir,
+        }
         (temporary / RETRIEVER_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         if self.train_config:
             self.train_config.save(temporary / "train_config.json")
@@ -268,8 +412,9 @@ class DensePassageRetriever(TextEmbedder):
         from .model_card import write_model_card
 
         corpus_metrics = {f"{split}, full corpus": result for split, result in self.corpus_results.items()}
-        write_model_card(temporary, self, corpus_metrics=corpus_metrics or None, figures=self._card_figures(),
-                         load_dir=str(save_dir))
+        write_model_card(
+            temporary, self, corpus_metrics=corpus_metrics or None, figures=self._card_figures(), load_dir=str(save_dir)
+        )
         replace_folder(temporary, save_dir)  # the old save (if any) stays whole until the new one is complete
 
     def _card_figures(self) -> dict:
@@ -284,11 +429,21 @@ class DensePassageRetriever(TextEmbedder):
         return figures
 
     @classmethod
-    def load(cls, load_dir: str | Path, document_store=None, max_seq_len_query: int | None = None,
-             max_seq_len_passage: int | None = None, use_gpu: bool = True, batch_size: int = 16,
-             embed_title: bool | None = None, use_fast_tokenizers: bool = True,
-             similarity_function: str | None = None, query_encoder_dir: str | None = None,
-             passage_encoder_dir: str | None = None, **kwargs) -> DensePassageRetriever:
+    def load(
+        cls,
+        load_dir: str | Path,
+        document_store=None,
+        max_seq_len_query: int | None = None,
+        max_seq_len_passage: int | None = None,
+        use_gpu: bool = True,
+        batch_size: int = 16,
+        embed_title: bool | None = None,
+        use_fast_tokenizers: bool = True,
+        similarity_function: str | None = None,
+        query_encoder_dir: str | None = None,
+        passage_encoder_dir: str | None = None,
+        **kwargs,
+    ) -> DensePassageRetriever:
         """Reload a saved retriever; arguments left out take the values it was saved with."""
         load_dir = Path(load_dir)
         recover_folder(load_dir)  # a save killed between its two renames left the complete model beside load_dir
@@ -299,18 +454,29 @@ class DensePassageRetriever(TextEmbedder):
             saved = json.loads((load_dir / RETRIEVER_FILE).read_text(encoding="utf-8"))
         elif (load_dir / "train_config.json").is_file():  # a folder without our settings: the run's own lengths
             trained = TrainConfig.load(load_dir / "train_config.json")
-            saved = {"max_seq_len_query": trained.max_seq_len_query, "max_seq_len_passage": trained.max_seq_len_passage,
-                     "embed_title": trained.embed_title, "similarity_function": trained.similarity}
+            saved = {
+                "max_seq_len_query": trained.max_seq_len_query,
+                "max_seq_len_passage": trained.max_seq_len_passage,
+                "embed_title": trained.embed_title,
+                "similarity_function": trained.similarity,
+            }
         pick = lambda given, key, default: given if given is not None else saved.get(key, default)  # noqa: E731
         model = BiEncoder(
             Encoder.from_pretrained(load_dir / pick(query_encoder_dir, "query_encoder_dir", "query_encoder")),
-            Encoder.from_pretrained(load_dir / pick(passage_encoder_dir, "passage_encoder_dir", "passage_encoder")))
-        retriever = cls(document_store=document_store, model=model,
-                        max_seq_len_query=pick(max_seq_len_query, "max_seq_len_query", 64),
-                        max_seq_len_passage=pick(max_seq_len_passage, "max_seq_len_passage", 256),
-                        use_gpu=use_gpu, batch_size=batch_size, embed_title=pick(embed_title, "embed_title", True),
-                        use_fast_tokenizers=use_fast_tokenizers,
-                        similarity_function=pick(similarity_function, "similarity_function", None), **kwargs)
+            Encoder.from_pretrained(load_dir / pick(passage_encoder_dir, "passage_encoder_dir", "passage_encoder")),
+        )
+        retriever = cls(
+            document_store=document_store,
+            model=model,
+            max_seq_len_query=pick(max_seq_len_query, "max_seq_len_query", 64),
+            max_seq_len_passage=pick(max_seq_len_passage, "max_seq_len_passage", 256),
+            use_gpu=use_gpu,
+            batch_size=batch_size,
+            embed_title=pick(embed_title, "embed_title", True),
+            use_fast_tokenizers=use_fast_tokenizers,
+            similarity_function=pick(similarity_function, "similarity_function", None),
+            **kwargs,
+        )
         if (load_dir / "history.json").is_file():
             retriever.history = History.from_dict(json.loads((load_dir / "history.json").read_text("utf-8")))
         if (load_dir / "train_config.json").is_file():

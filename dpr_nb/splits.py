@@ -21,9 +21,16 @@ from .embedded_data import make_embedded_dataset
 from .indexed import IndexedDPRFile, take
 
 
-def load_splits(data_dir: str | Path, train_filename: str, dev_filename: str | None = None,
-                test_filename: str | None = None, max_samples: int | None = None, dev_split: float = 0.0,
-                seed: int = 42, index_on_disk: bool = False) -> dict[str, Sequence[DPRExample]]:
+def load_splits(
+    data_dir: str | Path,
+    train_filename: str,
+    dev_filename: str | None = None,
+    test_filename: str | None = None,
+    max_samples: int | None = None,
+    dev_split: float = 0.0,
+    seed: int = 42,
+    index_on_disk: bool = False,
+) -> dict[str, Sequence[DPRExample]]:
     """The train / dev / test questions, from files in data_dir or from the embedded dataset (data_dir="embedded").
 
     `max_samples` caps the training questions. Without a dev file, `dev_split` holds out that fraction of the
@@ -32,8 +39,12 @@ def load_splits(data_dir: str | Path, train_filename: str, dev_filename: str | N
     """
     if str(data_dir) == EMBEDDED_DATA:
         records = make_embedded_dataset()
-        splits = {name: [parse_record(r, f"embedded dataset, {name} record {i}") for i, r in
-                         enumerate(records[name], start=1)] for name in ("train", "dev", "test")}
+        splits = {
+            name: [
+                parse_record(r, f"embedded dataset, {name} record {i}") for i, r in enumerate(records[name], start=1)
+            ]
+            for name in ("train", "dev", "test")
+        }
         splits["train"] = splits["train"][:max_samples]
     else:
         data_dir = Path(data_dir)
@@ -49,8 +60,7 @@ def load_splits(data_dir: str | Path, train_filename: str, dev_filename: str | N
                 examples = IndexedDPRFile.build(data_dir / filename, max_records=limit)
             return examples if limit is None or len(examples) <= limit else examples.subset(range(limit))
 
-        splits = {"train": read(train_filename, max_samples), "dev": read(dev_filename),
-                  "test": read(test_filename)}
+        splits = {"train": read(train_filename, max_samples), "dev": read(dev_filename), "test": read(test_filename)}
     if dev_split and not splits["dev"]:
         # A permutation of positions, not of examples: an on-disk file is split without reading a question.
         count = len(splits["train"])
@@ -63,5 +73,13 @@ def load_splits(data_dir: str | Path, train_filename: str, dev_filename: str | N
 
 def load_training_data(config) -> dict[str, Sequence[DPRExample]]:
     """`load_splits` with the data settings of a `TrainConfig`."""
-    return load_splits(config.data_dir, config.train_filename, config.dev_filename, config.test_filename,
-                       config.max_samples, config.dev_split, config.seed, config.index_on_disk)
+    return load_splits(
+        config.data_dir,
+        config.train_filename,
+        config.dev_filename,
+        config.test_filename,
+        config.max_samples,
+        config.dev_split,
+        config.seed,
+        config.index_on_disk,
+    )

@@ -36,6 +36,8 @@ from .matching import has_answer, looks_unspaced, tokenize
 from .passages import write_passages_tsv
 
 SPLITS = ("train", "dev", "test")
+
+
 def _clean(text: str) -> str:
     # A tab or a newline would break a row of passages.tsv; keep the JSON text identical to the TSV's.
     return re.sub(r"[\t\r\n]", " ", text).strip()
@@ -43,17 +45,24 @@ def _clean(text: str) -> str:
 
 def _split_articles(n_articles: int, dev_fraction: float, test_fraction: float, seed: int) -> dict[int, str]:
     if not (0 <= dev_fraction and 0 <= test_fraction and dev_fraction + test_fraction < 1):
-        raise ValueError(f"dev_fraction ({dev_fraction}) and test_fraction ({test_fraction}) must be >= 0 and sum "
-                         "to less than 1: the rest of the articles is the training set.")
+        raise ValueError(
+            f"dev_fraction ({dev_fraction}) and test_fraction ({test_fraction}) must be >= 0 and sum "
+            "to less than 1: the rest of the articles is the training set."
+        )
     order = random.Random(seed).sample(range(n_articles), n_articles)
     n_dev, n_test = round(dev_fraction * n_articles), round(test_fraction * n_articles)
-    counts = {"dev": (dev_fraction, n_dev), "test": (test_fraction, n_test),
-              "train": (1 - dev_fraction - test_fraction, n_articles - n_dev - n_test)}
+    counts = {
+        "dev": (dev_fraction, n_dev),
+        "test": (test_fraction, n_test),
+        "train": (1 - dev_fraction - test_fraction, n_articles - n_dev - n_test),
+    }
     empty = [split for split, (fraction, count) in counts.items() if fraction > 0 and count < 1]
     if empty:
-        raise ValueError(f"{n_articles} article(s) are too few for dev_fraction={dev_fraction} and "
-                         f"test_fraction={test_fraction}: {' and '.join(empty)} would get none, and splits are made "
-                         "of whole articles. Use a file with more articles, or set that fraction to 0.")
+        raise ValueError(
+            f"{n_articles} article(s) are too few for dev_fraction={dev_fraction} and "
+            f"test_fraction={test_fraction}: {' and '.join(empty)} would get none, and splits are made "
+            "of whole articles. Use a file with more articles, or set that fraction to 0."
+        )
     return {a: "dev" if i < n_dev else "test" if i < n_dev + n_test else "train" for i, a in enumerate(order)}
 
 
@@ -72,14 +81,27 @@ def _hard_negatives(scores: np.ndarray, passages: list[dict], own: int, answers:
         text = passage["text"]
         if index == own or any(a in text.casefold() for a in folded) or has_answer(text, answers):
             continue
-        chosen.append({"title": passage["title"], "text": passage["text"], "score": float(scores[index]),
-                       "title_score": int(passage["title"] == passages[own]["title"]),
-                       "passage_id": passage["passage_id"]})
+        chosen.append(
+            {
+                "title": passage["title"],
+                "text": passage["text"],
+                "score": float(scores[index]),
+                "title_score": int(passage["title"] == passages[own]["title"]),
+                "passage_id": passage["passage_id"],
+            }
+        )
     return chosen
 
 
-def convert_squad(squad_path: str | Path, out_dir: str | Path, dev_fraction: float = 0.1, test_fraction: float = 0.1,
-                  num_hard_negatives: int = 30, char_level: bool | None = None, seed: int = 0) -> dict:
+def convert_squad(
+    squad_path: str | Path,
+    out_dir: str | Path,
+    dev_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    num_hard_negatives: int = 30,
+    char_level: bool | None = None,
+    seed: int = 0,
+) -> dict:
     """Write passages.tsv, train.json, dev.json and test.json to `out_dir`; return the counts per split.
 
     `char_level=None` tokenises by characters when the contexts look Chinese, Japanese or Thai, by words otherwise.
@@ -92,18 +114,23 @@ def convert_squad(squad_path: str | Path, out_dir: str | Path, dev_fraction: flo
         with open(squad_path, encoding="utf-8-sig") as f:
             squad = json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{squad_path}: not a SQuAD file: invalid JSON at line {e.lineno}, column {e.colno} "
-                         f"({e.msg}). A SQuAD file is one JSON object, {shape}, not JSON Lines.") from None
+        raise ValueError(
+            f"{squad_path}: not a SQuAD file: invalid JSON at line {e.lineno}, column {e.colno} "
+            f"({e.msg}). A SQuAD file is one JSON object, {shape}, not JSON Lines."
+        ) from None
     if not isinstance(squad, dict) or not isinstance(squad.get("data"), list):
-        raise ValueError(f"{squad_path}: not a SQuAD file: expected an object with a 'data' list of articles "
-                         f"({shape}).")
+        raise ValueError(
+            f"{squad_path}: not a SQuAD file: expected an object with a 'data' list of articles ({shape})."
+        )
     articles = squad["data"]
     if not articles:
         raise ValueError(f"{squad_path}: its 'data' list holds no articles: nothing to convert (nothing written).")
     for number, article in enumerate(articles, start=1):
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
-            raise ValueError(f"{squad_path}, article {number}: field 'paragraphs' must be a list of "
-                             "{'context', 'qas'} objects; is this a SQuAD file?")
+            raise ValueError(
+                f"{squad_path}, article {number}: field 'paragraphs' must be a list of "
+                "{'context', 'qas'} objects; is this a SQuAD file?"
+            )
     if char_level is None:
         char_level = looks_unspaced([p["context"] for a in articles for p in a["paragraphs"]])
     split_of = _split_articles(len(articles), dev_fraction, test_fraction, seed)
@@ -134,19 +161,30 @@ def convert_squad(squad_path: str | Path, out_dir: str | Path, dev_fraction: flo
             retriever.index([tokenize(p["text"], char_level) for p in passages], show_progress=False)
         for own, question, answers in questions:
             scores = retriever.get_scores(tokenize(question, char_level))
-            records.append({"dataset": dataset, "question": question, "answers": answers,
-                            "positive_ctxs": [{**passages[own], "score": 1000, "title_score": 1}],
-                            "negative_ctxs": [],
-                            "hard_negative_ctxs": _hard_negatives(scores, passages, own, answers,
-                                                                  num_hard_negatives)})
+            records.append(
+                {
+                    "dataset": dataset,
+                    "question": question,
+                    "answers": answers,
+                    "positive_ctxs": [{**passages[own], "score": 1000, "title_score": 1}],
+                    "negative_ctxs": [],
+                    "hard_negative_ctxs": _hard_negatives(scores, passages, own, answers, num_hard_negatives),
+                }
+            )
         write_text_atomic(out_dir / f"{split}.json", json.dumps(records, ensure_ascii=False, indent=1) + "\n")
         rows += passages
-        counts[split] = {"articles": sum(s == split for s in split_of.values()), "questions": len(records),
-                         "passages": len(passages), "unanswerable": unanswerable,
-                         "without_hard_negatives": sum(not r["hard_negative_ctxs"] for r in records)}
+        counts[split] = {
+            "articles": sum(s == split for s in split_of.values()),
+            "questions": len(records),
+            "passages": len(passages),
+            "unanswerable": unanswerable,
+            "without_hard_negatives": sum(not r["hard_negative_ctxs"] for r in records),
+        }
     # DPR's psgs_w100.tsv layout (id, text, title), quoted as DPR's csv writer quotes it.
-    write_passages_tsv(out_dir / "passages.tsv", [Passage(p["title"], p["text"], p["passage_id"])
-                                                   for p in sorted(rows, key=_passage_order)])
+    write_passages_tsv(
+        out_dir / "passages.tsv",
+        [Passage(p["title"], p["text"], p["passage_id"]) for p in sorted(rows, key=_passage_order)],
+    )
     return counts
 
 

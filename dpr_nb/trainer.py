@@ -61,12 +61,30 @@ from .report import evaluate
 
 EVENTS = ("on_train_start", "on_step_end", "on_evaluate", "on_checkpoint", "on_train_end")
 # Settings a resumed run may change without changing what it computes.
-RESUMABLE_CHANGES = {"evaluate_every", "eval_batch_size", "save_dir", "checkpoint_dir", "checkpoint_every",
-                     "checkpoints_to_keep", "device", "dev_filename", "test_filename"}
+RESUMABLE_CHANGES = {
+    "evaluate_every",
+    "eval_batch_size",
+    "save_dir",
+    "checkpoint_dir",
+    "checkpoint_every",
+    "checkpoints_to_keep",
+    "device",
+    "dev_filename",
+    "test_filename",
+}
 # Settings that decide which questions each step reads: a checkpoint's position in the shuffled data means nothing
 # under other ones, so a resume that changes them is refused. (More n_epochs is allowed: it trains on, with a warning.)
-DATA_SETTINGS = ("data_dir", "train_filename", "max_samples", "dev_split", "seed", "batch_size", "grad_acc_steps",
-                 "num_positives", "num_hard_negatives")
+DATA_SETTINGS = (
+    "data_dir",
+    "train_filename",
+    "max_samples",
+    "dev_split",
+    "seed",
+    "batch_size",
+    "grad_acc_steps",
+    "num_positives",
+    "num_hard_negatives",
+)
 
 
 class TrainingMemoryError(RuntimeError):
@@ -91,8 +109,12 @@ class History:
 
     @classmethod
     def from_dict(cls, values: dict) -> History:
-        return cls(steps=list(values.get("steps", [])), evaluations=list(values.get("evaluations", [])),
-                   best=dict(values.get("best") or {}), stopped_early_at=values.get("stopped_early_at"))
+        return cls(
+            steps=list(values.get("steps", [])),
+            evaluations=list(values.get("evaluations", [])),
+            best=dict(values.get("best") or {}),
+            stopped_early_at=values.get("stopped_early_at"),
+        )
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
@@ -102,12 +124,16 @@ def checkpoints_to_replace(checkpoint_dir: str | None, resume: bool, restart: bo
     """An earlier run's checkpoints that a run may replace; a ValueError with the fix where it may not."""
     earlier = checkpoint_folders(checkpoint_dir) if checkpoint_dir else []
     if resume and not earlier:
-        raise ValueError(f"resume=True, but checkpoint_dir={checkpoint_dir!r} holds no checkpoint to continue "
-                         "from. Train without resume (--resume) to start the run.")
+        raise ValueError(
+            f"resume=True, but checkpoint_dir={checkpoint_dir!r} holds no checkpoint to continue "
+            "from. Train without resume (--resume) to start the run."
+        )
     if earlier and not resume and not restart:
-        raise ValueError(f"checkpoint_dir={checkpoint_dir!r} holds an earlier run's checkpoints (newest "
-                         f"{earlier[-1].name}). Continue that run with resume=True (--resume), choose another "
-                         "checkpoint_dir, or pass restart=True (--restart) to replace them with this run's.")
+        raise ValueError(
+            f"checkpoint_dir={checkpoint_dir!r} holds an earlier run's checkpoints (newest "
+            f"{earlier[-1].name}). Continue that run with resume=True (--resume), choose another "
+            "checkpoint_dir, or pass restart=True (--restart) to replace them with this run's."
+        )
     return [] if resume else earlier
 
 
@@ -126,8 +152,14 @@ def resolve_similarity(config: TrainConfig, model: BiEncoder) -> tuple[str, floa
 
 
 class Trainer:
-    def __init__(self, model: BiEncoder, config: TrainConfig, train_examples: Sequence[DPRExample],
-                 dev_examples: Sequence[DPRExample] | None = None, progress_bar: bool = True):
+    def __init__(
+        self,
+        model: BiEncoder,
+        config: TrainConfig,
+        train_examples: Sequence[DPRExample],
+        dev_examples: Sequence[DPRExample] | None = None,
+        progress_bar: bool = True,
+    ):
         self.model, self.config, self.progress_bar = model, config, progress_bar
         model.check_lengths(config.max_seq_len_query, config.max_seq_len_passage)
         if config.share_encoders:
@@ -163,14 +195,21 @@ class Trainer:
     # -------------------------------------------------------------------------------------------------------------
     def make_batch(self, items):
         c = self.config
-        return collate(items, self.model.query_encoder.tokenizer, self.model.passage_encoder.tokenizer,
-                       c.max_seq_len_query, c.max_seq_len_passage, c.embed_title)
+        return collate(
+            items,
+            self.model.query_encoder.tokenizer,
+            self.model.passage_encoder.tokenizer,
+            c.max_seq_len_query,
+            c.max_seq_len_passage,
+            c.embed_title,
+        )
 
     def evaluation_batches(self, examples: Sequence[DPRExample]) -> list:
         """Fixed batches (no shuffling, the first hard negatives) so every evaluation ranks the same candidates."""
         c = self.config
-        sampler = BatchSampler(examples, c.eval_batch_size or c.batch_size, c.num_positives, c.num_hard_negatives,
-                               shuffle=False)
+        sampler = BatchSampler(
+            examples, c.eval_batch_size or c.batch_size, c.num_positives, c.num_hard_negatives, shuffle=False
+        )
         return [self.make_batch(items) for items in sampler]
 
     def evaluate(self, examples: Sequence[DPRExample], split: str = "dev") -> dict:
@@ -181,8 +220,10 @@ class Trainer:
         # As BERT: no weight decay on biases and LayerNorm weights (1-dimensional parameters).
         decay = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
         no_decay = [p for p in self.model.parameters() if p.requires_grad and p.dim() <= 1]
-        groups = [{"params": decay, "weight_decay": self.config.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
+        groups = [
+            {"params": decay, "weight_decay": self.config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
         return torch.optim.AdamW(groups, lr=self.config.learning_rate, eps=self.config.epsilon)
 
     def _precision(self) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
@@ -216,8 +257,14 @@ class Trainer:
             query_embeddings = gather_with_grad(query_embeddings, self.group)  # (all questions, dim)
             passage_embeddings = gather_with_grad(passage_embeddings, self.group)  # (all passages, dim)
             positive_mask, passage_mask = self._global_masks(batch)
-        loss, _ = in_batch_negatives_loss(query_embeddings.float(), passage_embeddings.float(), positive_mask,
-                                          self.similarity, self.temperature, passage_mask)
+        loss, _ = in_batch_negatives_loss(
+            query_embeddings.float(),
+            passage_embeddings.float(),
+            positive_mask,
+            self.similarity,
+            self.temperature,
+            passage_mask,
+        )
         return loss
 
     def _global_masks(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,14 +336,19 @@ class Trainer:
         c = self.config
         passages, length = batch.passage["input_ids"].shape
         chunk = c.grad_cache_chunk_size
-        ways = [f"grad_cache_chunk_size={max(1, chunk // 2)} (now {chunk})" if chunk else
-                "grad_cache_chunk_size=16: the same batch and negatives, in the memory of 16 texts",
-                f"a shorter max_seq_len_passage (now {c.max_seq_len_passage})",
-                f"fewer num_hard_negatives (now {c.num_hard_negatives})"]
+        ways = [
+            f"grad_cache_chunk_size={max(1, chunk // 2)} (now {chunk})"
+            if chunk
+            else "grad_cache_chunk_size=16: the same batch and negatives, in the memory of 16 texts",
+            f"a shorter max_seq_len_passage (now {c.max_seq_len_passage})",
+            f"fewer num_hard_negatives (now {c.num_hard_negatives})",
+        ]
         if self.autocast_dtype is None:
             ways.append("precision='auto' (mixed precision halves activation memory)")
-        return (f"The GPU ran out of memory at step {self.step + 1}: batch_size={c.batch_size} questions with "
-                f"{passages} passages of up to {length} tokens. To fit, set " + "; or ".join(ways) + ".")
+        return (
+            f"The GPU ran out of memory at step {self.step + 1}: batch_size={c.batch_size} questions with "
+            f"{passages} passages of up to {length} tokens. To fit, set " + "; or ".join(ways) + "."
+        )
 
     # -------------------------------------------------------------------------------------------------------------
     def train(self, resume: bool = False, restart: bool = False) -> History:
@@ -313,8 +365,15 @@ class Trainer:
         self.model.to(self.device).train()
         broadcast_parameters(self.model, self.group)
         # Under torchrun a last batch smaller than the number of processes would leave one with nothing to encode.
-        sampler = BatchSampler(self.train_examples, c.batch_size, c.num_positives, c.num_hard_negatives,
-                               shuffle=True, seed=c.seed, min_last_batch=self.group.world_size)
+        sampler = BatchSampler(
+            self.train_examples,
+            c.batch_size,
+            c.num_positives,
+            c.num_hard_negatives,
+            shuffle=True,
+            seed=c.seed,
+            min_last_batch=self.group.world_size,
+        )
         batches_per_epoch = len(sampler)
         total_steps = math.ceil(batches_per_epoch / c.grad_acc_steps) * c.n_epochs
         self.total_steps = total_steps  # for progress displays subscribed to "on_train_start"
@@ -326,8 +385,13 @@ class Trainer:
             return self.history  # the checkpoint is of a finished run
         self._emit("on_train_start")
 
-        progress = tqdm(total=total_steps, initial=self.step, desc="training", unit="step",
-                        disable=not (self.progress_bar and self.group.is_main))
+        progress = tqdm(
+            total=total_steps,
+            initial=self.step,
+            desc="training",
+            unit="step",
+            disable=not (self.progress_bar and self.group.is_main),
+        )
         stop = False
         for epoch in range(start_epoch, c.n_epochs):
             if stop:
@@ -346,7 +410,8 @@ class Trainer:
                     raise TrainingDivergedError(
                         f"The loss became {loss} at step {self.step + 1}: training stopped before the weights, a "
                         f"checkpoint or the model were changed. Lower learning_rate (now {c.learning_rate}) or "
-                        f"raise temperature, or train in precision='fp32'.")
+                        f"raise temperature, or train in precision='fp32'."
+                    )
                 accumulated_loss += loss / group_size
                 if index - group_start + 1 < group_size:
                     continue
@@ -415,8 +480,16 @@ class Trainer:
             self._corpus = load_corpus(c.eval_corpus)
         k = metric_k(c.selection_metric) if c.selection_metric else None
         ks = sorted(set(DEFAULT_KS) | ({k} if k else set()))
-        embedder = TextEmbedder(self.model, c.max_seq_len_query, c.max_seq_len_passage, c.embed_title,
-                                self.similarity, c.eval_batch_size or c.batch_size, self.device, progress_bar=False)
+        embedder = TextEmbedder(
+            self.model,
+            c.max_seq_len_query,
+            c.max_seq_len_passage,
+            c.embed_title,
+            self.similarity,
+            c.eval_batch_size or c.batch_size,
+            self.device,
+            progress_bar=False,
+        )
         was_training = self.model.training
         try:
             return evaluate_corpus(embedder, examples, self._corpus, ks)
@@ -431,16 +504,29 @@ class Trainer:
         # every process of a resumed run continues its own sequence, not process 0's.
         states_by_rank = gather_objects(random_states(), self.group)
         if self.group.is_main:
-            state = {"epoch": epoch + 1 if sampler.epoch_finished else epoch, "sampler": sampler.state_dict(),
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": self.scaler.state_dict() if self.scaler else None,
-                     "best_weights": self._best_weights, "evaluations_without_gain": self._evaluations_without_gain,
-                     "random_states_by_rank": states_by_rank, "train_questions": len(self.train_examples)}
+            state = {
+                "epoch": epoch + 1 if sampler.epoch_finished else epoch,
+                "sampler": sampler.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None,
+                "best_weights": self._best_weights,
+                "evaluations_without_gain": self._evaluations_without_gain,
+                "random_states_by_rank": states_by_rank,
+                "train_questions": len(self.train_examples),
+            }
             for old in self._earlier_checkpoints:
                 shutil.rmtree(old, ignore_errors=True)
             self._earlier_checkpoints = []
-            folder = save_checkpoint(self.config.checkpoint_dir, self.step, self.model, state, self.config,
-                                     self.history, self.config.checkpoints_to_keep)
+            folder = save_checkpoint(
+                self.config.checkpoint_dir,
+                self.step,
+                self.model,
+                state,
+                self.config,
+                self.history,
+                self.config.checkpoints_to_keep,
+            )
             self._emit("on_checkpoint", folder)
         self.group.barrier()  # no process runs ahead of a checkpoint it might need to resume from
 
@@ -455,8 +541,11 @@ class Trainer:
         if state.get("train_questions", len(self.train_examples)) != len(self.train_examples):
             _refuse_other_data(folder, {"training questions": (state["train_questions"], len(self.train_examples))})
         if changed:
-            warnings.warn(f"Resuming from {folder} with settings that differ from the checkpoint's (saved, now): "
-                          f"{changed}. The result will not match an uninterrupted run.", stacklevel=3)
+            warnings.warn(
+                f"Resuming from {folder} with settings that differ from the checkpoint's (saved, now): "
+                f"{changed}. The result will not match an uninterrupted run.",
+                stacklevel=3,
+            )
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if self.scaler and state.get("scaler"):
@@ -464,9 +553,11 @@ class Trainer:
         sampler.load_state_dict(state["sampler"])
         by_rank = state.get("random_states_by_rank") or [state["random_states"]]
         if len(by_rank) != self.group.world_size:
-            warnings.warn(f"{folder} was written by {len(by_rank)} process(es) and is resumed by "
-                          f"{self.group.world_size}: the dropout masks will differ from an uninterrupted run.",
-                          stacklevel=3)
+            warnings.warn(
+                f"{folder} was written by {len(by_rank)} process(es) and is resumed by "
+                f"{self.group.world_size}: the dropout masks will differ from an uninterrupted run.",
+                stacklevel=3,
+            )
         restore_random_states(by_rank[self.group.rank % len(by_rank)])
         self._best_weights = state.get("best_weights")
         self._evaluations_without_gain = state.get("evaluations_without_gain", 0)
@@ -489,13 +580,15 @@ class Trainer:
 def _refuse_other_data(folder: Path, refused: dict) -> None:
     if refused:
         listed = "; ".join(f"{k}: {old!r} then, {new!r} now" for k, (old, new) in refused.items())
-        raise ValueError(f"Cannot resume from {folder}: the data or batches changed ({listed}), so its place in the "
-                         "shuffled questions would index other data. Resume with the checkpoint's settings "
-                         f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir.")
+        raise ValueError(
+            f"Cannot resume from {folder}: the data or batches changed ({listed}), so its place in the "
+            "shuffled questions would index other data. Resume with the checkpoint's settings "
+            f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir."
+        )
 
 
 def _chunks(inputs: dict[str, torch.Tensor], size: int):
     """Consecutive slices of `size` rows of every tensor in `inputs`."""
     count = next(iter(inputs.values())).shape[0]
     for start in range(0, count, size):
-        yield {name: tensor[start:start + size] for name, tensor in inputs.items()}
+        yield {name: tensor[start : start + size] for name, tensor in inputs.items()}

@@ -41,17 +41,44 @@ except ImportError:  # the dashboard falls back to printing; the panel needs wid
 
 # The fields a learner changes most, in the panel's order; ConfigPanel(fields=...) shows any others.
 DEFAULT_FIELDS = (
-    "query_model", "passage_model", "data_dir", "train_filename", "max_samples", "max_seq_len_query",
-    "max_seq_len_passage", "num_positives", "num_hard_negatives", "batch_size", "grad_acc_steps", "n_epochs",
-    "learning_rate", "num_warmup_steps", "similarity", "temperature", "seed", "precision", "grad_cache_chunk_size",
-    "evaluate_every", "save_dir",
+    "query_model",
+    "passage_model",
+    "data_dir",
+    "train_filename",
+    "max_samples",
+    "max_seq_len_query",
+    "max_seq_len_passage",
+    "num_positives",
+    "num_hard_negatives",
+    "batch_size",
+    "grad_acc_steps",
+    "n_epochs",
+    "learning_rate",
+    "num_warmup_steps",
+    "similarity",
+    "temperature",
+    "seed",
+    "precision",
+    "grad_cache_chunk_size",
+    "evaluate_every",
+    "save_dir",
 )
 # An Optional number is a number control with a checkbox; ticked means "use the number", with these words.
-_TICK_LABELS = {"max_samples": "at most", "grad_cache_chunk_size": "gradient caching", "temperature": "fixed",
-                "eval_batch_size": "own size", "dropout": "set"}
+_TICK_LABELS = {
+    "max_samples": "at most",
+    "grad_cache_chunk_size": "gradient caching",
+    "temperature": "fixed",
+    "eval_batch_size": "own size",
+    "dropout": "set",
+}
 # The number an unticked control shows, and takes when ticked.
-_PLACEHOLDERS = {"max_samples": 1000, "grad_cache_chunk_size": 16, "temperature": 0.05, "eval_batch_size": 64,
-                 "dropout": 0.1}
+_PLACEHOLDERS = {
+    "max_samples": 1000,
+    "grad_cache_chunk_size": 16,
+    "temperature": 0.05,
+    "eval_batch_size": 64,
+    "dropout": 0.1,
+}
 # None in a Dropdown of a Literal | None field. Not None itself: in ipywidgets 7 a Dropdown whose value is None
 # has nothing selected.
 _DEFAULT = "(default)"
@@ -95,8 +122,9 @@ if widgets is not None:  # it subclasses an ipywidgets class
 
         def __init__(self, number, tick_label: str, placeholder, value):
             self.number = number
-            self.enabled = widgets.Checkbox(value=value is not None, description=tick_label, indent=False,
-                                            layout=widgets.Layout(width="auto"))
+            self.enabled = widgets.Checkbox(
+                value=value is not None, description=tick_label, indent=False, layout=widgets.Layout(width="auto")
+            )
             super().__init__([number, self.enabled])
             self._syncing = False
             self.number.value = placeholder if value is None else value
@@ -160,8 +188,7 @@ def _make_field(name: str, hint, value) -> _Field:
         text = widgets.Text(value="" if value is None else value, layout=widgets.Layout(width="520px"), **common)
         field = _Field(text, to_field, lambda v: "" if v is None else v)
     elif kind in (int, float):
-        number = (widgets.IntText if kind is int else widgets.FloatText)(layout=widgets.Layout(width="320px"),
-                                                                         **common)
+        number = (widgets.IntText if kind is int else widgets.FloatText)(layout=widgets.Layout(width="320px"), **common)
         if optional:
             placeholder = _PLACEHOLDERS.get(name, kind(1))
             field = _Field(OptionalNumber(number, _TICK_LABELS.get(name, "set"), placeholder, value))
@@ -195,8 +222,9 @@ class ConfigPanel:
         self.controls = {name: field.widget for name, field in self._fields.items()}
         self._holding = False  # while set_config writes every control, their observers wait for the last one
 
-        self.preset = widgets.Dropdown(options=[*PRESETS, CUSTOM], value=self._matching_preset(self._base),
-                                       description="preset", style=_STYLE)
+        self.preset = widgets.Dropdown(
+            options=[*PRESETS, CUSTOM], value=self._matching_preset(self._base), description="preset", style=_STYLE
+        )
         _set_tooltip(self.preset, "Choosing a preset sets every field to its values; 'custom' keeps your changes.")
         self.error = widgets.HTML("")  # TrainConfig's ValueError, instead of an exception from a callback
         self.widget = widgets.VBox([self.preset, *self._sections(names), self.error])
@@ -284,8 +312,9 @@ def _metrics_table(latest: dict[str, dict]) -> str:
     names = [k for k in dict.fromkeys(k for record in latest.values() for k in record) if k not in ("step", "split")]
     header = "".join(f"<th>{html.escape(split)} (step {record['step']})</th>" for split, record in latest.items())
     cell = lambda record, name: f"<td>{html.escape(_number(record[name])) if name in record else ''}</td>"  # noqa: E731
-    rows = "".join(f"<tr><td>{html.escape(name)}</td>{''.join(cell(r, name) for r in latest.values())}</tr>"
-                   for name in names)
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td>{''.join(cell(r, name) for r in latest.values())}</tr>" for name in names
+    )
     return f"<table><tr><th>metric</th>{header}</tr>{rows}</table>"
 
 
@@ -341,8 +370,13 @@ class TrainingDashboard:
         self._plot_failed = False
         self.widget = None
         if widgets is not None:
-            self.progress = widgets.IntProgress(value=0, min=0, max=max(1, total_steps or 1), description="training",
-                                                layout=widgets.Layout(width="420px"))
+            self.progress = widgets.IntProgress(
+                value=0,
+                min=0,
+                max=max(1, total_steps or 1),
+                description="training",
+                layout=widgets.Layout(width="420px"),
+            )
             self.status = widgets.Label("waiting for training to start")
             self.metrics = widgets.HTML("")
             self.plot = widgets.Output()
@@ -379,8 +413,10 @@ class TrainingDashboard:
         self.history.steps.append(dict(record))
         step = record["step"]
         done, elapsed = step - self._start_step, time.monotonic() - self._started
-        text = f"step {step}/{self.total_steps or '?'} · epoch {record.get('epoch', 0) + 1} · " \
-               f"loss {record['loss']:.4f} · lr {record['learning_rate']:.2e} · {_clock(elapsed)} elapsed"
+        text = (
+            f"step {step}/{self.total_steps or '?'} · epoch {record.get('epoch', 0) + 1} · "
+            f"loss {record['loss']:.4f} · lr {record['learning_rate']:.2e} · {_clock(elapsed)} elapsed"
+        )
         if self.total_steps and done > 0:
             text += f" · {_clock(elapsed / done * max(0, self.total_steps - step))} left"
         self._show_progress(step, text)
@@ -392,8 +428,10 @@ class TrainingDashboard:
         self.history.evaluations.append(dict(record))
         self.latest[record.get("split", "dev")] = dict(record)
         if self.widget is None:
-            print(f"{record.get('split', 'dev')} at step {record.get('step')}: "
-                  + " ".join(f"{k}={_number(v)}" for k, v in record.items() if k not in ("step", "split")))
+            print(
+                f"{record.get('split', 'dev')} at step {record.get('step')}: "
+                + " ".join(f"{k}={_number(v)}" for k, v in record.items() if k not in ("step", "split"))
+            )
             return
         self._show_metrics()
         self._redraw()

@@ -32,8 +32,14 @@ CONTEXT_MODEL = "facebook/dpr-ctx_encoder-single-nq-base"
 BERT_MODEL = "bert-base-uncased"
 # A fixed revision: what `refs/main` holds in a real cache is the commit a download resolved.
 REVISION = "0123456789abcdef0123456789abcdef01234567"
-_SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-              max_position_embeddings=512, pad_token_id=0)
+_SIZES = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=512,
+    pad_token_id=0,
+)
 
 
 def _tokenizer():
@@ -65,18 +71,31 @@ def save_bert_checkpoint(folder: str | Path, seed: int = 0) -> Path:
 
 # Files a download looks for and does not find: the hub cache records each absence under .no_exist/, and offline
 # loading then knows the file does not exist (instead of not knowing whether it does).
-_ABSENT = ("modules.json", "dpr_nb_encoder.json", "sentence_bert_config.json", "config_sentence_transformers.json",
-           "added_tokens.json", "chat_template.jinja", "processor_config.json", "preprocessor_config.json",
-           "model.safetensors.index.json", "adapter_config.json", "custom_generate/generate.py",
-           "tokenizer.json", "special_tokens_map.json")
+_ABSENT = (
+    "modules.json",
+    "dpr_nb_encoder.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "model.safetensors.index.json",
+    "adapter_config.json",
+    "custom_generate/generate.py",
+    "tokenizer.json",
+    "special_tokens_map.json",
+)
 
 
 def hub_cache(root: str | Path) -> Path:
     """A Hugging Face cache under `root` (use as HF_HOME) with the stand-ins under their hub names."""
     hub = Path(root) / "hub"
-    makers = {QUESTION_MODEL: functools.partial(save_dpr_checkpoint, role="question", seed=1),
-              CONTEXT_MODEL: functools.partial(save_dpr_checkpoint, role="context", seed=2),
-              BERT_MODEL: functools.partial(save_bert_checkpoint, seed=3)}
+    makers = {
+        QUESTION_MODEL: functools.partial(save_dpr_checkpoint, role="question", seed=1),
+        CONTEXT_MODEL: functools.partial(save_dpr_checkpoint, role="context", seed=2),
+        BERT_MODEL: functools.partial(save_bert_checkpoint, seed=3),
+    }
     for name, make in makers.items():
         repo = hub / f"models--{name.replace('/', '--')}"
         snapshot = repo / "snapshots" / REVISION
@@ -100,8 +119,16 @@ def data_mirror(folder: str | Path, samples: Path) -> Path:
     real += json.loads((samples / "haystack_nq_dev_sample5.json").read_text("utf-8"))
     # The notebooks hold out questions and compare batch sizes: 15 real questions are too few, so the files also
     # hold reworded copies of them (their gold passages, and fewer negatives to keep the files small).
-    copies = [{**r, "question": f"{r['question']} ({n})", "hard_negative_ctxs": r["hard_negative_ctxs"][:8],
-               "negative_ctxs": r["negative_ctxs"][:4]} for n in range(1, 4) for r in real]
+    copies = [
+        {
+            **r,
+            "question": f"{r['question']} ({n})",
+            "hard_negative_ctxs": r["hard_negative_ctxs"][:8],
+            "negative_ctxs": r["negative_ctxs"][:4],
+        }
+        for n in range(1, 4)
+        for r in real
+    ]
     records = real + copies  # 60 questions
     for name, part in (("biencoder-nq-train.json.gz", records), ("biencoder-nq-dev.json.gz", records)):
         with gzip.open(folder / name, "wt", encoding="utf-8") as f:
@@ -146,7 +173,7 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         header = self.headers.get("Range", "")
         if not header.startswith("bytes=") or not path.is_file():
             return super().send_head()
-        start = int(header[len("bytes="):].split("-")[0])
+        start = int(header[len("bytes=") :].split("-")[0])
         size = path.stat().st_size
         if start >= size:
             self.send_response(416)
@@ -161,5 +188,3 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Length", str(size - start))
         self.end_headers()
         return f
-
-

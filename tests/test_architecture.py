@@ -29,7 +29,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         state[module] = 1
         for imported in sorted(graph.get(module, ())):
             if state.get(imported) == 1:
-                found.append(path[path.index(imported):] + [imported])  # back to a module on the path
+                found.append(path[path.index(imported) :] + [imported])  # back to a module on the path
             elif imported in graph and not state.get(imported):
                 visit(imported, path + [imported])
         state[module] = 2
@@ -57,24 +57,66 @@ ENGINE, TRAINING, TOOLS, FACES = 0, 1, 2, 3
 LAYERS = {
     # The engine: files and formats, the model's parts, texts to vectors, the loss and what it measures. corpus_eval
     # is here beside report: ranking a corpus and scoring it is what the trainer reports at every evaluation.
-    "files": ENGINE, "config": ENGINE, "data": ENGINE, "passages": ENGINE, "indexed": ENGINE,
-    "embedded_data": ENGINE, "matching": ENGINE, "document_store": ENGINE, "st_format": ENGINE,
-    "haystack_folders": ENGINE, "encoders": ENGINE, "embedding": ENGINE, "loss": ENGINE, "report": ENGINE,
-    "corpus_eval": ENGINE, "distributed": ENGINE, "checkpoints": ENGINE,
+    "files": ENGINE,
+    "config": ENGINE,
+    "data": ENGINE,
+    "passages": ENGINE,
+    "indexed": ENGINE,
+    "embedded_data": ENGINE,
+    "matching": ENGINE,
+    "document_store": ENGINE,
+    "st_format": ENGINE,
+    "haystack_folders": ENGINE,
+    "encoders": ENGINE,
+    "embedding": ENGINE,
+    "loss": ENGINE,
+    "report": ENGINE,
+    "corpus_eval": ENGINE,
+    "distributed": ENGINE,
+    "checkpoints": ENGINE,
     # Training: which questions a run trains on, and the loop.
-    "splits": TRAINING, "trainer": TRAINING,
+    "splits": TRAINING,
+    "trainer": TRAINING,
     # Tools that use a model or the data: indexing, conversion, mining, inspection, plots, the model card.
-    "corpus_encoding": TOOLS, "faiss_store": TOOLS, "inspection": TOOLS, "plots": TOOLS, "model_card": TOOLS,
-    "squad": TOOLS, "mining": TOOLS, "data_tools": TOOLS, "download": TOOLS,
+    "corpus_encoding": TOOLS,
+    "faiss_store": TOOLS,
+    "inspection": TOOLS,
+    "plots": TOOLS,
+    "model_card": TOOLS,
+    "squad": TOOLS,
+    "mining": TOOLS,
+    "data_tools": TOOLS,
+    "download": TOOLS,
     # The faces a user meets: Haystack's retriever, export, widgets, the command line.
-    "retriever": FACES, "interop": FACES, "widgets": FACES, "cli": FACES, "__init__": FACES,
+    "retriever": FACES,
+    "interop": FACES,
+    "widgets": FACES,
+    "cli": FACES,
+    "__init__": FACES,
 }
 
 
 def test_every_import_goes_down_the_layers():
     graph = imports_within_the_package()
     assert set(graph) == set(LAYERS), "place a new module in LAYERS"
-    upward = [f"{module} (layer {LAYERS[module]}) imports {imported} (layer {LAYERS[imported]})"
-              for module, imports in graph.items() for imported in imports
-              if imported in LAYERS and LAYERS[imported] > LAYERS[module]]
+    upward = [
+        f"{module} (layer {LAYERS[module]}) imports {imported} (layer {LAYERS[imported]})"
+        for module, imports in graph.items()
+        for imported in imports
+        if imported in LAYERS and LAYERS[imported] > LAYERS[module]
+    ]
     assert upward == []
+
+
+def test_one_formatter_over_the_code():
+    """`ruff format` (its settings in pyproject.toml) is the code's one style: run it before committing."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "dpr_nb", "tests", "benchmarks"],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -24,13 +24,13 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, every, die_at, resumed
     Dropout is on: its random state is part of the checkpoint.
     """
     checkpoints = tmp_path / "checkpoints"
-    killed = run_worker(tmp_path / "killed", "--checkpoint-dir", checkpoints, "--checkpoint-every", every,
-                        "--die-at", die_at)
+    killed = run_worker(
+        tmp_path / "killed", "--checkpoint-dir", checkpoints, "--checkpoint-every", every, "--die-at", die_at
+    )
     assert killed.returncode == -9, killed.stderr  # SIGKILL: no chance to clean up
     assert latest_checkpoint(checkpoints).name == f"step-{resumed_from:06d}"
     assert not (tmp_path / "killed").exists()
-    resumed = run_worker(tmp_path / "resumed", "--checkpoint-dir", checkpoints, "--checkpoint-every", every,
-                         "--resume")
+    resumed = run_worker(tmp_path / "resumed", "--checkpoint-dir", checkpoints, "--checkpoint-every", every, "--resume")
     assert resumed.returncode == 0, resumed.stderr
 
     # The workers compute on one thread; so does the reference, since float sums depend on how work is split.
@@ -108,8 +108,19 @@ def test_a_killed_two_process_run_resumes_to_the_weights_of_an_uninterrupted_one
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
 
     def torchrun(out, *args):
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                   str(WORKER), str(out), "--checkpoint-every", "4", *map(str, args)]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(WORKER),
+            str(out),
+            "--checkpoint-every",
+            "4",
+            *map(str, args),
+        ]
         return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
 
     uninterrupted = torchrun(tmp_path / "uninterrupted", "--checkpoint-dir", tmp_path / "c1")

@@ -18,14 +18,39 @@ def test_train_command_writes_the_same_files_as_the_python_api(tmp_path, capsys)
 
     # The saved config is a config file: --config reproduces the run, --set changes it.
     again = tmp_path / "again"
-    assert main(["train", "--config", str(tmp_path / "model" / "train_config.json"),
-                 "--set", f"save_dir={again}", "--set", "n_epochs=2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(tmp_path / "model" / "train_config.json"),
+                "--set",
+                f"save_dir={again}",
+                "--set",
+                "n_epochs=2",
+            ]
+        )
+        == 0
+    )
     assert len(DensePassageRetriever.load(again, use_gpu=False).history.steps) == 8
 
 
 def test_train_command_resumes_from_its_checkpoints(tmp_path):
-    base = ["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", f"checkpoint_dir={tmp_path / 'ckpt'}",
-            "--set", "checkpoint_every=2", "--set", "max_samples=32", "--set", "batch_size=8", "--set", "n_epochs=1"]
+    base = [
+        "train",
+        "--set",
+        f"save_dir={tmp_path / 'model'}",
+        "--set",
+        f"checkpoint_dir={tmp_path / 'ckpt'}",
+        "--set",
+        "checkpoint_every=2",
+        "--set",
+        "max_samples=32",
+        "--set",
+        "batch_size=8",
+        "--set",
+        "n_epochs=1",
+    ]
     assert main(base) == 0
     with pytest.warns(UserWarning, match=r"differ from the checkpoint's.*'n_epochs': \(1, 2\)"):
         assert main(base + ["--set", "n_epochs=2", "--resume"]) == 0  # 4 more steps from the end-of-run checkpoint
@@ -34,14 +59,30 @@ def test_train_command_resumes_from_its_checkpoints(tmp_path):
 
 
 def test_eval_command_prints_and_writes_the_report(tmp_path, capsys):
-    assert main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16",
-                 "--set", "n_epochs=1"]) == 0
+    assert (
+        main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16", "--set", "n_epochs=1"])
+        == 0
+    )
     from dpr_nb.embedded_data import write_embedded_dataset
 
     paths = write_embedded_dataset(tmp_path / "data")
     capsys.readouterr()
-    assert main(["eval", "--model", str(tmp_path / "model"), "--data", str(paths["test"]), "--batch-size", "10",
-                 "--json", str(tmp_path / "report.json")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tmp_path / "model"),
+                "--data",
+                str(paths["test"]),
+                "--batch-size",
+                "10",
+                "--json",
+                str(tmp_path / "report.json"),
+            ]
+        )
+        == 0
+    )
     assert "100 questions" in capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["num_questions"] == 100 and 0 <= report["acc"] <= 1
@@ -57,19 +98,60 @@ def test_bad_settings_fail_with_a_message(setting, message, capsys):
 def test_eval_command_ranks_a_whole_corpus_against_bm25(tmp_path, capsys):
     from dpr_nb.embedded_data import embedded_passages, write_embedded_dataset
 
-    assert main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16",
-                 "--set", "n_epochs=1"]) == 0
+    assert (
+        main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16", "--set", "n_epochs=1"])
+        == 0
+    )
     paths = write_embedded_dataset(tmp_path / "data")
     corpus = tmp_path / "passages.tsv"
-    corpus.write_text("id\ttext\ttitle\n" + "".join(f"{p['passage_id']}\t{p['text']}\t{p['title']}\n"
-                                                     for p in embedded_passages()), encoding="utf-8")
+    corpus.write_text(
+        "id\ttext\ttitle\n" + "".join(f"{p['passage_id']}\t{p['text']}\t{p['title']}\n" for p in embedded_passages()),
+        encoding="utf-8",
+    )
     capsys.readouterr()
-    assert main(["eval", "--model", str(tmp_path / "model"), "--questions", str(paths["test"]), "--corpus",
-                 str(corpus), "--compare", "dpr-nb/tiny-bert", "--ks", "1,20", "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tmp_path / "model"),
+                "--questions",
+                str(paths["test"]),
+                "--corpus",
+                str(corpus),
+                "--compare",
+                "dpr-nb/tiny-bert",
+                "--ks",
+                "1,20",
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "100 questions" in out and "all 280 passages" in out and "BM25" in out
     results = json.loads((tmp_path / "r.json").read_text())["results"]
     assert list(results) == [str(tmp_path / "model"), "dpr-nb/tiny-bert", "BM25"]
-    assert all(set(m) == {"questions", "top_1_accuracy", "top_20_accuracy", "mrr_at_1", "mrr_at_20", "recall_at_1",
-                          "recall_at_20"} for m in results.values())
+    assert all(
+        set(m)
+        == {"questions", "top_1_accuracy", "top_20_accuracy", "mrr_at_1", "mrr_at_20", "recall_at_1", "recall_at_20"}
+        for m in results.values()
+    )
     assert results["BM25"]["top_20_accuracy"] > 0.5  # the questions name their town: BM25 finds most
+
+
+def test_train_help_lists_every_setting_with_the_help_its_field_carries(capsys):
+    import dataclasses
+
+    from dpr_nb import TrainConfig
+    from dpr_nb.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # help text wraps lines
+    for field in dataclasses.fields(TrainConfig):
+        assert f"{field.name}: {' '.join(field.metadata['help'].split())}" in text
+    assert main(["train", "--set", "batch_sise=8"]) == 1
+    assert f"did you mean batch_size ({TrainConfig.help('batch_size')})" in capsys.readouterr().err

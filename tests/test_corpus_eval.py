@@ -12,13 +12,17 @@ from dpr_nb.corpus_eval import (
 from dpr_nb.data import DPRExample, Passage
 from dpr_nb.document_store import Document
 
-CORPUS = [Passage("Velmora", "Velmora lies on the river Osk.", "v"),
-          Passage("Dorvan", "Dorvan is famous for its salt mines.", "d"),
-          Passage("Osk", "The Osk flows north to the Pale Sea.", "o"),
-          Passage("Kestria", "Kestria's capital is Velmora.", "k")]
-QUESTIONS = [DPRExample("river of velmora", ["Osk"], [CORPUS[0]]),
-             DPRExample("what is dorvan known for", ["salt"], [CORPUS[1]]),
-             DPRExample("capital of kestria", ["Velmora"], [CORPUS[3]])]
+CORPUS = [
+    Passage("Velmora", "Velmora lies on the river Osk.", "v"),
+    Passage("Dorvan", "Dorvan is famous for its salt mines.", "d"),
+    Passage("Osk", "The Osk flows north to the Pale Sea.", "o"),
+    Passage("Kestria", "Kestria's capital is Velmora.", "k"),
+]
+QUESTIONS = [
+    DPRExample("river of velmora", ["Osk"], [CORPUS[0]]),
+    DPRExample("what is dorvan known for", ["salt"], [CORPUS[1]]),
+    DPRExample("capital of kestria", ["Velmora"], [CORPUS[3]]),
+]
 
 
 class FixedRetriever:
@@ -26,9 +30,11 @@ class FixedRetriever:
 
     similarity_function = "dot_product"
     passages = {"v": [1, 0, 0], "d": [0, 1, 0], "o": [0.9, 0, 0.1], "k": [0, 0, 1]}
-    queries = {"river of velmora": [0.5, 0, 1.0],  # k 1.0, v 0.5, o 0.55 -> k, o, v, d: gold v at rank 2
-               "what is dorvan known for": [0, 1, 0],  # d first
-               "capital of kestria": [1, 0, 0.05]}  # v 1.0, o 0.905, k 0.05, d 0: gold k at rank 3
+    queries = {
+        "river of velmora": [0.5, 0, 1.0],  # k 1.0, v 0.5, o 0.55 -> k, o, v, d: gold v at rank 2
+        "what is dorvan known for": [0, 1, 0],  # d first
+        "capital of kestria": [1, 0, 0.05],
+    }  # v 1.0, o 0.905, k 0.05, d 0: gold k at rank 3
 
     def embed_documents(self, documents, batch_size=None):
         return np.array([self.passages[d.id] for d in documents], dtype=np.float32)
@@ -38,9 +44,13 @@ class FixedRetriever:
 
 
 def test_metrics_against_hand_computed_values():
-    hits = np.array([[False, True, False, True],  # first hit at rank 2, two gold found in 4
-                     [True, False, False, False],
-                     [False, False, False, False]])
+    hits = np.array(
+        [
+            [False, True, False, True],  # first hit at rank 2, two gold found in 4
+            [True, False, False, False],
+            [False, False, False, False],
+        ]
+    )
     found = hits.astype(int)  # each hit is a different gold passage here
     metrics = retrieval_metrics(hits, ks=(1, 2, 4), num_gold=np.array([2, 1, 1]), gold_found=found)
     assert metrics["top_1_accuracy"] == pytest.approx(1 / 3)
@@ -107,8 +117,15 @@ def test_training_keeps_the_best_weights_by_a_corpus_metric():
     from dpr_nb.trainer import Trainer
 
     splits = load_splits("embedded", "")
-    config = TrainConfig.preset("smoke", max_samples=160, n_epochs=6, evaluate_every=10, save_dir=None,
-                                eval_corpus="embedded", selection_metric="mrr_at_10")
+    config = TrainConfig.preset(
+        "smoke",
+        max_samples=160,
+        n_epochs=6,
+        evaluate_every=10,
+        save_dir=None,
+        eval_corpus="embedded",
+        selection_metric="mrr_at_10",
+    )
     model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
     trainer = Trainer(model, config, splits["train"][:160], splits["dev"][:40], progress_bar=False)
     history = trainer.train()
@@ -132,11 +149,24 @@ def test_early_stopping_stops_when_the_metric_stops_improving():
     splits = load_splits("embedded", "")
     # A learning rate far too high: the dev loss gets worse after the first evaluation, so training stops after
     # `patience` evaluations without a gain, keeping the first evaluation's weights.
-    config = TrainConfig.preset("smoke", max_samples=160, n_epochs=10, evaluate_every=2, learning_rate=0.5,
-                                num_warmup_steps=0, save_dir=None, selection_metric="loss",
-                                early_stopping_patience=2)
-    trainer = Trainer(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), config, splits["train"][:160],
-                      splits["dev"][:32], progress_bar=False)
+    config = TrainConfig.preset(
+        "smoke",
+        max_samples=160,
+        n_epochs=10,
+        evaluate_every=2,
+        learning_rate=0.5,
+        num_warmup_steps=0,
+        save_dir=None,
+        selection_metric="loss",
+        early_stopping_patience=2,
+    )
+    trainer = Trainer(
+        BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)),
+        config,
+        splits["train"][:160],
+        splits["dev"][:32],
+        progress_bar=False,
+    )
     history = trainer.train()
     losses = [e["loss"] for e in history.evaluations]
     best_index = losses.index(min(losses))
@@ -149,10 +179,15 @@ def test_a_model_trained_with_eval_corpus_gets_its_metrics_and_curves_in_the_car
     from dpr_nb import TrainConfig
     from dpr_nb.retriever import DensePassageRetriever
 
-    retriever = DensePassageRetriever(query_embedding_model="dpr-nb/tiny-bert",
-                                      passage_embedding_model="dpr-nb/tiny-bert", use_gpu=False, progress_bar=False)
-    config = TrainConfig.preset("smoke", max_samples=32, n_epochs=1, eval_corpus="embedded",
-                                save_dir=str(tmp_path / "model"))
+    retriever = DensePassageRetriever(
+        query_embedding_model="dpr-nb/tiny-bert",
+        passage_embedding_model="dpr-nb/tiny-bert",
+        use_gpu=False,
+        progress_bar=False,
+    )
+    config = TrainConfig.preset(
+        "smoke", max_samples=32, n_epochs=1, eval_corpus="embedded", save_dir=str(tmp_path / "model")
+    )
     retriever.train(config=config)
     assert set(retriever.corpus_results) == {"dev", "test"}
     card = (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
@@ -170,8 +205,12 @@ class ScoresRetriever(FixedRetriever):
 
 def test_recall_never_exceeds_one_when_many_passages_hold_the_answer():
     """--match answer used to count every answer-holding passage against one gold passage: recall@4 = 3.0."""
-    corpus = [Passage("A", "Osk is a river.", "a"), Passage("B", "The Osk again.", "b"),
-              Passage("C", "Osk, a third time.", "c"), Passage("D", "Nothing.", "d")]
+    corpus = [
+        Passage("A", "Osk is a river.", "a"),
+        Passage("B", "The Osk again.", "b"),
+        Passage("C", "Osk, a third time.", "c"),
+        Passage("D", "Nothing.", "d"),
+    ]
     question = DPRExample("which river", ["Osk"], [corpus[0]])
     retriever = ScoresRetriever({"a": [1.0], "b": [3.0], "c": [2.0], "d": [0.0]}, {"which river": [1.0]})
     result = evaluate_corpus(retriever, [question], corpus, ks=(1, 4), match="answer")
@@ -180,8 +219,11 @@ def test_recall_never_exceeds_one_when_many_passages_hold_the_answer():
 
 
 def test_a_gold_text_stored_under_two_ids_is_one_gold_passage():
-    corpus = [Passage("A", "Osk is a river.", "a"), Passage("A", "Osk is a river.", "a-copy"),
-              Passage("D", "Nothing.", "d")]
+    corpus = [
+        Passage("A", "Osk is a river.", "a"),
+        Passage("A", "Osk is a river.", "a-copy"),
+        Passage("D", "Nothing.", "d"),
+    ]
     question = DPRExample("which river", ["Osk"], [corpus[0]])
     retriever = ScoresRetriever({"a": [2.0], "a-copy": [3.0], "d": [1.0]}, {"which river": [1.0]})
     result = evaluate_corpus(retriever, [question], corpus, ks=(1, 3))

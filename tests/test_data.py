@@ -11,10 +11,14 @@ from dpr_nb.splits import load_splits
 
 
 def record(**changes):
-    base = {"dataset": "toy", "question": "where is velmora?", "answers": ["kestria"],
-            "positive_ctxs": [{"title": "Velmora", "text": "Velmora is a town in Kestria.", "passage_id": "1"}],
-            "negative_ctxs": [], "hard_negative_ctxs": [{"title": "Dorvan", "text": "Dorvan is in Osk.",
-                                                         "passage_id": "2"}]}
+    base = {
+        "dataset": "toy",
+        "question": "where is velmora?",
+        "answers": ["kestria"],
+        "positive_ctxs": [{"title": "Velmora", "text": "Velmora is a town in Kestria.", "passage_id": "1"}],
+        "negative_ctxs": [],
+        "hard_negative_ctxs": [{"title": "Dorvan", "text": "Dorvan is in Osk.", "passage_id": "2"}],
+    }
     base.update(changes)
     return base
 
@@ -71,16 +75,19 @@ def test_max_samples_and_gzip(tmp_path):
 # Bad input: the file, the record, the field and what to do
 
 
-@pytest.mark.parametrize("changes, field_name, fix", [
-    ({"question": None}, "'question'", "needs the question"),
-    ({"question": "   "}, "'question'", "needs the question"),
-    ({"positive_ctxs": []}, "'positive_ctxs' is empty", "add its gold passage"),
-    ({"positive_ctxs": "Velmora"}, "'positive_ctxs' must be a list", "list of contexts"),
-    ({"hard_negative_ctxs": {"text": "x"}}, "'hard_negative_ctxs' must be a list", "may be empty"),
-    ({"positive_ctxs": [{"title": "T", "text": ""}]}, "positive_ctxs[0]: field 'text'", "passage text"),
-    ({"positive_ctxs": [{"title": 3, "text": "abc"}]}, "field 'title' must be a string", ""),
-    ({"answers": "kestria"}, "'answers' must be a list of strings", ""),
-])
+@pytest.mark.parametrize(
+    "changes, field_name, fix",
+    [
+        ({"question": None}, "'question'", "needs the question"),
+        ({"question": "   "}, "'question'", "needs the question"),
+        ({"positive_ctxs": []}, "'positive_ctxs' is empty", "add its gold passage"),
+        ({"positive_ctxs": "Velmora"}, "'positive_ctxs' must be a list", "list of contexts"),
+        ({"hard_negative_ctxs": {"text": "x"}}, "'hard_negative_ctxs' must be a list", "may be empty"),
+        ({"positive_ctxs": [{"title": "T", "text": ""}]}, "positive_ctxs[0]: field 'text'", "passage text"),
+        ({"positive_ctxs": [{"title": 3, "text": "abc"}]}, "field 'title' must be a string", ""),
+        ({"answers": "kestria"}, "'answers' must be a list of strings", ""),
+    ],
+)
 def test_bad_record_names_file_record_field_and_fix(tmp_path, changes, field_name, fix):
     path = write_jsonl(tmp_path / "train.jsonl", [record(), record(), record(**changes)])
     with pytest.raises(DPRDataError) as error:
@@ -107,8 +114,11 @@ def test_invalid_json_in_the_middle(tmp_path):
 @pytest.mark.parametrize("suffix", [".json", ".jsonl"])
 def test_truncated_file_says_so(tmp_path, suffix):
     path = tmp_path / f"train{suffix}"
-    text = json.dumps([record(), record()]) if suffix == ".json" else \
-        "".join(json.dumps(r) + "\n" for r in [record(), record()])
+    text = (
+        json.dumps([record(), record()])
+        if suffix == ".json"
+        else "".join(json.dumps(r) + "\n" for r in [record(), record()])
+    )
     path.write_text(text[: len(text) - 40])
     with pytest.raises(DPRDataError, match="truncated: download it again"):
         load_dpr_file(path)
@@ -140,9 +150,16 @@ def test_absent_negative_lists_are_empty(tmp_path):
 
 
 def toy_examples(n=6, hard=2):
-    return [DPRExample(f"question {i}", [], [Passage(f"title {i}", f"positive {i}", f"p{i}")],
-                       [Passage(f"title {i}", f"hard {i}.{j}", f"h{i}.{j}") for j in range(hard)],
-                       [Passage("random", f"random {i}", f"r{i}")]) for i in range(n)]
+    return [
+        DPRExample(
+            f"question {i}",
+            [],
+            [Passage(f"title {i}", f"positive {i}", f"p{i}")],
+            [Passage(f"title {i}", f"hard {i}.{j}", f"h{i}.{j}") for j in range(hard)],
+            [Passage("random", f"random {i}", f"r{i}")],
+        )
+        for i in range(n)
+    ]
 
 
 def test_sampler_is_seeded_and_reshuffles_every_epoch():
@@ -181,8 +198,10 @@ def test_embed_title_makes_a_text_pair_with_zero_token_types():
 
 def test_shared_gold_passage_is_positive_for_both_questions():
     shared = Passage("t", "shared gold", "g")
-    examples = [DPRExample("a?", [], [shared], [Passage("t", "x", "x")]),
-                DPRExample("b?", [], [shared], [Passage("t", "y", "y")])]
+    examples = [
+        DPRExample("a?", [], [shared], [Passage("t", "x", "x")]),
+        DPRExample("b?", [], [shared], [Passage("t", "y", "y")]),
+    ]
     encoder = tiny_encoder()
     items = next(iter(BatchSampler(examples, 2, shuffle=False)))
     batch = collate(items, encoder.tokenizer, encoder.tokenizer, 8, 8, True)

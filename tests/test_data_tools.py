@@ -20,8 +20,9 @@ def test_stats_count_distinct_passages_like_a_hand_count():
     assert stats["positives"] == sum(len({c["passage_id"] for c in r["positive_ctxs"]}) for r in records)
     assert stats["negatives"] == 500
     positive_ids = [{c["passage_id"] for c in r["positive_ctxs"]} for r in records]
-    assert stats["hard_negatives"] == sum(len({c["passage_id"] for c in r["hard_negative_ctxs"]} - ids)
-                                          for r, ids in zip(records, positive_ids))
+    assert stats["hard_negatives"] == sum(
+        len({c["passage_id"] for c in r["hard_negative_ctxs"]} - ids) for r, ids in zip(records, positive_ids)
+    )
     question_lengths = sorted(len(r["question"].split()) for r in records)
     assert stats["question_words"]["p100"] == question_lengths[-1]
     assert stats["question_words"]["p50"] == question_lengths[(10 - 1) * 50 // 100]

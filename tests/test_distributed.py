@@ -15,8 +15,19 @@ WORKER = Path(__file__).with_name("training_worker.py")
 def test_two_processes_train_like_one_with_the_combined_batch(tmp_path, chunk):
     """torchrun, 2 processes on the CPU (gloo), 4 questions each: the loss of every step and the final weights
     equal one process training on the 8 questions together (dropout off: the processes draw other masks)."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(WORKER),
-               str(tmp_path), "--no-dropout", "--epsilon", "1"] + (["--chunk", str(chunk)] if chunk else [])
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(WORKER),
+        str(tmp_path),
+        "--no-dropout",
+        "--epsilon",
+        "1",
+    ] + (["--chunk", str(chunk)] if chunk else [])
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
     assert finished.returncode == 0, finished.stderr[-3000:]
@@ -32,9 +43,25 @@ def test_two_processes_train_like_one_with_the_combined_batch(tmp_path, chunk):
 
 
 def test_train_command_runs_under_torchrun(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-               "dpr_nb.cli", "train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=32",
-               "--set", "batch_size=8", "--set", "n_epochs=1"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "dpr_nb.cli",
+        "train",
+        "--set",
+        f"save_dir={tmp_path / 'model'}",
+        "--set",
+        "max_samples=32",
+        "--set",
+        "batch_size=8",
+        "--set",
+        "n_epochs=1",
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
     assert finished.returncode == 0, finished.stderr[-3000:]

@@ -229,8 +229,11 @@ def test_download_by_name_fetches_unpacks_and_then_skips(server, tmp_path, monke
     from dpr_nb import download as download_module
 
     server.files["/retriever/biencoder-nq-dev.json.gz"] = gzip.compress(PAYLOAD)
-    monkeypatch.setitem(download_module.DPR_FILES, "nq-dev",
-                        (server.base + "/retriever/biencoder-nq-dev.json.gz", "biencoder-nq-dev.json", "test"))
+    monkeypatch.setitem(
+        download_module.DPR_FILES,
+        "nq-dev",
+        (server.base + "/retriever/biencoder-nq-dev.json.gz", "biencoder-nq-dev.json", "test"),
+    )
     (tmp_path / "other.json").write_text("[]")  # another file already there does not block this one
     path = download_module.download("nq-dev", tmp_path, timeout=5)
     assert path == tmp_path / "biencoder-nq-dev.json" and path.read_bytes() == PAYLOAD

@@ -17,8 +17,7 @@ from dpr_nb.embedded_data import (
 )
 
 SPLITS = ("train", "dev", "test")
-RECORD_KEYS = {"dataset", "question", "answers", "positive_ctxs", "negative_ctxs",
-               "hard_negative_ctxs"}
+RECORD_KEYS = {"dataset", "question", "answers", "positive_ctxs", "negative_ctxs", "hard_negative_ctxs"}
 CTX_KEYS = {"title", "text", "score", "title_score", "passage_id"}
 
 
@@ -82,8 +81,7 @@ def test_questions_are_unique_within_each_split(data):
 def test_no_passage_is_shared_between_splits(data):
     # Stronger than "no shared positive": dev/test passages never appear in train at all.
     ids = {split: {c["passage_id"] for r in data[split] for c in all_ctxs(r)} for split in SPLITS}
-    positives = {split: {r["positive_ctxs"][0]["passage_id"] for r in data[split]}
-                 for split in SPLITS}
+    positives = {split: {r["positive_ctxs"][0]["passage_id"] for r in data[split]} for split in SPLITS}
     for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
         assert not positives[a] & positives[b]
         assert not ids[a] & ids[b]
@@ -123,6 +121,7 @@ def test_hard_negatives_mix_same_entity_and_same_fact_confusers(data):
         titles = [c["title"] for c in record["hard_negative_ctxs"]]
         assert title in titles  # same town, other facts
         assert any(t != title for t in titles)  # other towns, same kind of fact
+
     # Hard negatives share more words with the question than random negatives do.
     def mean(key):
         return sum(c["score"] for r in data["train"] for c in r[key]) / sum(len(r[key]) for r in data["train"])

@@ -10,8 +10,10 @@ from dpr_nb import DensePassageRetriever, Document
 from dpr_nb.encoders import BiEncoder, Encoder, declared_pooling, tiny_encoder
 
 QUESTIONS = ["in what year was velmora founded?", "who is the mayor of dorvan?"]
-DOCUMENTS = [Document(content="velmora was founded in 1423.", meta={"name": "velmora"}),
-             Document(content="the mayor of dorvan is ana.", meta={"name": "dorvan"})]
+DOCUMENTS = [
+    Document(content="velmora was founded in 1423.", meta={"name": "velmora"}),
+    Document(content="the mayor of dorvan is ana.", meta={"name": "dorvan"}),
+]
 
 
 def tiny_retriever(pooling="mean", **kwargs):
@@ -74,8 +76,9 @@ def test_sentence_transformers_checkpoint_keeps_its_declared_pooling(tmp_path):
     assert declared_pooling(str(path)) == ("mean", True)
     encoder = Encoder.from_pretrained(path)
     assert (encoder.pooling, encoder.normalize) == ("mean", True)
-    retriever = DensePassageRetriever(query_embedding_model=str(path), passage_embedding_model=str(path),
-                                      use_gpu=False, progress_bar=False)
+    retriever = DensePassageRetriever(
+        query_embedding_model=str(path), passage_embedding_model=str(path), use_gpu=False, progress_bar=False
+    )
     assert retriever.similarity_function == "cosine"
     embeddings = retriever.embed_queries(QUESTIONS)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
@@ -110,13 +113,16 @@ def test_sentence_transformers_6_pooling_mode_is_read(tmp_path):
     encoder = tiny_encoder()
     encoder.model.save_pretrained(tmp_path)
     encoder.tokenizer.save_pretrained(tmp_path)
-    modules = [{"path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
-               {"path": "1_Pooling", "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"},
-               {"path": "2_Normalize", "type": "sentence_transformers.base.modules.normalize.Normalize"}]
+    modules = [
+        {"path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
+        {"path": "1_Pooling", "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"},
+        {"path": "2_Normalize", "type": "sentence_transformers.base.modules.normalize.Normalize"},
+    ]
     (tmp_path / "modules.json").write_text(json.dumps(modules))
     (tmp_path / "1_Pooling").mkdir()
-    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
-        {"embedding_dimension": 64, "pooling_mode": "mean", "include_prompt": True}))
+    (tmp_path / "1_Pooling" / "config.json").write_text(
+        json.dumps({"embedding_dimension": 64, "pooling_mode": "mean", "include_prompt": True})
+    )
     assert declared_pooling(str(tmp_path)) == ("mean", True)
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": 64, "pooling_mode": "max"}))
     with pytest.raises(ValueError, match=r"its pooling \['max'\] is not one dpr_nb can reproduce"):
@@ -124,9 +130,11 @@ def test_sentence_transformers_6_pooling_mode_is_read(tmp_path):
 
 
 def test_a_sentence_transformers_module_that_changes_the_vectors_is_refused(tmp_path):
-    modules = [{"path": "", "type": "sentence_transformers.models.Transformer"},
-               {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-               {"path": "2_Dense", "type": "sentence_transformers.models.Dense"}]
+    modules = [
+        {"path": "", "type": "sentence_transformers.models.Transformer"},
+        {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+    ]
     (tmp_path / "modules.json").write_text(json.dumps(modules))
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
@@ -163,11 +171,23 @@ def test_a_model_from_facebooks_dpr_checkpoints_trains_saves_and_reloads_twice(t
 
     query_model = save_dpr_checkpoint(tmp_path / "dpr-question", "question", seed=1)
     passage_model = save_dpr_checkpoint(tmp_path / "dpr-ctx", "context", seed=2)
-    settings = dict(data_dir="embedded", max_samples=16, batch_size=8, n_epochs=1, learning_rate=1e-3,
-                    num_warmup_steps=0, save_dir=None)
-    retriever = DensePassageRetriever(query_embedding_model=str(query_model),
-                                      passage_embedding_model=str(passage_model), max_seq_len_query=16,
-                                      max_seq_len_passage=32, use_gpu=False, progress_bar=False)
+    settings = dict(
+        data_dir="embedded",
+        max_samples=16,
+        batch_size=8,
+        n_epochs=1,
+        learning_rate=1e-3,
+        num_warmup_steps=0,
+        save_dir=None,
+    )
+    retriever = DensePassageRetriever(
+        query_embedding_model=str(query_model),
+        passage_embedding_model=str(passage_model),
+        max_seq_len_query=16,
+        max_seq_len_passage=32,
+        use_gpu=False,
+        progress_bar=False,
+    )
     assert retriever.model.query_encoder.pooling == "cls" and retriever.similarity_function == "dot_product"
     for round_ in ("first", "second"):
         retriever.train(**settings)
@@ -195,8 +215,9 @@ def test_saved_encoder_folders_are_sentence_transformers_models_with_the_same_ve
     encoders = [tiny_encoder(seed=seed, pooling=pooling) for seed in (1, 2)]
     for encoder in encoders:
         encoder.normalize = normalize
-    retriever = DensePassageRetriever(model=BiEncoder(*encoders), use_gpu=False, progress_bar=False,
-                                      max_seq_len_query=16, max_seq_len_passage=48)
+    retriever = DensePassageRetriever(
+        model=BiEncoder(*encoders), use_gpu=False, progress_bar=False, max_seq_len_query=16, max_seq_len_passage=48
+    )
     retriever.save(tmp_path)
     questions = sentence_transformers.SentenceTransformer(str(tmp_path / "query_encoder"), device="cpu")
     passages = sentence_transformers.SentenceTransformer(str(tmp_path / "passage_encoder"), device="cpu")

@@ -26,16 +26,28 @@ def squad_to_dpr(squad: dict) -> list[list[dict]]:
     """
     articles = []
     for a, article in enumerate(squad["data"]):
-        passages = [{"title": article["title"], "text": paragraph["context"], "passage_id": f"{a}-{p}"}
-                    for p, paragraph in enumerate(article["paragraphs"])]
+        passages = [
+            {"title": article["title"], "text": paragraph["context"], "passage_id": f"{a}-{p}"}
+            for p, paragraph in enumerate(article["paragraphs"])
+        ]
         records = []
         for p, paragraph in enumerate(article["paragraphs"]):
             for qa in paragraph["qas"]:
                 answers = list(dict.fromkeys(answer["text"] for answer in qa["answers"]))
-                hard_negatives = [other for q, other in enumerate(passages) if q != p
-                                  and not any(answer in other["text"] for answer in answers)]
-                records.append({"question": qa["question"], "answers": answers, "positive_ctxs": [passages[p]],
-                                "hard_negative_ctxs": hard_negatives, "negative_ctxs": []})
+                hard_negatives = [
+                    other
+                    for q, other in enumerate(passages)
+                    if q != p and not any(answer in other["text"] for answer in answers)
+                ]
+                records.append(
+                    {
+                        "question": qa["question"],
+                        "answers": answers,
+                        "positive_ctxs": [passages[p]],
+                        "hard_negative_ctxs": hard_negatives,
+                        "negative_ctxs": [],
+                    }
+                )
         articles.append(records)
     return articles
 
@@ -62,23 +74,41 @@ def test_finetuning_minilm_on_german_xquad_improves_held_out_ranking(tmp_path):
     (tmp_path / "train.json").write_text(json.dumps(train, ensure_ascii=False), encoding="utf-8")
     examples = [parse_record(record, f"held-out record {i}") for i, record in enumerate(held_out, start=1)]
 
-    retriever = DensePassageRetriever(query_embedding_model=str(MINILM), passage_embedding_model=str(MINILM),
-                                      max_seq_len_query=32, max_seq_len_passage=128, use_gpu=False,
-                                      progress_bar=False)
+    retriever = DensePassageRetriever(
+        query_embedding_model=str(MINILM),
+        passage_embedding_model=str(MINILM),
+        max_seq_len_query=32,
+        max_seq_len_passage=128,
+        use_gpu=False,
+        progress_bar=False,
+    )
     assert retriever.similarity_function == "cosine"  # declared by the checkpoint: mean pooling, normalised
 
     before = retriever.evaluate(examples, **EVAL)
     # Haystack-style keywords: the lengths and the similarity come from the retriever.
-    history = retriever.train(data_dir=str(tmp_path), train_filename="train.json", n_epochs=1, batch_size=16,
-                              num_hard_negatives=1, learning_rate=3e-5, num_warmup_steps=2, evaluate_every=0,
-                              seed=42, save_dir=None)
+    history = retriever.train(
+        data_dir=str(tmp_path),
+        train_filename="train.json",
+        n_epochs=1,
+        batch_size=16,
+        num_hard_negatives=1,
+        learning_rate=3e-5,
+        num_warmup_steps=2,
+        evaluate_every=0,
+        seed=42,
+        save_dir=None,
+    )
     after = retriever.evaluate(examples, **EVAL)
 
-    print(f"\n{len(train)} training questions, {len(held_out)} held-out questions, "
-          f"{len(history.steps)} optimizer steps, {time.perf_counter() - started:.1f} s")
+    print(
+        f"\n{len(train)} training questions, {len(held_out)} held-out questions, "
+        f"{len(history.steps)} optimizer steps, {time.perf_counter() - started:.1f} s"
+    )
     for name, report in (("before", before), ("after", after)):
-        print(f"{name:>6}: average_rank={report['average_rank']:.3f}  f1={report['f1']:.3f}  "
-              f"loss={report['loss']:.3f}  ({report['num_candidates']:.1f} candidates per question)")
+        print(
+            f"{name:>6}: average_rank={report['average_rank']:.3f}  f1={report['f1']:.3f}  "
+            f"loss={report['loss']:.3f}  ({report['num_candidates']:.1f} candidates per question)"
+        )
     assert before["num_questions"] == after["num_questions"] == len(held_out)
     assert before["num_candidates"] == after["num_candidates"]  # the same candidates are ranked
     assert after["average_rank"] < before["average_rank"]

@@ -42,11 +42,13 @@ def test_re_encoding_replays_the_dropout_of_the_first_pass():
     torch.manual_seed(7)
     cached.forward_backward(batch, 1.0)
     torch.manual_seed(7)  # the reference draws its masks in the same order: query chunks, then passage chunks
-    query = torch.cat([reference.query_encoder(**{k: v[i:i + 4] for k, v in batch.query.items()})
-                       for i in range(0, 16, 4)])
+    query = torch.cat(
+        [reference.query_encoder(**{k: v[i : i + 4] for k, v in batch.query.items()}) for i in range(0, 16, 4)]
+    )
     count = batch.passage["input_ids"].shape[0]
-    passage = torch.cat([reference.passage_encoder(**{k: v[i:i + 4] for k, v in batch.passage.items()})
-                         for i in range(0, count, 4)])
+    passage = torch.cat(
+        [reference.passage_encoder(**{k: v[i : i + 4] for k, v in batch.passage.items()}) for i in range(0, count, 4)]
+    )
     loss, _ = in_batch_negatives_loss(query, passage, batch.positive_mask)
     loss.backward()
     expected, got = gradients(reference), gradients(cached.model)
@@ -62,7 +64,8 @@ def test_training_with_caching_reaches_the_same_weights():
     initial = copy.deepcopy(plain.model.state_dict())
     plain_history, cached_history = plain.train(), cached.train()
     assert max((p - initial[n]).abs().max() for n, p in plain.model.state_dict().items()) > 1e-2  # it learned
-    assert [s["loss"] for s in cached_history.steps] == pytest.approx([s["loss"] for s in plain_history.steps],
-                                                                      abs=1e-5)
+    assert [s["loss"] for s in cached_history.steps] == pytest.approx(
+        [s["loss"] for s in plain_history.steps], abs=1e-5
+    )
     for (name, expected), got in zip(plain.model.state_dict().items(), cached.model.state_dict().values()):
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4, msg=name)

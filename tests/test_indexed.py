@@ -17,9 +17,15 @@ from dpr_nb.trainer import Trainer
 
 
 def toy_records(n, prefix="question"):
-    return [{"question": f"{prefix} {i}?", "answers": [f"a{i}"],
-             "positive_ctxs": [{"title": f"T{i}", "text": f"gold {i}", "passage_id": f"p{i}", "score": 1.0}],
-             "hard_negative_ctxs": [{"title": "H", "text": f"hard {i}", "passage_id": f"h{i}"}]} for i in range(n)]
+    return [
+        {
+            "question": f"{prefix} {i}?",
+            "answers": [f"a{i}"],
+            "positive_ctxs": [{"title": f"T{i}", "text": f"gold {i}", "passage_id": f"p{i}", "score": 1.0}],
+            "hard_negative_ctxs": [{"title": "H", "text": f"hard {i}", "passage_id": f"h{i}"}],
+        }
+        for i in range(n)
+    ]
 
 
 def write_jsonl(path, records):
@@ -102,8 +108,16 @@ def test_sampler_reads_only_the_questions_a_batch_needs(tmp_path, monkeypatch):
 
 def test_training_from_the_index_equals_training_in_memory(tmp_path):
     write_embedded_dataset(tmp_path)
-    config = TrainConfig.preset("smoke", data_dir=str(tmp_path), train_filename="train.json", max_samples=96,
-                                dev_split=0.25, n_epochs=2, save_dir=None, num_hard_negatives=4)
+    config = TrainConfig.preset(
+        "smoke",
+        data_dir=str(tmp_path),
+        train_filename="train.json",
+        max_samples=96,
+        dev_split=0.25,
+        n_epochs=2,
+        save_dir=None,
+        num_hard_negatives=4,
+    )
     histories = []
     for index_on_disk in (False, True):
         splits = load_training_data(config.replace(index_on_disk=index_on_disk))

@@ -7,14 +7,18 @@ from dpr_nb.corpus_eval import evaluate_corpus
 from dpr_nb.data import DPRExample, Passage
 from dpr_nb.inspection import answer_spans, compare_rankings, inspect_question, worst_questions
 
-CORPUS = [Passage("Velmora", "Velmora lies on the river Osk.", "v"),
-          Passage("Dorvan", "Dorvan is famous for its Salt & Iron mines.", "d"),
-          Passage("Osk", "The OSK flows north to the <b>Pale</b> Sea.", "o"),
-          Passage("Kestria", "Kestria's capital is Velmora.", "k")]
-QUESTIONS = [DPRExample("river of velmora", ["Osk"], [CORPUS[0]]),
-             DPRExample("what is dorvan known for", ["salt & iron"], [CORPUS[1]]),
-             DPRExample("capital of kestria", ["Velmora"], [CORPUS[3]]),
-             DPRExample("where does the osk flow", ["Pale Sea"], [Passage("Elsewhere", "Not in the corpus.", "zz")])]
+CORPUS = [
+    Passage("Velmora", "Velmora lies on the river Osk.", "v"),
+    Passage("Dorvan", "Dorvan is famous for its Salt & Iron mines.", "d"),
+    Passage("Osk", "The OSK flows north to the <b>Pale</b> Sea.", "o"),
+    Passage("Kestria", "Kestria's capital is Velmora.", "k"),
+]
+QUESTIONS = [
+    DPRExample("river of velmora", ["Osk"], [CORPUS[0]]),
+    DPRExample("what is dorvan known for", ["salt & iron"], [CORPUS[1]]),
+    DPRExample("capital of kestria", ["Velmora"], [CORPUS[3]]),
+    DPRExample("where does the osk flow", ["Pale Sea"], [Passage("Elsewhere", "Not in the corpus.", "zz")]),
+]
 
 
 class FixedRetriever:
@@ -34,14 +38,22 @@ class FixedRetriever:
 
 
 #                                         v    d    o    k
-BEFORE = FixedRetriever({"river of velmora": [0.5, 0.0, 0.6, 1.0],  # k, o, v, d: gold v at rank 2
-                         "what is dorvan known for": [0.1, 0.9, 0.0, 0.2],  # d, k, v, o: gold d at rank 0
-                         "capital of kestria": [1.0, 0.0, 0.2, 0.8],  # v, k, o, d: gold k at rank 1
-                         "where does the osk flow": [0.0, 0.0, 1.0, 0.0]})  # o first; gold not in the corpus
-AFTER = FixedRetriever({"river of velmora": [1.0, 0.0, 0.6, 0.5],  # v first: rank 2 -> 0, improved by 2
-                        "what is dorvan known for": [0.3, 0.0, 0.2, 0.1],  # v, o, k, d: rank 0 -> 3, worse by 3
-                        "capital of kestria": [0.9, 0.0, 0.1, 0.5],  # v, k, o, d: rank 1 -> 1, unchanged
-                        "where does the osk flow": [0.0, 0.0, 1.0, 0.0]})
+BEFORE = FixedRetriever(
+    {
+        "river of velmora": [0.5, 0.0, 0.6, 1.0],  # k, o, v, d: gold v at rank 2
+        "what is dorvan known for": [0.1, 0.9, 0.0, 0.2],  # d, k, v, o: gold d at rank 0
+        "capital of kestria": [1.0, 0.0, 0.2, 0.8],  # v, k, o, d: gold k at rank 1
+        "where does the osk flow": [0.0, 0.0, 1.0, 0.0],
+    }
+)  # o first; gold not in the corpus
+AFTER = FixedRetriever(
+    {
+        "river of velmora": [1.0, 0.0, 0.6, 0.5],  # v first: rank 2 -> 0, improved by 2
+        "what is dorvan known for": [0.3, 0.0, 0.2, 0.1],  # v, o, k, d: rank 0 -> 3, worse by 3
+        "capital of kestria": [0.9, 0.0, 0.1, 0.5],  # v, k, o, d: rank 1 -> 1, unchanged
+        "where does the osk flow": [0.0, 0.0, 1.0, 0.0],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +147,15 @@ def test_worst_questions_puts_missing_gold_first_then_lowest_rank(before):
     table = worst_questions(before, QUESTIONS, CORPUS, n=None)
     assert table.index.tolist() == [3, 0, 2, 1]
     assert table["gold_rank"].tolist() == [-1, 2, 1, 0]
-    assert table.columns.tolist() == ["question", "answers", "gold_rank", "gold_title", "top_title", "top_text",
-                                      "top_has_answer"]
+    assert table.columns.tolist() == [
+        "question",
+        "answers",
+        "gold_rank",
+        "gold_title",
+        "top_title",
+        "top_text",
+        "top_has_answer",
+    ]
     first = table.loc[0]
     assert (first["gold_title"], first["top_title"], first["top_has_answer"]) == ("Velmora", "Kestria", False)
     assert table.loc[2, "top_has_answer"]  # Velmora's passage names the capital without being the gold passage

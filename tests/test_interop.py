@@ -11,17 +11,20 @@ from dpr_nb.encoders import BiEncoder, Encoder, tiny_encoder
 from dpr_nb.interop import export_sentence_transformers
 
 QUESTIONS = ["in what year was velmora founded?", "who is the mayor of dorvan?"]
-DOCUMENTS = [Document(content="velmora was founded in 1423.", meta={"name": "Velmora"}),
-             Document(content="the mayor of dorvan is ana, elected in 1999.", meta={"name": "dorvan"}),
-             Document(content="a passage without a title.", meta={})]
+DOCUMENTS = [
+    Document(content="velmora was founded in 1423.", meta={"name": "Velmora"}),
+    Document(content="the mayor of dorvan is ana, elected in 1999.", meta={"name": "dorvan"}),
+    Document(content="a passage without a title.", meta={}),
+]
 
 
 def tiny_retriever(pooling="cls", normalize=False, **kwargs) -> DensePassageRetriever:
     query_encoder, passage_encoder = tiny_encoder(seed=1, pooling=pooling), tiny_encoder(seed=2, pooling=pooling)
     query_encoder.normalize = passage_encoder.normalize = normalize
     settings = {"max_seq_len_query": 32, "max_seq_len_passage": 64, **kwargs}
-    return DensePassageRetriever(model=BiEncoder(query_encoder, passage_encoder), use_gpu=False,
-                                 progress_bar=False, **settings)
+    return DensePassageRetriever(
+        model=BiEncoder(query_encoder, passage_encoder), use_gpu=False, progress_bar=False, **settings
+    )
 
 
 def as_single_strings(documents: list[Document]) -> list[str]:
@@ -51,25 +54,39 @@ def write_haystack_encoder(folder, wrapper, role: str, layout: str) -> None:
         config["architectures"] = [class_name]
     else:
         state = {key.removeprefix(prefix): tensor for key, tensor in state.items()}
-        config = BertConfig(**{k: v for k, v in wrapper.config.to_dict().items()
-                               if k not in ("model_type", "architectures", "projection_dim")}).to_dict()
+        config = BertConfig(
+            **{
+                k: v
+                for k, v in wrapper.config.to_dict().items()
+                if k not in ("model_type", "architectures", "projection_dim")
+            }
+        ).to_dict()
     config.update(name=class_name, language="english")  # Haystack's additions
     torch.save(state, folder / "language_model.bin")
     (folder / "language_model_config.json").write_text(json.dumps(config))
     # The tokenizer files of a transformers 4 DPR tokenizer.
     vocab = tiny_encoder().tokenizer.get_vocab()
     (folder / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n")
-    specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
-                "mask_token": "[MASK]"}
+    specials = {
+        "unk_token": "[UNK]",
+        "sep_token": "[SEP]",
+        "pad_token": "[PAD]",
+        "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+    }
     (folder / "special_tokens_map.json").write_text(json.dumps(specials))
-    (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"do_lower_case": True, "model_max_length": 512, "tokenizer_class": f"{class_name}Tokenizer", **specials}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {"do_lower_case": True, "model_max_length": 512, "tokenizer_class": f"{class_name}Tokenizer", **specials}
+        )
+    )
 
 
 def tiny_dpr_pair() -> tuple[DPRQuestionEncoder, DPRContextEncoder]:
     values = tiny_encoder().model.config.to_dict()
-    config = DPRConfig(**{k: v for k, v in values.items() if k not in ("model_type", "architectures")},
-                       projection_dim=0)
+    config = DPRConfig(
+        **{k: v for k, v in values.items() if k not in ("model_type", "architectures")}, projection_dim=0
+    )
     torch.manual_seed(3)
     return DPRQuestionEncoder(config).eval(), DPRContextEncoder(config).eval()
 
@@ -110,8 +127,11 @@ def test_haystack_weights_that_do_not_match_name_the_file(tmp_path):
     state.pop("question_encoder.bert_model.encoder.layer.0.output.dense.weight")
     state["question_encoder.bert_model.something_else.weight"] = torch.zeros(1)
     torch.save(state, weights)
-    with pytest.raises(ValueError, match=r"language_model\.bin does not match.*missing encoder\.layer\.0\.output"
-                                         r"\.dense\.weight, unexpected something_else\.weight"):
+    with pytest.raises(
+        ValueError,
+        match=r"language_model\.bin does not match.*missing encoder\.layer\.0\.output"
+        r"\.dense\.weight, unexpected something_else\.weight",
+    ):
         Encoder.from_pretrained(tmp_path / "query_encoder")
 
 
@@ -147,12 +167,14 @@ def test_export_loads_in_sentence_transformers_with_the_same_embeddings(tmp_path
     assert query_model[0].auto_model.pooler is None  # no randomly initialised pooler, no "missing weights" report
     np.testing.assert_allclose(query_model.encode(QUESTIONS), retriever.embed_queries(QUESTIONS), atol=1e-5)
     # Titled passages as "title [SEP] text", as the export's docstring says...
-    np.testing.assert_allclose(passage_model.encode(as_single_strings(DOCUMENTS)),
-                               retriever.embed_documents(DOCUMENTS), atol=1e-5)
+    np.testing.assert_allclose(
+        passage_model.encode(as_single_strings(DOCUMENTS)), retriever.embed_documents(DOCUMENTS), atol=1e-5
+    )
     # ...and the text alone for a retriever that does not embed titles.
     retriever.embed_title = False
-    np.testing.assert_allclose(passage_model.encode([d.content for d in DOCUMENTS]),
-                               retriever.embed_documents(DOCUMENTS), atol=1e-5)
+    np.testing.assert_allclose(
+        passage_model.encode([d.content for d in DOCUMENTS]), retriever.embed_documents(DOCUMENTS), atol=1e-5
+    )
 
 
 def test_export_writes_the_sentence_transformers_layout(tmp_path):
@@ -161,7 +183,10 @@ def test_export_writes_the_sentence_transformers_layout(tmp_path):
         folder = out / role
         modules = json.loads((folder / "modules.json").read_text())
         assert [(m["path"], m["type"].rsplit(".", 1)[1]) for m in modules] == [
-            ("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Normalize", "Normalize")]
+            ("", "Transformer"),
+            ("1_Pooling", "Pooling"),
+            ("2_Normalize", "Normalize"),
+        ]
         pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
         assert pooling["pooling_mode_mean_tokens"] and not pooling["pooling_mode_cls_token"]
         assert pooling["word_embedding_dimension"] == 64
@@ -173,8 +198,9 @@ def test_export_writes_the_sentence_transformers_layout(tmp_path):
     modules = json.loads((cls_out / "query" / "modules.json").read_text())
     assert [m["path"] for m in modules] == ["", "1_Pooling"]  # no Normalize for a dot-product model
     assert json.loads((cls_out / "query" / "1_Pooling" / "config.json").read_text())["pooling_mode_cls_token"]
-    assert json.loads((cls_out / "query" / "config_sentence_transformers.json").read_text())[
-        "similarity_fn_name"] == "dot"
+    assert (
+        json.loads((cls_out / "query" / "config_sentence_transformers.json").read_text())["similarity_fn_name"] == "dot"
+    )
 
 
 def test_literal_sep_in_one_string_gives_the_ids_of_the_title_text_pair():
@@ -193,9 +219,13 @@ def test_literal_sep_in_one_string_gives_the_ids_of_the_title_text_pair():
 def test_export_reloads_in_dpr_nb_with_the_same_pooling_and_embeddings(tmp_path, pooling, normalize):
     retriever = tiny_retriever(pooling, normalize)
     out = export_sentence_transformers(retriever, tmp_path / "exported")
-    reloaded = DensePassageRetriever(model=BiEncoder(Encoder.from_pretrained(out / "query"),
-                                                     Encoder.from_pretrained(out / "passage")),
-                                     max_seq_len_query=32, max_seq_len_passage=64, use_gpu=False, progress_bar=False)
+    reloaded = DensePassageRetriever(
+        model=BiEncoder(Encoder.from_pretrained(out / "query"), Encoder.from_pretrained(out / "passage")),
+        max_seq_len_query=32,
+        max_seq_len_passage=64,
+        use_gpu=False,
+        progress_bar=False,
+    )
     for encoder in (reloaded.model.query_encoder, reloaded.model.passage_encoder):
         assert (encoder.pooling, encoder.normalize) == (pooling, normalize)
     assert reloaded.similarity_function == retriever.similarity_function

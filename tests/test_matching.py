@@ -7,25 +7,28 @@ from conftest import DPR_SAMPLES, XQUAD, need
 from dpr_nb.matching import dpr_tokens, has_answer
 
 
-@pytest.mark.parametrize("passage, answer, expected", [
-    ("Ft. Wayne-South Bend is a media market.", "South Bend", True),  # "-" is a token of its own
-    ("Eli (1987–2002) PC Walsh", "2002", True),  # so is the en dash
-    ("It was released on July 5, 2018.", "July 5 , 2018", True),  # NQ's tokenized answers
-    ("The US economy grew.", "U.S.", False),  # punctuation must match: "U . S ." is not "us"
-    ("Its 35 members", "3.5", False),
-    ("Version 3.5 shipped", "3.5", True),
-    ("The Beatles played there.", "beatles", True),  # case
-    ("The Beatles played there.", "the beatles", True),  # articles are words like any other
-    ("Beatles played there.", "The Beatles", False),  # ... so they are not dropped
-    ("Café Müller opened.", "Café Müller", True),  # NFD on both sides: composed or not, the same tokens
-    ("Cafe\u0301 Mu\u0308ller opened.", "Café Müller", True),
-    ("Café Müller opened.", "Cafe Muller", False),  # accents are kept, as in DPR
-    ("Osaka is large.", "Osa", False),  # whole tokens only
-    ("Nothing here.", "", False),  # an empty answer matches nothing
-    ("北京是中国的首都。", "北京", True),  # unspaced scripts: characters
-    ("上海是一个城市。", "北京", False),
-    ("กรุงเทพมหานครเป็นเมืองหลวง", "กรุงเทพ", True),
-])
+@pytest.mark.parametrize(
+    "passage, answer, expected",
+    [
+        ("Ft. Wayne-South Bend is a media market.", "South Bend", True),  # "-" is a token of its own
+        ("Eli (1987–2002) PC Walsh", "2002", True),  # so is the en dash
+        ("It was released on July 5, 2018.", "July 5 , 2018", True),  # NQ's tokenized answers
+        ("The US economy grew.", "U.S.", False),  # punctuation must match: "U . S ." is not "us"
+        ("Its 35 members", "3.5", False),
+        ("Version 3.5 shipped", "3.5", True),
+        ("The Beatles played there.", "beatles", True),  # case
+        ("The Beatles played there.", "the beatles", True),  # articles are words like any other
+        ("Beatles played there.", "The Beatles", False),  # ... so they are not dropped
+        ("Café Müller opened.", "Café Müller", True),  # NFD on both sides: composed or not, the same tokens
+        ("Cafe\u0301 Mu\u0308ller opened.", "Café Müller", True),
+        ("Café Müller opened.", "Cafe Muller", False),  # accents are kept, as in DPR
+        ("Osaka is large.", "Osa", False),  # whole tokens only
+        ("Nothing here.", "", False),  # an empty answer matches nothing
+        ("北京是中国的首都。", "北京", True),  # unspaced scripts: characters
+        ("上海是一个城市。", "北京", False),
+        ("กรุงเทพมหานครเป็นเมืองหลวง", "กรุงเทพ", True),
+    ],
+)
 def test_has_answer_follows_dprs_tokens(passage, answer, expected):
     assert has_answer(passage, [answer]) is expected
 
@@ -50,15 +53,18 @@ def reference_has_answer(text: str, answers: list[str]) -> bool:
     words = reference_tokens(text)
     for answer in answers:
         wanted = reference_tokens(answer)
-        if wanted and any(words[i:i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1)):
+        if wanted and any(words[i : i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1)):
             return True
     return False
 
 
 def sample_records() -> list[dict]:
     folder = need(DPR_SAMPLES)
-    records = [json.loads(line) for name in ("nq_dev_first10.jsonl", "squad1_dev_first10.jsonl")
-               for line in (folder / name).read_text(encoding="utf-8").splitlines()]
+    records = [
+        json.loads(line)
+        for name in ("nq_dev_first10.jsonl", "squad1_dev_first10.jsonl")
+        for line in (folder / name).read_text(encoding="utf-8").splitlines()
+    ]
     return records + json.loads((folder / "haystack_nq_dev_sample5.json").read_text(encoding="utf-8"))
 
 
@@ -68,8 +74,9 @@ def test_has_answer_equals_the_reference_on_every_pair_of_the_real_samples():
         for kind in ("positive_ctxs", "hard_negative_ctxs", "negative_ctxs"):
             for ctx in record[kind]:
                 assert dpr_tokens(ctx["text"]) == reference_tokens(ctx["text"])
-                assert has_answer(ctx["text"], record["answers"]) == reference_has_answer(ctx["text"],
-                                                                                          record["answers"])
+                assert has_answer(ctx["text"], record["answers"]) == reference_has_answer(
+                    ctx["text"], record["answers"]
+                )
                 pairs += 1
     assert pairs > 3700
 
@@ -79,8 +86,12 @@ def test_every_gold_passage_of_the_samples_holds_its_answer_and_the_one_hard_neg
     assert all(has_answer(ctx["text"], r["answers"]) for r in records for ctx in r["positive_ctxs"])
     # BM25 negatives DPR shipped: one NQ passage lists "Eli (1987–2002)" for the answer "2002". DPR's own rule
     # finds the answer there (the dash is a token), as this one does; SQuAD's normalisation made "19872002" of it.
-    holding = {(r["question"], ctx["passage_id"]) for r in records for ctx in r["hard_negative_ctxs"]
-               if has_answer(ctx["text"], r["answers"])}
+    holding = {
+        (r["question"], ctx["passage_id"])
+        for r in records
+        for ctx in r["hard_negative_ctxs"]
+        if has_answer(ctx["text"], r["answers"])
+    }
     assert {question for question, _ in holding} == {"when did wesley leave last of the summer wine"}
     assert len({passage for _, passage in holding}) == 1
 
@@ -89,8 +100,12 @@ def test_xquad_answers_are_found_in_their_own_paragraph_in_every_language():
     """SQuAD answers are spans of their paragraph: each must be found there, Chinese and Thai included."""
     for language in ("en", "de", "zh", "th", "ru", "hi"):
         squad = json.loads((need(XQUAD) / f"xquad.{language}.json").read_text(encoding="utf-8"))
-        pairs = [(p["context"], [a["text"] for a in qa["answers"]]) for article in squad["data"]
-                 for p in article["paragraphs"] for qa in p["qas"]]
+        pairs = [
+            (p["context"], [a["text"] for a in qa["answers"]])
+            for article in squad["data"]
+            for p in article["paragraphs"]
+            for qa in p["qas"]
+        ]
         missed = [answers for context, answers in pairs if not has_answer(context, answers)]
         # A span may start or end inside a word ("1.5" cut out of "1.5-mile"): only such rare cases may miss.
         assert len(missed) / len(pairs) < 0.03, (language, len(missed), missed[:5])

@@ -13,8 +13,12 @@ from dpr_nb.passages import read_passages_tsv
 
 def test_mined_negatives_are_the_models_top_passages_without_answers(tmp_path):
     paths = write_embedded_dataset(tmp_path)
-    retriever = DensePassageRetriever(query_embedding_model="dpr-nb/tiny-bert",
-                                      passage_embedding_model="dpr-nb/tiny-bert", use_gpu=False, progress_bar=False)
+    retriever = DensePassageRetriever(
+        query_embedding_model="dpr-nb/tiny-bert",
+        passage_embedding_model="dpr-nb/tiny-bert",
+        use_gpu=False,
+        progress_bar=False,
+    )
     counts = mine_hard_negatives(retriever, paths["dev"], tmp_path / "mined.json", num_hard_negatives=5)
     mined = load_dpr_file(tmp_path / "mined.json")
     original = load_dpr_file(paths["dev"])
@@ -25,13 +29,17 @@ def test_mined_negatives_are_the_models_top_passages_without_answers(tmp_path):
     for before, after in zip(original[:10], mined[:10]):
         assert [p.key for p in after.positives] == [p.key for p in before.positives]  # the rest is unchanged
         scores = embeddings @ retriever.embed_queries([before.question])[0]
-        allowed = [corpus[i].key for i in np.argsort(-scores, kind="stable")
-                   if corpus[i].key not in {p.key for p in before.positives}
-                   and not has_answer(corpus[i].text, before.answers)]
+        allowed = [
+            corpus[i].key
+            for i in np.argsort(-scores, kind="stable")
+            if corpus[i].key not in {p.key for p in before.positives} and not has_answer(corpus[i].text, before.answers)
+        ]
         assert [p.key for p in after.hard_negatives] == allowed[:5]
     raw = json.loads((tmp_path / "mined.json").read_text())
-    assert raw[0]["dataset"] == "dpr_nb_embedded" and raw[0]["hard_negative_ctxs"][0]["score"] >= \
-        raw[0]["hard_negative_ctxs"][1]["score"]
+    assert (
+        raw[0]["dataset"] == "dpr_nb_embedded"
+        and raw[0]["hard_negative_ctxs"][0]["score"] >= raw[0]["hard_negative_ctxs"][1]["score"]
+    )
 
 
 def test_passages_tsv_needs_its_header(tmp_path):
@@ -50,7 +58,20 @@ def test_mine_command(tmp_path, capsys):
 
     paths = write_embedded_dataset(tmp_path / "data")
     DensePassageRetriever(model=BiEncoder(tiny_encoder(), tiny_encoder()), use_gpu=False).save(tmp_path / "model")
-    assert cli_main(["data", "mine", "--model", str(tmp_path / "model"), str(paths["test"]),
-                     str(tmp_path / "mined.json"), "--num-hard-negatives", "3"]) == 0
+    assert (
+        cli_main(
+            [
+                "data",
+                "mine",
+                "--model",
+                str(tmp_path / "model"),
+                str(paths["test"]),
+                str(tmp_path / "mined.json"),
+                "--num-hard-negatives",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert "questions_short_of_negatives" in capsys.readouterr().out
     assert all(len(e.hard_negatives) == 3 for e in load_dpr_file(tmp_path / "mined.json"))

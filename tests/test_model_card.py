@@ -11,14 +11,36 @@ from dpr_nb.retriever import DensePassageRetriever
 from dpr_nb.trainer import History
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-CONFIG = TrainConfig(query_model="bert-base-uncased", passage_model="bert-base-uncased", data_dir="data/nq",
-                     train_filename="nq-train.json", dev_filename="nq-dev.json", max_samples=1234,
-                     learning_rate=3e-5, batch_size=24, similarity="dot_product")
-HISTORY = History(steps=[{"step": s, "epoch": 0, "loss": 2.0 / s, "learning_rate": 1e-5} for s in range(1, 9)],
-                  evaluations=[{"step": 8, "split": "dev", "loss": 0.42, "acc": 0.9, "f1": 0.75, "num_questions": 8,
-                                "num_candidates": 16.0, "top_20_accuracy": 0.6875}])
-CORPUS_METRICS = {"dense": {"questions": 40, "top_20_accuracy": 0.8125, "mrr_at_10": 0.55},
-                  "BM25": {"questions": 40, "top_20_accuracy": 0.625, "mrr_at_10": 0.4}}
+CONFIG = TrainConfig(
+    query_model="bert-base-uncased",
+    passage_model="bert-base-uncased",
+    data_dir="data/nq",
+    train_filename="nq-train.json",
+    dev_filename="nq-dev.json",
+    max_samples=1234,
+    learning_rate=3e-5,
+    batch_size=24,
+    similarity="dot_product",
+)
+HISTORY = History(
+    steps=[{"step": s, "epoch": 0, "loss": 2.0 / s, "learning_rate": 1e-5} for s in range(1, 9)],
+    evaluations=[
+        {
+            "step": 8,
+            "split": "dev",
+            "loss": 0.42,
+            "acc": 0.9,
+            "f1": 0.75,
+            "num_questions": 8,
+            "num_candidates": 16.0,
+            "top_20_accuracy": 0.6875,
+        }
+    ],
+)
+CORPUS_METRICS = {
+    "dense": {"questions": 40, "top_20_accuracy": 0.8125, "mrr_at_10": 0.55},
+    "BM25": {"questions": 40, "top_20_accuracy": 0.625, "mrr_at_10": 0.4},
+}
 
 
 def dev_report() -> dict:
@@ -29,8 +51,9 @@ def dev_report() -> dict:
 
 @pytest.fixture(scope="module")
 def retriever():
-    retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False,
-                                      progress_bar=False)
+    retriever = DensePassageRetriever(
+        model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False, progress_bar=False
+    )
     retriever.train_config, retriever.history, retriever.reports = CONFIG, HISTORY, {"dev": dev_report()}
     return retriever
 

@@ -30,5 +30,10 @@ def test_notebook_follows_the_course_conventions(path):
 
 
 def test_the_course_is_all_there():
-    assert [p.name for p in NOTEBOOKS] == ["00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb",
-                                           "03_evaluate.ipynb", "04_explore.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "00_quickstart.ipynb",
+        "01_data.ipynb",
+        "02_train.ipynb",
+        "03_evaluate.ipynb",
+        "04_explore.ipynb",
+    ]

@@ -9,18 +9,21 @@ from dpr_nb.data import DPRDataError, Passage
 from dpr_nb.passages import read_passage_rows, read_passages_tsv, write_passages_tsv
 
 # The first rows of DPR's psgs_w100.tsv, byte for byte as DPR's csv writer wrote them.
-PSGS_W100 = ('id\ttext\ttitle\n'
-             '1\t"Aaron Aaron ( or ; ""Ahärôn"") is a prophet, high priest, and the brother of Moses."\tAaron\n'
-             '2\tSo Moses and Aaron went in to Pharaoh\tAaron\n'
-             '3\t"He said ""go"""\t"A ""quoted"" title"\n')
+PSGS_W100 = (
+    "id\ttext\ttitle\n"
+    '1\t"Aaron Aaron ( or ; ""Ahärôn"") is a prophet, high priest, and the brother of Moses."\tAaron\n'
+    "2\tSo Moses and Aaron went in to Pharaoh\tAaron\n"
+    '3\t"He said ""go"""\t"A ""quoted"" title"\n'
+)
 
 
 def test_a_quoted_row_reads_as_dpr_reads_it(tmp_path):
     path = tmp_path / "psgs_w100.tsv"
     path.write_text(PSGS_W100, encoding="utf-8")
     passages = read_passages_tsv(path)
-    assert passages[0] == Passage("Aaron", 'Aaron Aaron ( or ; "Ahärôn") is a prophet, high priest, and the brother '
-                                           "of Moses.", "1")
+    assert passages[0] == Passage(
+        "Aaron", 'Aaron Aaron ( or ; "Ahärôn") is a prophet, high priest, and the brother of Moses.', "1"
+    )
     assert passages[2] == Passage('A "quoted" title', 'He said "go"', "3")
     # Every tool reads it the same way: corpus evaluation, indexing and mining all go through load_corpus or this.
     assert load_corpus(path) == passages
@@ -36,8 +39,12 @@ def test_gzipped_tsv_reads_the_same(tmp_path):
 
 
 def test_row_offsets_point_at_each_row_even_when_a_quoted_field_spans_lines(tmp_path):
-    passages = [Passage("T1", "one", "1"), Passage("T2", "two lines\nin one field", "2"),
-                Passage("T\t3", 'tab and "quote"', "3"), Passage("T4", "four", "4")]
+    passages = [
+        Passage("T1", "one", "1"),
+        Passage("T2", "two lines\nin one field", "2"),
+        Passage("T\t3", 'tab and "quote"', "3"),
+        Passage("T4", "four", "4"),
+    ]
     path = tmp_path / "p.tsv"
     write_passages_tsv(path, passages)
     rows = list(read_passage_rows(path))
@@ -49,8 +56,11 @@ def test_row_offsets_point_at_each_row_even_when_a_quoted_field_spans_lines(tmp_
 def test_write_then_read_round_trips_every_xquad_paragraph(tmp_path):
     """convert-squad's own TSV: 76 of XQuAD-en's 240 paragraphs hold a quote, which a tab split kept doubled."""
     squad = json.loads((need(XQUAD) / "xquad.en.json").read_text(encoding="utf-8"))
-    passages = [Passage(a["title"], p["context"], f"{i}-{j}") for i, a in enumerate(squad["data"])
-                for j, p in enumerate(a["paragraphs"])]
+    passages = [
+        Passage(a["title"], p["context"], f"{i}-{j}")
+        for i, a in enumerate(squad["data"])
+        for j, p in enumerate(a["paragraphs"])
+    ]
     assert sum('"' in p.text for p in passages) == 76
     write_passages_tsv(tmp_path / "passages.tsv", passages)
     assert read_passages_tsv(tmp_path / "passages.tsv") == passages

@@ -27,12 +27,17 @@ from dpr_nb.splits import load_splits  # noqa: E402
 from dpr_nb.trainer import History  # noqa: E402
 
 HISTORY = History(
-    steps=[{"step": s, "epoch": 0, "loss": loss, "learning_rate": lr}
-           for s, loss, lr in [(1, 2.0, 1e-5), (2, 1.5, 2e-5), (3, 1.2, 1.5e-5), (4, 0.9, 1e-5)]],
-    evaluations=[{"step": 2, "split": "dev", "loss": 1.7, "acc": 0.8, "f1": 0.4, "average_rank": 1.0},
-                 {"step": 4, "split": "dev", "loss": 1.1, "acc": 0.9, "f1": 0.6, "average_rank": 0.5},
-                 {"step": 4, "split": "test", "loss": 1.3, "acc": 0.85, "f1": 0.5, "average_rank": 0.7}],
-    best={"step": 4, "metric": "loss", "value": 1.1})
+    steps=[
+        {"step": s, "epoch": 0, "loss": loss, "learning_rate": lr}
+        for s, loss, lr in [(1, 2.0, 1e-5), (2, 1.5, 2e-5), (3, 1.2, 1.5e-5), (4, 0.9, 1e-5)]
+    ],
+    evaluations=[
+        {"step": 2, "split": "dev", "loss": 1.7, "acc": 0.8, "f1": 0.4, "average_rank": 1.0},
+        {"step": 4, "split": "dev", "loss": 1.1, "acc": 0.9, "f1": 0.6, "average_rank": 0.5},
+        {"step": 4, "split": "test", "loss": 1.3, "acc": 0.85, "f1": 0.5, "average_rank": 0.7},
+    ],
+    best={"step": 4, "metric": "loss", "value": 1.1},
+)
 
 
 def lines_by_label(figure: Figure) -> dict:
@@ -41,8 +46,14 @@ def lines_by_label(figure: Figure) -> dict:
 
 def result(name: str, hits: np.ndarray, gold_ranks=None) -> CorpusResult:
     n, k = hits.shape
-    return CorpusResult(name, {}, np.zeros((n, k), dtype=int), np.zeros((n, k)), hits,
-                        np.zeros(n, dtype=int) if gold_ranks is None else np.asarray(gold_ranks))
+    return CorpusResult(
+        name,
+        {},
+        np.zeros((n, k), dtype=int),
+        np.zeros((n, k)),
+        hits,
+        np.zeros(n, dtype=int) if gold_ranks is None else np.asarray(gold_ranks),
+    )
 
 
 @pytest.mark.parametrize("as_dict", [False, True])
@@ -113,10 +124,14 @@ def test_report_bars_are_the_report_table():
 
 
 def test_top_k_curves_are_hand_computed_accuracies():
-    hits = np.array([[False, True, False, False],  # first hit at rank 2
-                     [True, False, False, False],  # rank 1
-                     [False, False, False, True],  # rank 4
-                     [False, False, False, False]])  # none
+    hits = np.array(
+        [
+            [False, True, False, False],  # first hit at rank 2
+            [True, False, False, False],  # rank 1
+            [False, False, False, True],  # rank 4
+            [False, False, False, False],
+        ]
+    )  # none
     assert top_k_accuracy(hits).tolist() == [0.25, 0.5, 0.5, 0.75]
     untrained = np.array([[False, False, True, False]] + [[False] * 4] * 3)
     figure = plot_top_k([result("trained", hits), result("untrained", untrained)])
@@ -136,8 +151,7 @@ def test_heatmap_shows_the_scores_and_outlines_every_positive():
     figure = plot_similarity_heatmap(torch.tensor(scores), torch.tensor(mask), ["q1", "q2"], list("abcd"))
     axis = figure.axes[0]
     np.testing.assert_array_equal(axis.images[0].get_array(), scores)
-    outlined = sorted((int(p.get_y() + 0.5), int(p.get_x() + 0.5)) for p in axis.patches
-                      if isinstance(p, Rectangle))
+    outlined = sorted((int(p.get_y() + 0.5), int(p.get_x() + 0.5)) for p in axis.patches if isinstance(p, Rectangle))
     assert outlined == [(0, 0), (1, 1), (1, 3)] and len(outlined) == mask.sum()
     assert [t.get_text() for t in axis.get_yticklabels()] == ["q1", "q2"]
     assert len(figure.axes) == 2  # the heatmap and its colorbar
@@ -152,8 +166,9 @@ def test_examples():
 
 @pytest.fixture(scope="module")
 def tiny_retriever():
-    return DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False,
-                                 progress_bar=False)
+    return DensePassageRetriever(
+        model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False, progress_bar=False
+    )
 
 
 def test_batch_similarities_are_the_retrievers_dot_products(tiny_retriever, test_examples):
@@ -162,8 +177,14 @@ def test_batch_similarities_are_the_retrievers_dot_products(tiny_retriever, test
     # The batch training would see: the same passages in the same order, the same mask.
     items = next(iter(BatchSampler(examples, 8, 1, 1, shuffle=False)))
     model = tiny_retriever.model
-    batch = collate(items, model.query_encoder.tokenizer, model.passage_encoder.tokenizer,
-                    tiny_retriever.max_seq_len_query, tiny_retriever.max_seq_len_passage, tiny_retriever.embed_title)
+    batch = collate(
+        items,
+        model.query_encoder.tokenizer,
+        model.passage_encoder.tokenizer,
+        tiny_retriever.max_seq_len_query,
+        tiny_retriever.max_seq_len_passage,
+        tiny_retriever.embed_title,
+    )
     np.testing.assert_array_equal(mask, batch.positive_mask.numpy())
     assert scores.shape == mask.shape == (4, len(batch.passage_keys)) and (mask.sum(axis=1) == 1).all()
     assert questions == [e.question for e in examples] and len(passage_labels) == scores.shape[1]

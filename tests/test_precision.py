@@ -44,13 +44,21 @@ def test_fp16_asked_for_on_the_cpu_warns_and_trains_in_float32():
 
 
 def test_the_gpu_check_runs_on_a_cpu_and_says_what_it_skipped(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--json",
-                             str(tmp_path / "gpu_check.json")], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--json", str(tmp_path / "gpu_check.json")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "gpu_check.json").read_text())
     checks = {row["check"]: row for row in summary["precision"]}
-    assert set(checks) == {"fp32 vs fp32", "bf16 vs fp32", "cached vs whole batch 64, fp32",
-                           "cached vs whole batch 64, bf16"}  # fp16 needs CUDA
+    assert set(checks) == {
+        "fp32 vs fp32",
+        "bf16 vs fp32",
+        "cached vs whole batch 64, fp32",
+        "cached vs whole batch 64, bf16",
+    }  # fp16 needs CUDA
     assert all(row["passed"] for row in checks.values())
     assert checks["cached vs whole batch 64, fp32"]["gradient_error"] < 1e-4
     assert summary["throughput"] == summary["t4"] == "skipped: no CUDA GPU here"

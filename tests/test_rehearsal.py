@@ -27,8 +27,14 @@ def world(tmp_path_factory):
     standins.hub_cache(root / "hf")
     mirror = standins.data_mirror(root / "mirror", need(DPR_SAMPLES))
     with standins.serve(mirror) as url:
-        environment = {**os.environ, "HF_HOME": str(root / "hf"), "HF_HUB_OFFLINE": "1", "DPR_NB_DATA_MIRROR": url,
-                       "OMP_NUM_THREADS": "2", "PYTHONWARNINGS": "default"}
+        environment = {
+            **os.environ,
+            "HF_HOME": str(root / "hf"),
+            "HF_HUB_OFFLINE": "1",
+            "DPR_NB_DATA_MIRROR": url,
+            "OMP_NUM_THREADS": "2",
+            "PYTHONWARNINGS": "default",
+        }
         for name in ("HF_HUB_CACHE", "TRANSFORMERS_CACHE", "HUGGINGFACE_HUB_CACHE"):
             environment.pop(name, None)
         (root / "work").mkdir()
@@ -36,18 +42,28 @@ def world(tmp_path_factory):
 
 
 def dpr_nb(world, *args, timeout=600):
-    finished = subprocess.run([sys.executable, "-m", "dpr_nb.cli", *map(str, args)], cwd=world["work"],
-                              env=world["env"], capture_output=True, text=True, timeout=timeout)
-    assert finished.returncode == 0, f"dpr-nb {' '.join(map(str, args))}:\n{finished.stdout[-2000:]}\n" \
-                                     f"{finished.stderr[-4000:]}"
+    finished = subprocess.run(
+        [sys.executable, "-m", "dpr_nb.cli", *map(str, args)],
+        cwd=world["work"],
+        env=world["env"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert finished.returncode == 0, (
+        f"dpr-nb {' '.join(map(str, args))}:\n{finished.stdout[-2000:]}\n{finished.stderr[-4000:]}"
+    )
     return finished
 
 
 def test_fetch_downloads_the_files_from_the_mirror_and_caches_the_presets_models(world):
     finished = dpr_nb(world, "fetch", "nq-dev", "nq-train", "wikipedia-passages")
     data = world["work"] / "data" / "dpr_training"
-    assert sorted(p.name for p in data.iterdir()) == ["biencoder-nq-dev.json", "biencoder-nq-train.json",
-                                                      "psgs_w100.tsv"]
+    assert sorted(p.name for p in data.iterdir()) == [
+        "biencoder-nq-dev.json",
+        "biencoder-nq-train.json",
+        "psgs_w100.tsv",
+    ]
     for name in (standins.QUESTION_MODEL, standins.CONTEXT_MODEL, standins.BERT_MODEL):
         assert f"{name}: in the Hugging Face cache" in finished.stdout
     assert "could not fetch" not in finished.stderr  # the cache knows these models declare no pooling of their own
@@ -63,11 +79,30 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
         dpr_nb(world, "fetch", "nq-dev", "nq-train", "wikipedia-passages", "--no-models")
     save_dir, checkpoints = f"saved_models/{preset}", f"saved_models/{preset}-checkpoints"
     # The preset as it is (NQ train and dev, index on disk, checkpoints, batch 16 x 8), with a small budget.
-    budget = ["--set", "batch_size=4", "--set", "grad_acc_steps=2", "--set", "max_seq_len_passage=128",
-              "--set", "max_samples=32", "--set", "evaluate_every=2", "--set", "checkpoint_every=2",
-              "--set", "device=cpu",
-              "--set", f"save_dir={save_dir}", "--set", f"checkpoint_dir={checkpoints}",
-              "--set", "eval_corpus=data/dpr_training/psgs_w100.tsv", "--set", "selection_metric=mrr_at_10"]
+    budget = [
+        "--set",
+        "batch_size=4",
+        "--set",
+        "grad_acc_steps=2",
+        "--set",
+        "max_seq_len_passage=128",
+        "--set",
+        "max_samples=32",
+        "--set",
+        "evaluate_every=2",
+        "--set",
+        "checkpoint_every=2",
+        "--set",
+        "device=cpu",
+        "--set",
+        f"save_dir={save_dir}",
+        "--set",
+        f"checkpoint_dir={checkpoints}",
+        "--set",
+        "eval_corpus=data/dpr_training/psgs_w100.tsv",
+        "--set",
+        "selection_metric=mrr_at_10",
+    ]
     trained = dpr_nb(world, "train", "--preset", preset, *budget)
     assert "Saved to" in trained.stdout
     folder = world["work"] / save_dir
@@ -91,18 +126,54 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
     inputs = AutoTokenizer.from_pretrained(folder / "query_encoder")(question, return_tensors="pt")
     inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
     with torch.no_grad():
-        np.testing.assert_allclose(model(**inputs).pooler_output.numpy(), retriever.embed_queries(question),
-                                   atol=1e-5)
+        np.testing.assert_allclose(model(**inputs).pooler_output.numpy(), retriever.embed_queries(question), atol=1e-5)
 
     # Full-corpus evaluation against BM25 on the quoted passages TSV, then the same through a FAISS index.
-    evaluated = dpr_nb(world, "eval", "--model", save_dir, "--questions", "data/dpr_training/biencoder-nq-dev.json",
-                       "--corpus", "data/dpr_training/psgs_w100.tsv", "--ks", "1,20,100", "--json", "eval.json")
+    evaluated = dpr_nb(
+        world,
+        "eval",
+        "--model",
+        save_dir,
+        "--questions",
+        "data/dpr_training/biencoder-nq-dev.json",
+        "--corpus",
+        "data/dpr_training/psgs_w100.tsv",
+        "--ks",
+        "1,20,100",
+        "--json",
+        "eval.json",
+    )
     results = json.loads((world["work"] / "eval.json").read_text())["results"]
     assert set(results) == {save_dir, "BM25"} and all(0 <= r["recall_at_100"] <= 1 for r in results.values())
-    dpr_nb(world, "index", "--model", save_dir, "--corpus", "data/dpr_training/psgs_w100.tsv", "--out",
-           f"indexes/{preset}", "--index", "flat", "--dtype", "float32")
-    dpr_nb(world, "eval", "--model", save_dir, "--questions", "data/dpr_training/biencoder-nq-dev.json",
-           "--index", f"indexes/{preset}", "--ks", "1,20,100", "--json", "eval-index.json", "--no-bm25")
+    dpr_nb(
+        world,
+        "index",
+        "--model",
+        save_dir,
+        "--corpus",
+        "data/dpr_training/psgs_w100.tsv",
+        "--out",
+        f"indexes/{preset}",
+        "--index",
+        "flat",
+        "--dtype",
+        "float32",
+    )
+    dpr_nb(
+        world,
+        "eval",
+        "--model",
+        save_dir,
+        "--questions",
+        "data/dpr_training/biencoder-nq-dev.json",
+        "--index",
+        f"indexes/{preset}",
+        "--ks",
+        "1,20,100",
+        "--json",
+        "eval-index.json",
+        "--no-bm25",
+    )
     on_index = json.loads((world["work"] / "eval-index.json").read_text())["results"][save_dir]
     # The same ranking up to float rounding (passages are encoded in other batches): a tiny model's near-ties may
     # swap neighbours, which moves an MRR by a fraction of one question's reciprocal rank.
@@ -124,9 +195,26 @@ def test_the_notebooks_real_mode_runs_through_on_the_stand_ins(world, tmp_path):
     environment = {k: v for k, v in world["env"].items() if k != "DPR_NB_SMOKE"}
     for name in ("00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"):
         (notebooks / name).write_bytes((source / name).read_bytes())
-        finished = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                                   "--ExecutePreprocessor.timeout=600", "--output", f"{name}.out", name],
-                                  cwd=notebooks, env=environment, capture_output=True, text=True, timeout=900)
+        finished = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                "--ExecutePreprocessor.timeout=600",
+                "--output",
+                f"{name}.out",
+                name,
+            ],
+            cwd=notebooks,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert finished.returncode == 0, f"{name} in real mode:\n{finished.stderr[-5000:]}"
     # They went through the real paths: NQ dev from the mirror, XQuAD converted, 02's model saved where 03 read it.
     assert (notebooks / "data" / "dpr_training" / "biencoder-nq-dev.json").is_file()

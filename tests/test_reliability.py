@@ -17,14 +17,24 @@ SMALL = dict(data_dir="embedded", max_samples=16, batch_size=8, n_epochs=2, num_
 
 
 def tiny_retriever():
-    return DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False,
-                                 progress_bar=False)
+    return DensePassageRetriever(
+        model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False, progress_bar=False
+    )
 
 
-@pytest.mark.parametrize("setting, value", [("learning_rate", math.inf), ("learning_rate", math.nan),
-                                            ("learning_rate", 0.0), ("temperature", math.nan),
-                                            ("max_grad_norm", -1.0), ("epsilon", math.inf),
-                                            ("weight_decay", math.nan), ("dropout", math.nan)])
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("learning_rate", math.inf),
+        ("learning_rate", math.nan),
+        ("learning_rate", 0.0),
+        ("temperature", math.nan),
+        ("max_grad_norm", -1.0),
+        ("epsilon", math.inf),
+        ("weight_decay", math.nan),
+        ("dropout", math.nan),
+    ],
+)
 def test_settings_that_cannot_be_right_are_refused_by_name(setting, value):
     with pytest.raises(ValueError, match=f"{setting}={value}"):
         TrainConfig(**{setting: value})
@@ -34,8 +44,13 @@ def test_a_diverging_run_stops_before_it_checkpoints_or_saves(tmp_path):
     """learning_rate=1e30 is finite, so allowed: the weights blow up and the loss turns NaN within a few steps."""
     retriever = tiny_retriever()
     with pytest.raises(TrainingDivergedError, match=r"The loss became nan at step (\d+).*Lower learning_rate"):
-        retriever.train(**SMALL, learning_rate=1e30, save_dir=str(tmp_path / "model"),
-                        checkpoint_root_dir=str(tmp_path / "checkpoints"), checkpoint_every=1)
+        retriever.train(
+            **SMALL,
+            learning_rate=1e30,
+            save_dir=str(tmp_path / "model"),
+            checkpoint_root_dir=str(tmp_path / "checkpoints"),
+            checkpoint_every=1,
+        )
     assert not (tmp_path / "model").exists()
     # Only steps whose loss was finite were checkpointed.
     for checkpoint in (tmp_path / "checkpoints").glob("step-*"):
@@ -47,8 +62,11 @@ def test_an_unwritable_save_dir_is_refused_before_the_first_step(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     steps = []
     with pytest.raises(ValueError, match=r"save_dir=.*a-file/model' cannot be made: .*a-file is a file.*Nothing was"):
-        tiny_retriever().train(**SMALL, save_dir=str(tmp_path / "a-file" / "model"),
-                               callbacks={"on_step_end": lambda trainer, record: steps.append(record)})
+        tiny_retriever().train(
+            **SMALL,
+            save_dir=str(tmp_path / "a-file" / "model"),
+            callbacks={"on_step_end": lambda trainer, record: steps.append(record)},
+        )
     assert steps == []
 
 
@@ -83,8 +101,21 @@ def test_retrieve_refuses_a_top_k_below_one(top_k):
 
 def test_restart_replaces_an_earlier_runs_checkpoints_which_a_plain_run_refuses(tmp_path, capsys):
     """The refusals are cases of tests/test_user_errors.py; here the way out that they name."""
-    base = ["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", f"checkpoint_dir={tmp_path / 'ckpt'}",
-            "--set", "max_samples=16", "--set", "batch_size=8", "--set", "n_epochs=1", "--set", "checkpoint_every=1"]
+    base = [
+        "train",
+        "--set",
+        f"save_dir={tmp_path / 'model'}",
+        "--set",
+        f"checkpoint_dir={tmp_path / 'ckpt'}",
+        "--set",
+        "max_samples=16",
+        "--set",
+        "batch_size=8",
+        "--set",
+        "n_epochs=1",
+        "--set",
+        "checkpoint_every=1",
+    ]
     assert main(base) == 0
     assert main(base + ["--set", "seed=1"]) == 1
     assert main(base + ["--set", "seed=1", "--restart"]) == 0
@@ -96,17 +127,23 @@ def test_a_dpr_file_with_a_byte_order_mark_is_read(tmp_path):
     from dpr_nb.data import load_dpr_file
 
     records = write_embedded_dataset(tmp_path)["dev"]
-    for name, text in (("bom.json", records.read_text()),
-                       ("bom.jsonl", "".join(json.dumps(r) + "\n"
-                                             for r in json.loads(records.read_text())))):
+    for name, text in (
+        ("bom.json", records.read_text()),
+        ("bom.jsonl", "".join(json.dumps(r) + "\n" for r in json.loads(records.read_text()))),
+    ):
         (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
         assert len(load_dpr_file(tmp_path / name)) == len(load_dpr_file(records))
 
 
 def test_load_without_retriever_config_takes_the_lengths_the_run_trained_with(tmp_path):
     retriever = tiny_retriever()
-    config = TrainConfig(**{**SMALL, "n_epochs": 1}, max_seq_len_query=20, max_seq_len_passage=40,
-                         save_dir=str(tmp_path / "m"), device="cpu")
+    config = TrainConfig(
+        **{**SMALL, "n_epochs": 1},
+        max_seq_len_query=20,
+        max_seq_len_passage=40,
+        save_dir=str(tmp_path / "m"),
+        device="cpu",
+    )
     retriever.train(config=config)
     (tmp_path / "m" / "retriever_config.json").unlink()
     reloaded = DensePassageRetriever.load(tmp_path / "m", use_gpu=False, progress_bar=False)
@@ -121,8 +158,12 @@ def embeddings_of(folder):
 
 
 def test_a_save_killed_between_its_two_renames_is_recovered_and_dead_copies_cleaned(tmp_path):
-    first, second = tiny_retriever(), DensePassageRetriever(
-        model=BiEncoder(tiny_encoder(seed=3), tiny_encoder(seed=4)), use_gpu=False, progress_bar=False)
+    first, second = (
+        tiny_retriever(),
+        DensePassageRetriever(
+            model=BiEncoder(tiny_encoder(seed=3), tiny_encoder(seed=4)), use_gpu=False, progress_bar=False
+        ),
+    )
     first.save(tmp_path / "model")
     second.save(tmp_path / "b")
     # The state a kill between the renames leaves: the old model moved aside, the complete new one not yet in place.
@@ -135,8 +176,12 @@ def test_a_save_killed_between_its_two_renames_is_recovered_and_dead_copies_clea
 def test_a_save_interrupted_at_each_step_leaves_a_loadable_model(tmp_path, monkeypatch):
     import dpr_nb.files as files
 
-    first, second = tiny_retriever(), DensePassageRetriever(
-        model=BiEncoder(tiny_encoder(seed=3), tiny_encoder(seed=4)), use_gpu=False, progress_bar=False)
+    first, second = (
+        tiny_retriever(),
+        DensePassageRetriever(
+            model=BiEncoder(tiny_encoder(seed=3), tiny_encoder(seed=4)), use_gpu=False, progress_bar=False
+        ),
+    )
     for step, expected in ((1, first), (2, second)):  # interrupted at the first rename, then at the second
         folder = tmp_path / f"model-{step}"
         first.save(folder)
@@ -160,8 +205,9 @@ def test_an_unfinished_checkpoint_of_a_dead_process_is_removed(tmp_path):
     stale = tmp_path / "checkpoints" / f".step-000004.tmp-{DEAD}"
     stale.mkdir(parents=True)
     (stale / "model.pt").write_bytes(b"half")
-    tiny_retriever().train(**SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path / "checkpoints"),
-                           checkpoint_every=1, restart=True)
+    tiny_retriever().train(
+        **SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path / "checkpoints"), checkpoint_every=1, restart=True
+    )
     assert not stale.exists()
 
 
@@ -174,8 +220,9 @@ def test_a_truncated_checkpoint_is_refused_with_the_fix_and_no_unsafe_advice(tmp
     weights.write_bytes(weights.read_bytes()[:1000])
     damaged = r"step-\d+: it is damaged or incomplete .*Delete this folder"
     with pytest.raises(DamagedCheckpointError, match=damaged) as e:
-        tiny_retriever().train(**SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path), checkpoint_every=1,
-                               resume=True)
+        tiny_retriever().train(
+            **SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path), checkpoint_every=1, resume=True
+        )
     assert "weights_only" not in str(e.value)
 
 
@@ -187,8 +234,9 @@ def test_documents_and_stores_refuse_what_cannot_be_right():
         store.write_documents([Document(content="a")], duplicate_documents="replace")
     store.write_documents([Document(content="a", id="1")])
     with pytest.raises(ValueError, match="id 1 is already in the store .*nothing was written"):
-        store.write_documents([Document(content="b", id="2"), Document(content="c", id="1")],
-                              duplicate_documents="fail")
+        store.write_documents(
+            [Document(content="b", id="2"), Document(content="c", id="1")], duplicate_documents="fail"
+        )
     assert store.get_document_count() == 1  # "b" was not written before the duplicate was found
     store.update_embeddings(tiny_retriever())  # 64 dimensions
     with pytest.raises(ValueError, match=r"query embedding has shape \(32,\) and the store's embeddings \(64,\)"):
@@ -205,10 +253,16 @@ def test_a_second_run_into_a_save_dir_in_use_is_refused_and_a_dead_runs_lock_tak
     try:
         (tmp_path / ".model.lock").write_text(str(other.pid))
         steps = []
-        with pytest.raises(FolderInUseError, match=rf"save_dir=.*model' is in use by another run \(process "
-                                                   rf"{other.pid}\)"):
-            tiny_retriever().train(**SMALL, save_dir=str(tmp_path / "model"),
-                                   callbacks={"on_step_end": lambda trainer, record: steps.append(record)})
+        with pytest.raises(
+            FolderInUseError,
+            match=rf"save_dir=.*model' is in use by another run \(process "
+            rf"{other.pid}\)",
+        ):
+            tiny_retriever().train(
+                **SMALL,
+                save_dir=str(tmp_path / "model"),
+                callbacks={"on_step_end": lambda trainer, record: steps.append(record)},
+            )
         assert steps == [] and not (tmp_path / "model").exists()
         with pytest.raises(FolderInUseError):  # a save on its own, too
             tiny_retriever().save(tmp_path / "model")
@@ -240,8 +294,9 @@ def test_every_file_of_a_trained_and_saved_model_gets_ordinary_permissions(tmp_p
     from dpr_nb.files import current_umask
 
     tiny_retriever().train(**{**SMALL, "n_epochs": 1}, save_dir=str(tmp_path / "model"))
-    modes = {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in (tmp_path / "model").rglob("*")
-             if p.is_file()}
+    modes = {
+        str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in (tmp_path / "model").rglob("*") if p.is_file()
+    }
     assert "model/README.md" in modes and "model/training.png" in modes
     assert set(modes.values()) == {0o666 & ~current_umask()}, modes
 
@@ -252,11 +307,21 @@ def test_a_length_beyond_the_models_positions_is_refused_when_the_retriever_is_m
     from dpr_nb.encoders import Encoder
 
     with pytest.raises(ValueError, match=r"max_seq_len_passage=513 is longer than the 512 tokens .*at most 512"):
-        DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), max_seq_len_passage=513,
-                              use_gpu=False)
+        DensePassageRetriever(
+            model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), max_seq_len_passage=513, use_gpu=False
+        )
     # RoBERTa's positions start after its padding index: 514 position embeddings take 512 tokens.
-    roberta = RobertaModel(RobertaConfig(vocab_size=16, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                                         intermediate_size=16, max_position_embeddings=514, pad_token_id=1))
+    roberta = RobertaModel(
+        RobertaConfig(
+            vocab_size=16,
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            max_position_embeddings=514,
+            pad_token_id=1,
+        )
+    )
     assert Encoder(roberta, None, "mean").max_length == 512
 
 
@@ -287,8 +352,15 @@ def test_concurrent_saves_into_one_folder_each_succeed_or_are_refused_and_the_la
     import time
 
     seeds = range(10, 16)
-    savers = {seed: subprocess.Popen([sys.executable, "-c", SAVER, str(tmp_path / "model"), str(seed)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in seeds}
+    savers = {
+        seed: subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(tmp_path / "model"), str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in seeds
+    }
     while len(list(tmp_path.glob("ready-*"))) < len(seeds) and all(p.poll() is None for p in savers.values()):
         time.sleep(0.01)
     (tmp_path / "go").touch()  # all at once
@@ -301,8 +373,9 @@ def test_concurrent_saves_into_one_folder_each_succeed_or_are_refused_and_the_la
     saved = {seed: when for seed, (outcome, when) in outcomes.items() if outcome == "saved"}
     assert saved and all(outcome in ("saved", "in use") for outcome, _ in outcomes.values())
     last = max(saved, key=saved.get)
-    expected = DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=last), tiny_encoder(seed=last + 100)),
-                                     use_gpu=False, progress_bar=False)
+    expected = DensePassageRetriever(
+        model=BiEncoder(tiny_encoder(seed=last), tiny_encoder(seed=last + 100)), use_gpu=False, progress_bar=False
+    )
     reloaded = DensePassageRetriever.load(tmp_path / "model", use_gpu=False, progress_bar=False)
     assert reloaded.embed_queries(["q"]).tolist() == expected.embed_queries(["q"]).tolist()
     left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("ready-"))

@@ -6,11 +6,13 @@ from dpr_nb.report import format_report, ranking_report
 
 def test_toy_batch_ranked_by_hand():
     # 3 questions x 6 passages (each question brought its positive and one hard negative).
-    scores = torch.tensor([
-        [9.0, 1.0, 2.0, 3.0, 4.0, 5.0],  # positive 0 ranked first -> rank 0, correct
-        [1.0, 2.0, 3.0, 9.0, 4.0, 5.0],  # positive 2: order 3,5,4,2 -> rank 3, predicts passage 3
-        [1.0, 2.0, 3.0, 4.0, 6.0, 5.0],  # positive 4 ranked first -> rank 0, correct
-    ])
+    scores = torch.tensor(
+        [
+            [9.0, 1.0, 2.0, 3.0, 4.0, 5.0],  # positive 0 ranked first -> rank 0, correct
+            [1.0, 2.0, 3.0, 9.0, 4.0, 5.0],  # positive 2: order 3,5,4,2 -> rank 3, predicts passage 3
+            [1.0, 2.0, 3.0, 4.0, 6.0, 5.0],  # positive 4 ranked first -> rank 0, correct
+        ]
+    )
     mask = torch.zeros(3, 6, dtype=torch.bool)
     mask[0, 0] = mask[1, 2] = mask[2, 4] = True
     report = ranking_report([scores], [mask], losses=[1.5])

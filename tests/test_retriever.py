@@ -13,18 +13,35 @@ from dpr_nb.encoders import BiEncoder, tiny_encoder
 
 
 def tiny(**kwargs):
-    return DensePassageRetriever(query_embedding_model="dpr-nb/tiny-bert", passage_embedding_model="dpr-nb/tiny-bert",
-                                 use_gpu=False, progress_bar=False, **kwargs)
+    return DensePassageRetriever(
+        query_embedding_model="dpr-nb/tiny-bert",
+        passage_embedding_model="dpr-nb/tiny-bert",
+        use_gpu=False,
+        progress_bar=False,
+        **kwargs,
+    )
 
 
 def test_seed_tutorial_code_trains_saves_and_reloads(tmp_path):
     doc_dir, save_dir = tmp_path / "data", tmp_path / "model"
     write_embedded_dataset(doc_dir)
     retriever = tiny(document_store=InMemoryDocumentStore(), max_seq_len_query=32, max_seq_len_passage=64)
-    history = retriever.train(data_dir=str(doc_dir), train_filename="train.json", dev_filename="dev.json",
-                              test_filename="dev.json", n_epochs=2, batch_size=16, grad_acc_steps=2,
-                              save_dir=str(save_dir), evaluate_every=10, embed_title=True, num_positives=1,
-                              num_hard_negatives=1, learning_rate=5e-4, num_warmup_steps=4)
+    history = retriever.train(
+        data_dir=str(doc_dir),
+        train_filename="train.json",
+        dev_filename="dev.json",
+        test_filename="dev.json",
+        n_epochs=2,
+        batch_size=16,
+        grad_acc_steps=2,
+        save_dir=str(save_dir),
+        evaluate_every=10,
+        embed_title=True,
+        num_positives=1,
+        num_hard_negatives=1,
+        learning_rate=5e-4,
+        num_warmup_steps=4,
+    )
     micro_batches = -(-500 // 16)  # 500 training questions
     assert len(history.steps) == 2 * -(-micro_batches // 2)  # optimizer steps: accumulation halves them
     assert [e["step"] for e in history.evaluations if e["split"] == "dev"] == [10, 20, 30, 32]
@@ -32,8 +49,9 @@ def test_seed_tutorial_code_trains_saves_and_reloads(tmp_path):
     learning_rates = [s["learning_rate"] for s in history.steps]
     assert max(learning_rates) == pytest.approx(5e-4, rel=0.05) and learning_rates[-1] < learning_rates[15]
 
-    reloaded = DensePassageRetriever.load(load_dir=str(save_dir), document_store=None, use_gpu=False,
-                                          progress_bar=False)
+    reloaded = DensePassageRetriever.load(
+        load_dir=str(save_dir), document_store=None, use_gpu=False, progress_bar=False
+    )
     np.testing.assert_array_equal(retriever.embed_queries(EXAMPLE_QUESTIONS), reloaded.embed_queries(EXAMPLE_QUESTIONS))
     assert reloaded.max_seq_len_passage == 64
     assert reloaded.train_config.grad_acc_steps == 2 and reloaded.train_config.data_dir == str(doc_dir)
@@ -69,8 +87,11 @@ def test_document_store_retrieve_and_embeddings():
 def test_store_sees_documents_written_after_a_query_and_breaks_ties_in_writing_order():
     store = InMemoryDocumentStore(similarity="dot_product")
     store.write_documents([Document(content=f"text {i}", embedding=np.array([1.0, 0.0])) for i in range(5)])
-    assert [d.content for d in store.query_by_embedding(np.array([1.0, 0.0]), top_k=3)] == ["text 0", "text 1",
-                                                                                          "text 2"]
+    assert [d.content for d in store.query_by_embedding(np.array([1.0, 0.0]), top_k=3)] == [
+        "text 0",
+        "text 1",
+        "text 2",
+    ]
     store.write_documents([Document(content="closer", embedding=np.array([2.0, 0.0]))])  # after the first query
     assert [d.content for d in store.query_by_embedding(np.array([1.0, 0.0]), top_k=2)] == ["closer", "text 0"]
     store.delete_documents()
@@ -81,8 +102,10 @@ def test_batched_embeddings_come_back_in_order_and_equal_one_text_at_a_time():
     """Texts are embedded longest first in batches (little padding); each row is still its own text's vector."""
     retriever = tiny()
     passages = embedded_passages()[:13]
-    documents = [Document(content=p["text"] + " extra words" * (i % 4), meta={"name": p["title"]})
-                 for i, p in enumerate(passages)]
+    documents = [
+        Document(content=p["text"] + " extra words" * (i % 4), meta={"name": p["title"]})
+        for i, p in enumerate(passages)
+    ]
     one_by_one = np.concatenate([retriever.embed_documents([d], batch_size=1) for d in documents])
     np.testing.assert_allclose(retriever.embed_documents(documents, batch_size=4), one_by_one, atol=1e-5)
     questions = [q + " ?" * i for i, q in enumerate(EXAMPLE_QUESTIONS)]
@@ -105,11 +128,14 @@ def test_cosine_similarity_is_used_and_kept(tmp_path):
     assert DensePassageRetriever.load(tmp_path, use_gpu=False).similarity_function == "cosine"
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"n_gpu": 2}, ValueError, "n_gpu=2"),
-    ({"optimizer_name": "SGD"}, ValueError, "AdamW"),
-    ({"early_stopping": object()}, ValueError, "early_stopping"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"n_gpu": 2}, ValueError, "n_gpu=2"),
+        ({"optimizer_name": "SGD"}, ValueError, "AdamW"),
+        ({"early_stopping": object()}, ValueError, "early_stopping"),
+    ],
+)
 def test_arguments_that_cannot_apply_raise(kwargs, error, message):
     with pytest.raises(error, match=message):
         tiny().train(config=TrainConfig.preset("smoke"), **kwargs)
@@ -120,8 +146,9 @@ def test_arguments_without_effect_warn(tmp_path):
         tiny(global_loss_buffer_size=150000)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tiny().train(config=TrainConfig.preset("smoke", max_samples=16, n_epochs=1, save_dir=None),
-                     max_processes=4, use_amp=True)
+        tiny().train(
+            config=TrainConfig.preset("smoke", max_samples=16, n_epochs=1, save_dir=None), max_processes=4, use_amp=True
+        )
     messages = " ".join(str(w.message) for w in caught)
     assert "max_processes" in messages and "use_amp=True has no effect on the CPU" in messages
 
@@ -129,9 +156,13 @@ def test_arguments_without_effect_warn(tmp_path):
 def test_callbacks_see_every_step_and_evaluation():
     retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(), tiny_encoder()), use_gpu=False)
     seen = {"steps": [], "evaluations": []}
-    history = retriever.train(config=TrainConfig.preset("smoke", max_samples=64, n_epochs=2, save_dir=None),
-                              callbacks={"on_step_end": lambda trainer, record: seen["steps"].append(record),
-                                         "on_evaluate": [lambda trainer, record: seen["evaluations"].append(record)]})
+    history = retriever.train(
+        config=TrainConfig.preset("smoke", max_samples=64, n_epochs=2, save_dir=None),
+        callbacks={
+            "on_step_end": lambda trainer, record: seen["steps"].append(record),
+            "on_evaluate": [lambda trainer, record: seen["evaluations"].append(record)],
+        },
+    )
     assert seen["steps"] == history.steps and len(seen["steps"]) == 8
     assert seen["evaluations"] == history.evaluations
     assert [e["split"] for e in seen["evaluations"]] == ["dev", "test"]
@@ -148,8 +179,9 @@ def test_demo_command_improves_the_report(tmp_path, capsys):
 def test_from_config_takes_the_models_lengths_title_similarity_and_device_of_the_config():
     from dpr_nb import TrainConfig
 
-    config = TrainConfig.preset("smoke", max_seq_len_query=24, max_seq_len_passage=48, embed_title=False,
-                                similarity="cosine", device="cpu")
+    config = TrainConfig.preset(
+        "smoke", max_seq_len_query=24, max_seq_len_passage=48, embed_title=False, similarity="cosine", device="cpu"
+    )
     retriever = DensePassageRetriever.from_config(config, progress_bar=False)
     assert (retriever.max_seq_len_query, retriever.max_seq_len_passage) == (24, 48)
     assert retriever.embed_title is False and retriever.similarity_function == "cosine"

@@ -22,12 +22,20 @@ REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "screenshot_notebook.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-missing = [what for what, found in (("selenium", importlib.util.find_spec("selenium")),
-                                    ("chromium", shutil.which("chromium") or shutil.which("chromium-browser")),
-                                    ("chromedriver", shutil.which("chromedriver"))) if not found]
+missing = [
+    what
+    for what, found in (
+        ("selenium", importlib.util.find_spec("selenium")),
+        ("chromium", shutil.which("chromium") or shutil.which("chromium-browser")),
+        ("chromedriver", shutil.which("chromedriver")),
+    )
+    if not found
+]
 pytestmark = pytest.mark.skipif(
-    bool(missing), reason=f"needs a headless browser, missing: {', '.join(missing)} "
-                          "(pip install selenium; apt-get install chromium chromium-driver)")
+    bool(missing),
+    reason=f"needs a headless browser, missing: {', '.join(missing)} "
+    "(pip install selenium; apt-get install chromium chromium-driver)",
+)
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -42,8 +50,9 @@ def test_quickstart_widgets_render_in_jupyterlab(tmp_path):
     output = tmp_path / "quickstart.png"
     # --no-wait: screenshot once the panel has rendered; the nbval run of the notebook checks the cells after it.
     command = [sys.executable, str(SCRIPT), "--output", str(output), "--no-wait", "--timeout", "180"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     report = f"{result.stdout[-6000:]}\n----- stderr -----\n{result.stderr[-3000:]}"  # the script's report first
     assert result.returncode == 0, f"the script failed ({result.returncode}):\n{report}"
 

@@ -37,10 +37,11 @@ def test_xquad_files_load_and_count(xquad):
 def test_xquad_splits_are_by_article_and_disjoint(xquad):
     _, out, counts = xquad
     records = {split: json.loads((out / f"{split}.json").read_text(encoding="utf-8")) for split in SPLITS}
-    ids = {s: set().union(*(_ids(r["positive_ctxs"]) | _ids(r["hard_negative_ctxs"]) for r in records[s]))
-           for s in SPLITS}
+    ids = {
+        s: set().union(*(_ids(r["positive_ctxs"]) | _ids(r["hard_negative_ctxs"]) for r in records[s])) for s in SPLITS
+    }
     for i, a in enumerate(SPLITS):
-        for b in SPLITS[i + 1:]:
+        for b in SPLITS[i + 1 :]:
             assert not ids[a] & ids[b], f"passages in both {a} and {b}"
     articles = {s: {pid.split("-")[0] for pid in ids[s]} for s in SPLITS}
     assert {s: len(articles[s]) for s in SPLITS} == {"train": 38, "dev": 5, "test": 5}
@@ -75,18 +76,32 @@ def _squad_v2(tmp_path):
         answers = [] if answer is None else [{"text": answer, "answer_start": 0}]
         return {"id": qid, "question": question, "answers": answers, "is_impossible": impossible}
 
-    data = {"version": "v2.0", "data": [{"title": "Cities", "paragraphs": [
-        {"context": "Paris is the capital of France and sits on the river Seine.",
-         "qas": [qa("q1", "Which city is the capital of France on the Seine?", "Paris"),
-                 qa("q2", "What is the capital of Atlantis?", impossible=True),
-                 qa("q3", "Who founded the Seine?")]},  # no answers at all: also unanswerable
-        {"context": "The capital of France, paris, has many bridges over the Seine river.", "qas": []},
-        {"context": "A French capital city on the Seine river was once Rouen, in Normandy.", "qas": []},
-        {"context": "Zeppelin airships flew over the aurora borealis near Tromso.",
-         "qas": [qa("q4", "Which airships flew over the aurora borealis?", "Zeppelin")]},
-        {"context": "The aurora borealis is seen from Tromso; airships are rare there.", "qas": []},
-        {"context": "Bananas grow in warm places.", "qas": []},
-    ]}]}
+    data = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "Cities",
+                "paragraphs": [
+                    {
+                        "context": "Paris is the capital of France and sits on the river Seine.",
+                        "qas": [
+                            qa("q1", "Which city is the capital of France on the Seine?", "Paris"),
+                            qa("q2", "What is the capital of Atlantis?", impossible=True),
+                            qa("q3", "Who founded the Seine?"),
+                        ],
+                    },  # no answers at all: also unanswerable
+                    {"context": "The capital of France, paris, has many bridges over the Seine river.", "qas": []},
+                    {"context": "A French capital city on the Seine river was once Rouen, in Normandy.", "qas": []},
+                    {
+                        "context": "Zeppelin airships flew over the aurora borealis near Tromso.",
+                        "qas": [qa("q4", "Which airships flew over the aurora borealis?", "Zeppelin")],
+                    },
+                    {"context": "The aurora borealis is seen from Tromso; airships are rare there.", "qas": []},
+                    {"context": "Bananas grow in warm places.", "qas": []},
+                ],
+            }
+        ],
+    }
     path = tmp_path / "tiny-v2.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
@@ -127,8 +142,23 @@ def test_bad_fractions_raise(tmp_path):
 
 def test_cli_convert_squad(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["data", "convert-squad", str(_squad_v2(tmp_path)), str(out), "--dev-fraction", "0",
-                 "--test-fraction", "0", "--num-hard-negatives", "1"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "convert-squad",
+                str(_squad_v2(tmp_path)),
+                str(out),
+                "--dev-fraction",
+                "0",
+                "--test-fraction",
+                "0",
+                "--num-hard-negatives",
+                "1",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "questions=2" in printed and "unanswerable=2" in printed and "tokenisation: words" in printed
     records = json.loads((out / "train.json").read_text())

@@ -21,8 +21,16 @@ def without_dropout(model):
 def test_gradient_accumulation_equals_summed_micro_batch_gradients():
     """Two optimizer steps of 2 micro-batches each, against the same computation written out by hand."""
     examples = load_splits("embedded", "")["train"][:32]
-    config = TrainConfig.preset("smoke", batch_size=8, grad_acc_steps=2, n_epochs=1, num_warmup_steps=0,
-                                learning_rate=1e-3, max_grad_norm=1.0, save_dir=None)
+    config = TrainConfig.preset(
+        "smoke",
+        batch_size=8,
+        grad_acc_steps=2,
+        n_epochs=1,
+        num_warmup_steps=0,
+        learning_rate=1e-3,
+        max_grad_norm=1.0,
+        save_dir=None,
+    )
     model = without_dropout(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)))
     reference = copy.deepcopy(model)
 
@@ -31,10 +39,11 @@ def test_gradient_accumulation_equals_summed_micro_batch_gradients():
     assert len(history.steps) == 2
 
     # The same micro-batches: the sampler is seeded with config.seed.
-    micro_batches = [trainer.make_batch(items) for items in
-                     BatchSampler(examples, 8, config.num_positives, config.num_hard_negatives, seed=config.seed)]
-    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, eps=config.epsilon,
-                                  weight_decay=0.0)
+    micro_batches = [
+        trainer.make_batch(items)
+        for items in BatchSampler(examples, 8, config.num_positives, config.num_hard_negatives, seed=config.seed)
+    ]
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, eps=config.epsilon, weight_decay=0.0)
     losses = []
     for step, group in enumerate([micro_batches[:2], micro_batches[2:]]):
         total = 0.0
@@ -116,8 +125,16 @@ def test_precision_is_float32_on_the_cpu_and_half_precision_asked_for_there_warn
 def test_shared_encoders_train_one_encoder_for_questions_and_passages():
     """One optimizer step with share_encoders against the same step written out by hand with a single encoder."""
     examples = load_splits("embedded", "")["train"][:8]
-    config = TrainConfig.preset("smoke", batch_size=8, n_epochs=1, num_warmup_steps=0, learning_rate=1e-3,
-                                max_grad_norm=1.0, save_dir=None, share_encoders=True)
+    config = TrainConfig.preset(
+        "smoke",
+        batch_size=8,
+        n_epochs=1,
+        num_warmup_steps=0,
+        learning_rate=1e-3,
+        max_grad_norm=1.0,
+        save_dir=None,
+        share_encoders=True,
+    )
     model = without_dropout(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)))
     reference = copy.deepcopy(model.query_encoder)  # the encoder both roles start from
 
@@ -126,10 +143,11 @@ def test_shared_encoders_train_one_encoder_for_questions_and_passages():
     assert model.shares_encoders and model.passage_encoder is model.query_encoder
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in reference.parameters())
 
-    (batch,) = [trainer.make_batch(items) for items in
-                BatchSampler(examples, 8, config.num_positives, config.num_hard_negatives, seed=config.seed)]
-    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, eps=config.epsilon,
-                                  weight_decay=0.0)
+    (batch,) = [
+        trainer.make_batch(items)
+        for items in BatchSampler(examples, 8, config.num_positives, config.num_hard_negatives, seed=config.seed)
+    ]
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, eps=config.epsilon, weight_decay=0.0)
     loss, _ = in_batch_negatives_loss(reference(**batch.query), reference(**batch.passage), batch.positive_mask)
     loss.backward()  # the gradients of both roles add up in the one set of weights
     torch.nn.utils.clip_grad_norm_(reference.parameters(), config.max_grad_norm)

@@ -30,8 +30,9 @@ def test_panel_of_a_preset_gives_back_that_preset(name):
     preset = TrainConfig.preset(name)
     panel = ConfigPanel(preset)
     assert list(panel.controls) == list(DEFAULT_FIELDS)
-    assert {field: getattr(panel.config, field) for field in DEFAULT_FIELDS} == \
-        {field: getattr(preset, field) for field in DEFAULT_FIELDS}
+    assert {field: getattr(panel.config, field) for field in DEFAULT_FIELDS} == {
+        field: getattr(preset, field) for field in DEFAULT_FIELDS
+    }
     assert panel.config == preset  # every field, shown or not
     assert panel.preset.value == name
     assert panel.error.value == ""
@@ -54,8 +55,12 @@ def test_controls_are_built_from_the_field_types_and_labelled():
         assert labelled.description == name
         assert tooltip(labelled) == TrainConfig.help(name)
     other = ConfigPanel(fields=["embed_title", "dev_split", "device", "eval_corpus"]).controls
-    assert [type(w) for w in other.values()] == [ipywidgets.Checkbox, ipywidgets.FloatText, ipywidgets.Text,
-                                                 ipywidgets.Text]
+    assert [type(w) for w in other.values()] == [
+        ipywidgets.Checkbox,
+        ipywidgets.FloatText,
+        ipywidgets.Text,
+        ipywidgets.Text,
+    ]
     with pytest.raises(ValueError, match="not TrainConfig fields"):
         ConfigPanel(fields=["batch_size", "batchsize"])
 
@@ -72,9 +77,16 @@ def test_changed_controls_give_exactly_those_changes():
     c["precision"].value = "bf16"
     c["save_dir"].value = ""  # an empty optional text box is None: save nothing
     c["data_dir"].value = "data/nq"
-    assert panel.config == start.replace(batch_size=128, grad_cache_chunk_size=16, similarity="cosine",
-                                         temperature=None, learning_rate=2e-5, precision="bf16", save_dir=None,
-                                         data_dir="data/nq")
+    assert panel.config == start.replace(
+        batch_size=128,
+        grad_cache_chunk_size=16,
+        similarity="cosine",
+        temperature=None,
+        learning_rate=2e-5,
+        precision="bf16",
+        save_dir=None,
+        data_dir="data/nq",
+    )
     assert panel.preset.value == CUSTOM
     assert panel.error.value == ""
     # The optional control's parts follow its value, and a click on its checkbox sets it
@@ -147,8 +159,13 @@ def run():
     """4 optimizer steps on 32 questions, dev evaluated at step 2 and at the end, with a dashboard attached."""
     examples = load_splits("embedded", "")
     config = TrainConfig.preset("smoke", n_epochs=1, batch_size=8, evaluate_every=2, save_dir=None)
-    trainer = Trainer(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), config, examples["train"][:32],
-                      examples["dev"][:16], progress_bar=False)
+    trainer = Trainer(
+        BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)),
+        config,
+        examples["train"][:32],
+        examples["dev"][:16],
+        progress_bar=False,
+    )
     dashboard = TrainingDashboard(refresh_every=1)  # a redraw every step: the plot must replace, not append
     assert dashboard.attach(trainer) is trainer
     history = trainer.train()
@@ -198,8 +215,7 @@ def test_dashboard_redraws_every_refresh_every_steps_and_without_a_known_total(m
     assert drawn == [5, 10]
     dashboard.on_checkpoint(emitter, "checkpoints/step-12")
     assert "checkpoints/step-12" in dashboard.metrics.value
-    dashboard.on_train_end(emitter, History(best={"step": 10, "metric": "loss", "value": 0.25},
-                                            stopped_early_at=12))
+    dashboard.on_train_end(emitter, History(best={"step": 10, "metric": "loss", "value": 0.25}, stopped_early_at=12))
     assert drawn == [5, 10, 12]
     assert dashboard.history.best["step"] == 10 and dashboard.history.stopped_early_at == 12
     assert "stopped early at step 12" in dashboard.status.value
@@ -217,8 +233,10 @@ def test_dashboard_with_a_given_total_shows_time_left():
 
 
 def test_dashboard_continues_a_resumed_history():
-    earlier = History(steps=[{"step": 1, "epoch": 0, "loss": 3.0, "learning_rate": 1e-5}],
-                      evaluations=[{"step": 1, "split": "dev", "loss": 2.5}])
+    earlier = History(
+        steps=[{"step": 1, "epoch": 0, "loss": 3.0, "learning_rate": 1e-5}],
+        evaluations=[{"step": 1, "split": "dev", "loss": 2.5}],
+    )
     emitter = types.SimpleNamespace(history=earlier, step=1, total_steps=3)
     dashboard = TrainingDashboard(refresh_every=100)
     dashboard.on_train_start(emitter)

@@ -26,8 +26,9 @@ from dpr_nb.splits import load_splits  # noqa: E402
 from dpr_nb.trainer import Trainer  # noqa: E402
 
 
-def make_trainer(chunk: int | None = None, dropout: bool = True, checkpoint_dir: str | None = None,
-                 **overrides) -> Trainer:
+def make_trainer(
+    chunk: int | None = None, dropout: bool = True, checkpoint_dir: str | None = None, **overrides
+) -> Trainer:
     """The same model, data and settings in every process and in the test's own reference run."""
     examples = load_splits("embedded", "")["train"][:48]
     model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
@@ -35,9 +36,17 @@ def make_trainer(chunk: int | None = None, dropout: bool = True, checkpoint_dir:
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
-    settings = dict(batch_size=8, n_epochs=2, num_warmup_steps=2, learning_rate=1e-3, save_dir=None,
-                    grad_cache_chunk_size=chunk, checkpoint_dir=checkpoint_dir,
-                    checkpoints_to_keep=2, device="cpu")
+    settings = dict(
+        batch_size=8,
+        n_epochs=2,
+        num_warmup_steps=2,
+        learning_rate=1e-3,
+        save_dir=None,
+        grad_cache_chunk_size=chunk,
+        checkpoint_dir=checkpoint_dir,
+        checkpoints_to_keep=2,
+        device="cpu",
+    )
     config = TrainConfig.preset("smoke", **{**settings, **overrides})
     return Trainer(model, config, examples, progress_bar=False)
 
@@ -54,12 +63,19 @@ def main() -> None:
     parser.add_argument("--epsilon", type=float, default=1e-8)
     args = parser.parse_args()
     torch.set_num_threads(1)  # two processes share two cores
-    trainer = make_trainer(args.chunk, not args.no_dropout, args.checkpoint_dir,
-                           checkpoint_every=args.checkpoint_every, epsilon=args.epsilon)
+    trainer = make_trainer(
+        args.chunk,
+        not args.no_dropout,
+        args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every,
+        epsilon=args.epsilon,
+    )
     if args.die_at:
+
         def die(trainer, record):
             if record["step"] == args.die_at:
                 os.kill(os.getpid(), signal.SIGKILL)
+
         trainer.add_callback("on_step_end", die)
     history = trainer.train(resume=args.resume)
     if trainer.group.is_main:
