@@ -24,7 +24,7 @@ The model: BERT-base's shape (12 layers, 768 dimensions, 110 M parameters per en
 bert-base-uncased's tokenizer (all-MiniLM-L6-v2's, the same vocabulary), so nothing is downloaded: speed, memory
 and numerical agreement depend on the shape, not on the trained values. dpr_nb trains DPR's two encoders; both tools
 use cosine similarity at scale 20 (temperature 0.05), AdamW at 2e-5, 1 hard negative, lengths 64/256, dropout off
-for the precision checks. Data: XQuAD English as DPR records (dpr_nb.squad.convert_squad), else the embedded set.
+for the precision checks. Data: XQuAD English as DPR records (dpr_nb.squad.convert_squad), else the built-in set.
 
 Writes benchmarks/results/gpu_check.json (or --json).
 """
@@ -68,7 +68,7 @@ def environment(args):
         convert_squad(xquad, Path(args.work) / "data", dev_fraction=0.0, test_fraction=0.0, num_hard_negatives=1)
         examples = list(load_splits(Path(args.work) / "data", "train.json")["train"])
     else:
-        examples = list(load_splits("embedded", "")["train"])
+        examples = list(load_splits("builtin", "")["train"])
     random.Random(0).shuffle(examples)
     lengths = (64, 256) if cuda else (32, 64)
     return device, str(folder), examples, lengths
@@ -85,7 +85,7 @@ def config_for(folder: str, lengths, **settings):
         max_seq_len_query=lengths[0],
         max_seq_len_passage=lengths[1],
         num_hard_negatives=1,
-        similarity="cosine",
+        similarity_function="cosine",
         temperature=0.05,
         learning_rate=2e-5,
         num_warmup_steps=0,

@@ -13,7 +13,7 @@ Three configurations on the same model and data, each trained in a fresh process
 
 Each process runs Trainer.train() for 1 warm-up step (it allocates the gradients and Adam's state) and --steps
 measured steps, timed between the "on_step_end" callbacks. Data: DPR questions made from ../shared's XQuAD English
-with convert_squad (paragraphs as passages, BM25 hard negatives), or the embedded dataset (--data embedded, and
+with convert_squad (paragraphs as passages, BM25 hard negatives), or the built-in dataset (--data builtin, and
 whenever ../shared is absent).
 
 Memory. On a GPU: torch.cuda.max_memory_allocated, its peak reset once the model is on the GPU; "above baseline"
@@ -68,7 +68,7 @@ def measure(settings: dict) -> dict:
 
     model_name = TINY_MODEL if settings["model"] == "tiny" else settings["model"]
     model = BiEncoder.from_pretrained(model_name, model_name)
-    data_dir, train_file = (settings["data_dir"], "train.json") if settings["data_dir"] else ("embedded", "")
+    data_dir, train_file = (settings["data_dir"], "train.json") if settings["data_dir"] else ("builtin", "")
     examples = list(load_splits(data_dir, train_file)["train"])
     # A seeded sample of the whole file: XQuAD lists its questions article by article, so its first 384 questions
     # would all be about a fifth of its paragraphs, and a batch would bring far fewer distinct passages.
@@ -180,7 +180,7 @@ def measure(settings: dict) -> dict:
 
 
 def make_data(args, folder: Path) -> tuple[str | None, str]:
-    """(data_dir for the children or None for the embedded dataset, a description)."""
+    """(data_dir for the children or None for the built-in dataset, a description)."""
     if args.data == "xquad" and XQUAD_EN.is_file():
         from dpr_nb.squad import convert_squad
 
@@ -191,8 +191,8 @@ def make_data(args, folder: Path) -> tuple[str | None, str]:
             f"XQuAD English via convert_squad: {counts['train']['questions']} questions, "
             f"{counts['train']['passages']} paragraphs"
         )
-    reason = "" if args.data == "embedded" else f" ({XQUAD_EN} is absent)"
-    return None, f"the embedded dataset{reason}"
+    reason = "" if args.data == "builtin" else f" ({XQUAD_EN} is absent)"
+    return None, f"the built-in dataset{reason}"
 
 
 def main() -> None:
@@ -203,7 +203,7 @@ def main() -> None:
         help="a hub name or a local folder (both encoders start from it), or 'tiny' (dpr_nb's "
         "TINY_MODEL); default: ../shared/models/all-MiniLM-L6-v2",
     )
-    parser.add_argument("--data", choices=("xquad", "embedded"), default="xquad")
+    parser.add_argument("--data", choices=("xquad", "builtin"), default="xquad")
     parser.add_argument("--chunk", type=int, default=16, help="grad_cache_chunk_size of the cached configuration")
     parser.add_argument("--batch-size", type=int, default=128, help="the large batch (with and without caching)")
     parser.add_argument("--small-batch-size", type=int, default=16, help="the small batch (without caching)")

@@ -68,7 +68,7 @@ def train_dpr_nb(model: str, data_dir: Path, args, share_encoders: bool):
         n_epochs=args.epochs,
         learning_rate=args.learning_rate,
         num_warmup_steps=math.ceil(0.1 * steps),
-        similarity="cosine",
+        similarity_function="cosine",
         temperature=0.05,
         evaluate_every=0,
         save_dir=None,

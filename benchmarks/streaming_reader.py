@@ -6,8 +6,8 @@ Writes a DPR-format JSON list of about --size-mb (NQ-like records: 1 positive, 3
 of 100-word passages), then reads it in a fresh process per reader, so each peak RSS is that reader's alone:
 
 - dpr_nb streaming: one pass of `read_dpr_file`, as `dpr-nb data stats` and `dpr-nb data subset` make.
-- dpr_nb index: the one-time conversion to an on-disk index (`dpr-nb data index`, TrainConfig.index_on_disk).
-- index epoch: one shuffled training epoch's sampling from that index (BatchSampler, batch 16, 7 hard negatives),
+- dpr_nb records: the one-time copy of the records to disk (`dpr-nb data records`, TrainConfig.records_on_disk).
+- records epoch: one shuffled training epoch's sampling from that copy (BatchSampler, batch 16, 7 hard negatives),
   every question read from disk in random order.
 - json.load: the whole list parsed into memory, as Haystack v1 and the original DPR read it.
 
@@ -75,15 +75,15 @@ def read(reader: str, path: str) -> None:
         from dpr_nb.data import read_dpr_file
 
         questions = sum(1 for _ in read_dpr_file(path))
-    elif reader == "dpr_nb index":
-        from dpr_nb.indexed import IndexedDPRFile
+    elif reader == "dpr_nb records":
+        from dpr_nb.records_on_disk import DPRFileOnDisk
 
-        questions = len(IndexedDPRFile.build(path, rebuild=True))
-    elif reader == "index epoch":
+        questions = len(DPRFileOnDisk.build(path, rebuild=True))
+    elif reader == "records epoch":
         from dpr_nb.data import BatchSampler
-        from dpr_nb.indexed import IndexedDPRFile
+        from dpr_nb.records_on_disk import DPRFileOnDisk
 
-        sampler = BatchSampler(IndexedDPRFile.build(path), batch_size=16, num_hard_negatives=7, seed=0)
+        sampler = BatchSampler(DPRFileOnDisk.build(path), batch_size=16, num_hard_negatives=7, seed=0)
         questions = sum(len(batch) for batch in sampler)
     else:
         with open(path, encoding="utf-8") as f:
@@ -106,7 +106,7 @@ def main() -> None:
         print(f"{path}: {size_mb:.0f} MB, {records} questions\n")
         print(f"{'reader':<20}{'peak RSS (MB)':>15}{'seconds':>10}{'MB/s':>8}")
         results = {}
-        for reader in ("dpr_nb streaming", "dpr_nb index", "index epoch", "json.load"):
+        for reader in ("dpr_nb streaming", "dpr_nb records", "records epoch", "json.load"):
             output = subprocess.run(
                 [sys.executable, __file__, "--child", reader, str(path)], check=True, capture_output=True, text=True
             ).stdout

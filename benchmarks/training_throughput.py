@@ -124,7 +124,7 @@ def dpr_nb_child(settings: dict) -> dict:
         max_seq_len_query=settings["max_seq_len_query"],
         max_seq_len_passage=settings["max_seq_len_passage"],
         num_hard_negatives=1,
-        similarity="cosine",
+        similarity_function="cosine",
         temperature=0.05,
         learning_rate=2e-5,
         num_warmup_steps=0,

@@ -1,6 +1,6 @@
 """The `dpr-nb` command.
 
-dpr-nb demo                              train a tiny DPR model on the embedded dataset, report before/after,
+dpr-nb demo                              train a tiny DPR model on the built-in dataset, report before/after,
                                          save, reload, retrieve
 dpr-nb train --preset NAME | --config FILE [--set key=value ...] [--resume | --restart]
                                          train as the Python API does (also under torchrun); writes the model,
@@ -19,6 +19,8 @@ dpr-nb fetch [nq-dev nq-train wikipedia-passages xquad-en] [--data-dir DIR] [--m
 dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
 dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
 dpr-nb data mine --model DIR IN OUT      hard negatives mined with a trained model
+dpr-nb data records FILE [--out FOLDER]  a DPR file's records copied to disk once, read by position in training
+                                         (TrainConfig.records_on_disk)
 dpr-nb data convert-squad IN OUT_DIR     a SQuAD/XQuAD file as DPR train/dev/test files with BM25 hard
                                          negatives and a passages.tsv corpus, split by article
 """
@@ -37,7 +39,7 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     import transformers
 
     from . import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig, format_report
-    from .embedded_data import EXAMPLE_QUESTIONS, embedded_passages
+    from .builtin_data import EXAMPLE_QUESTIONS, builtin_passages
     from .splits import load_splits
 
     started = time.perf_counter()
@@ -45,7 +47,7 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     config = TrainConfig.preset("smoke", save_dir=save_dir, seed=seed, device="cpu")
     if n_epochs is not None:
         config = config.replace(n_epochs=n_epochs)
-    print(f"dpr-nb demo: a {config.query_model} bi-encoder on the embedded dataset, {config.n_epochs} epochs\n")
+    print(f"dpr-nb demo: a {config.query_model} bi-encoder on the built-in dataset, {config.n_epochs} epochs\n")
     retriever = DensePassageRetriever.from_config(config, document_store=InMemoryDocumentStore())
     test = load_splits(config.data_dir, config.train_filename)["test"]  # towns the model never trains on
 
@@ -65,7 +67,7 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
     print(f"Saved to {save_dir}/ and reloaded: identical query embeddings: {same}\n")
 
     reloaded.document_store.write_documents(
-        Document(content=p["text"], meta={"name": p["title"]}, id=p["passage_id"]) for p in embedded_passages()
+        Document(content=p["text"], meta={"name": p["title"]}, id=p["passage_id"]) for p in builtin_passages()
     )
     reloaded.document_store.update_embeddings(reloaded)
     for question in questions:
@@ -315,7 +317,7 @@ def outputs(args) -> list[tuple[str, str, bool]]:
         return [(args.target, "the target", True)]
     if command == "data convert-squad":
         return [(args.out_dir, "the out_dir", False)]
-    if command == "data index" and args.out:
+    if command in ("data records", "data index") and args.out:
         return [(args.out, "--out", False)]
     return []
 
@@ -341,7 +343,7 @@ def ks_list(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dpr-nb", description="Train your own Dense Passage Retrieval models.")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="train a tiny model on the embedded dataset (CPU, no downloads)")
+    demo_parser = commands.add_parser("demo", help="train a tiny model on the built-in dataset (CPU, no downloads)")
     demo_parser.add_argument("--save-dir", default="saved_models/dpr-demo", help="where to save the trained model")
     demo_parser.add_argument("--epochs", type=int, default=None, help="override the smoke preset's epochs")
     demo_parser.add_argument("--seed", type=int, default=42)
@@ -465,10 +467,13 @@ def main(argv: list[str] | None = None) -> int:
     subset_parser.add_argument("target", help="a .json, .jsonl, .json.gz or .jsonl.gz file to write")
     subset_parser.add_argument("--n", type=int, required=True, help="how many questions")
     subset_parser.add_argument("--seed", type=int, default=None, help="draw at random with this seed (else the first)")
-    index_parser = data_parser.add_parser("index", help="index a DPR file on disk once, for training in flat memory")
-    index_parser.add_argument("path")
-    index_parser.add_argument("--out", default=None, help="the index folder (default: beside the file, <file>.index)")
-    index_parser.add_argument("--rebuild", action="store_true", help="rebuild even if an up-to-date index exists")
+    # "index" was its name before 0.2; in this package an index is FAISS's.
+    records_parser = data_parser.add_parser(
+        "records", aliases=["index"], help="copy a DPR file's records to disk once, for training in flat memory"
+    )
+    records_parser.add_argument("path")
+    records_parser.add_argument("--out", default=None, help="the folder (default: beside the file, <file>.records)")
+    records_parser.add_argument("--rebuild", action="store_true", help="rebuild even if an up-to-date copy exists")
     squad_parser = data_parser.add_parser("convert-squad", help="a SQuAD file as DPR files with BM25 hard negatives")
     squad_parser.add_argument("source", help="a SQuAD v1.1 or v2.0 JSON file (XQuAD, MLQA, ...)")
     squad_parser.add_argument("out_dir", help="where to write passages.tsv, train.json, dev.json, test.json")
@@ -542,11 +547,11 @@ def main(argv: list[str] | None = None) -> int:
             retriever = DensePassageRetriever.load(args.model)
             counts = mine_hard_negatives(retriever, args.source, args.target, args.corpus, args.num_hard_negatives)
             print(f"wrote {args.target}: {counts}")
-        elif args.data_command == "index":
-            from .indexed import IndexedDPRFile
+        elif args.data_command in ("records", "index"):
+            from .records_on_disk import DPRFileOnDisk
 
-            examples = IndexedDPRFile.build(args.path, args.out, rebuild=args.rebuild)
-            print(f"{examples.index_dir}: {len(examples)} questions, ready for TrainConfig(index_on_disk=True)")
+            examples = DPRFileOnDisk.build(args.path, args.out, rebuild=args.rebuild)
+            print(f"{examples.folder}: {len(examples)} questions, ready for TrainConfig(records_on_disk=True)")
         else:
             written = write_subset(args.source, args.target, args.n, args.seed)
             print(f"wrote {written} questions to {args.target}")

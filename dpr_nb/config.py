@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import re
@@ -27,10 +28,18 @@ from typing import Literal
 from .files import write_text_atomic
 
 # A model name that is not on the Hugging Face hub: a tiny BERT built from a config with a vocabulary made from
-# the embedded dataset, so tests, CI and the smoke mode of every notebook need no download.
+# the built-in dataset, so tests, CI and the smoke mode of every notebook need no download.
 TINY_MODEL = "dpr-nb/tiny-bert"
-# A data_dir that means "the dataset the package generates itself" (dpr_nb.embedded_data).
+# A data_dir that means "the dataset the package generates itself" (dpr_nb.builtin_data).
+BUILTIN_DATA = "builtin"
+# Its name before 0.2 ("embedded" read as "embeddings" in this package); saved configs and habits still use it.
 EMBEDDED_DATA = "embedded"
+
+
+def is_builtin_data(data_dir) -> bool:
+    """Whether a data_dir (or an eval_corpus) names the built-in dataset rather than a folder or file."""
+    return str(data_dir) in (BUILTIN_DATA, EMBEDDED_DATA)
+
 
 Similarity = Literal["dot_product", "cosine"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -69,25 +78,27 @@ class TrainConfig:
         "and Tevatron's way) instead of DPR's two: half the memory.",
     )
     data_dir: str = setting(
-        EMBEDDED_DATA,
+        BUILTIN_DATA,
         DATA,
         "Folder of the DPR training files (JSON or JSON Lines, optionally "
-        ".gz), or 'embedded' for the dataset the package generates.",
+        ".gz), or 'builtin' for the dataset the package generates.",
     )
     train_filename: str = setting("train.json", DATA, "The training file in data_dir.")
     dev_filename: str | None = setting(
         None,
         DATA,
-        "The dev file in data_dir; none: no dev file (the embedded dataset has its own dev and test splits).",
+        "The dev file in data_dir; none: no dev file (the built-in dataset has its own dev and test splits).",
     )
     test_filename: str | None = setting(None, DATA, "The test file in data_dir; none: no test file.")
     max_samples: int | None = setting(None, DATA, "Read at most this many training questions; none: all of them.")
     dev_split: float = setting(0.0, DATA, "Without a dev file, hold out this fraction of the training questions.")
-    # <file>.index/: JSON Lines + offsets, read as batches need them, a new shuffle every epoch (dpr_nb.indexed).
-    index_on_disk: bool = setting(
+    # <file>.records/: JSON Lines + offsets, read as batches need them, a new shuffle every epoch
+    # (dpr_nb.records_on_disk).
+    records_on_disk: bool = setting(
         False,
         DATA,
-        "Index each file once beside it and read questions from disk: flat memory for large files (NQ's 7.4 GB).",
+        "Copy each file's records to disk once beside it and read them by position: flat memory for large files "
+        "(NQ's 7.4 GB).",
     )
     max_seq_len_query: int = setting(64, EXAMPLE, "Questions are cut to this many tokens.")
     max_seq_len_passage: int = setting(256, EXAMPLE, "Passages (title and text) are cut to this many tokens.")
@@ -97,7 +108,7 @@ class TrainConfig:
         1, EXAMPLE, "Hard negatives (BM25 hits without the answer) per question in a batch."
     )
     # None: dot product for DPR/BERT, the declared similarity for a sentence-transformers checkpoint.
-    similarity: Similarity | None = setting(
+    similarity_function: Similarity | None = setting(
         None, OPTIMISATION, "Score = dot product or cosine; none: what the checkpoint was trained with."
     )
     temperature: float | None = setting(
@@ -152,7 +163,7 @@ class TrainConfig:
         None,
         EVALUATION,
         "Passages the dev questions rank in full at each "
-        "evaluation ('embedded', a passages TSV or a DPR file); none: no ranking.",
+        "evaluation ('builtin', a passages TSV or a DPR file); none: no ranking.",
     )
     selection_metric: str | None = setting(
         None,
@@ -185,8 +196,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.similarity not in (None, "dot_product", "cosine"):
-            problems.append(f"similarity={self.similarity!r} must be 'dot_product', 'cosine' or None")
+        if self.similarity_function not in (None, "dot_product", "cosine"):
+            problems.append(f"similarity_function={self.similarity_function!r} must be 'dot_product', 'cosine' or None")
         for name in (
             "batch_size",
             "grad_acc_steps",
@@ -236,22 +247,31 @@ class TrainConfig:
         """A named starting point; keyword arguments override any field."""
         if name not in PRESETS:
             raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        return dataclasses.replace(PRESETS[name], **overrides)
+        return dataclasses.replace(PRESETS[name], **current_names(overrides))
 
     def replace(self, **changes) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **current_names(changes))
+
+    # A field's name before 0.2 reads and writes the field it became.
+    def __getattr__(self, name: str):
+        if name in RENAMED_FIELDS:
+            return getattr(self, RENAMED_FIELDS[name])
+        raise AttributeError(f"'TrainConfig' object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        object.__setattr__(self, RENAMED_FIELDS.get(name, name), value)
 
     def with_settings(self, settings: list[str]) -> TrainConfig:
         """Apply "key=value" strings (the command line's --set), each value checked against the field's type.
 
-        >>> TrainConfig().with_settings(["batch_size=128", "dev_filename=null", "similarity=cosine"]).batch_size
+        >>> TrainConfig().with_settings(["batch_size=128", "similarity_function=cosine"]).batch_size
         128
         """
         hints = typing.get_type_hints(TrainConfig)
         changes = {}
         for setting in settings:
             key, equals, text = setting.partition("=")
-            key = key.strip()
+            key = RENAMED_FIELDS.get(key.strip(), key.strip())
             if not equals or key not in hints:
                 close = difflib.get_close_matches(key, hints, n=1)
                 hint = (
@@ -271,6 +291,7 @@ class TrainConfig:
         """A TrainConfig from JSON values, each checked against its field's type; `where` names them in errors."""
         if not isinstance(values, dict):
             raise ValueError(f"{where}: expected a JSON object of TrainConfig fields, got {type(values).__name__}.")
+        values = current_names(values)
         hints = typing.get_type_hints(TrainConfig)
         unknown = sorted(set(values) - set(hints))
         if unknown:
@@ -293,6 +314,39 @@ class TrainConfig:
                 "start from a preset (--preset)."
             ) from None
         return cls.from_dict(values, str(path))
+
+
+# Fields renamed in 0.2 so that one word means one thing in the package: the similarity setting is
+# `similarity_function` everywhere (Haystack's retriever's name), and "index" is left to FAISS. The old names are
+# still accepted wherever a field's name is: TrainConfig(...), replace, preset, --set and a saved train_config.json.
+RENAMED_FIELDS = {"similarity": "similarity_function", "index_on_disk": "records_on_disk"}
+
+
+def current_names(values: dict) -> dict:
+    """`values` with any field named as before 0.2 under its current name.
+
+    >>> current_names({"similarity": "cosine", "batch_size": 8})
+    {'similarity_function': 'cosine', 'batch_size': 8}
+    """
+    renamed = {}
+    for key, value in values.items():
+        new = RENAMED_FIELDS.get(key, key)
+        if new != key and new in values:
+            raise ValueError(f"{key!r} is the old name of {new!r}: give only {new!r}.")
+        renamed[new] = value
+    return renamed
+
+
+# The constructor takes the old names too (its own code comes from @dataclass, so it is wrapped here).
+_fields_init = TrainConfig.__init__
+
+
+@functools.wraps(_fields_init)
+def _init_with_old_names(self, *args, **values) -> None:
+    _fields_init(self, *args, **current_names(values))
+
+
+TrainConfig.__init__ = _init_with_old_names
 
 
 def _options(hint) -> tuple:
@@ -377,13 +431,13 @@ _NQ_RECIPE = dict(
     learning_rate=1e-5,
     evaluate_every=3000,
     save_dir="saved_models/dpr",
-    index_on_disk=True,  # NQ train parsed into memory needs more RAM than Colab has
+    records_on_disk=True,  # NQ train parsed into memory needs more RAM than Colab has
     checkpoint_dir="saved_models/dpr-checkpoints",  # an NQ epoch outlasts a Colab session: resume=True picks up
     checkpoint_every=500,
 )
 
 PRESETS: dict[str, TrainConfig] = {
-    # Seconds on a CPU: a tiny randomly initialised BERT learns the embedded dataset. Used by `dpr-nb demo`,
+    # Seconds on a CPU: a tiny randomly initialised BERT learns the built-in dataset. Used by `dpr-nb demo`,
     # the tests and DPR_NB_SMOKE=1 in the notebooks. A random-init model needs a far larger learning rate
     # than fine-tuning a pretrained one.
     "smoke": TrainConfig(

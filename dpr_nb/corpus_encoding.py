@@ -113,7 +113,7 @@ class EncodedCorpus:
             )
         self.manifest = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
         self.rows, self.dim = int(self.manifest["rows"]), int(self.manifest["dim"])
-        self.similarity = self.manifest["similarity"]
+        self.similarity_function = self.manifest["similarity"]  # the key in manifests written before 0.2 too
 
     @property
     def embeddings(self) -> np.ndarray:

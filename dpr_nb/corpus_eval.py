@@ -24,17 +24,17 @@ passage is one of many that answer). `match="either"` counts both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .config import EMBEDDED_DATA
+from .builtin_data import builtin_passages
+from .config import is_builtin_data
 from .data import DPRExample, Passage, load_dpr_file
 from .document_store import Document
-from .embedded_data import embedded_passages
 from .matching import has_answer, looks_unspaced, tokenize
 from .passages import read_passages_tsv
 
@@ -56,9 +56,9 @@ class CorpusResult:
 
 def load_corpus(source) -> list[Passage]:
     """Passages from a DPR TSV (id, text, title; plain or .gz), a DPR file (all its contexts), a list of Documents
-    or Passages, or "embedded": the 280 passages of the embedded dataset."""
-    if str(source) == EMBEDDED_DATA:
-        return [Passage(p["title"], p["text"], p["passage_id"]) for p in embedded_passages()]
+    or Passages, or "builtin": the 280 passages of the built-in dataset."""
+    if is_builtin_data(source):
+        return [Passage(p["title"], p["text"], p["passage_id"]) for p in builtin_passages()]
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.name.endswith((".tsv", ".tsv.gz")):
@@ -73,7 +73,7 @@ def load_corpus(source) -> list[Passage]:
     return passages
 
 
-def _is_gold(passage: Passage, gold_keys: set[str], gold_texts: set[tuple[str, str]]) -> bool:
+def is_gold(passage: Passage, gold_keys: set[str], gold_texts: set[tuple[str, str]]) -> bool:
     # By id when both sides have one; a corpus without ids (or a question's gold without) falls back to the text.
     return passage.key in gold_keys or (passage.title, passage.text) in gold_texts
 
@@ -90,7 +90,7 @@ def hit_matrix(
         gold_texts = {(p.title, p.text) for p in example.positives}
         for column, index in enumerate(indices):
             passage = corpus[index]
-            by_id = match in ("id", "either") and _is_gold(passage, gold_keys, gold_texts)
+            by_id = match in ("id", "either") and is_gold(passage, gold_keys, gold_texts)
             by_answer = match in ("answer", "either") and has_answer(passage.text, example.answers)
             hits[row, column] = by_id or by_answer
     return hits
@@ -127,22 +127,24 @@ def _text_key(passage: Passage) -> str:
     return f"text:{passage.title}\n{passage.text}"
 
 
-def _corpus_keys(corpus: Sequence[Passage]) -> dict[str, list[int]]:
-    """Corpus positions of every passage, by id and by title and text (a text may be stored under several ids)."""
+def gold_groups(examples: Sequence[DPRExample], corpus: Iterable[Passage]) -> list[list[set[int]]]:
+    """Per question, per gold passage the corpus holds: its corpus positions (by id, and by title and text, since a
+    text may be stored under several ids). One pass over `corpus`, keeping only the questions' gold keys, so a
+    corpus of 21 million passages streamed from a FAISS store needs no dict of all its keys."""
+    wanted = {k for e in examples for p in e.positives for k in (p.key, _text_key(p))}
     keys: dict[str, list[int]] = {}
-    for index, passage in enumerate(corpus):
-        keys.setdefault(passage.key, []).append(index)
-        keys.setdefault(_text_key(passage), []).append(index)
-    return keys
-
-
-def _gold_groups(example: DPRExample, keys: dict[str, list[int]]) -> list[set[int]]:
-    """Per gold passage of the question that the corpus holds: its corpus positions (by id, and by title and text)."""
+    for position, passage in enumerate(corpus):
+        for key in (passage.key, _text_key(passage)):
+            if key in wanted:
+                keys.setdefault(key, []).append(position)
     groups = []
-    for passage in {p.key: p for p in example.positives}.values():
-        positions = {i for k in (passage.key, _text_key(passage)) for i in keys.get(k, ())}
-        if positions:
-            groups.append(positions)
+    for example in examples:
+        question_groups = []
+        for passage in {p.key: p for p in example.positives}.values():
+            positions = {i for k in (passage.key, _text_key(passage)) for i in keys.get(k, ())}
+            if positions:
+                question_groups.append(positions)
+        groups.append(question_groups)
     return groups
 
 
@@ -187,8 +189,7 @@ def score_ranking(
     top_indices = _top_indices(scores, top_k)  # (questions, top_k)
     top_scores = np.take_along_axis(scores, top_indices, axis=1)
     hits = hit_matrix(examples, corpus, top_indices, match)
-    keys = _corpus_keys(corpus)
-    groups = [_gold_groups(example, keys) for example in examples]
+    groups = gold_groups(examples, corpus)
     gold_ranks = np.full(len(examples), -1)
     for row, question_groups in enumerate(groups):
         if question_groups:

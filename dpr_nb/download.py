@@ -258,7 +258,7 @@ def fetch_archive_from_http(
 
     Returns False without downloading when the file it would produce is already there (for
     ``biencoder-nq-dev.json.gz``: ``biencoder-nq-dev.json``), True after a successful download. Other files in
-    ``output_dir`` (a workshop subset, an ``.index/`` folder, another download) do not count: unlike Haystack v1,
+    ``output_dir`` (a workshop subset, a ``.records/`` folder, another download) do not count: unlike Haystack v1,
     which skipped whenever the folder held anything. ``.zip``/``.tar*`` archives are extracted and ``.gz`` files
     gunzipped, then the archive is removed; other files are kept as downloaded. ``checksum`` ("sha256:<hex>") is
     checked before extraction. DPR's files come from DPR_NB_DATA_MIRROR when it is set (see the module).

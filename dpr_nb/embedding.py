@@ -44,7 +44,7 @@ class TextEmbedder:
         self.model = model
         self.max_seq_len_query, self.max_seq_len_passage = max_seq_len_query, max_seq_len_passage
         self.embed_title, self.batch_size, self.progress_bar = embed_title, batch_size, progress_bar
-        self.similarity_function = similarity_function or model.default_similarity
+        self.similarity_function = similarity_function or model.similarity_function
         self.device = torch.device(device)
 
     @torch.no_grad()

@@ -40,8 +40,8 @@ from transformers import (
 )
 from transformers.utils import logging as transformers_logging
 
+from .builtin_data import builtin_vocabulary
 from .config import TINY_MODEL
-from .embedded_data import embedded_vocabulary
 from .haystack_folders import is_haystack_folder, load_haystack_language_model
 from .st_format import save_plain_transformer, write_modules
 
@@ -319,14 +319,14 @@ def _pooling_modes(settings: dict) -> list[str]:
 
 
 def tiny_encoder(seed: int = 0, hidden_size: int = 64, num_layers: int = 2, pooling: str = "mean") -> Encoder:
-    """A small randomly initialised BERT whose word-level vocabulary covers the embedded dataset.
+    """A small randomly initialised BERT whose word-level vocabulary covers the built-in dataset.
 
     It pools by mean, not [CLS]: in a random network the [CLS] vector carries no summary of the text yet, and
-    learning one took more than 800 steps without progress on the embedded data, while the mean of the token
+    learning one took more than 800 steps without progress on the built-in data, while the mean of the token
     vectors starts as a bag of words that training sharpens within a minute. Pretrained DPR/BERT models keep [CLS].
     """
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = {token: i for i, token in enumerate(specials + [w for w in embedded_vocabulary() if w not in specials])}
+    vocab = {token: i for i, token in enumerate(specials + [w for w in builtin_vocabulary() if w not in specials])}
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True)
     config = BertConfig(
         vocab_size=len(vocab),
@@ -405,15 +405,17 @@ class BiEncoder(nn.Module):
                 )
 
     @property
-    def default_similarity(self) -> str:
+    def similarity_function(self) -> str:
         # A checkpoint that normalises its vectors was trained with cosine similarity; DPR/BERT with dot product.
         return "cosine" if self.query_encoder.normalize else "dot_product"
+
+    default_similarity = similarity_function  # its name before 0.2
 
     def forward(self, query: dict, passage: dict) -> tuple[torch.Tensor, torch.Tensor]:
         return self.query_encoder(**query), self.passage_encoder(**passage)  # (questions, dim), (passages, dim)
 
     def save(self, directory: str | Path) -> None:
-        self.query_encoder.save(Path(directory) / "query_encoder", role="query", similarity=self.default_similarity)
+        self.query_encoder.save(Path(directory) / "query_encoder", role="query", similarity=self.similarity_function)
         self.passage_encoder.save(
-            Path(directory) / "passage_encoder", role="passage", similarity=self.default_similarity
+            Path(directory) / "passage_encoder", role="passage", similarity=self.similarity_function
         )

@@ -58,9 +58,8 @@ from .corpus_encoding import EncodedCorpus, model_fingerprint
 from .corpus_eval import (
     DEFAULT_KS,
     CorpusResult,
-    _gold_groups,
-    _text_key,
     gold_found_matrix,
+    gold_groups,
     hit_matrix,
     retrieval_metrics,
 )
@@ -367,7 +366,7 @@ class FAISSDocumentStore:
                 f"{encoded.manifest['corpus']} now has {written} passages where {encoding_dir} encoded "
                 f"{encoded.rows}: the corpus changed since; encode it again into a new folder."
             )
-        store._build_index(encoded.embeddings, store.similarity or encoded.similarity, progress_bar)
+        store._build_index(encoded.embeddings, store.similarity or encoded.similarity_function, progress_bar)
         store.passage_encoder = encoded.manifest["model"]
         store._write_index_and_config(temporary, written)
         replace_folder(temporary, index_dir)
@@ -528,16 +527,7 @@ def evaluate_index(
     hits = np.zeros(top_indices.shape, dtype=bool)  # (questions, max k)
     if len(wanted):  # positions -1 (nothing found) stand in as a found passage, then count as no hit
         hits = hit_matrix(examples, corpus, np.where(found, top_indices, wanted[0]), match) & found
-    # Where the gold passages are: one pass over the documents, keeping only the questions' gold keys (a dict of
-    # every key of 21 million passages would not fit in memory).
-    gold_keys = {k for e in examples for p in e.positives for k in (p.key, _text_key(p))}
-    keys: dict[str, list[int]] = {}
-    for position, document in enumerate(store.iter_documents()):
-        passage = as_passage(document)
-        for key in (passage.key, _text_key(passage)):
-            if key in gold_keys:
-                keys.setdefault(key, []).append(position)
-    groups = [_gold_groups(example, keys) for example in examples]
+    groups = gold_groups(examples, map(as_passage, store.iter_documents()))  # where the gold passages are
     gold_ranks = np.full(len(examples), -1)
     for row, question_groups in enumerate(groups):
         if question_groups:

@@ -8,6 +8,7 @@ the questions and the corpus it was computed on.
   highlighted; a notebook shows it as an HTML table, `print()` as text.
 - `worst_questions`: the questions whose gold passage ranks lowest (missing from the corpus first).
 - `compare_rankings`: two models on the same questions, sorted by how much the gold passage moved up.
+- `passages_side_by_side`: a question's passages (a positive and a hard negative) with its words and answers marked.
 
 Ranks are 0-based, as everywhere in dpr_nb (`CorpusResult.gold_ranks`, the report's `average_rank`): rank 0 is
 the passage ranked first, and -1 means the gold passage is not in the corpus.
@@ -42,9 +43,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .corpus_eval import CorpusResult, _is_gold, load_corpus
+from .corpus_eval import CorpusResult, is_gold, load_corpus
 from .data import DPRExample, Passage
-from .matching import has_answer
+from .matching import content_words, has_answer
 
 GOLD_BACKGROUND = "#d8f0d8"  # a light green that keeps black text readable
 TEXT_WIDTH = 100  # characters of passage text per line in the plain-text view
@@ -200,6 +201,42 @@ def highlight_text(text: str, answers: Sequence[str]) -> str:
     return _highlight(text, answers, str, "[[", "]]")
 
 
+def passages_side_by_side(example: DPRExample, passages: dict[str, Passage]) -> str:
+    """HTML: the question, then each passage in a column, with the question's words in bold and the answers marked,
+    the words it shares with the question, and whether it contains an answer (DPR's match). Shown for a positive
+    and a hard negative, it makes plain why BM25 ranked the negative high and why it is still wrong.
+
+    >>> html_table = passages_side_by_side(
+    ...     DPRExample("who founded velmora", ["Aldo"], [Passage("Velmora", "Aldo founded Velmora.")]),
+    ...     {"positive": Passage("Velmora", "Aldo founded Velmora."), "other": Passage("Osk", "A river.")})
+    >>> "<b>founded</b>" in html_table, html_table.count("<mark>"), "shares 2 question words" in html_table
+    (True, 1, True)
+    """
+    question_words = content_words(example.question)
+    columns = []
+    for passage in passages.values():
+        in_answer = {i for start, end in answer_spans(passage.text, example.answers) for i in range(start, end)}
+        pieces = []
+        for match in re.finditer(r"\w+|\W+", passage.text):
+            piece = html.escape(match.group())
+            piece = f"<b>{piece}</b>" if match.group().lower() in question_words else piece
+            pieces.append(f"<mark>{piece}</mark>" if match.start() in in_answer else piece)
+        shared = sorted(question_words & content_words(passage.title + " " + passage.text))
+        columns.append(
+            (
+                f"<i>{html.escape(passage.title)}</i><br>" + "".join(pieces),
+                f"shares {len(shared)} question words: {html.escape(', '.join(shared))}",
+                f"contains an answer: <b>{has_answer(passage.text, example.answers)}</b>",
+            )
+        )
+    cell = '<td style="text-align:left; vertical-align:top; width:{}%">{}</td>'
+    width = 100 // max(len(passages), 1)
+    rows = ["<tr>" + "".join(f"<th>{html.escape(label)}</th>" for label in passages) + "</tr>"]
+    rows += ["<tr>" + "".join(cell.format(width, column[i]) for column in columns) + "</tr>" for i in range(3)]
+    answers = html.escape(", ".join(example.answers))
+    return f"<p><b>{html.escape(example.question)}</b> &middot; answers: {answers}</p><table>{''.join(rows)}</table>"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Reading a CorpusResult
 
@@ -267,7 +304,7 @@ def inspect_question(
                 rank,
                 passage,
                 float(score),
-                _is_gold(passage, gold_keys, gold_texts),
+                is_gold(passage, gold_keys, gold_texts),
                 has_answer(passage.text, example.answers),
             )
         )

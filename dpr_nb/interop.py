@@ -74,7 +74,7 @@ def export_sentence_transformers(
         max_seq_len_query = max_seq_len_query or model.max_seq_len_query
         max_seq_len_passage = max_seq_len_passage or model.max_seq_len_passage
     elif isinstance(model, BiEncoder):
-        bi_encoder, similarity = model, model.default_similarity
+        bi_encoder, similarity = model, model.similarity_function
         max_seq_len_query, max_seq_len_passage = max_seq_len_query or 64, max_seq_len_passage or 256
     else:
         raise TypeError(f"Expected a DensePassageRetriever or a BiEncoder, got {type(model).__name__}.")

@@ -97,3 +97,19 @@ def tokenize(text: str, char_level: bool) -> list[str]:
     # Chinese only on spaces.
     text = text.lower()
     return [c for c in text if not c.isspace()] if char_level else _WORD.findall(text)
+
+
+# Function words that every question shares with every passage; left out when counting the words two texts share.
+STOPWORDS = frozenset(
+    "a an the of in on at to for by with from and or is was are were be who what which when where how does do did "
+    "its it this that as".split()
+)
+
+
+def content_words(text: str) -> set[str]:
+    """The lowercased words of `text` other than STOPWORDS: what a question and a passage visibly share.
+
+    >>> sorted(content_words("Who founded the town of Velmora?"))
+    ['founded', 'town', 'velmora']
+    """
+    return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}

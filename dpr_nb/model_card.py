@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .config import EMBEDDED_DATA, TINY_MODEL, TrainConfig
+from .config import TINY_MODEL, TrainConfig, is_builtin_data
 from .files import write_atomic
 
 README = "README.md"
@@ -88,7 +88,7 @@ def _model_section(retriever, config: TrainConfig | None) -> list[str]:
         if encoder is not None:
             described += f", {encoder.pooling} pooling" + (", normalised vectors" if encoder.normalize else "")
         lines.append(described)
-    similarity = getattr(retriever, "similarity_function", None) or (config.similarity if config else None)
+    similarity = getattr(retriever, "similarity_function", None) or (config.similarity_function if config else None)
     lines.append(
         f"- Similarity: {_code(similarity) if similarity else 'what the checkpoint was trained with'}"
         + (f", temperature {config.temperature}" if config and config.temperature else "")
@@ -111,9 +111,9 @@ def _data_section(config: TrainConfig | None) -> list[str]:
     lines = ["## Training data", ""]
     if config is None:
         return lines + ["Not recorded: no training configuration was saved with this model.", ""]
-    if config.data_dir == EMBEDDED_DATA:
+    if is_builtin_data(config.data_dir):
         lines.append(
-            '- The embedded dataset dpr_nb generates itself (`data_dir="embedded"`), with its own dev and test splits'
+            '- The built-in dataset dpr_nb generates itself (`data_dir="builtin"`), with its own dev and test splits'
         )
     else:
         lines.append(f"- Folder: {_code(config.data_dir)}")

@@ -171,7 +171,7 @@ class DensePassageRetriever(TextEmbedder):
             max_seq_len_query=config.max_seq_len_query,
             max_seq_len_passage=config.max_seq_len_passage,
             embed_title=config.embed_title,
-            similarity_function=config.similarity,
+            similarity_function=config.similarity_function,
             devices=[device],
             **settings,
         )
@@ -186,7 +186,7 @@ class DensePassageRetriever(TextEmbedder):
             config = TrainConfig(
                 max_seq_len_query=self.max_seq_len_query,
                 max_seq_len_passage=self.max_seq_len_passage,
-                similarity=self.similarity_function,
+                similarity_function=self.similarity_function,
                 embed_title=self.embed_title,
             )
         # A device the config names (device="cuda:1") is honoured: the model moves there for training and stays.
@@ -195,7 +195,7 @@ class DensePassageRetriever(TextEmbedder):
             "query_model": self.model.query_encoder.source,
             "passage_model": self.model.passage_encoder.source,
             "device": device,
-            "similarity": config.similarity or self.similarity_function,
+            "similarity_function": config.similarity_function or self.similarity_function,
         }
         return config.replace(**fixed, **{k: v for k, v in settings.items() if v is not None})
 
@@ -345,7 +345,7 @@ class DensePassageRetriever(TextEmbedder):
                 held.enter_context(folder_lock(config.save_dir))
             self.history, self.train_config = trainer.train(resume=resume, restart=restart), config
             self.max_seq_len_query, self.max_seq_len_passage = config.max_seq_len_query, config.max_seq_len_passage
-            self.embed_title, self.similarity_function = config.embed_title, trainer.similarity
+            self.embed_title, self.similarity_function = config.embed_title, trainer.similarity_function
             self.device = trainer.device
             if splits["test"]:
                 trainer.evaluate(splits["test"], "test")
@@ -458,7 +458,7 @@ class DensePassageRetriever(TextEmbedder):
                 "max_seq_len_query": trained.max_seq_len_query,
                 "max_seq_len_passage": trained.max_seq_len_passage,
                 "embed_title": trained.embed_title,
-                "similarity_function": trained.similarity,
+                "similarity_function": trained.similarity_function,
             }
         pick = lambda given, key, default: given if given is not None else saved.get(key, default)  # noqa: E731
         model = BiEncoder(

@@ -1,10 +1,10 @@
 """Which questions train, which evaluate: the train / dev / test splits of a run, in memory or read from disk.
 
-This is policy above the file format (dpr_nb.data reads DPR files, dpr_nb.indexed indexes them on disk): the
-embedded dataset's own splits, a dev split held out of the training questions when there is no dev file (as
+This is policy above the file format (dpr_nb.data reads DPR files, dpr_nb.records_on_disk copies them to disk): the
+built-in dataset's own splits, a dev split held out of the training questions when there is no dev file (as
 Haystack v1 does), `max_samples`, and whether questions stay on disk.
 
-    >>> splits = load_splits("embedded", "", max_samples=50)   # the embedded dataset has its own dev and test
+    >>> splits = load_splits("builtin", "", max_samples=50)   # the built-in dataset has its own dev and test
     >>> {name: len(examples) for name, examples in splits.items()}
     {'train': 50, 'dev': 100, 'test': 100}
 """
@@ -15,10 +15,10 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import EMBEDDED_DATA
+from .builtin_data import make_builtin_dataset
+from .config import is_builtin_data
 from .data import DPRExample, load_dpr_file, parse_record
-from .embedded_data import make_embedded_dataset
-from .indexed import IndexedDPRFile, take
+from .records_on_disk import DPRFileOnDisk, take
 
 
 def load_splits(
@@ -29,19 +29,19 @@ def load_splits(
     max_samples: int | None = None,
     dev_split: float = 0.0,
     seed: int = 42,
-    index_on_disk: bool = False,
+    records_on_disk: bool = False,
 ) -> dict[str, Sequence[DPRExample]]:
-    """The train / dev / test questions, from files in data_dir or from the embedded dataset (data_dir="embedded").
+    """The train / dev / test questions, from files in data_dir or from the built-in dataset (data_dir="builtin").
 
     `max_samples` caps the training questions. Without a dev file, `dev_split` holds out that fraction of the
-    training questions (a seeded shuffle), as Haystack v1 does. With `index_on_disk`, each file is indexed once
-    (dpr_nb.indexed) and its questions are read from disk when a batch needs them, instead of held in memory.
+    training questions (a seeded shuffle), as Haystack v1 does. With `records_on_disk`, each file is copied to disk once
+    (dpr_nb.records_on_disk) and its questions are read from disk when a batch needs them, instead of held in memory.
     """
-    if str(data_dir) == EMBEDDED_DATA:
-        records = make_embedded_dataset()
+    if is_builtin_data(data_dir):
+        records = make_builtin_dataset()
         splits = {
             name: [
-                parse_record(r, f"embedded dataset, {name} record {i}") for i, r in enumerate(records[name], start=1)
+                parse_record(r, f"built-in dataset, {name} record {i}") for i, r in enumerate(records[name], start=1)
             ]
             for name in ("train", "dev", "test")
         }
@@ -52,12 +52,12 @@ def load_splits(
         def read(filename: str | None, limit: int | None = None) -> Sequence[DPRExample]:
             if not filename:
                 return []
-            if (data_dir / filename).is_dir():  # an index folder made by `dpr-nb data index FILE --out FOLDER`
-                examples = IndexedDPRFile(data_dir / filename)
-            elif not index_on_disk:
+            if (data_dir / filename).is_dir():  # a records folder made by `dpr-nb data records FILE --out FOLDER`
+                examples = DPRFileOnDisk(data_dir / filename)
+            elif not records_on_disk:
                 return load_dpr_file(data_dir / filename, limit)
             else:
-                examples = IndexedDPRFile.build(data_dir / filename, max_records=limit)
+                examples = DPRFileOnDisk.build(data_dir / filename, max_records=limit)
             return examples if limit is None or len(examples) <= limit else examples.subset(range(limit))
 
         splits = {"train": read(train_filename, max_samples), "dev": read(dev_filename), "test": read(test_filename)}
@@ -81,5 +81,5 @@ def load_training_data(config) -> dict[str, Sequence[DPRExample]]:
         config.max_samples,
         config.dev_split,
         config.seed,
-        config.index_on_disk,
+        config.records_on_disk,
     )

@@ -10,10 +10,9 @@ Events: "on_train_start" (trainer), "on_step_end" (trainer, step record), "on_ev
 record), "on_checkpoint" (trainer, folder), "on_train_end" (trainer, history).
 
 What one step does, and why:
-- The batch's questions and passages are encoded, all at once or (grad_cache_chunk_size) a chunk at a time
-  without a graph; the loss is computed over the whole batch's embeddings; then each chunk is encoded again with
-  its graph and receives its share of the gradient (GradCache, Gao et al. 2021). The result is the gradient of
-  the whole batch, to rounding, in the memory of one chunk.
+- The batch's questions and passages are encoded, the loss is computed over the whole batch's embeddings, and
+  backward. With grad_cache_chunk_size, the encoding is a chunk at a time (dpr_nb.grad_cache): the gradient of the
+  whole batch, to rounding, in the memory of one chunk.
 - Under torchrun the embeddings of all processes are gathered before the loss (dpr_nb.distributed).
 - grad_acc_steps batches add their gradients before one optimizer step: the step of a larger batch, but each
   question still competes only with its own batch's passages. Only caching (or more GPUs) adds negatives.
@@ -27,7 +26,7 @@ import shutil
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,6 +55,7 @@ from .distributed import (
 )
 from .embedding import TextEmbedder
 from .encoders import BiEncoder
+from .grad_cache import GradCache
 from .loss import in_batch_negatives_loss
 from .report import evaluate
 
@@ -146,9 +146,10 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def resolve_similarity(config: TrainConfig, model: BiEncoder) -> tuple[str, float]:
-    similarity = config.similarity or model.default_similarity
-    temperature = config.temperature or (0.05 if similarity == "cosine" else 1.0)
-    return similarity, temperature
+    """The similarity_function and temperature a run uses: the config's, else what the checkpoint was trained with."""
+    similarity_function = config.similarity_function or model.similarity_function
+    temperature = config.temperature or (0.05 if similarity_function == "cosine" else 1.0)
+    return similarity_function, temperature
 
 
 class Trainer:
@@ -170,7 +171,7 @@ class Trainer:
         self.train_examples, self.dev_examples = train_examples, dev_examples
         self.group = current_group()
         self.device = process_device(resolve_device(config.device))
-        self.similarity, self.temperature = resolve_similarity(config, model)
+        self.similarity_function, self.temperature = resolve_similarity(config, model)
         self.autocast_dtype, self.scaler = self._precision()
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.history = History()
@@ -261,7 +262,7 @@ class Trainer:
             query_embeddings.float(),
             passage_embeddings.float(),
             positive_mask,
-            self.similarity,
+            self.similarity_function,
             self.temperature,
             passage_mask,
         )
@@ -286,51 +287,21 @@ class Trainer:
 
     def forward_backward(self, batch: Batch, weight: float) -> float:
         """Add `weight` x this batch's gradient to the parameters; return the batch's loss."""
-        chunk_size = self.config.grad_cache_chunk_size
-        if chunk_size is None:
+        if self.config.grad_cache_chunk_size is None:
             with self._autocast():
                 query_embeddings, passage_embeddings = self.model(batch.query, batch.passage)
             loss = self._loss(query_embeddings, passage_embeddings, batch)
             self._backward(loss * weight)
             return loss.item()
-        # GradCache, 1: every chunk without a graph, remembering the random state each started from (dropout).
+        # Gradient caching (dpr_nb.grad_cache): the same gradient, in the memory of one chunk.
+        cache = GradCache(self.config.grad_cache_chunk_size, self.device, self._autocast)
         encoders = ((self.model.query_encoder, batch.query), (self.model.passage_encoder, batch.passage))
-        cached = [self._encode_without_graph(encoder, inputs, chunk_size) for encoder, inputs in encoders]
-        # 2: the loss over the whole batch; backward stops at the embeddings, which now hold d(loss)/d(embedding).
-        query_embeddings, passage_embeddings = (embeddings.requires_grad_() for embeddings, _ in cached)
-        loss = self._loss(query_embeddings, passage_embeddings, batch)
-        self._backward(loss * weight)
-        # 3: each chunk again, with its graph and the same dropout, backpropagating its slice of that gradient.
-        for (encoder, inputs), (embeddings, states) in zip(encoders, cached):
-            for chunk, state, gradient in zip(_chunks(inputs, chunk_size), states, embeddings.grad.split(chunk_size)):
-                with self._random_state(state), self._autocast():
-                    chunk_embeddings = encoder(**chunk)  # (chunk, dim)
-                chunk_embeddings.float().backward(gradient)
+        queries, passages = (cache.embed(encoder, inputs) for encoder, inputs in encoders)  # no graph
+        loss = self._loss(queries.embeddings, passages.embeddings, batch)
+        self._backward(loss * weight)  # stops at the embeddings: their .grad is d(loss)/d(embedding)
+        for (encoder, inputs), cached in zip(encoders, (queries, passages)):
+            cache.backward(encoder, inputs, cached)  # each chunk again, with its graph
         return loss.item()
-
-    def _encode_without_graph(self, encoder, inputs: dict, chunk_size: int) -> tuple[torch.Tensor, list]:
-        pieces, states = [], []
-        with torch.no_grad():
-            for chunk in _chunks(inputs, chunk_size):
-                states.append(self._current_random_state())
-                with self._autocast():
-                    pieces.append(encoder(**chunk).float())
-        return torch.cat(pieces), states  # (texts, dim)
-
-    def _current_random_state(self) -> dict:
-        state = {"cpu": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            state["cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
-
-    @contextmanager
-    def _random_state(self, state: dict):
-        """Run with the random state `state`, then continue the generator as if this block had not run."""
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.set_rng_state(state["cpu"])
-            if "cuda" in state:
-                torch.cuda.set_rng_state(state["cuda"], self.device)
-            yield
 
     def _memory_advice(self, batch: Batch) -> str:
         c = self.config
@@ -485,7 +456,7 @@ class Trainer:
             c.max_seq_len_query,
             c.max_seq_len_passage,
             c.embed_title,
-            self.similarity,
+            self.similarity_function,
             c.eval_batch_size or c.batch_size,
             self.device,
             progress_bar=False,
@@ -565,7 +536,7 @@ class Trainer:
         return state["epoch"]
 
     def _evaluate_batches(self, batches, split: str, examples: Sequence[DPRExample] | None = None) -> dict:
-        report = evaluate(self.model, batches, self.similarity, self.temperature, self.device)
+        report = evaluate(self.model, batches, self.similarity_function, self.temperature, self.device)
         self.reports[split] = report  # the latest full report (with its table) per split
         record = {"step": self.step, "split": split, **{k: v for k, v in report.items() if k != "report"}}
         if self.config.eval_corpus and examples:
@@ -585,10 +556,3 @@ def _refuse_other_data(folder: Path, refused: dict) -> None:
             "shuffled questions would index other data. Resume with the checkpoint's settings "
             f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir."
         )
-
-
-def _chunks(inputs: dict[str, torch.Tensor], size: int):
-    """Consecutive slices of `size` rows of every tensor in `inputs`."""
-    count = next(iter(inputs.values())).shape[0]
-    for start in range(0, count, size):
-        yield {name: tensor[start : start + size] for name, tensor in inputs.items()}

@@ -55,7 +55,7 @@ DEFAULT_FIELDS = (
     "n_epochs",
     "learning_rate",
     "num_warmup_steps",
-    "similarity",
+    "similarity_function",
     "temperature",
     "seed",
     "precision",
@@ -82,7 +82,7 @@ _PLACEHOLDERS = {
 # None in a Dropdown of a Literal | None field. Not None itself: in ipywidgets 7 a Dropdown whose value is None
 # has nothing selected.
 _DEFAULT = "(default)"
-_NONE_LABELS = {"similarity": "checkpoint's default"}
+_NONE_LABELS = {"similarity_function": "checkpoint's default"}
 CUSTOM = "custom"  # the preset dropdown's value when the controls match no preset
 _STYLE = {"description_width": "190px"}  # one width, so the controls line up under each other
 
@@ -175,7 +175,7 @@ def _make_field(name: str, hint, value) -> _Field:
     common = dict(description=name, style=_STYLE)
     if typing.get_origin(kind) is Literal:
         choices = [(str(choice), choice) for choice in typing.get_args(kind)]
-        if optional:  # None is a choice of its own, e.g. similarity: "checkpoint's default"
+        if optional:  # None is a choice of its own, e.g. similarity_function: "checkpoint's default"
             choices.insert(0, (_NONE_LABELS.get(name, "default (None)"), _DEFAULT))
         to_control = (lambda v: _DEFAULT if v is None else v) if optional else _same
         to_field = (lambda v: None if v == _DEFAULT else v) if optional else _same

@@ -43,7 +43,7 @@ _SIZES = dict(
 
 
 def _tokenizer():
-    return tiny_encoder().tokenizer  # a BERT WordPiece tokenizer whose vocabulary covers the embedded dataset
+    return tiny_encoder().tokenizer  # a BERT WordPiece tokenizer whose vocabulary covers the built-in dataset
 
 
 def save_dpr_checkpoint(folder: str | Path, role: str, seed: int = 0) -> Path:

@@ -1,7 +1,10 @@
 """The package's shape: modules import each other in one direction only."""
 
 import ast
+import re
 from pathlib import Path
+
+import dpr_nb
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dpr_nb"
 
@@ -47,7 +50,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_dpr_nb_has_no_import_cycles():
     graph = imports_within_the_package()
-    assert {"trainer", "retriever", "encoders", "data", "indexed"} <= set(graph)  # the finder sees the package
+    assert {"trainer", "retriever", "encoders", "data", "records_on_disk"} <= set(graph)  # the finder sees the package
     assert cycles(graph) == [], "modules that import each other: give the shared idea its own module below them"
     assert "retriever" not in graph["trainer"]  # training never builds the Haystack-shaped retriever
 
@@ -61,8 +64,8 @@ LAYERS = {
     "config": ENGINE,
     "data": ENGINE,
     "passages": ENGINE,
-    "indexed": ENGINE,
-    "embedded_data": ENGINE,
+    "records_on_disk": ENGINE,
+    "builtin_data": ENGINE,
     "matching": ENGINE,
     "document_store": ENGINE,
     "st_format": ENGINE,
@@ -70,6 +73,7 @@ LAYERS = {
     "encoders": ENGINE,
     "embedding": ENGINE,
     "loss": ENGINE,
+    "grad_cache": ENGINE,
     "report": ENGINE,
     "corpus_eval": ENGINE,
     "distributed": ENGINE,
@@ -120,3 +124,13 @@ def test_one_formatter_over_the_code():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_and_package_map_list_every_module_by_layer():
+    """The README's file table and dpr_nb/__init__.py's map name each module once, layer by layer."""
+    modules = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    readme = re.findall(r"^\| `dpr_nb/(\w+)\.py` \|", (PACKAGE.parent / "README.md").read_text(), flags=re.M)
+    package_map = re.findall(r"^- (\w+)\.py ", dpr_nb.__doc__, flags=re.M)
+    for listed in (readme, package_map):
+        assert sorted(listed) == modules
+        assert [LAYERS[m] for m in listed] == sorted(LAYERS[m] for m in listed)  # grouped by layer, engine first

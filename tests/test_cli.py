@@ -13,7 +13,7 @@ def test_train_command_writes_the_same_files_as_the_python_api(tmp_path, capsys)
     retriever = DensePassageRetriever.load(tmp_path / "model", use_gpu=False)
     expected = TrainConfig.preset("smoke").with_settings(settings)
     # The retriever records what it resolved: the device it used and the similarity the checkpoint implies.
-    assert retriever.train_config == expected.replace(device="cpu", similarity="dot_product")
+    assert retriever.train_config == expected.replace(device="cpu", similarity_function="dot_product")
     assert [s["step"] for s in retriever.history.steps] == [1, 2, 3, 4]
 
     # The saved config is a config file: --config reproduces the run, --set changes it.
@@ -63,9 +63,9 @@ def test_eval_command_prints_and_writes_the_report(tmp_path, capsys):
         main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16", "--set", "n_epochs=1"])
         == 0
     )
-    from dpr_nb.embedded_data import write_embedded_dataset
+    from dpr_nb.builtin_data import write_builtin_dataset
 
-    paths = write_embedded_dataset(tmp_path / "data")
+    paths = write_builtin_dataset(tmp_path / "data")
     capsys.readouterr()
     assert (
         main(
@@ -96,16 +96,16 @@ def test_bad_settings_fail_with_a_message(setting, message, capsys):
 
 
 def test_eval_command_ranks_a_whole_corpus_against_bm25(tmp_path, capsys):
-    from dpr_nb.embedded_data import embedded_passages, write_embedded_dataset
+    from dpr_nb.builtin_data import builtin_passages, write_builtin_dataset
 
     assert (
         main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16", "--set", "n_epochs=1"])
         == 0
     )
-    paths = write_embedded_dataset(tmp_path / "data")
+    paths = write_builtin_dataset(tmp_path / "data")
     corpus = tmp_path / "passages.tsv"
     corpus.write_text(
-        "id\ttext\ttitle\n" + "".join(f"{p['passage_id']}\t{p['text']}\t{p['title']}\n" for p in embedded_passages()),
+        "id\ttext\ttitle\n" + "".join(f"{p['passage_id']}\t{p['text']}\t{p['title']}\n" for p in builtin_passages()),
         encoding="utf-8",
     )
     capsys.readouterr()

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from dpr_nb import DensePassageRetriever, Document
+from dpr_nb.builtin_data import builtin_passages, write_builtin_dataset
 from dpr_nb.cli import main
 from dpr_nb.corpus_encoding import EncodedCorpus, encode_corpus
 from dpr_nb.corpus_eval import load_corpus
-from dpr_nb.embedded_data import embedded_passages, write_embedded_dataset
 from dpr_nb.encoders import BiEncoder, tiny_encoder
 from dpr_nb.passages import read_passage_rows
 
@@ -45,10 +45,10 @@ encode_corpus(retriever, corpus, out, batch_size=8, shard_size=64, commit_rows=2
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """A passages TSV of the embedded corpus (with a blank line, which readers skip), a saved tiny
+    """A passages TSV of the built-in corpus (with a blank line, which readers skip), a saved tiny
     retriever, and the reference encoding: one process, one thread, never interrupted."""
     folder = tmp_path_factory.mktemp("encoding")
-    rows = [f"{p['passage_id']}\t{p['text']}\t{p['title']}\n" for p in embedded_passages()]
+    rows = [f"{p['passage_id']}\t{p['text']}\t{p['title']}\n" for p in builtin_passages()]
     rows[100:100] = ["\n"]
     corpus = folder / "passages.tsv"
     corpus.write_text("id\ttext\ttitle\n" + "".join(rows), encoding="utf-8")
@@ -162,7 +162,7 @@ def test_index_command_under_torchrun_and_eval_against_the_index(setup, tmp_path
     assert [s["done"] for s in encoded.shard_progress()] == [64, 64, 64, 64, 24]
     assert np.array_equal(encoded.embeddings.astype(np.float16), setup["reference"].embeddings)
 
-    questions = write_embedded_dataset(tmp_path / "data")["test"]
+    questions = write_builtin_dataset(tmp_path / "data")["test"]
     base = ["eval", "--model", str(setup["model"]), "--questions", str(questions), "--no-bm25"]
     assert main([*base, "--index", str(index), "--json", str(tmp_path / "index.json")]) == 0
     assert "ranking the 280 passages of the flat index" in capsys.readouterr().out

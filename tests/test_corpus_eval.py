@@ -116,14 +116,14 @@ def test_training_keeps_the_best_weights_by_a_corpus_metric():
     from dpr_nb.splits import load_splits
     from dpr_nb.trainer import Trainer
 
-    splits = load_splits("embedded", "")
+    splits = load_splits("builtin", "")
     config = TrainConfig.preset(
         "smoke",
         max_samples=160,
         n_epochs=6,
         evaluate_every=10,
         save_dir=None,
-        eval_corpus="embedded",
+        eval_corpus="builtin",
         selection_metric="mrr_at_10",
     )
     model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
@@ -136,7 +136,7 @@ def test_training_keeps_the_best_weights_by_a_corpus_metric():
     assert history.best == {"step": best["step"], "metric": "mrr_at_10", "value": best["mrr_at_10"]}
     # The model left behind is the best evaluation's: evaluating it again gives that value.
     retriever = DensePassageRetriever(model=model, max_seq_len_query=32, max_seq_len_passage=64, use_gpu=False)
-    again = evaluate_corpus(retriever, splits["dev"][:40], load_corpus("embedded"), ks=(10,))
+    again = evaluate_corpus(retriever, splits["dev"][:40], load_corpus("builtin"), ks=(10,))
     assert again.metrics["mrr_at_10"] == pytest.approx(best["mrr_at_10"], abs=1e-6)
 
 
@@ -146,7 +146,7 @@ def test_early_stopping_stops_when_the_metric_stops_improving():
     from dpr_nb.splits import load_splits
     from dpr_nb.trainer import Trainer
 
-    splits = load_splits("embedded", "")
+    splits = load_splits("builtin", "")
     # A learning rate far too high: the dev loss gets worse after the first evaluation, so training stops after
     # `patience` evaluations without a gain, keeping the first evaluation's weights.
     config = TrainConfig.preset(
@@ -186,7 +186,7 @@ def test_a_model_trained_with_eval_corpus_gets_its_metrics_and_curves_in_the_car
         progress_bar=False,
     )
     config = TrainConfig.preset(
-        "smoke", max_samples=32, n_epochs=1, eval_corpus="embedded", save_dir=str(tmp_path / "model")
+        "smoke", max_samples=32, n_epochs=1, eval_corpus="builtin", save_dir=str(tmp_path / "model")
     )
     retriever.train(config=config)
     assert set(retriever.corpus_results) == {"dev", "test"}

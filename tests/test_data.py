@@ -209,8 +209,8 @@ def test_shared_gold_passage_is_positive_for_both_questions():
     assert batch.positive_mask.tolist() == [[True, False, False], [True, False, False]]
 
 
-def test_embedded_splits_keep_their_own_dev_set():
-    splits = load_splits("embedded", "", max_samples=50, dev_split=0.2)
+def test_builtin_splits_keep_their_own_dev_set():
+    splits = load_splits("builtin", "", max_samples=50, dev_split=0.2)
     assert len(splits["train"]) == 50 and len(splits["dev"]) > 0 and len(splits["test"]) > 0
     assert Counter(type(e) for e in splits["test"]) == {DPRExample: len(splits["test"])}
 

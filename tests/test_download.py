@@ -251,11 +251,11 @@ def test_download_of_an_unknown_name_lists_the_known_ones():
 
 
 def test_other_files_in_the_folder_do_not_stop_a_download(server, tmp_path):
-    """Haystack v1 skipped whenever the folder held anything: a workshop subset or an .index/ folder made the
+    """Haystack v1 skipped whenever the folder held anything: a subset or an .index/ folder (.records/ now) made
     tutorial skip NQ dev, and training then failed on the missing file."""
     server.files["/data/biencoder-nq-dev.json.gz"] = gzip.compress(PAYLOAD)
     out = tmp_path / "out"
-    (out / "subset.json.index").mkdir(parents=True)
+    (out / "subset.json.records").mkdir(parents=True)
     (out / "subset.json").write_text("[]")
     assert fetch_archive_from_http(server.base + "/data/biencoder-nq-dev.json.gz", out, timeout=5) is True
     assert (out / "biencoder-nq-dev.json").read_bytes() == PAYLOAD

@@ -172,7 +172,7 @@ def test_a_model_from_facebooks_dpr_checkpoints_trains_saves_and_reloads_twice(t
     query_model = save_dpr_checkpoint(tmp_path / "dpr-question", "question", seed=1)
     passage_model = save_dpr_checkpoint(tmp_path / "dpr-ctx", "context", seed=2)
     settings = dict(
-        data_dir="embedded",
+        data_dir="builtin",
         max_samples=16,
         batch_size=8,
         n_epochs=1,

@@ -11,9 +11,9 @@ import pytest
 
 from conftest import DPR_SAMPLES, need
 from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore
+from dpr_nb.builtin_data import EXAMPLE_QUESTIONS, builtin_passages
 from dpr_nb.corpus_eval import load_corpus
 from dpr_nb.data import load_dpr_file
-from dpr_nb.embedded_data import EXAMPLE_QUESTIONS, embedded_passages
 from dpr_nb.encoders import BiEncoder, tiny_encoder
 
 faiss = pytest.importorskip("faiss")
@@ -30,8 +30,8 @@ def tiny_retriever(similarity="dot_product"):
     return DensePassageRetriever(model=model, use_gpu=False, progress_bar=False, similarity_function=similarity)
 
 
-def embedded_documents():
-    return [Document(content=p["text"], meta={"name": p["title"]}, id=p["passage_id"]) for p in embedded_passages()]
+def builtin_documents():
+    return [Document(content=p["text"], meta={"name": p["title"]}, id=p["passage_id"]) for p in builtin_passages()]
 
 
 def test_missing_faiss_says_how_to_install(monkeypatch, capsys):
@@ -52,10 +52,10 @@ def test_missing_faiss_says_how_to_install(monkeypatch, capsys):
 @pytest.mark.parametrize("similarity", ["dot_product", "cosine"])
 def test_flat_index_returns_the_in_memory_top_k(similarity):
     retriever = tiny_retriever(similarity)
-    questions = EXAMPLE_QUESTIONS + [f"where is {p['title']}" for p in embedded_passages()[::25]]
+    questions = EXAMPLE_QUESTIONS + [f"where is {p['title']}" for p in builtin_passages()[::25]]
     in_memory, flat = InMemoryDocumentStore(), FAISSDocumentStore(index_type="flat")
     for store in (in_memory, flat):
-        store.write_documents(embedded_documents())
+        store.write_documents(builtin_documents())
         store.update_embeddings(retriever)
     for scale_score in (False, True):
         expected = retriever.retrieve_batch(questions, top_k=10, document_store=in_memory, scale_score=scale_score)
@@ -71,7 +71,7 @@ def test_flat_index_returns_the_in_memory_top_k(similarity):
 def test_saved_store_reloads_and_reports_documents_without_embeddings(tmp_path):
     retriever = tiny_retriever()
     store = FAISSDocumentStore(index_type="hnsw")
-    store.write_documents(embedded_documents()[:100])
+    store.write_documents(builtin_documents()[:100])
     store.update_embeddings(retriever)
     query = retriever.embed_queries(EXAMPLE_QUESTIONS[:1])[0]
     before = store.query_by_embedding(query, top_k=5)
@@ -190,13 +190,13 @@ def test_eval_on_a_flat_index_gives_the_in_memory_metrics_with_recall_at_most_on
     from dpr_nb.splits import load_splits
 
     retriever = tiny_retriever()
-    examples = load_splits("embedded", "")["dev"]
+    examples = load_splits("builtin", "")["dev"]
     flat = FAISSDocumentStore(index_type="flat")
-    flat.write_documents(embedded_documents())
+    flat.write_documents(builtin_documents())
     flat.update_embeddings(retriever)
     ks = (1, 20, 100)
     from_index = evaluate_index(retriever, examples, flat, ks, match)
-    in_memory = evaluate_corpus(retriever, examples, "embedded", ks, match)
+    in_memory = evaluate_corpus(retriever, examples, "builtin", ks, match)
     assert from_index.metrics == pytest.approx(in_memory.metrics)
     assert all(from_index.metrics[f"recall_at_{k}"] <= 1.0 for k in ks)
     assert from_index.metrics["recall_at_100"] > 0  # an untrained model still finds some

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from dpr_nb import DensePassageRetriever, Document
+from dpr_nb.builtin_data import write_builtin_dataset
 from dpr_nb.data import load_dpr_file
-from dpr_nb.embedded_data import write_embedded_dataset
 from dpr_nb.matching import has_answer
 from dpr_nb.mining import mine_hard_negatives
 from dpr_nb.passages import read_passages_tsv
 
 
 def test_mined_negatives_are_the_models_top_passages_without_answers(tmp_path):
-    paths = write_embedded_dataset(tmp_path)
+    paths = write_builtin_dataset(tmp_path)
     retriever = DensePassageRetriever(
         query_embedding_model="dpr-nb/tiny-bert",
         passage_embedding_model="dpr-nb/tiny-bert",
@@ -37,7 +37,7 @@ def test_mined_negatives_are_the_models_top_passages_without_answers(tmp_path):
         assert [p.key for p in after.hard_negatives] == allowed[:5]
     raw = json.loads((tmp_path / "mined.json").read_text())
     assert (
-        raw[0]["dataset"] == "dpr_nb_embedded"
+        raw[0]["dataset"] == "dpr_nb_builtin"
         and raw[0]["hard_negative_ctxs"][0]["score"] >= raw[0]["hard_negative_ctxs"][1]["score"]
     )
 
@@ -56,7 +56,7 @@ def test_mine_command(tmp_path, capsys):
     from dpr_nb.cli import main as cli_main
     from dpr_nb.encoders import BiEncoder, tiny_encoder
 
-    paths = write_embedded_dataset(tmp_path / "data")
+    paths = write_builtin_dataset(tmp_path / "data")
     DensePassageRetriever(model=BiEncoder(tiny_encoder(), tiny_encoder()), use_gpu=False).save(tmp_path / "model")
     assert (
         cli_main(

@@ -20,7 +20,7 @@ CONFIG = TrainConfig(
     max_samples=1234,
     learning_rate=3e-5,
     batch_size=24,
-    similarity="dot_product",
+    similarity_function="dot_product",
 )
 HISTORY = History(
     steps=[{"step": s, "epoch": 0, "loss": 2.0 / s, "learning_rate": 1e-5} for s in range(1, 9)],

@@ -161,7 +161,7 @@ def test_heatmap_shows_the_scores_and_outlines_every_positive():
 
 @pytest.fixture(scope="module")
 def test_examples():
-    return load_splits("embedded", "")["test"][:4]
+    return load_splits("builtin", "")["test"][:4]
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
     folder = world["work"] / save_dir
     config = json.loads((folder / "train_config.json").read_text())
     expected = {"finetune": standins.QUESTION_MODEL, "from_scratch": standins.BERT_MODEL}[preset]
-    assert config["query_model"] == expected and config["index_on_disk"] and config["grad_acc_steps"] == 2
+    assert config["query_model"] == expected and config["records_on_disk"] and config["grad_acc_steps"] == 2
     history = json.loads((folder / "history.json").read_text())
     assert [s["step"] for s in history["steps"]] == [1, 2, 3, 4]  # 32 questions, batches of 4, 2 per step
     assert all("mrr_at_10" in e for e in history["evaluations"])
@@ -185,7 +185,7 @@ def test_the_notebooks_real_mode_runs_through_on_the_stand_ins(world, tmp_path):
     """Every notebook with DPR_NB_SMOKE unset, in order (03 evaluates what 02 trained), unchanged: the download
     through the mirror, the hub models from the cache, and every assert a real run must satisfy.
 
-    04_explore is left out: its real mode touches no real artifact (the tiny model on the embedded data, as in
+    04_explore is left out: its real mode touches no real artifact (the tiny model on the built-in data, as in
     smoke mode) and only sweeps longer, about 8 minutes on this CPU."""
     from pathlib import Path
 

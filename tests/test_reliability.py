@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig, TrainingDivergedError
+from dpr_nb.builtin_data import write_builtin_dataset
 from dpr_nb.cli import main
-from dpr_nb.embedded_data import write_embedded_dataset
 from dpr_nb.encoders import BiEncoder, tiny_encoder
 from dpr_nb.files import SaveFailedError
 
-SMALL = dict(data_dir="embedded", max_samples=16, batch_size=8, n_epochs=2, num_warmup_steps=0)
+SMALL = dict(data_dir="builtin", max_samples=16, batch_size=8, n_epochs=2, num_warmup_steps=0)
 
 
 def tiny_retriever():
@@ -126,7 +126,7 @@ def test_restart_replaces_an_earlier_runs_checkpoints_which_a_plain_run_refuses(
 def test_a_dpr_file_with_a_byte_order_mark_is_read(tmp_path):
     from dpr_nb.data import load_dpr_file
 
-    records = write_embedded_dataset(tmp_path)["dev"]
+    records = write_builtin_dataset(tmp_path)["dev"]
     for name, text in (
         ("bom.json", records.read_text()),
         ("bom.jsonl", "".join(json.dumps(r) + "\n" for r in json.loads(records.read_text()))),
@@ -277,7 +277,7 @@ def test_a_second_run_into_a_save_dir_in_use_is_refused_and_a_dead_runs_lock_tak
 def test_a_broken_line_in_the_middle_of_json_lines_is_not_called_a_truncated_download(tmp_path):
     from dpr_nb.data import DPRDataError, load_dpr_file
 
-    records = json.loads(write_embedded_dataset(tmp_path)["dev"].read_text())
+    records = json.loads(write_builtin_dataset(tmp_path)["dev"].read_text())
     lines = [json.dumps(r) for r in records[:3]]
     middle = tmp_path / "middle.jsonl"
     middle.write_text("\n".join([lines[0], lines[1][:50], lines[2]]) + "\n")

@@ -1,4 +1,4 @@
-"""The seed tutorial's calls, on the embedded dataset with the tiny model."""
+"""The seed tutorial's calls, on the built-in dataset with the tiny model."""
 
 import json
 import warnings
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig
+from dpr_nb.builtin_data import EXAMPLE_QUESTIONS, builtin_passages, write_builtin_dataset
 from dpr_nb.cli import main as cli_main
-from dpr_nb.embedded_data import EXAMPLE_QUESTIONS, embedded_passages, write_embedded_dataset
 from dpr_nb.encoders import BiEncoder, tiny_encoder
 
 
@@ -24,7 +24,7 @@ def tiny(**kwargs):
 
 def test_seed_tutorial_code_trains_saves_and_reloads(tmp_path):
     doc_dir, save_dir = tmp_path / "data", tmp_path / "model"
-    write_embedded_dataset(doc_dir)
+    write_builtin_dataset(doc_dir)
     retriever = tiny(document_store=InMemoryDocumentStore(), max_seq_len_query=32, max_seq_len_passage=64)
     history = retriever.train(
         data_dir=str(doc_dir),
@@ -66,7 +66,7 @@ def test_seed_tutorial_code_trains_saves_and_reloads(tmp_path):
 
 def test_document_store_retrieve_and_embeddings():
     retriever = tiny(document_store=InMemoryDocumentStore(), top_k=4, scale_score=False)
-    passages = embedded_passages()[:20]
+    passages = builtin_passages()[:20]
     documents = [Document(content=p["text"], meta={"name": p["title"]}, id=p["passage_id"]) for p in passages]
     retriever.document_store.write_documents(documents)
     retriever.document_store.update_embeddings(retriever)
@@ -101,7 +101,7 @@ def test_store_sees_documents_written_after_a_query_and_breaks_ties_in_writing_o
 def test_batched_embeddings_come_back_in_order_and_equal_one_text_at_a_time():
     """Texts are embedded longest first in batches (little padding); each row is still its own text's vector."""
     retriever = tiny()
-    passages = embedded_passages()[:13]
+    passages = builtin_passages()[:13]
     documents = [
         Document(content=p["text"] + " extra words" * (i % 4), meta={"name": p["title"]})
         for i, p in enumerate(passages)
@@ -124,7 +124,7 @@ def test_retrieve_without_a_store_or_with_filters_is_refused():
 def test_cosine_similarity_is_used_and_kept(tmp_path):
     retriever = tiny(similarity_function="cosine")
     retriever.train(n_epochs=1, max_samples=32, save_dir=str(tmp_path), config=TrainConfig.preset("smoke"))
-    assert retriever.train_config.similarity == "cosine"
+    assert retriever.train_config.similarity_function == "cosine"
     assert DensePassageRetriever.load(tmp_path, use_gpu=False).similarity_function == "cosine"
 
 
@@ -180,7 +180,12 @@ def test_from_config_takes_the_models_lengths_title_similarity_and_device_of_the
     from dpr_nb import TrainConfig
 
     config = TrainConfig.preset(
-        "smoke", max_seq_len_query=24, max_seq_len_passage=48, embed_title=False, similarity="cosine", device="cpu"
+        "smoke",
+        max_seq_len_query=24,
+        max_seq_len_passage=48,
+        embed_title=False,
+        similarity_function="cosine",
+        device="cpu",
     )
     retriever = DensePassageRetriever.from_config(config, progress_bar=False)
     assert (retriever.max_seq_len_query, retriever.max_seq_len_passage) == (24, 48)

@@ -20,7 +20,7 @@ def without_dropout(model):
 
 def test_gradient_accumulation_equals_summed_micro_batch_gradients():
     """Two optimizer steps of 2 micro-batches each, against the same computation written out by hand."""
-    examples = load_splits("embedded", "")["train"][:32]
+    examples = load_splits("builtin", "")["train"][:32]
     config = TrainConfig.preset(
         "smoke",
         batch_size=8,
@@ -65,7 +65,7 @@ def test_gradient_accumulation_equals_summed_micro_batch_gradients():
 
 
 def test_training_lowers_the_loss_and_improves_the_rank():
-    splits = load_splits("embedded", "")
+    splits = load_splits("builtin", "")
     config = TrainConfig.preset("smoke", n_epochs=4, save_dir=None)
     trainer = Trainer(BiEncoder(tiny_encoder(), tiny_encoder()), config, splits["train"], splits["dev"])
     before = trainer.evaluate(splits["test"], "test")
@@ -98,7 +98,7 @@ def test_config_presets_and_validation():
 
 @pytest.mark.parametrize("chunk, advice", [(None, "grad_cache_chunk_size=16"), (8, "grad_cache_chunk_size=4 (now 8)")])
 def test_out_of_memory_is_answered_with_what_to_change(monkeypatch, chunk, advice):
-    examples = load_splits("embedded", "")["train"][:16]
+    examples = load_splits("builtin", "")["train"][:16]
     config = TrainConfig.preset("smoke", n_epochs=1, save_dir=None, grad_cache_chunk_size=chunk)
     trainer = Trainer(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), config, examples, progress_bar=False)
 
@@ -124,7 +124,7 @@ def test_precision_is_float32_on_the_cpu_and_half_precision_asked_for_there_warn
 
 def test_shared_encoders_train_one_encoder_for_questions_and_passages():
     """One optimizer step with share_encoders against the same step written out by hand with a single encoder."""
-    examples = load_splits("embedded", "")["train"][:8]
+    examples = load_splits("builtin", "")["train"][:8]
     config = TrainConfig.preset(
         "smoke",
         batch_size=8,
@@ -166,7 +166,7 @@ def test_shared_encoders_need_one_starting_model():
 
 
 def test_dropout_setting_reaches_every_dropout_layer_and_none_keeps_the_checkpoints_own():
-    examples = load_splits("embedded", "")["train"][:8]
+    examples = load_splits("builtin", "")["train"][:8]
     inputs = None
     for dropout, expected in ((None, 0.1), (0.0, 0.0), (0.3, 0.3)):
         model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from dpr_nb.builtin_data import write_builtin_dataset
 from dpr_nb.cli import main
 from dpr_nb.config import TINY_MODEL
-from dpr_nb.embedded_data import write_embedded_dataset
 
 TRAIN = ["train", "--set", "max_samples=16", "--set", "batch_size=8", "--set", "n_epochs=1"]
 
@@ -38,7 +38,7 @@ class Case:
 
 
 def dev_file(tmp: Path) -> Path:
-    return write_embedded_dataset(tmp / "data")["dev"]
+    return write_builtin_dataset(tmp / "data")["dev"]
 
 
 def dpr_records(tmp: Path) -> list[dict]:
@@ -137,7 +137,7 @@ CASES = [
     Case(
         "--config with an unknown similarity",
         lambda t: ["train", "--config", write(t, "bad.json", '{"similarity": "dot"}')],
-        ["bad.json", "field 'similarity'", "'dot_product' or 'cosine'"],
+        ["bad.json", "field 'similarity_function'", "'dot_product' or 'cosine'"],
     ),
     # Runs that would lose work.
     Case(

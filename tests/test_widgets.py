@@ -47,7 +47,7 @@ def test_controls_are_built_from_the_field_types_and_labelled():
     assert isinstance(c["precision"], ipywidgets.Dropdown)
     assert [value for _, value in c["precision"].options] == ["auto", "fp32", "bf16", "fp16"]
     # Optional fields: a Dropdown entry for None, or a number with a checkbox
-    assert c["similarity"].label == "checkpoint's default"
+    assert c["similarity_function"].label == "checkpoint's default"
     assert isinstance(c["grad_cache_chunk_size"], dpr_widgets.OptionalNumber)
     assert c["grad_cache_chunk_size"].value is None and c["grad_cache_chunk_size"].number.disabled
     for name, control in c.items():
@@ -71,7 +71,7 @@ def test_changed_controls_give_exactly_those_changes():
     c = panel.controls
     c["batch_size"].value = 128
     c["grad_cache_chunk_size"].value = 16
-    c["similarity"].value = "cosine"
+    c["similarity_function"].value = "cosine"
     c["temperature"].value = None
     c["learning_rate"].value = 2e-5
     c["precision"].value = "bf16"
@@ -80,7 +80,7 @@ def test_changed_controls_give_exactly_those_changes():
     assert panel.config == start.replace(
         batch_size=128,
         grad_cache_chunk_size=16,
-        similarity="cosine",
+        similarity_function="cosine",
         temperature=None,
         learning_rate=2e-5,
         precision="bf16",
@@ -98,8 +98,8 @@ def test_changed_controls_give_exactly_those_changes():
     assert panel.config.max_samples == dpr_widgets._PLACEHOLDERS["max_samples"]
     c["max_samples"].number.value = 50
     assert panel.config.max_samples == 50
-    c["similarity"].value = dpr_widgets._DEFAULT
-    assert panel.config.similarity is None
+    c["similarity_function"].value = dpr_widgets._DEFAULT
+    assert panel.config.similarity_function is None
 
 
 def test_preset_menu_resets_every_control():
@@ -132,10 +132,10 @@ def test_invalid_values_show_the_message_and_config_raises():
 def test_set_config_updates_the_controls():
     panel = ConfigPanel()
     assert panel.config == TrainConfig() and panel.preset.value == CUSTOM
-    target = TrainConfig.preset("finetune", batch_size=4, grad_cache_chunk_size=2, similarity="dot_product")
+    target = TrainConfig.preset("finetune", batch_size=4, grad_cache_chunk_size=2, similarity_function="dot_product")
     panel.set_config(target)
     assert panel.config == target
-    assert panel.controls["batch_size"].value == 4 and panel.controls["similarity"].value == "dot_product"
+    assert panel.controls["batch_size"].value == 4 and panel.controls["similarity_function"].value == "dot_product"
     assert panel.preset.value == CUSTOM
     panel.set_config(TrainConfig.preset("from_scratch"))
     assert panel.preset.value == "from_scratch"
@@ -157,7 +157,7 @@ def test_panel_and_dashboard_display_their_widget(monkeypatch):
 @pytest.fixture(scope="module")
 def run():
     """4 optimizer steps on 32 questions, dev evaluated at step 2 and at the end, with a dashboard attached."""
-    examples = load_splits("embedded", "")
+    examples = load_splits("builtin", "")
     config = TrainConfig.preset("smoke", n_epochs=1, batch_size=8, evaluate_every=2, save_dir=None)
     trainer = Trainer(
         BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)),

@@ -30,7 +30,7 @@ def make_trainer(
     chunk: int | None = None, dropout: bool = True, checkpoint_dir: str | None = None, **overrides
 ) -> Trainer:
     """The same model, data and settings in every process and in the test's own reference run."""
-    examples = load_splits("embedded", "")["train"][:48]
+    examples = load_splits("builtin", "")["train"][:48]
     model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
     if not dropout:  # a run split over processes draws other dropout masks than one process would
         for module in model.modules():

@@ -1,4 +1,4 @@
-"""Tests for the embedded fictional-encyclopedia dataset (dpr_nb.embedded_data)."""
+"""Tests for the built-in fictional-encyclopedia dataset (dpr_nb.builtin_data)."""
 
 import json
 import math
@@ -7,13 +7,13 @@ from collections import Counter
 
 import pytest
 
-from dpr_nb.embedded_data import (
-    EMBEDDED_SEED,
+from dpr_nb.builtin_data import (
+    BUILTIN_SEED,
     EXAMPLE_QUESTIONS,
-    embedded_passages,
-    embedded_vocabulary,
-    make_embedded_dataset,
-    write_embedded_dataset,
+    builtin_passages,
+    builtin_vocabulary,
+    make_builtin_dataset,
+    write_builtin_dataset,
 )
 
 SPLITS = ("train", "dev", "test")
@@ -33,18 +33,18 @@ def all_ctxs(record):
 
 @pytest.fixture(scope="module")
 def data():
-    return make_embedded_dataset()
+    return make_builtin_dataset()
 
 
 def test_same_seed_gives_identical_output(data):
-    assert json.dumps(make_embedded_dataset(EMBEDDED_SEED)) == json.dumps(data)
-    assert embedded_passages() == embedded_passages(EMBEDDED_SEED)
-    assert embedded_vocabulary() == embedded_vocabulary(EMBEDDED_SEED)
+    assert json.dumps(make_builtin_dataset(BUILTIN_SEED)) == json.dumps(data)
+    assert builtin_passages() == builtin_passages(BUILTIN_SEED)
+    assert builtin_vocabulary() == builtin_vocabulary(BUILTIN_SEED)
 
 
 def test_different_seed_gives_different_output(data):
-    assert json.dumps(make_embedded_dataset(1)) != json.dumps(data)
-    assert embedded_passages(1) != embedded_passages()
+    assert json.dumps(make_builtin_dataset(1)) != json.dumps(data)
+    assert builtin_passages(1) != builtin_passages()
 
 
 def test_split_sizes(data):
@@ -58,7 +58,7 @@ def test_records_follow_the_dpr_format(data):
     for split in SPLITS:
         for record in data[split]:
             assert set(record) == RECORD_KEYS
-            assert record["dataset"] == "dpr_nb_embedded"
+            assert record["dataset"] == "dpr_nb_builtin"
             assert record["question"].endswith("?")
             assert len(record["answers"]) == 1 and record["answers"][0]
             assert len(record["positive_ctxs"]) == 1
@@ -132,7 +132,7 @@ def test_hard_negatives_mix_same_entity_and_same_fact_confusers(data):
 def test_task_is_learnable_by_lexical_matching(data):
     # An IDF-weighted word-overlap retriever over the whole corpus should find most
     # positives (it needs both the town name and the fact word), but not all of them.
-    corpus = embedded_passages()
+    corpus = builtin_passages()
     words = [set(tokenize(p["title"] + " " + p["text"])) for p in corpus]
     df = Counter(w for ws in words for w in ws)
     idf = {w: math.log(len(corpus) / n) for w, n in df.items()}
@@ -146,7 +146,7 @@ def test_task_is_learnable_by_lexical_matching(data):
 
 
 def test_passages_are_the_unique_corpus_behind_every_context(data):
-    corpus = embedded_passages()
+    corpus = builtin_passages()
     by_id = {p["passage_id"]: p for p in corpus}
     assert len(by_id) == len(corpus)
     assert all(set(p) == {"passage_id", "title", "text"} for p in corpus)
@@ -158,16 +158,16 @@ def test_passages_are_the_unique_corpus_behind_every_context(data):
 
 
 def test_text_is_plain_ascii(data):
-    texts = [p["title"] + p["text"] for p in embedded_passages()]
+    texts = [p["title"] + p["text"] for p in builtin_passages()]
     texts += [r["question"] + r["answers"][0] for s in SPLITS for r in data[s]]
     assert all(t.isascii() and "_" not in t for t in texts)
 
 
 def test_vocabulary_covers_every_token(data):
-    vocab = embedded_vocabulary()
+    vocab = builtin_vocabulary()
     assert vocab == sorted(set(vocab))
     assert len(vocab) < 2000
-    texts = [p["title"] + " " + p["text"] for p in embedded_passages()]
+    texts = [p["title"] + " " + p["text"] for p in builtin_passages()]
     for split in SPLITS:
         for record in data[split]:
             texts += [record["question"], *record["answers"]]
@@ -178,14 +178,14 @@ def test_vocabulary_covers_every_token(data):
 
 def test_write_round_trips_through_json(tmp_path, data):
     out_dir = tmp_path / "not" / "yet" / "there"
-    paths = write_embedded_dataset(out_dir)
+    paths = write_builtin_dataset(out_dir)
     assert set(paths) == set(SPLITS)
     for split, path in paths.items():
         assert path == out_dir / f"{split}.json"
         with open(path, encoding="utf-8") as f:
             assert json.load(f) == data[split]
     assert sorted(p.name for p in out_dir.iterdir()) == ["dev.json", "test.json", "train.json"]
-    write_embedded_dataset(out_dir)  # overwriting works and leaves no temporary files
+    write_builtin_dataset(out_dir)  # overwriting works and leaves no temporary files
     assert len(list(out_dir.iterdir())) == 3
 
 

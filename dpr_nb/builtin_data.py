@@ -24,8 +24,8 @@ import re
 
 from .files import write_text_atomic
 
-EMBEDDED_SEED = 0
-DATASET_NAME = "dpr_nb_embedded"
+BUILTIN_SEED = 0
+DATASET_NAME = "dpr_nb_builtin"
 N_TOWNS = 70
 SPLIT_FRACTIONS = {"dev": 0.15, "test": 0.15}  # the rest of the towns go to train
 N_HARD_NEGATIVES = 5  # per question: 2 from the same town, the rest from other towns
@@ -280,7 +280,7 @@ def _record(town: dict, fact: str, split_towns: list[dict], rng: random.Random) 
     }
 
 
-def make_embedded_dataset(seed: int = EMBEDDED_SEED) -> dict[str, list[dict]]:
+def make_builtin_dataset(seed: int = BUILTIN_SEED) -> dict[str, list[dict]]:
     """Return {"train", "dev", "test"} -> lists of DPR biencoder records, one question per
     fact per town (10 per town). The same seed always gives identical output."""
     _, splits = _generate(seed)
@@ -293,13 +293,13 @@ def make_embedded_dataset(seed: int = EMBEDDED_SEED) -> dict[str, list[dict]]:
     return dataset
 
 
-def embedded_passages(seed: int = EMBEDDED_SEED) -> list[dict]:
+def builtin_passages(seed: int = BUILTIN_SEED) -> list[dict]:
     """Every passage of every town, once each, in passage_id order, as
     {"passage_id", "title", "text"}: the corpus a retriever indexes."""
     return [dict(p) for town in _generate(seed)[0] for p in town["passages"].values()]
 
 
-def write_embedded_dataset(out_dir: str | os.PathLike, seed: int = EMBEDDED_SEED) -> dict[str, pathlib.Path]:
+def write_builtin_dataset(out_dir: str | os.PathLike, seed: int = BUILTIN_SEED) -> dict[str, pathlib.Path]:
     """Write train.json, dev.json and test.json (JSON lists, like DPR's biencoder files)
     into out_dir and return their paths by split name.
 
@@ -308,27 +308,27 @@ def write_embedded_dataset(out_dir: str | os.PathLike, seed: int = EMBEDDED_SEED
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for split_name, records in make_embedded_dataset(seed).items():
+    for split_name, records in make_builtin_dataset(seed).items():
         path = out / f"{split_name}.json"
         write_text_atomic(path, json.dumps(records, indent=2))
         paths[split_name] = path
     return paths
 
 
-def embedded_vocabulary(seed: int = EMBEDDED_SEED) -> list[str]:
+def builtin_vocabulary(seed: int = BUILTIN_SEED) -> list[str]:
     """Every distinct token of all questions, answers, titles and passage texts, sorted.
     Tokens are split as BERT's BasicTokenizer would, so a word-level WordPiece vocabulary
     built from this list never needs [UNK] on this data."""
-    texts = [p["title"] + " " + p["text"] for p in embedded_passages(seed)]
-    for records in make_embedded_dataset(seed).values():
+    texts = [p["title"] + " " + p["text"] for p in builtin_passages(seed)]
+    for records in make_builtin_dataset(seed).values():
         texts += [r["question"] + " " + " ".join(r["answers"]) for r in records]
     return sorted({token for text in texts for token in _tokenize(text)})
 
 
-def _example_questions(seed: int = EMBEDDED_SEED) -> list[str]:
+def _example_questions(seed: int = BUILTIN_SEED) -> list[str]:
     """Three test questions about three different towns and three different sections."""
     questions, seen = [], set()
-    for record in make_embedded_dataset(seed)["test"]:
+    for record in make_builtin_dataset(seed)["test"]:
         positive = record["positive_ctxs"][0]
         section = (int(positive["passage_id"]) - 1) % len(_SECTIONS)  # ids go town by town, section by section
         if positive["title"] not in seen and section not in seen:

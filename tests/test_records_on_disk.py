@@ -6,12 +6,12 @@ import pytest
 
 from conftest import DPR_SAMPLES, need
 from dpr_nb import TrainConfig
-from dpr_nb import indexed as indexed_module
+from dpr_nb import records_on_disk as records_module
+from dpr_nb.builtin_data import write_builtin_dataset
 from dpr_nb.cli import main
 from dpr_nb.data import BatchSampler, DPRDataError, load_dpr_file
-from dpr_nb.embedded_data import write_embedded_dataset
 from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.indexed import IndexedDPRFile
+from dpr_nb.records_on_disk import DPRFileOnDisk
 from dpr_nb.splits import load_splits, load_training_data
 from dpr_nb.trainer import Trainer
 
@@ -34,10 +34,10 @@ def write_jsonl(path, records):
 
 
 @pytest.mark.parametrize("name", ["haystack_nq_dev_sample5.json", "nq_dev_first10.jsonl"])
-def test_index_reads_back_exactly_what_the_streaming_reader_parses(tmp_path, name):
+def test_records_reads_back_exactly_what_the_streaming_reader_parses(tmp_path, name):
     source = need(DPR_SAMPLES / name)
     expected = load_dpr_file(source)
-    examples = IndexedDPRFile.build(source, tmp_path / "index")
+    examples = DPRFileOnDisk.build(source, tmp_path / "records")
     assert len(examples) == len(expected)
     assert list(examples) == expected  # dataclass equality: question, answers and every passage
     assert examples[-1] == expected[-1]
@@ -48,66 +48,66 @@ def test_index_reads_back_exactly_what_the_streaming_reader_parses(tmp_path, nam
     assert list(pickle.loads(pickle.dumps(examples.subset([2, 1])))) == [expected[2], expected[1]]
 
 
-def test_index_is_reused_until_the_source_changes(tmp_path):
+def test_records_is_reused_until_the_source_changes(tmp_path):
     source = write_jsonl(tmp_path / "train.jsonl", toy_records(4))
-    first = IndexedDPRFile.build(source)
-    assert first.index_dir == tmp_path / "train.jsonl.index"
-    stamp = (first.index_dir / "records.jsonl").stat().st_mtime_ns
-    assert IndexedDPRFile.build(source)[2].question == "question 2?"
-    assert (first.index_dir / "records.jsonl").stat().st_mtime_ns == stamp  # not rebuilt
+    first = DPRFileOnDisk.build(source)
+    assert first.folder == tmp_path / "train.jsonl.records"
+    stamp = (first.folder / "records.jsonl").stat().st_mtime_ns
+    assert DPRFileOnDisk.build(source)[2].question == "question 2?"
+    assert (first.folder / "records.jsonl").stat().st_mtime_ns == stamp  # not rebuilt
 
     write_jsonl(source, toy_records(6, prefix="changed"))
     os.utime(source, ns=(stamp + 10**9, stamp + 10**9))
-    rebuilt = IndexedDPRFile.build(source)
+    rebuilt = DPRFileOnDisk.build(source)
     assert len(rebuilt) == 6 and rebuilt[5].question == "changed 5?"
 
 
-def test_partial_index_for_max_records_grows_when_more_are_asked_for(tmp_path):
+def test_partial_records_for_max_records_grows_when_more_are_asked_for(tmp_path):
     source = write_jsonl(tmp_path / "train.jsonl", toy_records(5))
-    assert len(IndexedDPRFile.build(source, max_records=3)) == 3
-    assert not json.loads((tmp_path / "train.jsonl.index" / "meta.json").read_text())["complete"]
-    assert len(IndexedDPRFile.build(source, max_records=2)) == 3  # enough already: reused, the caller slices
-    assert len(IndexedDPRFile.build(source)) == 5
-    assert json.loads((tmp_path / "train.jsonl.index" / "meta.json").read_text())["complete"]
+    assert len(DPRFileOnDisk.build(source, max_records=3)) == 3
+    assert not json.loads((tmp_path / "train.jsonl.records" / "meta.json").read_text())["complete"]
+    assert len(DPRFileOnDisk.build(source, max_records=2)) == 3  # enough already: reused, the caller slices
+    assert len(DPRFileOnDisk.build(source)) == 5
+    assert json.loads((tmp_path / "train.jsonl.records" / "meta.json").read_text())["complete"]
 
 
-def test_bad_record_fails_with_the_source_position_and_leaves_no_index(tmp_path):
+def test_bad_record_fails_with_the_source_position_and_leaves_no_folder(tmp_path):
     records = toy_records(3)
     records[1]["positive_ctxs"] = []
     source = write_jsonl(tmp_path / "train.jsonl", records)
     with pytest.raises(DPRDataError, match=r"train\.jsonl, record 2 \(line 2\): field 'positive_ctxs' is empty"):
-        IndexedDPRFile.build(source)
-    assert not (tmp_path / "train.jsonl.index").exists()
+        DPRFileOnDisk.build(source)
+    assert not (tmp_path / "train.jsonl.records").exists()
 
 
-def test_interrupted_rebuild_keeps_the_previous_index_whole(tmp_path, monkeypatch):
+def test_interrupted_rebuild_keeps_the_previous_folder_whole(tmp_path, monkeypatch):
     source = write_jsonl(tmp_path / "train.jsonl", toy_records(4))
-    IndexedDPRFile.build(source)
+    DPRFileOnDisk.build(source)
 
     def interrupted(path):
         yield toy_records(1)[0], "record 1"
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(indexed_module, "raw_records", interrupted)
+    monkeypatch.setattr(records_module, "raw_records", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        IndexedDPRFile.build(source, rebuild=True)
+        DPRFileOnDisk.build(source, rebuild=True)
     monkeypatch.undo()
-    assert [e.question for e in IndexedDPRFile(tmp_path / "train.jsonl.index")] == [f"question {i}?" for i in range(4)]
+    assert [e.question for e in DPRFileOnDisk(tmp_path / "train.jsonl.records")] == [f"question {i}?" for i in range(4)]
 
 
 def test_sampler_reads_only_the_questions_a_batch_needs(tmp_path, monkeypatch):
-    examples = IndexedDPRFile.build(write_jsonl(tmp_path / "train.jsonl", toy_records(200)))
+    examples = DPRFileOnDisk.build(write_jsonl(tmp_path / "train.jsonl", toy_records(200)))
     reads = []
-    original = IndexedDPRFile.__getitem__
-    monkeypatch.setattr(IndexedDPRFile, "__getitem__", lambda self, i: reads.append(i) or original(self, i))
+    original = DPRFileOnDisk.__getitem__
+    monkeypatch.setattr(DPRFileOnDisk, "__getitem__", lambda self, i: reads.append(i) or original(self, i))
     sampler = BatchSampler(examples, batch_size=8, num_hard_negatives=3, seed=0)  # 2 short: borrows from others
     batch = next(iter(sampler))
     assert len(batch) == 8 and all(len(negatives) == 3 for _, _, negatives in batch)
     assert len(reads) < 8 * 10  # its 8 questions and a few to borrow passages from, not the 200
 
 
-def test_training_from_the_index_equals_training_in_memory(tmp_path):
-    write_embedded_dataset(tmp_path)
+def test_training_from_records_on_disk_equals_training_in_memory(tmp_path):
+    write_builtin_dataset(tmp_path)
     config = TrainConfig.preset(
         "smoke",
         data_dir=str(tmp_path),
@@ -119,9 +119,9 @@ def test_training_from_the_index_equals_training_in_memory(tmp_path):
         num_hard_negatives=4,
     )
     histories = []
-    for index_on_disk in (False, True):
-        splits = load_training_data(config.replace(index_on_disk=index_on_disk))
-        assert isinstance(splits["train"], IndexedDPRFile) == index_on_disk
+    for records_on_disk in (False, True):
+        splits = load_training_data(config.replace(records_on_disk=records_on_disk))
+        assert isinstance(splits["train"], DPRFileOnDisk) == records_on_disk
         model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
         histories.append(Trainer(model, config, splits["train"], splits["dev"], progress_bar=False).train())
     memory, disk = histories
@@ -130,9 +130,9 @@ def test_training_from_the_index_equals_training_in_memory(tmp_path):
     assert len(memory.steps) == 2 * 5  # 72 training questions (24 held out) in batches of 16, for 2 epochs
 
 
-def test_index_command_and_training_from_the_index_folder(tmp_path, capsys):
+def test_records_command_and_training_from_the_records_folder(tmp_path, capsys):
     source = write_jsonl(tmp_path / "train.jsonl", toy_records(6))
-    assert main(["data", "index", str(source), "--out", str(tmp_path / "nq.index")]) == 0
+    assert main(["data", "records", str(source), "--out", str(tmp_path / "nq.records")]) == 0
     assert "6 questions" in capsys.readouterr().out
-    splits = load_splits(tmp_path, "nq.index", max_samples=4)
+    splits = load_splits(tmp_path, "nq.records", max_samples=4)
     assert [e.question for e in splits["train"]] == [f"question {i}?" for i in range(4)]
