@@ -140,7 +140,9 @@ class TrainConfig:
     epsilon: float = setting(1e-8, OPTIMISATION, "AdamW epsilon.")
     max_grad_norm: float = setting(2.0, OPTIMISATION, "Gradients are clipped to this norm.")
     seed: int = setting(42, OPTIMISATION, "Seeds batch order and dropout: the same seed repeats the run.")
-    device: str = setting("auto", HARDWARE, "'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...")
+    device: str = setting(
+        "auto", HARDWARE, "'auto' (an NVIDIA GPU, else Apple Silicon's MPS, else the CPU), 'cpu', 'cuda:1', 'mps', ..."
+    )
     precision: Precision = setting(
         "auto",
         HARDWARE,

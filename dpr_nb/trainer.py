@@ -138,8 +138,12 @@ def checkpoints_to_replace(checkpoint_dir: str | None, resume: bool, restart: bo
 
 
 def resolve_device(device: str = "auto") -> torch.device:
+    """'auto': an NVIDIA GPU (CUDA), else an Apple Silicon GPU (MPS), else the CPU."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device={device!r} was asked for, but torch sees no GPU. Use device='cpu' or 'auto'.")
     return torch.device(device)
@@ -231,11 +235,14 @@ class Trainer:
         """(autocast dtype or None for float32, gradient scaler for fp16)."""
         choice = self.config.precision
         if self.device.type != "cuda":
-            # "auto" stays float32 on a CPU: bf16 is faster there only on CPUs with bf16 matrix units (AMX).
+            # "auto" stays float32 on a CPU (bf16 is faster there only on CPUs with bf16 matrix units, AMX) and on
+            # Apple's MPS, where float32 is the tested path.
             if choice == "bf16":
                 return torch.bfloat16, None  # asked for: CPU autocast, which is also how CI runs this path
             if choice == "fp16":
-                warnings.warn("precision='fp16' needs a GPU: training in float32 on the CPU.", stacklevel=3)
+                warnings.warn(
+                    f"precision='fp16' needs an NVIDIA GPU: training in float32 on {self.device.type}.", stacklevel=3
+                )
             return None, None
         if choice == "auto":
             # bf16 has float32's range, so it needs no loss scaling; only Ampere (compute capability 8) and later

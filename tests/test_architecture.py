@@ -127,9 +127,9 @@ def test_one_formatter_over_the_code():
 
 
 def test_readme_and_package_map_list_every_module_by_layer():
-    """The README's file table and dpr_nb/__init__.py's map name each module once, layer by layer."""
+    """docs/architecture.md's file table and dpr_nb/__init__.py's map name each module once, layer by layer."""
     modules = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
-    readme = re.findall(r"^\| `dpr_nb/(\w+)\.py` \|", (PACKAGE.parent / "README.md").read_text(), flags=re.M)
+    readme = re.findall(r"^\| `dpr_nb/(\w+)\.py` \|", (PACKAGE.parent / "docs" / "architecture.md").read_text(), flags=re.M)
     package_map = re.findall(r"^- (\w+)\.py ", dpr_nb.__doc__, flags=re.M)
     for listed in (readme, package_map):
         assert sorted(listed) == modules

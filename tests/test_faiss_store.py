@@ -19,7 +19,7 @@ from dpr_nb.encoders import BiEncoder, tiny_encoder
 faiss = pytest.importorskip("faiss")
 from dpr_nb.faiss_store import FAISSDocumentStore, ivfpq_parameters  # noqa: E402
 
-# Recall@10 against exact search on the 2,845 DPR sample passages (the README states the same figures). Measured:
+# Recall@10 against exact search on the 2,845 DPR sample passages (docs/scale.md states the same figures). Measured:
 # HNSW 0.999, IVF-PQ 0.67 (2,845 vectors can only train 6-bit codes in 72 lists; at a million it does better).
 HNSW_RECALL_AT_10 = 0.95
 IVFPQ_RECALL_AT_10 = 0.60

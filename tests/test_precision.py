@@ -38,7 +38,7 @@ def test_a_few_bf16_steps_on_the_cpu_follow_float32():
 
 
 def test_fp16_asked_for_on_the_cpu_warns_and_trains_in_float32():
-    with pytest.warns(UserWarning, match="precision='fp16' needs a GPU"):
+    with pytest.warns(UserWarning, match="precision='fp16' needs an NVIDIA GPU"):
         trainer = make_trainer(precision="fp16")
     assert trainer.autocast_dtype is None and trainer.scaler is None
 

@@ -8,7 +8,7 @@ from dpr_nb.data import BatchSampler
 from dpr_nb.encoders import BiEncoder, tiny_encoder
 from dpr_nb.loss import in_batch_negatives_loss
 from dpr_nb.splits import load_splits
-from dpr_nb.trainer import History, Trainer, TrainingMemoryError
+from dpr_nb.trainer import History, Trainer, TrainingMemoryError, resolve_device
 
 
 def without_dropout(model):
@@ -117,7 +117,7 @@ def test_precision_is_float32_on_the_cpu_and_half_precision_asked_for_there_warn
     model = BiEncoder(tiny_encoder(), tiny_encoder())
     trainer = Trainer(model, TrainConfig.preset("smoke", device="cpu"), [])
     assert (trainer.autocast_dtype, trainer.scaler) == (None, None)  # "auto" on a CPU: float32, quietly
-    with pytest.warns(UserWarning, match="precision='fp16' needs a GPU"):
+    with pytest.warns(UserWarning, match="precision='fp16' needs an NVIDIA GPU"):
         trainer = Trainer(model, TrainConfig.preset("smoke", device="cpu", precision="fp16"), [])
     assert trainer.autocast_dtype is None
 
@@ -184,3 +184,11 @@ def test_dropout_setting_reaches_every_dropout_layer_and_none_keeps_the_checkpoi
                 torch.testing.assert_close(training, encoder(**inputs), rtol=0, atol=0)
     with pytest.raises(ValueError, match=r"dropout=1.0 must be in \[0, 1\)"):
         TrainConfig(dropout=1.0)
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_auto_device_is_cuda_then_apple_silicon_then_cpu(monkeypatch, cuda, mps, expected):
+    """On an Apple Silicon laptop 'auto' picks its GPU (MPS); an NVIDIA GPU comes first, the CPU last."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert resolve_device("auto").type == expected
