@@ -129,8 +129,10 @@ def test_one_formatter_over_the_code():
 def test_readme_and_package_map_list_every_module_by_layer():
     """docs/architecture.md's file table and dpr_nb/__init__.py's map name each module once, layer by layer."""
     modules = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
-    readme = re.findall(r"^\| `dpr_nb/(\w+)\.py` \|", (PACKAGE.parent / "docs" / "architecture.md").read_text(), flags=re.M)
+    table = re.findall(
+        r"^\| `dpr_nb/(\w+)\.py` \|", (PACKAGE.parent / "docs" / "architecture.md").read_text(), flags=re.M
+    )
     package_map = re.findall(r"^- (\w+)\.py ", dpr_nb.__doc__, flags=re.M)
-    for listed in (readme, package_map):
+    for listed in (table, package_map):
         assert sorted(listed) == modules
         assert [LAYERS[m] for m in listed] == sorted(LAYERS[m] for m in listed)  # grouped by layer, engine first
