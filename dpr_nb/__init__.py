@@ -39,6 +39,7 @@ Tools:
 Faces:
 - retriever.py        DensePassageRetriever, Haystack v1's interface
 - interop.py          export: sentence-transformers folders out
+- course.py           what the notebooks share: the small or real mode, checks that assert or print ✓/✗
 - widgets.py          ConfigPanel (edits a TrainConfig) and TrainingDashboard (live progress, metrics, curves)
 - cli.py              the `dpr-nb` command
 """

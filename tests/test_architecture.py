@@ -95,6 +95,7 @@ LAYERS = {
     "retriever": FACES,
     "interop": FACES,
     "widgets": FACES,
+    "course": FACES,
     "cli": FACES,
     "__init__": FACES,
 }
