@@ -16,6 +16,11 @@ What one step does, and why:
 - Under torchrun the embeddings of all processes are gathered before the loss (dpr_nb.distributed).
 - grad_acc_steps batches add their gradients before one optimizer step: the step of a larger batch, but each
   question still competes only with its own batch's passages. Only caching (or more GPUs) adds negatives.
+
+Every step's record says what each question competed against (`count_negatives`, averaged over the step's
+questions): "negatives" in all, of which "hard_negatives" (its own extra passages), "in_batch_negatives" (the
+other questions' passages) and "negatives_from_other_processes" (torchrun). Accumulation leaves them as they are
+for one batch; caching adds none beyond its batch, but lets that batch be larger than memory would allow.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import json
 import math
 import shutil
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -44,7 +49,7 @@ from .checkpoints import (
 )
 from .config import TrainConfig, metric_k, metric_mode
 from .corpus_eval import DEFAULT_KS, evaluate_corpus, load_corpus
-from .data import Batch, BatchSampler, DPRExample, collate
+from .data import Batch, BatchSampler, DPRExample, Passage, collate
 from .distributed import (
     all_reduce_gradients,
     broadcast_parameters,
@@ -87,6 +92,40 @@ DATA_SETTINGS = (
 )
 
 
+NEGATIVES = ("negatives", "in_batch_negatives", "hard_negatives", "negatives_from_other_processes")
+
+
+def count_negatives(
+    items: Sequence[tuple[DPRExample, list[Passage], list[Passage]]], gathered_keys: Sequence[str] | None = None
+) -> dict[str, float]:
+    """How many passages each question of a batch is scored against as wrong, averaged over its questions.
+
+    `items` are this process's (example, positives, negatives) as the sampler made them; `gathered_keys` the
+    Passage.key of every passage gathered from all processes (torchrun), None in one process. Counted as collate
+    builds the batch: each passage once, and no passage that answers the question (any of its positives) is a
+    negative. A question's own extra passages (its hard negatives, topped up from random ones when it has too few)
+    are "hard"; the other questions' passages "in-batch"; passages only other processes brought "from other
+    processes". Batch 4 with 1 hard negative, no passage shared: 8 passages, so 7 negatives = 1 hard + 6 in-batch.
+
+    >>> from dpr_nb.data import DPRExample, Passage
+    >>> p = lambda name: Passage(title=name, text=name)
+    >>> items = [(DPRExample(f"q{i}", [], [p(f"gold{i}")]), [p(f"gold{i}")], [p(f"hard{i}")]) for i in range(4)]
+    >>> count_negatives(items)
+    {'negatives': 7.0, 'in_batch_negatives': 6.0, 'hard_negatives': 1.0, 'negatives_from_other_processes': 0.0}
+    """
+    local = {p.key for _, positives, negatives in items for p in (*positives, *negatives)}
+    everything = set(gathered_keys) if gathered_keys is not None else local
+    totals: Counter = Counter()
+    for example, _, negatives in items:
+        answers = {p.key for p in example.positives}  # positive wherever it sits in the batch, as collate marks it
+        hard = {p.key for p in negatives} - answers
+        totals["hard_negatives"] += len(hard)
+        totals["in_batch_negatives"] += len(local - answers - hard)
+        totals["negatives_from_other_processes"] += len(everything - local - answers)
+    totals["negatives"] = sum(totals.values())
+    return {name: totals[name] / max(1, len(items)) for name in NEGATIVES}
+
+
 class TrainingMemoryError(RuntimeError):
     """The GPU ran out of memory; the message says which settings to change."""
 
@@ -99,7 +138,8 @@ class TrainingDivergedError(RuntimeError):
 class History:
     """Per optimizer step: loss and learning rate. Per evaluation: the report's numbers."""
 
-    steps: list[dict] = field(default_factory=list)  # {"step", "epoch", "loss", "learning_rate"}
+    # {"step", "epoch", "loss", "learning_rate", and the negatives per question: NEGATIVES}
+    steps: list[dict] = field(default_factory=list)
     evaluations: list[dict] = field(default_factory=list)  # {"step", "split", "loss", "acc", "f1", ...}
     best: dict = field(default_factory=dict)  # with selection_metric: {"step", "metric", "value"} of the kept weights
     stopped_early_at: int | None = None  # the step early stopping ended training, if it did
@@ -187,6 +227,7 @@ class Trainer:
         self._best_weights: dict | None = None  # a CPU copy of the weights of the best evaluation so far
         self._evaluations_without_gain = 0
         self._earlier_checkpoints: list[Path] = []
+        self._gathered_keys: list[str] | None = None  # every process's passage keys of the last batch (torchrun)
 
     def add_callback(self, event: str, callback: Callable) -> None:
         if event not in EVENTS:
@@ -283,6 +324,7 @@ class Trainer:
         """
         parts = gather_objects((batch.passage_keys, batch.positive_keys), self.group)
         keys = [key for passage_keys, _ in parts for key in passage_keys]
+        self._gathered_keys = keys  # for the step record's negatives from other processes
         positives = [keys_of_question for _, positive_keys in parts for keys_of_question in positive_keys]
         first: dict[str, int] = {}
         keep = torch.tensor([first.setdefault(key, i) == i for i, key in enumerate(keys)])  # (all passages,)
@@ -374,12 +416,13 @@ class Trainer:
         for epoch in range(start_epoch, c.n_epochs):
             if stop:
                 break
-            accumulated_loss = 0.0
+            accumulated_loss, negatives = 0.0, Counter()
             for index, items in enumerate(sampler, start=sampler.batches_done):
                 # Gradient accumulation: batches group_start .. group_start + group_size - 1 make one step.
                 group_start = index - index % c.grad_acc_steps
                 group_size = min(c.grad_acc_steps, batches_per_epoch - group_start)
-                batch = self.make_batch(self.group.share(items)).to(self.device)
+                shared = self.group.share(items)
+                batch = self.make_batch(shared).to(self.device)
                 try:
                     loss = self.forward_backward(batch, 1 / group_size)
                 except torch.OutOfMemoryError:
@@ -391,10 +434,15 @@ class Trainer:
                         f"raise temperature, or train in precision='fp32'."
                     )
                 accumulated_loss += loss / group_size
+                # Per question, averaged over the step's batches: accumulation adds batches, not negatives.
+                for name, value in count_negatives(shared, self._gathered_keys).items():
+                    negatives[name] += value / group_size
                 if index - group_start + 1 < group_size:
                     continue
                 learning_rate = self._optimizer_step(optimizer, scheduler)
                 record = {"step": self.step, "epoch": epoch, "loss": accumulated_loss, "learning_rate": learning_rate}
+                record.update({name: negatives[name] for name in NEGATIVES})
+                negatives = Counter()
                 self.history.steps.append(record)
                 self._emit("on_step_end", record)
                 progress.update(1)

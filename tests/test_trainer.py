@@ -192,3 +192,65 @@ def test_auto_device_is_cuda_then_apple_silicon_then_cpu(monkeypatch, cuda, mps,
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
     assert resolve_device("auto").type == expected
+
+
+# --- What each question competes against: the step record's negatives -------------------------------------------
+
+
+def distinct_examples(count: int) -> list:
+    """Questions whose gold passage and one hard negative are all different passages: the counts are by hand."""
+    from dpr_nb.data import DPRExample, Passage
+
+    passage = lambda name: Passage(title=name, text=f"text of {name}")  # noqa: E731
+    return [DPRExample(f"question {i}", ["x"], [passage(f"gold{i}")], [passage(f"hard{i}")]) for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    "settings, expected",
+    [
+        # batch 4, 1 hard negative: 8 passages, each question's own positive is not a negative: 7 = 1 hard + 6
+        (dict(batch_size=4), dict(negatives=7, in_batch_negatives=6, hard_negatives=1)),
+        # accumulation: 2 batches of 2 make the step, and each question still ranks only its own batch: 3 = 1 + 2
+        (dict(batch_size=2, grad_acc_steps=2), dict(negatives=3, in_batch_negatives=2, hard_negatives=1)),
+        # caching: the batch of 4 encoded 2 texts at a time is still the batch of 4
+        (dict(batch_size=4, grad_cache_chunk_size=2), dict(negatives=7, in_batch_negatives=6, hard_negatives=1)),
+        # no hard negatives: 4 passages, 3 in-batch negatives
+        (dict(batch_size=4, num_hard_negatives=0), dict(negatives=3, in_batch_negatives=3, hard_negatives=0)),
+    ],
+)
+def test_every_step_records_its_negatives_per_question(settings, expected):
+    config = TrainConfig.preset("smoke", n_epochs=1, save_dir=None, **{"num_hard_negatives": 1, **settings})
+    trainer = Trainer(BiEncoder(tiny_encoder(), tiny_encoder()), config, distinct_examples(8), progress_bar=False)
+    history = trainer.train()
+    assert len(history.steps) == 2
+    for record in history.steps:
+        assert {name: record[name] for name in expected} == expected
+        assert record["negatives_from_other_processes"] == 0
+
+
+def test_negatives_count_shared_passages_once_as_collate_does():
+    from dpr_nb.data import DPRExample, Passage, collate
+    from dpr_nb.trainer import count_negatives
+
+    p = {name: Passage(title=name, text=f"text of {name}") for name in ("g0", "h0", "g1", "g2", "h2", "h3")}
+    items = [
+        (DPRExample("q0", [], [p["g0"]]), [p["g0"]], [p["h0"]]),
+        (DPRExample("q1", [], [p["g1"]]), [p["g1"]], [p["g0"]]),  # q1's hard negative is q0's gold passage
+        (DPRExample("q2", [], [p["g2"]]), [p["g2"]], [p["h2"]]),
+        (DPRExample("q3", [], [p["g2"]]), [p["g2"]], [p["h3"]]),  # q2 and q3 share their gold passage
+    ]
+    # 6 distinct passages; each question: 1 answers it, 1 is its own hard negative, 4 are the others'
+    counts = count_negatives(items)
+    assert counts == {
+        "negatives": 5.0,
+        "in_batch_negatives": 4.0,
+        "hard_negatives": 1.0,
+        "negatives_from_other_processes": 0.0,
+    }
+    tokenizer = tiny_encoder().tokenizer
+    batch = collate(items, tokenizer, tokenizer, 16, 16, True)
+    assert (~batch.positive_mask).sum(dim=1).tolist() == [5, 5, 5, 5]  # what the loss sees as wrong, per question
+    # torchrun: another process brought g0 again and two passages of its own; only those two are new
+    gathered = [*batch.passage_keys, p["g0"].key, "text:x1\ntext", "text:x2\ntext"]
+    assert count_negatives(items, gathered)["negatives_from_other_processes"] == 2.0
+    assert count_negatives(items, gathered)["negatives"] == 7.0
