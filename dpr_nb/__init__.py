@@ -2,9 +2,11 @@
 
 Which file does what (each one idea), in four layers; a module imports only from its own layer and those below:
 The engine:
+- errors.py           the errors a run can end with (the command line prints them in one line)
 - files.py            atomic writes and folder swaps, writability checks, the save_dir lock
 - config.py           TrainConfig, the one dataclass of training choices (each field's help in its metadata), presets
-- data.py             read (streaming) and validate DPR files; sample and tokenise batches
+- data.py             read (streaming) and validate DPR files; sample questions into batches (no torch)
+- batches.py          a batch as tensors: tokenised questions and passages, which passage answers which question
 - passages.py         DPR's passages TSV, read and written as DPR does (csv quoting)
 - records_on_disk.py  a DPR file's records copied to disk once, read by position (flat memory for NQ)
 - builtin_data.py     a small DPR dataset the package generates itself (no downloads)
@@ -35,56 +37,51 @@ Tools:
 - mining.py           hard negatives mined with a trained model (`dpr-nb data mine`)
 - data_tools.py       `dpr-nb data stats` and `dpr-nb data subset`
 - download.py         fetch_archive_from_http, resumable downloads
+- runs.py             the run store: every run's config, history, reports and cost in its folder; the comparison table
+- sweeps.py           grid or random sweeps with seeds, resumable, their cost estimated before launch
 
 Faces:
 - retriever.py        DensePassageRetriever, Haystack v1's interface
 - interop.py          export: sentence-transformers folders out
 - course.py           what the notebooks share: the small or real mode, checks that assert or print ✓/✗
-- widgets.py          ConfigPanel (edits a TrainConfig) and TrainingDashboard (live progress, metrics, curves)
+- widgets.py          ConfigPanel (edits a TrainConfig), TrainingDashboard (live progress, metrics, curves), SweepPanel
 - cli.py              the `dpr-nb` command
 """
 
-from .config import BUILTIN_DATA, EMBEDDED_DATA, PRESETS, TINY_MODEL, TrainConfig
-from .data import DPRDataError, DPRExample, Passage, load_dpr_file, read_dpr_file
-from .document_store import Document, InMemoryDocumentStore
-from .download import fetch_archive_from_http
-from .encoders import BiEncoder, Encoder
-from .faiss_store import FAISSDocumentStore  # imports faiss only when a store is created: `import dpr_nb` needs none
-from .interop import export_sentence_transformers
-from .loss import in_batch_negatives_loss
-from .records_on_disk import DPRFileOnDisk, IndexedDPRFile
-from .report import format_report, ranking_report
-from .retriever import DensePassageRetriever
-from .trainer import History, Trainer, TrainingDivergedError, TrainingMemoryError
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.2.0"
 
-__all__ = [
-    "BUILTIN_DATA",
-    "EMBEDDED_DATA",
-    "PRESETS",
-    "TINY_MODEL",
-    "TrainConfig",
-    "DPRDataError",
-    "DPRExample",
-    "Passage",
-    "load_dpr_file",
-    "read_dpr_file",
-    "Document",
-    "InMemoryDocumentStore",
-    "fetch_archive_from_http",
-    "BiEncoder",
-    "Encoder",
-    "in_batch_negatives_loss",
-    "format_report",
-    "ranking_report",
-    "DensePassageRetriever",
-    "History",
-    "Trainer",
-    "TrainingMemoryError",
-    "TrainingDivergedError",
-    "DPRFileOnDisk",
-    "IndexedDPRFile",
-    "export_sentence_transformers",
-    "FAISSDocumentStore",
-]
+# What `from dpr_nb import X` finds, by module. Each is imported on first use (PEP 562), so `import dpr_nb`, the
+# data tools and `dpr-nb --help` start without loading torch and transformers (seconds and 350 MB of RAM).
+_EXPORTS = {
+    "config": ("BUILTIN_DATA", "EMBEDDED_DATA", "PRESETS", "TINY_MODEL", "TrainConfig"),
+    "data": ("DPRDataError", "DPRExample", "Passage", "load_dpr_file", "read_dpr_file"),
+    "document_store": ("Document", "InMemoryDocumentStore"),
+    "download": ("fetch_archive_from_http",),
+    "encoders": ("BiEncoder", "Encoder"),
+    "faiss_store": ("FAISSDocumentStore",),
+    "interop": ("export_sentence_transformers",),
+    "loss": ("in_batch_negatives_loss",),
+    "records_on_disk": ("DPRFileOnDisk", "IndexedDPRFile"),
+    "report": ("format_report", "ranking_report"),
+    "retriever": ("DensePassageRetriever",),
+    "trainer": ("History", "Trainer"),
+    "errors": ("TrainingDivergedError", "TrainingMemoryError"),
+}
+__all__ = [name for names in _EXPORTS.values() for name in names]
+
+
+def __getattr__(name: str):
+    for module, names in _EXPORTS.items():
+        if name in names:
+            value = getattr(importlib.import_module(f".{module}", __name__), name)
+            globals()[name] = value  # found once, then an ordinary attribute
+            return value
+    raise AttributeError(f"module 'dpr_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

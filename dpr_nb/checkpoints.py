@@ -23,14 +23,11 @@ from pathlib import Path
 
 import torch
 
+from .errors import DamagedCheckpointError
 from .files import process_alive
 
 STEP_FOLDER = re.compile(r"^step-(\d+)$")
 UNFINISHED = re.compile(r"^\.step-\d+\.tmp-(\d+)$")  # a checkpoint being written, by the process with this id
-
-
-class DamagedCheckpointError(RuntimeError):
-    """A checkpoint that cannot be read; the message names it and the fix."""
 
 
 def checkpoint_folders(checkpoint_dir: str | Path) -> list[Path]:

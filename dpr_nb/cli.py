@@ -498,16 +498,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         result = demo(args.save_dir, args.epochs, args.seed)
         return 0 if result["after"]["average_rank"] < result["before"]["average_rank"] else 1
-    import transformers
-
-    from .checkpoints import DamagedCheckpointError
+    # Only what every command needs: the data tools and --help stay clear of torch and transformers.
     from .data import DPRDataError
     from .data_tools import file_stats, format_stats, write_subset
     from .download import HTTPDownloadError
+    from .errors import DamagedCheckpointError, TrainingDivergedError, TrainingMemoryError
     from .files import ensure_writable
-    from .trainer import TrainingDivergedError, TrainingMemoryError
 
-    transformers.utils.logging.disable_progress_bar()  # our own progress and reports, not one bar per file
+    if args.command in ("train", "eval", "index", "fetch") or getattr(args, "data_command", None) == "mine":
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()  # our own progress and reports, not one bar per file
     try:
         for path, option, is_file in outputs(args):  # an output that cannot be written is found before the work
             ensure_writable(path, option, is_file, consequence="Nothing was done.")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import tokenize_passages, tokenize_queries
+from .batches import tokenize_passages, tokenize_queries
 from .document_store import Document
 from .encoders import BiEncoder, Encoder
 

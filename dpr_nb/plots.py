@@ -23,7 +23,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .data import BatchSampler, DPRExample, collate
+from .batches import collate
+from .data import BatchSampler, DPRExample
 from .loss import similarity_scores
 
 CLASSES = ("positive", "hard_negative")

@@ -39,6 +39,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from .batches import Batch, collate
 from .checkpoints import (
     checkpoint_folders,
     latest_checkpoint,
@@ -49,7 +50,7 @@ from .checkpoints import (
 )
 from .config import TrainConfig, metric_k, metric_mode
 from .corpus_eval import DEFAULT_KS, evaluate_corpus, load_corpus
-from .data import Batch, BatchSampler, DPRExample, Passage, collate
+from .data import BatchSampler, DPRExample, Passage
 from .distributed import (
     all_reduce_gradients,
     broadcast_parameters,
@@ -60,6 +61,7 @@ from .distributed import (
 )
 from .embedding import TextEmbedder
 from .encoders import BiEncoder
+from .errors import TrainingDivergedError, TrainingMemoryError
 from .grad_cache import GradCache
 from .loss import in_batch_negatives_loss
 from .report import evaluate
@@ -124,14 +126,6 @@ def count_negatives(
         totals["negatives_from_other_processes"] += len(everything - local - answers)
     totals["negatives"] = sum(totals.values())
     return {name: totals[name] / max(1, len(items)) for name in NEGATIVES}
-
-
-class TrainingMemoryError(RuntimeError):
-    """The GPU ran out of memory; the message says which settings to change."""
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite: training stopped before the weights were stepped, checkpointed or saved."""
 
 
 @dataclass

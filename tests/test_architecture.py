@@ -61,8 +61,10 @@ LAYERS = {
     # The engine: files and formats, the model's parts, texts to vectors, the loss and what it measures. corpus_eval
     # is here beside report: ranking a corpus and scoring it is what the trainer reports at every evaluation.
     "files": ENGINE,
+    "errors": ENGINE,
     "config": ENGINE,
     "data": ENGINE,
+    "batches": ENGINE,
     "passages": ENGINE,
     "records_on_disk": ENGINE,
     "builtin_data": ENGINE,
@@ -91,6 +93,8 @@ LAYERS = {
     "mining": TOOLS,
     "data_tools": TOOLS,
     "download": TOOLS,
+    "runs": TOOLS,
+    "sweeps": TOOLS,
     # The faces a user meets: Haystack's retriever, export, widgets, the command line.
     "retriever": FACES,
     "interop": FACES,

@@ -5,7 +5,8 @@ from collections import Counter
 import pytest
 
 from conftest import DPR_SAMPLES, need
-from dpr_nb.data import BatchSampler, DPRDataError, DPRExample, Passage, collate, load_dpr_file
+from dpr_nb.batches import collate
+from dpr_nb.data import BatchSampler, DPRDataError, DPRExample, Passage, load_dpr_file
 from dpr_nb.encoders import tiny_encoder
 from dpr_nb.splits import load_splits
 

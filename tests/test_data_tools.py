@@ -70,3 +70,46 @@ def test_subset_command(tmp_path, capsys):
     assert cli_main(["data", "subset", str(source), str(tmp_path / "two.json"), "--n", "2"]) == 0
     assert "wrote 2 questions" in capsys.readouterr().out
     assert json.loads((tmp_path / "two.json").read_text()) == json.loads(source.read_text())[:2]
+
+
+def test_data_tools_and_help_do_not_load_the_model_stack(tmp_path):
+    """`dpr-nb data stats/subset/records/convert-squad` and `--help` import neither torch nor transformers: the
+    import alone was 363 MB of the 364 MB the streaming reader peaked at, and 4 s before the first line."""
+    import subprocess
+    import sys
+
+    from dpr_nb.builtin_data import write_builtin_dataset
+
+    train = write_builtin_dataset(tmp_path / "builtin")["train"]
+    article = lambda a: {  # noqa: E731
+        "title": f"T{a}",
+        "paragraphs": [
+            {
+                "context": f"Paragraph {a} {p} is about the river Osk{a}{p}.",
+                "qas": [
+                    {
+                        "id": f"{a}-{p}",
+                        "question": f"which river {a} {p}?",
+                        "answers": [{"text": f"Osk{a}{p}", "answer_start": 32}],
+                    }
+                ],
+            }
+            for p in range(2)
+        ],
+    }
+    (tmp_path / "squad.json").write_text(json.dumps({"version": "v2.0", "data": [article(a) for a in range(6)]}))
+    commands = [
+        ["--help"],
+        ["data", "stats", str(train)],
+        ["data", "subset", str(train), str(tmp_path / "subset.jsonl"), "--n", "5"],
+        ["data", "records", str(train), "--out", str(tmp_path / "records")],
+        ["data", "convert-squad", str(tmp_path / "squad.json"), str(tmp_path / "converted")],
+    ]
+    for command in commands:
+        code = (
+            "import sys\nfrom dpr_nb.cli import main\n"
+            f"try:\n    code = main({command!r})\nexcept SystemExit as e:\n    code = e.code\n"
+            "print('LOADED', code, sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert result.stdout.splitlines()[-1] == "LOADED 0 []", (command, result.stdout[-500:], result.stderr[-500:])

@@ -8,8 +8,9 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from dpr_nb.batches import collate  # noqa: E402
 from dpr_nb.corpus_eval import CorpusResult  # noqa: E402
-from dpr_nb.data import BatchSampler, collate  # noqa: E402
+from dpr_nb.data import BatchSampler  # noqa: E402
 from dpr_nb.document_store import Document  # noqa: E402
 from dpr_nb.encoders import BiEncoder, tiny_encoder  # noqa: E402
 from dpr_nb.plots import (  # noqa: E402

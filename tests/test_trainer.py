@@ -229,7 +229,8 @@ def test_every_step_records_its_negatives_per_question(settings, expected):
 
 
 def test_negatives_count_shared_passages_once_as_collate_does():
-    from dpr_nb.data import DPRExample, Passage, collate
+    from dpr_nb.batches import collate
+    from dpr_nb.data import DPRExample, Passage
     from dpr_nb.trainer import count_negatives
 
     p = {name: Passage(title=name, text=f"text of {name}") for name in ("g0", "h0", "g1", "g2", "h2", "h3")}

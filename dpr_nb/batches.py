@@ -1,0 +1,89 @@
+"""A batch of questions and passages as tensors: tokenised, padded to its longest text, with its answer mask.
+
+`data.BatchSampler` chooses which questions and passages form a batch; `collate` turns them into what the encoders
+read. Each passage enters once even when two questions bring it, and `positive_mask` says which passages answer which
+question:
+
+    query:   (B, query_len) token ids      -> the query encoder   -> (B, dim)
+    passage: (P, passage_len) token ids    -> the passage encoder -> (P, dim), P <= B * (positives + hard negatives)
+    positive_mask: (B, P) bool
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+from .data import DPRExample, Passage
+
+
+@dataclass
+class Batch:
+    query: dict[str, torch.Tensor]  # input_ids, attention_mask, token_type_ids: (num_questions, query_len)
+    passage: dict[str, torch.Tensor]  # the same for (num_passages, passage_len)
+    positive_mask: torch.Tensor  # (num_questions, num_passages) bool: True where a passage answers a question
+    # Passage.key of each passage, and of each question's positives: how processes of a multi-GPU run agree on
+    # which gathered passage answers which question.
+    passage_keys: list[str] = field(default_factory=list)
+    positive_keys: list[frozenset[str]] = field(default_factory=list)
+
+    def to(self, device) -> Batch:
+        move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
+        return Batch(
+            move(self.query), move(self.passage), self.positive_mask.to(device), self.passage_keys, self.positive_keys
+        )
+
+
+def tokenize_queries(tokenizer, questions: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    encoded = tokenizer(questions, max_length=max_length, truncation=True, padding=True, return_tensors="pt")
+    return _with_zero_token_types(encoded)
+
+
+def tokenize_passages(
+    tokenizer, titles: list[str], texts: list[str], max_length: int, embed_title: bool
+) -> dict[str, torch.Tensor]:
+    """`[CLS] title [SEP] text [SEP]` with embed_title (token types all 0, as the original DPR), else the text."""
+    if embed_title:
+        encoded = tokenizer(
+            titles, texts, max_length=max_length, truncation="longest_first", padding=True, return_tensors="pt"
+        )
+    else:
+        encoded = tokenizer(texts, max_length=max_length, truncation=True, padding=True, return_tensors="pt")
+    return _with_zero_token_types(encoded)
+
+
+def _with_zero_token_types(encoded) -> dict[str, torch.Tensor]:
+    # DPR feeds title and text as one segment; padding is dynamic (to the longest in the batch, not max_length).
+    tensors = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+    tensors["token_type_ids"] = torch.zeros_like(encoded["input_ids"])
+    return tensors
+
+
+def collate(
+    items: Iterable[tuple[DPRExample, list[Passage], list[Passage]]],
+    query_tokenizer,
+    passage_tokenizer,
+    max_seq_len_query: int,
+    max_seq_len_passage: int,
+    embed_title: bool,
+) -> Batch:
+    items = list(items)
+    # Each passage enters the batch once, even when two questions bring it (two questions about one article):
+    # a copy would be a "negative" identical to the positive, which no model can rank below it.
+    unique = {p.key: p for _, positives, negatives in items for p in (*positives, *negatives)}
+    passages, keys = list(unique.values()), list(unique)
+    # A passage counts as correct for a question if it is one of that question's positives, wherever it sits in
+    # the batch: two questions sharing a gold passage must not be taught to push it away from each other.
+    positive_keys = [frozenset(p.key for p in example.positives) for example, _, _ in items]
+    positive_mask = torch.tensor([[k in positives for k in keys] for positives in positive_keys])
+    return Batch(
+        query=tokenize_queries(query_tokenizer, [e.question for e, _, _ in items], max_seq_len_query),
+        passage=tokenize_passages(
+            passage_tokenizer, [p.title for p in passages], [p.text for p in passages], max_seq_len_passage, embed_title
+        ),
+        positive_mask=positive_mask,
+        passage_keys=keys,
+        positive_keys=positive_keys,
+    )
