@@ -1,0 +1,160 @@
+"""The run store: what a run leaves on disk, read back; interrupted runs recognised; the comparison table."""
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from dpr_nb import TrainConfig
+from dpr_nb.encoders import BiEncoder, Encoder
+from dpr_nb.runs import (
+    INTERRUPTED,
+    RUNNING,
+    Run,
+    RunStopped,
+    compare,
+    config_diff,
+    load_run,
+    load_runs,
+    summarize,
+    train_run,
+)
+from dpr_nb.splits import load_training_data
+from dpr_nb.trainer import History, Trainer
+
+SMALL = TrainConfig.preset(
+    "smoke", max_samples=16, batch_size=8, n_epochs=1, num_warmup_steps=0, save_dir=None, device="cpu"
+)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """One small run, recorded with its model."""
+    runs_dir = tmp_path_factory.mktemp("runs")
+    return train_run(SMALL, runs_dir, name="small", save_model=True, tags={"note": "first"}), runs_dir
+
+
+def test_a_run_is_recorded_and_read_back(recorded):
+    run, runs_dir = recorded
+    assert run.status == "finished" and run.name == "small" and run.folder == runs_dir / "small"
+    assert run.config == SMALL == TrainConfig.load(runs_dir / "small" / "train_config.json")
+    assert run.seed == SMALL.seed and run.tags == {"note": "first"}
+    # 16 questions in batches of 8: two steps, each recorded with its loss and negatives
+    assert [s["step"] for s in run.history.steps] == [1, 2]
+    assert all(s["negatives"] == s["in_batch_negatives"] + s["hard_negatives"] for s in run.history.steps)
+    # the final evaluation of each split, and how many questions it had (the built-in data: 100 dev, 100 test)
+    splits = load_training_data(SMALL)
+    assert run.reports["dev"]["questions"] == len(splits["dev"]) and run.reports["test"]["questions"] == 100
+    dev_evaluations = [e for e in run.history.evaluations if e["split"] == "dev"]
+    assert {k: v for k, v in run.reports["dev"].items() if k != "questions"} == dev_evaluations[-1]
+    assert run.info["device"] == "cpu" and run.seconds > 0 and run.info["peak_memory_mb"] > 0
+    assert run.info["versions"]["torch"] == torch.__version__
+    assert load_runs(runs_dir) == [run]
+
+
+def test_the_saved_model_gives_the_trained_vectors(recorded):
+    run, _ = recorded
+    # The same run by hand, with the trainer: the same seed gives the same steps and weights on a CPU.
+    splits = load_training_data(SMALL)
+    model = BiEncoder.from_pretrained(SMALL.query_model, SMALL.passage_model)
+    history = Trainer(model, SMALL, splits["train"], splits["dev"], progress_bar=False).train()
+    assert [s["loss"] for s in history.steps] == [s["loss"] for s in run.history.steps]
+    saved = Encoder.from_pretrained(run.folder / "model" / "query_encoder").eval()
+    tokens = saved.tokenizer(["which town has a harbour", "who founded it"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        torch.testing.assert_close(saved(**tokens), model.query_encoder.eval()(**tokens))
+
+
+def test_a_finished_run_is_not_overwritten_by_accident(recorded):
+    _, runs_dir = recorded
+    with pytest.raises(ValueError, match="holds a finished run: pass another name, or overwrite=True"):
+        train_run(SMALL, runs_dir, name="small")
+
+
+def test_an_interrupted_run_is_recognised(tmp_path):
+    # A run whose process died: run.json still says running, but its process is gone.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for name, pid in (("dead", dead.pid), ("alive", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        SMALL.save(folder / "train_config.json")
+        info = {"name": name, "status": RUNNING, "pid": pid or os.getpid(), "host": socket.gethostname()}
+        (folder / "run.json").write_text(json.dumps(info))
+    assert load_run(tmp_path / "dead").status == INTERRUPTED
+    assert load_run(tmp_path / "alive").status == RUNNING  # this process: still running
+    assert [run.name for run in load_runs(tmp_path, status=INTERRUPTED)] == ["dead"]
+    with pytest.raises(ValueError, match="is not a recorded run"):
+        load_run(tmp_path)
+
+
+def test_a_stopped_run_says_so_and_keeps_its_steps(tmp_path):
+    with pytest.raises(RunStopped):
+        train_run(SMALL.replace(max_samples=32), tmp_path, name="stopped", stop=lambda: True)
+    run = load_run(tmp_path / "stopped")
+    assert run.status == "stopped" and "RunStopped" in run.info["error"]
+    assert len(run.history.steps) == 1  # asked after the first step
+
+
+def fake_run(name, config, top_5, questions=100, negatives=7.0, seconds=2.0):
+    history = History(steps=[{"step": 1, "loss": 1.0, "learning_rate": 1e-3, "negatives": negatives}])
+    reports = {"test": {"top_5_accuracy": top_5, "loss": 1.5, "questions": questions}}
+    return Run(None, name, "finished", config, history, reports, {"seconds": seconds})
+
+
+RUNS = [
+    fake_run("a", TrainConfig(batch_size=4, seed=0), 0.30, negatives=7.0),
+    fake_run("b", TrainConfig(batch_size=4, seed=1), 0.34, negatives=7.0),
+    fake_run("c", TrainConfig(batch_size=16, seed=0), 0.41, negatives=31.0),
+    fake_run("d", TrainConfig(batch_size=16, seed=1), 0.45, negatives=31.0),
+]
+
+
+def test_config_diff_names_only_what_differs():
+    assert config_diff([run.config for run in RUNS]) == ["batch_size", "seed"]
+    assert config_diff([TrainConfig(), TrainConfig()]) == []
+
+
+def test_comparison_table_filter_sort_and_csv(tmp_path):
+    table = compare(RUNS, csv=tmp_path / "runs.csv")
+    assert list(table.columns[:3]) == ["batch_size", "seed", "status"]  # settings that differ, not all 40 fields
+    assert "learning_rate" not in table.columns
+    assert table.loc["c", "top_5_accuracy"] == 0.41 and table.loc["c", "negatives"] == 31.0
+    assert table.attrs["split"] == "test" and list(table["questions"]) == [100] * 4
+    best = compare(RUNS, where={"batch_size": 16}, sort_by="top_5_accuracy")
+    assert list(best.index) == ["d", "c"]
+    assert list(compare(RUNS, where={"top_5_accuracy": lambda v: v > 0.32}).index) == ["b", "c", "d"]
+    written = pd.read_csv(tmp_path / "runs.csv", index_col="run")
+    pd.testing.assert_frame_equal(written, table, check_dtype=False)
+    with pytest.raises(ValueError, match="where: 'batchsize' is not a column"):
+        compare(RUNS, where={"batchsize": 4})
+
+
+def test_summary_is_mean_and_std_over_seeds_with_one_questions_worth():
+    summary = summarize(compare(RUNS), "batch_size", "top_5_accuracy")
+    assert summary.loc[4, "mean"] == pytest.approx(0.32) and summary.loc[16, "mean"] == pytest.approx(0.43)
+    assert summary.loc[16, "std"] == pytest.approx(math.sqrt(((0.41 - 0.43) ** 2 + (0.45 - 0.43) ** 2) / 1))
+    assert summary.loc[4, "runs"] == 2 and summary.loc[4, "one question"] == pytest.approx(0.01)
+    assert summary.loc[16, "top_5_accuracy"] == "0.430 ± 0.028"
+    with pytest.raises(ValueError, match=r"\['bs'\] are not columns"):
+        summarize(compare(RUNS), "bs", "top_5_accuracy")
+
+
+def test_tensorboard_logs_what_the_history_holds(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = train_run(SMALL, tmp_path, name="logged", tensorboard=True)
+    events = EventAccumulator(str(run.folder / "tensorboard"))
+    events.Reload()
+    logged = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    assert logged == [(s["step"], pytest.approx(s["loss"])) for s in run.history.steps]
+    negatives = [e.value for e in events.Scalars("train/negatives")]
+    assert negatives == [pytest.approx(s["negatives"]) for s in run.history.steps]
+    assert events.Scalars("test/loss")[-1].value == pytest.approx(run.reports["test"]["loss"])

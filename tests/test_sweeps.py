@@ -1,0 +1,131 @@
+"""Sweeps: planning, cost before launch, and a sweep killed mid-run that continues where it stopped."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from dpr_nb import TrainConfig
+from dpr_nb.runs import INTERRUPTED, load_run, train_run
+from dpr_nb.sweeps import estimate_cost, plan_sweep, run_sweep, sweep_points
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = TrainConfig.preset(
+    "smoke", max_samples=16, batch_size=8, n_epochs=2, num_warmup_steps=0, save_dir=None, device="cpu"
+)
+SPACE = {"learning_rate": [1e-4, 5e-4, 1e-3]}
+
+
+def test_points_grid_random_and_listed():
+    space = {"batch_size": [4, 16], "num_hard_negatives": [0, 1, 2]}
+    grid = sweep_points(space)
+    assert len(grid) == 6 and grid[0] == {"batch_size": 4, "num_hard_negatives": 0}
+    drawn = sweep_points(space, "random", samples=3, sample_seed=1)
+    assert len(drawn) == 3 and all(point in grid for point in drawn)
+    assert drawn == sweep_points(space, "random", samples=3, sample_seed=1)  # the same draw again
+    assert [grid.index(p) for p in drawn] == sorted(grid.index(p) for p in drawn)  # in grid order
+    listed = [{"batch_size": 32}, {"batch_size": 8, "grad_acc_steps": 4}]
+    assert sweep_points(listed) == listed
+    with pytest.raises(ValueError, match="mode='random' needs samples=N"):
+        sweep_points(space, "random")
+
+
+def test_plan_has_every_point_with_every_seed_and_refuses_bad_input():
+    plan = plan_sweep(BASE, {"batch_size": [4, 16]}, seeds=[0, 1])
+    assert [name for name, _, _ in plan] == [
+        "batch_size=4,seed=0",
+        "batch_size=4,seed=1",
+        "batch_size=16,seed=0",
+        "batch_size=16,seed=1",
+    ]
+    assert plan[3][1] == BASE.replace(batch_size=16, seed=1) and plan[3][2] == {"batch_size": 16, "seed": 1}
+    with pytest.raises(ValueError, match="'batchsize' is not a TrainConfig field; did you mean 'batch_size'"):
+        plan_sweep(BASE, {"batchsize": [4]})
+    with pytest.raises(ValueError, match=r"point \{'batch_size': 0\}: .*batch_size=0 must be at least 1"):
+        plan_sweep(BASE, {"batch_size": [0]})
+    with pytest.raises(ValueError, match="space\\['batch_size'\\] = 4: give a non-empty list"):
+        plan_sweep(BASE, {"batch_size": 4})
+    with pytest.raises(ValueError, match="seeds=\\[...\\], not as a setting"):
+        plan_sweep(BASE, {"seed": [0, 1]})
+
+
+def test_cost_is_estimated_from_timed_steps_and_shared_by_runs_that_cost_the_same(tmp_path):
+    plan = plan_sweep(BASE, {"learning_rate": [1e-4, 1e-3], "batch_size": [4, 8]}, seeds=[0])
+    cost = estimate_cost(plan, probe_steps=2)
+    # 16 questions, 2 epochs: batch 4 -> 4 steps an epoch, 8 in all; batch 8 -> 4 in all. Dev at the end, test once.
+    assert cost.loc["learning_rate=0.0001,batch_size=4,seed=0", "steps"] == 8
+    assert cost.loc["learning_rate=0.0001,batch_size=8,seed=0", "steps"] == 4
+    assert (cost["evaluations"] == 2).all()
+    # the learning rate does not change a step's cost: one probe for both
+    rate = cost["seconds_per_step"]
+    assert rate["learning_rate=0.0001,batch_size=4,seed=0"] == rate["learning_rate=0.001,batch_size=4,seed=0"]
+    assert cost.attrs["total_seconds"] == pytest.approx(cost["estimated_seconds"].sum())
+    with pytest.warns(UserWarning, match="more than time_budget=0.001 s"):
+        run_sweep(tmp_path, BASE, {"batch_size": [8]}, time_budget=1e-3, log=None)
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from dpr_nb import TrainConfig
+    from dpr_nb.sweeps import run_sweep
+
+    runs_dir, marker = Path(sys.argv[1]), Path(sys.argv[2])
+    base = TrainConfig.from_dict(__import__("json").loads(sys.argv[3]))
+
+    def pause(trainer, record):  # the second run waits after its first step, to be killed there
+        if trainer.config.learning_rate == 5e-4 and record["step"] == 1:
+            marker.write_text("paused")
+            time.sleep(120)
+
+    run_sweep(runs_dir, base, {"learning_rate": [1e-4, 5e-4, 1e-3]}, callbacks={"on_step_end": pause})
+    """
+)
+
+
+def test_a_killed_sweep_continues_where_it_stopped(tmp_path):
+    runs_dir, marker = tmp_path / "sweep", tmp_path / "paused"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(runs_dir), str(marker), json.dumps(BASE.to_dict())],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "the child sweep never reached its second run"
+            time.sleep(0.1)
+    finally:
+        child.kill()  # SIGKILL: no handler runs, as when a notebook's kernel dies
+        child.wait()
+        child.stderr.close()
+    first, second, third = "learning_rate=0.0001,seed=0", "learning_rate=0.0005,seed=0", "learning_rate=0.001,seed=0"
+    assert load_run(runs_dir / first).status == "finished"
+    assert load_run(runs_dir / second).status == INTERRUPTED
+    assert not (runs_dir / third).exists()
+    started = load_run(runs_dir / first).info["started"]
+
+    lines = []
+    table = run_sweep(runs_dir, BASE, SPACE, log=lines.append)
+    assert lines[0].startswith("1 of 3 runs already finished")
+    assert [line.split(":")[0] for line in lines[1:]] == [f"[2/3] {second}", f"[3/3] {third}"]
+    assert list(table.index) == [first, second, third] and set(table["status"]) == {"finished"}
+    assert load_run(runs_dir / first).info["started"] == started  # skipped, not trained again
+    # The interrupted run was trained again from its start: the same steps as an uninterrupted run.
+    alone = train_run(BASE.replace(learning_rate=5e-4, seed=0), tmp_path / "alone", name="alone")
+    assert [s["loss"] for s in load_run(runs_dir / second).history.steps] == [s["loss"] for s in alone.history.steps]
+    assert load_run(runs_dir / second).reports == alone.reports
+
+    with pytest.raises(ValueError, match="holds another sweep \\(differing: space\\)"):
+        run_sweep(runs_dir, BASE, {"learning_rate": [1e-4]})
+    with pytest.raises(ValueError, match="differing: base batch_size"):
+        run_sweep(runs_dir, BASE.replace(batch_size=4), SPACE)
