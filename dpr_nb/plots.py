@@ -12,10 +12,14 @@ A notebook displays the returned figure (as the last line of a cell); a script s
 - plot_top_k: top-k accuracy for k = 1 .. max_k, one line per retriever (trained, untrained, BM25, ...).
 - plot_similarity_heatmap: one batch's question x passage scores with the positives outlined, what the loss sees;
   batch_similarities computes them for a retriever.
+- plot_runs: several recorded runs' training curves overlaid (dpr_nb.runs), coloured by a setting.
+- plot_setting: a metric against a setting, mean ± std over seeds, with one question's worth in the title.
+- plot_heatmap: a metric over two settings, each cell a mean over seeds.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -271,3 +275,178 @@ def batch_similarities(
     passages = {p.key: p for _, positives, negatives in items for p in (*positives, *negatives)}
     passage_labels = [passages[key].title or passages[key].text for key in batch.passage_keys]
     return (scores.cpu().numpy(), batch.positive_mask.cpu().numpy(), [e.question for e, _, _ in items], passage_labels)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several runs (dpr_nb.runs): curves overlaid, a metric against a setting, two settings as a heatmap
+
+
+def _setting_label(value) -> str:
+    return (
+        "None"
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else f"{value:g}"
+        if isinstance(value, float)
+        else str(value)
+    )
+
+
+def plot_runs(runs, by: str | Sequence[str] | None = None, x: str = "step", window: int | None = None) -> Figure:
+    """Several runs' training loss in one figure: a moving average over `window` steps (default: a twentieth of
+    the longest run), against optimizer steps (`x="step"`) or training questions seen (`x="questions"`).
+
+    `runs` are dpr_nb.runs.Run objects (anything with .name, .config and .history). With `by` (settings), runs
+    that share those settings share a colour: the seeds of one setting are lines of one colour, their spread the
+    noise. Losses of runs whose questions rank different numbers of passages are not comparable in level (a bigger
+    batch starts higher, at about log of its passages); the corpus metrics are.
+    """
+    if x not in ("step", "questions"):
+        raise ValueError(f"x={x!r}: use 'step' (optimizer steps) or 'questions' (training questions seen).")
+    runs = [run for run in runs if run.history.steps]
+    if not runs:
+        raise ValueError("No run has training steps to plot: train some first (dpr_nb.sweeps.run_sweep).")
+    by = [by] if isinstance(by, str) else list(by or [])
+    figure = _figure(figsize=(8, 3.5))
+    axis = figure.add_subplot()
+    colours, labelled = {}, set()
+    window = window or max(1, max(len(run.history.steps) for run in runs) // 20)
+    for run in runs:
+        key = tuple(_setting_label(getattr(run.config, name)) for name in by) if by else (run.name,)
+        colour = colours.setdefault(key, f"C{len(colours) % 10}")
+        losses = np.array([s["loss"] for s in run.history.steps], dtype=float)
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid") if len(losses) >= window else losses
+        steps = np.array([s["step"] for s in run.history.steps])[len(losses) - len(smooth) :]
+        questions_per_step = run.config.batch_size * run.config.grad_acc_steps
+        label = ", ".join(f"{n}={v}" for n, v in zip(by, key)) if by else run.name
+        axis.plot(
+            steps * questions_per_step if x == "questions" else steps,
+            smooth,
+            color=colour,
+            alpha=0.8,
+            linewidth=1.2,
+            label=None if label in labelled else label,
+        )
+        labelled.add(label)
+    axis.set(
+        xlabel="optimizer step" if x == "step" else "training questions seen",
+        ylabel=f"training loss (mean of {window} steps)" if window > 1 else "training loss",
+        title=f"Training loss of {len(runs)} runs",
+    )
+    axis.legend(fontsize="small", ncols=2 if len(labelled) > 6 else 1)
+    return figure
+
+
+def _group_key(table, names: list[str]):
+    """The table's setting columns as group keys, None (no caching, default temperature) kept as a value."""
+    return [table[name].astype(object).where(table[name].notna(), None).map(_setting_label) for name in names]
+
+
+def _sorted_labels(column) -> list[str]:
+    """A setting's values in ascending order, None last, as labels."""
+    values = list(dict.fromkeys(column.astype(object).where(column.notna(), None)))
+    return [_setting_label(v) for v in sorted(values, key=lambda v: (v is None, v if v is not None else 0))]
+
+
+def _one_question(table) -> str:
+    questions = table["questions"].dropna() if "questions" in table else []
+    return f"; one question = {1 / questions.max():.3g}" if len(questions) else ""
+
+
+def plot_setting(table, setting: str, metric: str, by: str | None = None) -> Figure:
+    """`metric` against one setting: each run as a dot, the mean over its seeds with a bar of ± one standard
+    deviation. With `by`, one line per value of that second setting. The title says how much one question is
+    worth in the metric, the smallest difference the table can show.
+
+    `table` is dpr_nb.runs.compare's (a DataFrame with the setting and metric as columns).
+
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"batch_size": [4, 4, 16, 16], "top_5_accuracy": [0.3, 0.34, 0.41, 0.45],
+    ...                       "questions": [100] * 4})
+    >>> figure = plot_setting(table, "batch_size", "top_5_accuracy")
+    """
+    for name in (setting, metric, *([by] if by else [])):
+        if name not in table.columns:
+            raise ValueError(f"{name!r} is not a column of the table; columns are {list(table.columns)}")
+    values = table[setting].dropna()
+    numeric = len(values) == len(table) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
+    # A setting spread over orders of magnitude (learning rate) reads best on a log axis; None makes it categorical.
+    log = numeric and values.min() > 0 and values.max() / values.min() >= 10
+    figure = _figure(figsize=(6, 3.5))
+    axis = figure.add_subplot()
+    categories = list(dict.fromkeys(_group_key(table, [setting])[0]))
+    lines = list(dict.fromkeys(_group_key(table, [by])[0])) if by else [None]
+    for index, line in enumerate(lines):
+        rows = table if line is None else table[_group_key(table, [by])[0] == line]
+        keys = _group_key(rows, [setting])[0]
+        grouped = rows.groupby(keys, sort=False)[metric]
+        means, stds = grouped.mean(), grouped.std().fillna(0.0)
+        order = [c for c in categories if c in means.index]
+        if numeric:
+            positions = np.array([float(rows[setting][keys == c].iloc[0]) for c in order])
+            dots = rows[setting].astype(float).to_numpy()
+        else:
+            positions = np.array([categories.index(c) for c in order], dtype=float)
+            dots = np.array([categories.index(c) for c in keys], dtype=float)
+        colour = f"C{index % 10}"
+        axis.scatter(dots, rows[metric], color=colour, alpha=0.35, s=14)
+        axis.errorbar(
+            positions,
+            means[order],
+            yerr=stds[order],
+            color=colour,
+            marker="o",
+            capsize=4,
+            label=None if line is None else f"{by}={line}",
+        )
+    if log:
+        axis.set_xscale("log")
+    if not numeric:
+        axis.set_xticks(range(len(categories)), categories)
+    seeds = table.groupby(_group_key(table, [setting, *([by] if by else [])]))[metric].count()
+    axis.set(
+        xlabel=setting,
+        ylabel=metric,
+        title=f"{metric}: mean ± std over {seeds.min()}–{seeds.max()} runs" + _one_question(table)
+        if seeds.min() != seeds.max()
+        else f"{metric}: mean ± std over {seeds.min()} runs each" + _one_question(table),
+    )
+    axis.title.set_fontsize("medium")
+    axis.grid(alpha=0.3)
+    if by:
+        axis.legend(fontsize="small")
+    return figure
+
+
+def plot_heatmap(table, x: str, y: str, metric: str) -> Figure:
+    """`metric` over two settings: each cell the mean over its runs (seeds), written with its standard deviation.
+
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"learning_rate": [1e-4, 1e-4, 1e-3, 1e-3], "temperature": [0.5, 1.0, 0.5, 1.0],
+    ...                       "top_5_accuracy": [0.2, 0.3, 0.4, 0.35]})
+    >>> figure = plot_heatmap(table, "learning_rate", "temperature", "top_5_accuracy")
+    """
+    for name in (x, y, metric):
+        if name not in table.columns:
+            raise ValueError(f"{name!r} is not a column of the table; columns are {list(table.columns)}")
+    keys = _group_key(table, [y, x])
+    grouped = table.groupby(keys, sort=False)[metric]
+    means, stds = grouped.mean(), grouped.std()
+    xs, ys = _sorted_labels(table[x]), _sorted_labels(table[y])
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for (row, column), value in means.items():
+        grid[ys.index(row), xs.index(column)] = value
+    figure = _figure(figsize=(max(4.5, 1.3 * len(xs) + 2.5), max(3.0, 0.7 * len(ys) + 1.8)))
+    axis = figure.add_subplot()
+    image = axis.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
+    figure.colorbar(image, ax=axis, label=f"{metric} (mean)")
+    middle = np.nanmean(grid)
+    for (row, column), value in means.items():
+        spread = stds[(row, column)]
+        text = f"{value:.3f}" + (f"\n± {spread:.3f}" if spread == spread else "")
+        colour = "black" if value > middle else "white"
+        axis.text(xs.index(column), ys.index(row), text, ha="center", va="center", fontsize="small", color=colour)
+    axis.set_xticks(range(len(xs)), xs)
+    axis.set_yticks(range(len(ys)), ys)
+    axis.set(xlabel=x, ylabel=y, title=f"{metric} by {x} and {y}" + _one_question(table))
+    axis.title.set_fontsize("medium")
+    return figure

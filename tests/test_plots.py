@@ -206,3 +206,73 @@ def test_batch_similarities_leave_the_models_mode_alone(tiny_retriever, test_exa
     scores, mask, _, _ = batch_similarities(tiny_retriever, test_examples, num_hard_negatives=2, batch_size=2)
     assert scores.shape == (2, 6) and mask.sum() == 2  # 2 questions, each with a positive and 2 hard negatives
     assert tiny_retriever.model.training
+
+
+# --- Several runs -------------------------------------------------------------------------------------------------
+
+
+def sweep_table():
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "batch_size": [4, 4, 16, 16, 64, 64],
+            "grad_cache_chunk_size": [None, None, 4, 4, None, None],
+            "top_5_accuracy": [0.30, 0.34, 0.41, 0.45, 0.20, 0.20],
+            "questions": [100] * 6,
+        },
+        index=[f"run{i}" for i in range(6)],
+    )
+
+
+def test_plot_setting_draws_the_mean_and_std_over_seeds():
+    from dpr_nb.plots import plot_setting
+
+    figure = plot_setting(sweep_table(), "batch_size", "top_5_accuracy")
+    axis = figure.axes[0]
+    (bars,) = axis.containers
+    line, _, (segments,) = bars.lines
+    assert line.get_xdata().tolist() == [4, 16, 64]
+    assert line.get_ydata() == pytest.approx([0.32, 0.43, 0.20])
+    # each bar spans mean ± the standard deviation of its seeds (n - 1): 0.02 * sqrt(2) for the first two
+    spans = [segment[1, 1] - segment[0, 1] for segment in segments.get_segments()]
+    assert spans == pytest.approx([2 * 0.0282843, 2 * 0.0282843, 0.0], abs=1e-6)
+    assert axis.get_xscale() == "log"  # 4 to 64: an order of magnitude
+    assert "one question = 0.01" in axis.get_title()
+    # None (no caching) is a value of its own, on a categorical axis
+    categorical = plot_setting(sweep_table(), "grad_cache_chunk_size", "top_5_accuracy").axes[0]
+    assert [t.get_text() for t in categorical.get_xticklabels()] == ["None", "4"]
+    with pytest.raises(ValueError, match="'top5' is not a column"):
+        plot_setting(sweep_table(), "batch_size", "top5")
+
+
+def test_plot_heatmap_cells_are_the_means_over_seeds():
+    from dpr_nb.plots import plot_heatmap
+
+    table = sweep_table()
+    table["learning_rate"] = [1e-4, 1e-3] * 3
+    figure = plot_heatmap(table, "batch_size", "learning_rate", "top_5_accuracy")
+    grid = figure.axes[0].images[0].get_array()
+    # rows: learning rate 1e-4, 1e-3; columns: batch 4, 16, 64 (one run each)
+    np.testing.assert_allclose(np.asarray(grid), [[0.30, 0.41, 0.20], [0.34, 0.45, 0.20]])
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["4", "16", "64"]
+
+
+def test_plot_runs_overlays_runs_coloured_by_setting():
+    from dpr_nb import TrainConfig
+    from dpr_nb.plots import plot_runs
+    from dpr_nb.runs import Run
+
+    def run(name, batch_size, seed, losses):
+        steps = [{"step": i + 1, "loss": loss, "learning_rate": 1e-3} for i, loss in enumerate(losses)]
+        return Run(None, name, "finished", TrainConfig(batch_size=batch_size, seed=seed), History(steps=steps))
+
+    runs = [run("a", 4, 0, [3, 2, 1]), run("b", 4, 1, [3, 2.5, 1.5]), run("c", 16, 0, [4, 3, 2])]
+    axis = plot_runs(runs, by="batch_size", x="questions", window=1).axes[0]
+    lines = axis.get_lines()
+    assert len(lines) == 3
+    assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()  # seeds of one setting: one colour
+    assert lines[2].get_xdata().tolist() == [16, 32, 48]  # questions seen: steps x batch size
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["batch_size=4", "batch_size=16"]
+    smoothed = plot_runs(runs[:1], window=2).axes[0].get_lines()[0]
+    assert smoothed.get_ydata().tolist() == [2.5, 1.5] and smoothed.get_xdata().tolist() == [2, 3]
