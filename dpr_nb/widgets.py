@@ -1,4 +1,5 @@
-"""Notebook widgets: `ConfigPanel` edits a TrainConfig, `TrainingDashboard` shows a training run as it happens.
+"""Notebook widgets: `ConfigPanel` edits a TrainConfig, `TrainingDashboard` shows a training run as it happens,
+`SweepPanel` runs a sweep (dpr_nb.sweeps) and shows its runs as they finish.
 
     panel = ConfigPanel(TrainConfig.preset("smoke"))
     panel                                           # a cell ending here shows the controls
@@ -30,7 +31,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 from .config import PRESETS, TrainConfig
-from .plots import plot_training
+from .plots import plot_heatmap, plot_runs, plot_setting, plot_training
+from .runs import compare, load_runs, summarize
+from .sweeps import run_sweep
 from .trainer import EVENTS, History
 
 try:
@@ -84,6 +87,21 @@ _PLACEHOLDERS = {
 _DEFAULT = "(default)"
 _NONE_LABELS = {"similarity_function": "checkpoint's default"}
 CUSTOM = "custom"  # the preset dropdown's value when the controls match no preset
+# What a preset menu choice leaves as it is: where the data comes from and where results go are the learner's, not
+# the recipe's (choosing "finetune" must not switch the built-in data to NQ files that are not there).
+KEPT_BY_PRESETS = (
+    "data_dir",
+    "train_filename",
+    "dev_filename",
+    "test_filename",
+    "max_samples",
+    "dev_split",
+    "records_on_disk",
+    "eval_corpus",
+    "save_dir",
+    "checkpoint_dir",
+    "device",
+)
 _STYLE = {"description_width": "190px"}  # one width, so the controls line up under each other
 
 
@@ -225,7 +243,11 @@ class ConfigPanel:
         self.preset = widgets.Dropdown(
             options=[*PRESETS, CUSTOM], value=self._matching_preset(self._base), description="preset", style=_STYLE
         )
-        _set_tooltip(self.preset, "Choosing a preset sets every field to its values; 'custom' keeps your changes.")
+        _set_tooltip(
+            self.preset,
+            "Choosing a preset sets the model and training fields to its values, and keeps the data and output "
+            "fields (data_dir, the files, save_dir, ...); 'custom' keeps your changes.",
+        )
         self.error = widgets.HTML("")  # TrainConfig's ValueError, instead of an exception from a callback
         self.widget = widgets.VBox([self.preset, *self._sections(names), self.error])
         self.preset.observe(self._on_preset, names="value")
@@ -263,7 +285,15 @@ class ConfigPanel:
 
     def _on_preset(self, change) -> None:
         if change.new != CUSTOM and not self._holding:
-            self.set_config(TrainConfig.preset(change.new))
+            current = self._base if self._errors() else self.config
+            self.set_config(TrainConfig.preset(change.new, **{k: getattr(current, k) for k in KEPT_BY_PRESETS}))
+
+    def _errors(self) -> bool:
+        try:
+            _ = self.config
+        except (ValueError, TypeError):
+            return True
+        return False
 
     def _on_change(self, change=None) -> None:
         if self._holding:
@@ -282,7 +312,9 @@ class ConfigPanel:
 
     @staticmethod
     def _matching_preset(config: TrainConfig) -> str:
-        return next((name for name, preset in PRESETS.items() if preset == config), CUSTOM)
+        """The preset whose recipe the config follows, whatever its data and output fields."""
+        kept = {name: getattr(config, name) for name in KEPT_BY_PRESETS}
+        return next((name for name, preset in PRESETS.items() if preset.replace(**kept) == config), CUSTOM)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -305,6 +337,19 @@ def _number(value) -> str:
     if isinstance(value, numbers.Real):
         return f"{value:.4g}"
     return str(value)
+
+
+def negatives_text(record: dict) -> str:
+    """What each question of the step competed against, in words.
+
+    >>> negatives_text({"negatives": 7.0, "in_batch_negatives": 6.0, "hard_negatives": 1.0,
+    ...                 "negatives_from_other_processes": 0.0})
+    '7 negatives per question (6 in-batch, 1 hard)'
+    """
+    parts = [f"{_number(record['in_batch_negatives'])} in-batch", f"{_number(record['hard_negatives'])} hard"]
+    if record.get("negatives_from_other_processes"):
+        parts.append(f"{_number(record['negatives_from_other_processes'])} from other GPUs")
+    return f"{_number(record['negatives'])} negatives per question ({', '.join(parts)})"
 
 
 def _metrics_table(latest: dict[str, dict]) -> str:
@@ -419,6 +464,8 @@ class TrainingDashboard:
         )
         if self.total_steps and done > 0:
             text += f" · {_clock(elapsed / done * max(0, self.total_steps - step))} left"
+        if "negatives" in record:
+            text += " · " + negatives_text(record)
         self._show_progress(step, text)
         if step % self.refresh_every == 0:
             self._redraw()
@@ -492,3 +539,168 @@ class TrainingDashboard:
 
         if self.widget is not None:
             display(self.widget)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+# The settings a sweep panel offers first: what 04_explore asks about.
+SWEEP_FIELDS = (
+    "batch_size",
+    "num_hard_negatives",
+    "learning_rate",
+    "temperature",
+    "grad_cache_chunk_size",
+    "grad_acc_steps",
+    "n_epochs",
+    "max_samples",
+    "similarity_function",
+    "dropout",
+)
+_NO_FIELD = "(none)"
+
+
+class SweepPanel:
+    """Choose one or two settings and their values, the seeds, then Start: a sweep (dpr_nb.sweeps) trains in the
+    background while the table and the plots below fill in after every run; Stop ends it after the current step.
+
+        panel = SweepPanel("runs/my-sweep", TrainConfig.preset("smoke", eval_corpus="builtin", save_dir=None))
+        panel                                   # a cell ending here shows it
+
+    The runs are on disk (dpr_nb.runs), not in the panel: re-running the cell shows the finished runs again, and
+    Start continues an interrupted sweep where it stopped. Values are comma-separated and read as `--set` reads
+    them ("4, 16, 64"; "None" for no caching). `panel.table` is the latest comparison table.
+    """
+
+    def __init__(
+        self,
+        runs_dir,
+        base: TrainConfig,
+        fields: Sequence[str] = SWEEP_FIELDS,
+        metric: str = "top_5_accuracy",
+        seeds: str = "0, 1, 2",
+    ):
+        _require_widgets()
+        self.runs_dir, self.base, self.metric = runs_dir, base, metric
+        self.table = None
+        self._thread = None
+        self._stop = False
+        options = [*fields]
+        self.first = widgets.Dropdown(options=options, value=options[0], description="sweep", style=_STYLE)
+        self.first_values = widgets.Text(value="4, 16, 64", description="values", layout=widgets.Layout(width="420px"))
+        self.second = widgets.Dropdown(options=[_NO_FIELD, *options], value=_NO_FIELD, description="and", style=_STYLE)
+        self.second_values = widgets.Text(value="", description="values", layout=widgets.Layout(width="420px"))
+        self.seeds = widgets.Text(value=seeds, description="seeds", layout=widgets.Layout(width="420px"))
+        self.start_button = widgets.Button(description="Start", button_style="primary")
+        self.stop_button = widgets.Button(description="Stop", disabled=True)
+        _set_tooltip(self.start_button, "Train every point with every seed; finished runs are skipped.")
+        _set_tooltip(self.stop_button, "Stop after the current step; Start continues the sweep later.")
+        self.status = widgets.Label("")
+        self.results = widgets.HTML("")
+        self.curves, self.chart = widgets.Image(format="png"), widgets.Image(format="png")
+        self.start_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.first, self.first_values]),
+                widgets.HBox([self.second, self.second_values]),
+                self.seeds,
+                widgets.HBox([self.start_button, self.stop_button, self.status]),
+                self.results,
+                widgets.HBox([self.chart, self.curves]),
+            ]
+        )
+        self.refresh()  # what earlier runs left on disk, shown at once
+
+    def space(self) -> dict:
+        """{field: [values]} as the controls say; a ValueError naming the field and the fix where they do not parse."""
+        space = {}
+        for field, text in ((self.first.value, self.first_values.value), (self.second.value, self.second_values.value)):
+            if field == _NO_FIELD:
+                continue
+            items = [item.strip() for item in text.split(",") if item.strip()]
+            if not items:
+                raise ValueError(f"No values for {field}: type them comma-separated, e.g. 4, 16, 64.")
+            space[field] = [getattr(self.base.with_settings([f"{field}={item}"]), field) for item in items]
+        return space
+
+    def seed_list(self) -> list[int]:
+        try:
+            return [int(item) for item in self.seeds.value.split(",") if item.strip()]
+        except ValueError:
+            raise ValueError(
+                f"seeds={self.seeds.value!r}: give whole numbers, comma-separated, e.g. 0, 1, 2."
+            ) from None
+
+    def start(self, wait: bool = False) -> None:
+        """Start the sweep in a background thread (the notebook stays usable, Stop can be pressed); `wait` joins it."""
+        import threading
+
+        if self._thread is not None and self._thread.is_alive():
+            return
+        try:
+            space, seeds = self.space(), self.seed_list()
+        except ValueError as error:
+            self.status.value = str(error)
+            return
+        self._stop = False
+        self.start_button.disabled, self.stop_button.disabled = True, False
+        self._thread = threading.Thread(target=self._sweep, args=(space, seeds), daemon=True)
+        self._thread.start()
+        if wait:
+            self.join()
+
+    def stop(self) -> None:
+        self._stop = True
+        self.status.value = "stopping after this step…"
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def _sweep(self, space: dict, seeds: list[int]) -> None:
+        try:
+            run_sweep(
+                self.runs_dir,
+                self.base,
+                space,
+                seeds,
+                stop=lambda: self._stop,
+                on_run_end=lambda run: self.refresh(),
+                log=self._say,
+            )
+        except Exception as error:  # an exception in a thread would vanish: show it where the learner looks
+            self._say(f"{type(error).__name__}: {error}")
+        finally:
+            self.start_button.disabled, self.stop_button.disabled = False, True
+            self.refresh()
+
+    def _say(self, line: str) -> None:
+        self.status.value = line
+
+    def refresh(self) -> None:
+        """Read the runs from disk and redraw the table and the plots."""
+        runs = load_runs(self.runs_dir)
+        if not runs:
+            self.results.value = "<i>No runs yet: choose settings and press Start.</i>"
+            return
+        self.table = compare(runs)
+        settings = [name for name in self.table.columns[: list(self.table.columns).index("status")] if name != "seed"]
+        parts = [self.table.round(4).to_html()]
+        try:
+            if settings and self.metric in self.table:
+                finished = self.table[self.table["status"] == "finished"]
+                summary = summarize(finished, settings[0] if len(settings) == 1 else settings, self.metric)
+                parts.insert(0, summary.round(4).to_html())
+                if len(settings) == 1:
+                    self.chart.value = _png(plot_setting(finished, settings[0], self.metric))
+                elif len(settings) == 2:
+                    self.chart.value = _png(plot_heatmap(finished, settings[0], settings[1], self.metric))
+            self.curves.value = _png(plot_runs(runs, by=settings or None))
+        except Exception as error:  # a plot must never end a sweep that may have taken hours
+            warnings.warn(f"SweepPanel could not draw: {error!r}", stacklevel=2)
+        self.results.value = "".join(parts)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)

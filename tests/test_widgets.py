@@ -102,20 +102,28 @@ def test_changed_controls_give_exactly_those_changes():
     assert panel.config.similarity_function is None
 
 
-def test_preset_menu_resets_every_control():
-    panel = ConfigPanel(TrainConfig.preset("smoke"))
+def test_preset_menu_sets_the_recipe_and_keeps_the_data_and_output_fields():
+    start = TrainConfig.preset("smoke", save_dir="runs/mine", max_samples=50)
+    panel = ConfigPanel(start)
     panel.controls["batch_size"].value = 3
     panel.controls["temperature"].value = 0.1
     panel.preset.value = "finetune"
-    assert panel.config == TrainConfig.preset("finetune")  # shown fields and hidden ones (dev_filename, ...)
+    # the recipe's models and training settings; the built-in data and this save_dir stay (NQ's files are not here)
+    kept = {name: getattr(start, name) for name in dpr_widgets.KEPT_BY_PRESETS}
+    assert panel.config == TrainConfig.preset("finetune", **kept)
+    assert panel.config.data_dir == "builtin" and panel.config.train_filename == "train.json"
+    assert panel.config.dev_filename is None and panel.config.checkpoint_dir is None
+    assert panel.controls["save_dir"].value == "runs/mine" and panel.controls["max_samples"].value == 50
     assert panel.controls["query_model"].value == "facebook/dpr-question_encoder-single-nq-base"
-    assert panel.controls["temperature"].value is None
+    assert panel.controls["temperature"].value is None and panel.controls["batch_size"].value == 16
+    assert panel.preset.value == "finetune"  # the menu names the recipe, whatever the data
     panel.controls["n_epochs"].value = 2
     assert panel.preset.value == CUSTOM
+    panel.controls["data_dir"].value = "data/nq"  # a data change is kept by the next choice too
     panel.preset.value = "smoke"
-    assert panel.config == TrainConfig.preset("smoke")
+    assert panel.config == TrainConfig.preset("smoke", **{**kept, "data_dir": "data/nq"})
     panel.preset.value = CUSTOM  # choosing "custom" changes nothing
-    assert panel.config == TrainConfig.preset("smoke")
+    assert panel.config == TrainConfig.preset("smoke", **{**kept, "data_dir": "data/nq"})
 
 
 def test_invalid_values_show_the_message_and_config_raises():
@@ -177,6 +185,17 @@ def test_dashboard_records_every_event(run):
     assert dashboard.history == history == trainer.history
     assert len(history.steps) == 4 and [e["step"] for e in history.evaluations] == [2, 4]
     assert dashboard.events == {"on_train_start": 1, "on_step_end": 4, "on_evaluate": 2, "on_train_end": 1}
+
+
+def test_dashboard_shows_each_steps_negatives():
+    dashboard = TrainingDashboard()
+    dashboard.on_train_start(types.SimpleNamespace(history=None, total_steps=2, step=0))
+    record = {"step": 1, "loss": 2.0, "learning_rate": 1e-4}
+    counts = {"negatives": 7.0, "in_batch_negatives": 6.0, "hard_negatives": 1.0, "negatives_from_other_processes": 0}
+    dashboard.on_step_end(None, {**record, **counts})
+    assert "7 negatives per question (6 in-batch, 1 hard)" in dashboard.status.value
+    dashboard.on_step_end(None, {**record, **counts, "negatives": 15.0, "negatives_from_other_processes": 8.0})
+    assert "15 negatives per question (6 in-batch, 1 hard, 8 from other GPUs)" in dashboard.status.value
 
 
 def test_dashboard_progress_metrics_and_plot(run):
@@ -268,3 +287,53 @@ def test_history_records_are_copies(run):
     _, dashboard, history = run
     assert all(a is not b for a, b in zip(dashboard.history.steps, history.steps))
     assert dataclasses.asdict(dashboard.history) == dataclasses.asdict(history)
+
+
+# --- SweepPanel ---------------------------------------------------------------------------------------------------
+
+
+def test_sweep_panel_runs_a_sweep_and_shows_it_again_from_disk(tmp_path):
+    from dpr_nb.runs import load_runs
+    from dpr_nb.widgets import SweepPanel
+
+    base = TrainConfig.preset(
+        "smoke", max_samples=16, batch_size=8, n_epochs=1, num_warmup_steps=0, save_dir=None, device="cpu"
+    )
+    panel = SweepPanel(tmp_path, base, metric="loss", seeds="0, 1")
+    assert "No runs yet" in panel.results.value
+    panel.first.value, panel.first_values.value = "batch_size", "4, 8"
+    assert panel.space() == {"batch_size": [4, 8]} and panel.seed_list() == [0, 1]
+    panel.second.value, panel.second_values.value = "grad_cache_chunk_size", "None, 2"
+    assert panel.space() == {"batch_size": [4, 8], "grad_cache_chunk_size": [None, 2]}
+    panel.second.value = "(none)"
+    panel.start(wait=True)
+    assert sorted(run.name for run in load_runs(tmp_path)) == [
+        "batch_size=4,seed=0",
+        "batch_size=4,seed=1",
+        "batch_size=8,seed=0",
+        "batch_size=8,seed=1",
+    ]
+    assert list(panel.table.columns[:2]) == ["batch_size", "seed"] and len(panel.table) == 4
+    assert "± " in panel.results.value and panel.chart.value[:4] == b"\x89PNG" and panel.curves.value
+    # the cell run again: a new panel shows the same runs, read from disk
+    again = SweepPanel(tmp_path, base, metric="loss")
+    assert again.table.equals(panel.table) and again.chart.value[:4] == b"\x89PNG"
+
+
+def test_sweep_panel_stop_and_bad_input(tmp_path):
+    from dpr_nb.runs import load_runs
+    from dpr_nb.widgets import SweepPanel
+
+    base = TrainConfig.preset("smoke", max_samples=32, batch_size=8, n_epochs=1, save_dir=None, device="cpu")
+    panel = SweepPanel(tmp_path, base, seeds="0")
+    panel.first_values.value = "8, 16"
+    panel._stop = True  # as if Stop were pressed before the first run: nothing trains
+    panel.stop()
+    panel._sweep({"batch_size": [8, 16]}, [0])
+    assert load_runs(tmp_path) == [] and panel.status.value.startswith("Stopped")
+    panel.seeds.value = "0, one"
+    panel.start()
+    assert panel.status.value == "seeds='0, one': give whole numbers, comma-separated, e.g. 0, 1, 2."
+    panel.seeds.value, panel.first_values.value = "0", "8, sixteen"
+    panel.start()
+    assert "batch_size" in panel.status.value and "sixteen" in panel.status.value
