@@ -400,6 +400,9 @@ def plot_setting(table, setting: str, metric: str, by: str | None = None) -> Fig
         )
     if log:
         axis.set_xscale("log")
+        ticks = sorted(set(table[setting].astype(float)))
+        axis.set_xticks(ticks, [_setting_label(t) for t in ticks])  # the values swept, not powers of ten
+        axis.set_xticks([], minor=True)
     if not numeric:
         axis.set_xticks(range(len(categories)), categories)
     seeds = table.groupby(_group_key(table, [setting, *([by] if by else [])]))[metric].count()
