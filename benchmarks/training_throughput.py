@@ -19,7 +19,8 @@ CPU (autocast to bf16 or fp16 on a GPU, the same for both).
 Each measurement is a fresh process: load, 1 warm-up step (it allocates gradients and Adam's state), then --steps
 timed steps, from one step's end to the next. Rounds alternate the tools, in reverse order every other round, so
 a machine that slows down or speeds up (a shared CPU) weighs on every tool alike; the figure is the ratio of
-questions/s to sentence-transformers', the median over rounds.
+questions/s to sentence-transformers' within each round, its median over rounds, printed with the lowest and
+highest round beside it: a target is met when the median is, and the spread says how far to trust it.
 
 Memory: on a GPU torch.cuda.max_memory_allocated; on a CPU the peak RSS, and the peak above the RSS after the
 model and data were loaded (the imports and weights are not training's), with glibc's mmap threshold fixed so the
@@ -220,8 +221,8 @@ def child(settings: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(MINILM), help="a hub name or a local folder that both tools load")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per measurement, after 1 warm-up step")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement, after 1 warm-up step")
     parser.add_argument("--max-seq-len-query", type=int, default=64)
     parser.add_argument("--max-seq-len-passage", type=int, default=256)
     parser.add_argument("--json", default=None, help="default: benchmarks/results/training_throughput.json")
@@ -267,6 +268,7 @@ def main() -> None:
                 "above_baseline_mb": max(r["above_baseline_mb"] for r in results),
                 "parameters_millions": results[0]["parameters"] / 1e6,
                 "ratio": statistics.median(ratios),
+                "ratio_range": f"{min(ratios):.2f}-{max(ratios):.2f}",
                 "rounds": results,
             }
         )
@@ -285,11 +287,13 @@ def main() -> None:
             ("above_baseline_mb", "training MB", ".0f"),
             ("parameters_millions", "trained params (M)", ".1f"),
             ("ratio", "speed vs sentence-transformers", ".2f"),
+            ("ratio_range", "rounds' range", ""),
         ],
     )
-    met = rows[0]["ratio"] >= 1.0
+    met = rows[0]["ratio"] >= 1.2 and rows[1]["ratio"] >= 1.2
     print(
-        f"\ntarget: dpr_nb's throughput at least sentence-transformers': {rows[0]['ratio']:.2f}x, "
+        f"\ntarget: dpr_nb at least 1.2x sentence-transformers' throughput, with two encoders and with one shared: "
+        f"{rows[0]['ratio']:.2f}x ({rows[0]['ratio_range']}) and {rows[1]['ratio']:.2f}x ({rows[1]['ratio_range']}), "
         f"{'met' if met else 'NOT met'}"
     )
     write_json(

@@ -68,7 +68,11 @@ def collate(
     max_seq_len_query: int,
     max_seq_len_passage: int,
     embed_title: bool,
+    longest_first: bool = False,
 ) -> Batch:
+    """The batch as tensors. `longest_first` orders the passages by length (their mask columns with them), so that
+    consecutive passages can be encoded without most of their padding (`length_groups`): the same batch, the same
+    negatives, less arithmetic."""
     items = list(items)
     # Each passage enters the batch once, even when two questions bring it (two questions about one article):
     # a copy would be a "negative" identical to the positive, which no model can rank below it.
@@ -77,13 +81,38 @@ def collate(
     # A passage counts as correct for a question if it is one of that question's positives, wherever it sits in
     # the batch: two questions sharing a gold passage must not be taught to push it away from each other.
     positive_keys = [frozenset(p.key for p in example.positives) for example, _, _ in items]
+    passage = tokenize_passages(
+        passage_tokenizer, [p.title for p in passages], [p.text for p in passages], max_seq_len_passage, embed_title
+    )
+    if longest_first:
+        order = torch.argsort(passage["attention_mask"].sum(dim=1), descending=True, stable=True)  # (num_passages,)
+        passage = {name: tensor[order] for name, tensor in passage.items()}
+        keys = [keys[i] for i in order.tolist()]
     positive_mask = torch.tensor([[k in positives for k in keys] for positives in positive_keys])
     return Batch(
         query=tokenize_queries(query_tokenizer, [e.question for e, _, _ in items], max_seq_len_query),
-        passage=tokenize_passages(
-            passage_tokenizer, [p.title for p in passages], [p.text for p in passages], max_seq_len_passage, embed_title
-        ),
+        passage=passage,
         positive_mask=positive_mask,
         passage_keys=keys,
         positive_keys=positive_keys,
     )
+
+
+def trim_padding(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same texts without the columns that are padding in every row: a group of short texts costs what they
+    are long, not what the batch's longest is. Padding is masked out of attention and pooling, so the vectors are
+    the same (to rounding)."""
+    length = int(inputs["attention_mask"].sum(dim=1).max())
+    return {name: tensor[:, :length] for name, tensor in inputs.items()}
+
+
+def length_groups(inputs: dict[str, torch.Tensor], size: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """Consecutive groups of `size` rows, each trimmed to its longest text (rows sorted longest first trim most).
+
+    By default up to four groups of at least 8 rows: on a CPU most of the padding is gone by then, and each group
+    is one more pass through the encoder's layers."""
+    count = inputs["input_ids"].shape[0]
+    size = size or max(8, -(-count // 4))
+    return [
+        trim_padding({name: t[start : start + size] for name, t in inputs.items()}) for start in range(0, count, size)
+    ]

@@ -40,6 +40,7 @@ from transformers import (
 )
 from transformers.utils import logging as transformers_logging
 
+from .batches import length_groups, trim_padding
 from .builtin_data import builtin_vocabulary
 from .config import TINY_MODEL
 from .haystack_folders import is_haystack_folder, load_haystack_language_model
@@ -412,7 +413,11 @@ class BiEncoder(nn.Module):
     default_similarity = similarity_function  # its name before 0.2
 
     def forward(self, query: dict, passage: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.query_encoder(**query), self.passage_encoder(**passage)  # (questions, dim), (passages, dim)
+        """(questions, dim), (passages, dim). Passages go through in up to four groups of consecutive rows, each
+        without the padding all its rows share: when they come longest first (collate's longest_first), most of a
+        batch's padding is never computed."""
+        passages = torch.cat([self.passage_encoder(**group) for group in length_groups(passage)])
+        return self.query_encoder(**trim_padding(query)), passages
 
     def save(self, directory: str | Path) -> None:
         self.query_encoder.save(Path(directory) / "query_encoder", role="query", similarity=self.similarity_function)

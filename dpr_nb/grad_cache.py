@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .batches import trim_padding
+
 
 @dataclass
 class CachedEmbeddings:
@@ -82,7 +84,9 @@ class GradCache:
 
 
 def chunks(inputs: dict[str, torch.Tensor], size: int) -> Iterator[dict[str, torch.Tensor]]:
-    """Consecutive slices of `size` rows of every tensor in `inputs`."""
+    """Consecutive slices of `size` rows of every tensor in `inputs`; token inputs without the padding their rows
+    share (passages come longest first, so a chunk of short ones is short). Both passes see the same chunks."""
     count = next(iter(inputs.values())).shape[0]
     for start in range(0, count, size):
-        yield {name: tensor[start : start + size] for name, tensor in inputs.items()}
+        chunk = {name: tensor[start : start + size] for name, tensor in inputs.items()}
+        yield trim_padding(chunk) if "attention_mask" in chunk else chunk

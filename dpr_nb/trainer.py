@@ -242,6 +242,7 @@ class Trainer:
             c.max_seq_len_query,
             c.max_seq_len_passage,
             c.embed_title,
+            longest_first=True,  # so passages are encoded in groups of similar length (BiEncoder.forward)
         )
 
     def evaluation_batches(self, examples: Sequence[DPRExample]) -> list:

@@ -4,6 +4,7 @@ import pytest
 import torch
 from training_worker import make_trainer
 
+from dpr_nb.grad_cache import chunks
 from dpr_nb.loss import in_batch_negatives_loss
 
 
@@ -42,13 +43,9 @@ def test_re_encoding_replays_the_dropout_of_the_first_pass():
     torch.manual_seed(7)
     cached.forward_backward(batch, 1.0)
     torch.manual_seed(7)  # the reference draws its masks in the same order: query chunks, then passage chunks
-    query = torch.cat(
-        [reference.query_encoder(**{k: v[i : i + 4] for k, v in batch.query.items()}) for i in range(0, 16, 4)]
-    )
-    count = batch.passage["input_ids"].shape[0]
-    passage = torch.cat(
-        [reference.passage_encoder(**{k: v[i : i + 4] for k, v in batch.passage.items()}) for i in range(0, count, 4)]
-    )
+    # The same chunks as the cache's (each without the padding its rows share), so dropout draws the same masks.
+    query = torch.cat([reference.query_encoder(**chunk) for chunk in chunks(batch.query, 4)])
+    passage = torch.cat([reference.passage_encoder(**chunk) for chunk in chunks(batch.passage, 4)])
     loss, _ = in_batch_negatives_loss(query, passage, batch.positive_mask)
     loss.backward()
     expected, got = gradients(reference), gradients(cached.model)

@@ -1,0 +1,47 @@
+"""Batches as tensors: passages longest first and encoded without their shared padding, the same batch and vectors."""
+
+import torch
+
+from dpr_nb.batches import collate, length_groups, trim_padding
+from dpr_nb.data import BatchSampler
+from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.splits import load_splits
+
+
+def batch_items(n=8):
+    return next(iter(BatchSampler(load_splits("builtin", "")["train"], n, num_hard_negatives=2, seed=0)))
+
+
+def test_longest_first_reorders_passages_and_their_mask_columns_only():
+    encoder = tiny_encoder()
+    items = batch_items()
+    plain = collate(items, encoder.tokenizer, encoder.tokenizer, 32, 64, True)
+    sorted_ = collate(items, encoder.tokenizer, encoder.tokenizer, 32, 64, True, longest_first=True)
+    lengths = sorted_.passage["attention_mask"].sum(dim=1)
+    assert torch.all(lengths[:-1] >= lengths[1:])  # longest first
+    order = [plain.passage_keys.index(key) for key in sorted_.passage_keys]
+    assert sorted(order) == list(range(len(order)))  # the same passages, each once
+    assert torch.equal(sorted_.positive_mask, plain.positive_mask[:, order])  # the same answers: the same negatives
+    assert torch.equal(sorted_.passage["input_ids"], plain.passage["input_ids"][order])
+    assert torch.equal(sorted_.query["input_ids"], plain.query["input_ids"])  # questions keep their order
+
+
+def test_groups_without_their_shared_padding_give_each_texts_own_vector():
+    """The reference: every passage encoded alone, with no padding at all."""
+    encoder = tiny_encoder()
+    items = batch_items()
+    batch = collate(items, encoder.tokenizer, encoder.tokenizer, 32, 64, True, longest_first=True)
+    groups = length_groups(batch.passage, size=5)
+    assert [g["input_ids"].shape[1] for g in groups] == [
+        int(batch.passage["attention_mask"][i : i + 5].sum(dim=1).max()) for i in range(0, len(batch.passage_keys), 5)
+    ]
+    model = BiEncoder(encoder, tiny_encoder(seed=1)).eval()
+    with torch.no_grad():
+        _, grouped = model(batch.query, batch.passage)  # (passages, dim), in up to four trimmed groups
+        alone = torch.cat(
+            [
+                model.passage_encoder(**trim_padding({k: v[i : i + 1] for k, v in batch.passage.items()}))
+                for i in range(len(batch.passage_keys))
+            ]
+        )
+    assert torch.allclose(grouped, alone, atol=1e-5)
