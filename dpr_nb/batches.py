@@ -102,8 +102,11 @@ def trim_padding(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The same texts without the columns that are padding in every row: a group of short texts costs what they
     are long, not what the batch's longest is. Padding is masked out of attention and pooling, so the vectors are
     the same (to rounding)."""
-    length = int(inputs["attention_mask"].sum(dim=1).max())
-    return {name: tensor[:, :length] for name, tensor in inputs.items()}
+    used = inputs["attention_mask"].bool().any(dim=0)  # (seq_len,): the columns some row needs
+    if bool(used.all()):
+        return inputs
+    # A mask, not a slice: a tokenizer that pads on the left keeps its texts whole too.
+    return {name: tensor[:, used] for name, tensor in inputs.items()}
 
 
 def length_groups(inputs: dict[str, torch.Tensor], size: int | None = None) -> list[dict[str, torch.Tensor]]:

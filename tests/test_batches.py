@@ -45,3 +45,16 @@ def test_groups_without_their_shared_padding_give_each_texts_own_vector():
             ]
         )
     assert torch.allclose(grouped, alone, atol=1e-5)
+
+
+def test_trimming_keeps_every_token_whichever_side_the_padding_is_on():
+    right = {
+        "input_ids": torch.tensor([[5, 6, 0, 0], [7, 0, 0, 0]]),
+        "attention_mask": torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]),
+    }
+    left = {
+        "input_ids": torch.tensor([[0, 0, 5, 6], [0, 0, 0, 7]]),
+        "attention_mask": torch.tensor([[0, 0, 1, 1], [0, 0, 0, 1]]),
+    }
+    assert trim_padding(right)["input_ids"].tolist() == [[5, 6], [7, 0]]
+    assert trim_padding(left)["input_ids"].tolist() == [[5, 6], [0, 7]]

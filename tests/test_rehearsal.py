@@ -176,8 +176,11 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
     )
     on_index = json.loads((world["work"] / "eval-index.json").read_text())["results"][save_dir]
     # The same ranking up to float rounding (passages are encoded in other batches): a tiny model's near-ties may
-    # swap neighbours, which moves an MRR by a fraction of one question's reciprocal rank.
-    assert on_index == pytest.approx(results[save_dir], abs=0.01)
+    # swap neighbours, which moves an MRR by a fraction of one question's reciprocal rank. After 4 steps from a
+    # random BERT (from_scratch) the [CLS] vectors of all passages are still nearly equal, so scores tie to rounding
+    # and the two paths break some ties differently: up to 3 of the 60 questions may move there.
+    tolerance = 0.01 if preset == "finetune" else 3 / 60 + 1e-9
+    assert on_index == pytest.approx(results[save_dir], abs=tolerance)
     assert "BM25" in evaluated.stdout
 
 
