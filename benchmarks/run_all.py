@@ -26,6 +26,7 @@ BENCHMARKS = {
         ["--languages", "en", "--max-train-questions", "32", "--dpr-nb", "shared"],
     ),
     "grad_cache": ([], ["--model", "tiny", "--max-seq-len-passage", "64", "--steps", "1"]),
+    "grad_cache_cost": ([], ["--rounds", "1", "--repeats", "1", "--batch-size", "8", "--chunk", "4"]),
     "streaming_reader": (["--size-mb", "1024"], ["--size-mb", "20"]),
     "faiss_indexes": ([], ["--n", "20000", "--queries", "200"]),
 }
