@@ -119,3 +119,27 @@ def write_json(name: str, summary: dict, path: str | None = None) -> Path:
     os.replace(temporary, target)
     print(f"\nwrote {target}")
     return target
+
+
+def comparable_config(model: str, max_seq_len_query: int, max_seq_len_passage: int, **settings):
+    """dpr_nb's side of a comparison with sentence-transformers' MultipleNegativesRankingLoss: the same model for
+    both roles, batch 16, 1 hard negative, cosine scaled by 20 (temperature 0.05), AdamW at 2e-5 without warm-up,
+    no evaluation, nothing saved. `settings` change any of it."""
+    from dpr_nb import TrainConfig
+
+    values = dict(
+        query_model=model,
+        passage_model=model,
+        batch_size=16,
+        n_epochs=1,
+        max_seq_len_query=max_seq_len_query,
+        max_seq_len_passage=max_seq_len_passage,
+        num_hard_negatives=1,
+        similarity_function="cosine",
+        temperature=0.05,
+        learning_rate=2e-5,
+        num_warmup_steps=0,
+        evaluate_every=0,
+        save_dir=None,
+    )
+    return TrainConfig(**{**values, **settings})

@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import MINILM, XQUAD, print_table, write_json
+from common import MINILM, XQUAD, comparable_config, print_table, write_json
 
 CHUNK = 16
 
@@ -75,25 +75,7 @@ def environment(args):
 
 
 def config_for(folder: str, lengths, **settings):
-    from dpr_nb import TrainConfig
-
-    values = dict(
-        query_model=folder,
-        passage_model=folder,
-        batch_size=16,
-        n_epochs=1,
-        max_seq_len_query=lengths[0],
-        max_seq_len_passage=lengths[1],
-        num_hard_negatives=1,
-        similarity_function="cosine",
-        temperature=0.05,
-        learning_rate=2e-5,
-        num_warmup_steps=0,
-        evaluate_every=0,
-        save_dir=None,
-        seed=0,
-    )
-    return TrainConfig(**{**values, **settings})
+    return comparable_config(folder, *lengths, seed=0, **settings)
 
 
 def free_memory():

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from common import (
     MINILM,
+    comparable_config,
     device_name,
     mmap_malloc_env,
     peak_rss_mb,
@@ -110,27 +111,17 @@ class StepClock:
 
 
 def dpr_nb_child(settings: dict) -> dict:
-    from dpr_nb import TrainConfig
     from dpr_nb.encoders import BiEncoder
     from dpr_nb.trainer import Trainer, resolve_device
 
     device = resolve_device("auto")
     model = BiEncoder.from_pretrained(settings["model"], settings["model"]).to(device)
     examples = sample(settings)
-    config = TrainConfig(
-        query_model=settings["model"],
-        passage_model=settings["model"],
+    config = comparable_config(
+        settings["model"],
+        settings["max_seq_len_query"],
+        settings["max_seq_len_passage"],
         batch_size=BATCH_SIZE,
-        n_epochs=1,
-        max_seq_len_query=settings["max_seq_len_query"],
-        max_seq_len_passage=settings["max_seq_len_passage"],
-        num_hard_negatives=1,
-        similarity_function="cosine",
-        temperature=0.05,
-        learning_rate=2e-5,
-        num_warmup_steps=0,
-        evaluate_every=0,
-        save_dir=None,
         precision=precision_of(device),
         share_encoders=settings["tool"] == "dpr_nb, shared",
     )
