@@ -9,7 +9,8 @@ Both tools get the same text: dpr_nb embeds (title, text) as a pair, sentence-tr
 "title [SEP] text", which its tokenizer turns into the same tokens; both cut at --max-seq-len, pad each batch to its
 longest text and sort by length first. Rounds alternate the two (in one process, the models loaded once), in
 reverse order every other round, so a machine's drift weighs on both; the figure is dpr_nb's rate over
-sentence-transformers', the median over rounds.
+sentence-transformers' in each round, its median over rounds printed
+with the lowest and highest round.
 
 Agreement: both models' embeddings of the first 64 passages' text alone (no title, so no segment ids differ) are
 compared: dpr_nb reads the checkpoint's declared mean pooling and normalisation, so the cosine of each pair should
@@ -105,15 +106,18 @@ def main() -> None:
     ours, theirs = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (ours, theirs))
     lowest_cosine = float((ours * theirs).sum(axis=1).min())
 
-    rows = [
-        {
-            "tool": tool,
-            "passages_per_second": statistics.median(values),
-            "ratio": statistics.median(a / b for a, b in zip(values, rates["sentence-transformers"])),
-            "rounds": values,
-        }
-        for tool, values in rates.items()
-    ]
+    rows = []
+    for tool, values in rates.items():
+        ratios = [a / b for a, b in zip(values, rates["sentence-transformers"])]
+        rows.append(
+            {
+                "tool": tool,
+                "passages_per_second": statistics.median(values),
+                "ratio": statistics.median(ratios),
+                "ratio_range": f"{min(ratios):.2f}-{max(ratios):.2f}",
+                "rounds": values,
+            }
+        )
     print()
     table = print_table(
         rows,
@@ -121,6 +125,7 @@ def main() -> None:
             ("tool", "tool", ""),
             ("passages_per_second", "passages/s", ".1f"),
             ("ratio", "speed vs sentence-transformers", ".2f"),
+            ("ratio_range", "rounds' range", ""),
         ],
     )
     print(f"\nagreement: lowest cosine between the two tools' embeddings of the same text: {lowest_cosine:.6f}")

@@ -17,12 +17,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# name: (the full run's arguments, a quick run's arguments)
+# name: (the full run's arguments, a quick run's arguments); the script is benchmarks/NAME.py unless SCRIPTS names it
 BENCHMARKS = {
     "training_throughput": ([], ["--rounds", "1", "--steps", "1", "--max-seq-len-passage", "64"]),
+    "training_throughput_cached": (
+        ["--batch-size", "128", "--chunk", "16", "--rounds", "2", "--steps", "1"],
+        ["--batch-size", "8", "--chunk", "4", "--rounds", "1", "--steps", "1", "--max-seq-len-passage", "64"],
+    ),
     "corpus_encoding": ([], ["--rounds", "1", "--limit", "128"]),
     "retrieval_quality": (
-        ["--max-train-questions", "480", "--dpr-nb", "shared"],
+        ["--languages", "de"],
         ["--languages", "en", "--max-train-questions", "32", "--dpr-nb", "shared"],
     ),
     "grad_cache": ([], ["--model", "tiny", "--max-seq-len-passage", "64", "--steps", "1"]),
@@ -30,6 +34,8 @@ BENCHMARKS = {
     "streaming_reader": (["--size-mb", "1024"], ["--size-mb", "20"]),
     "faiss_indexes": ([], ["--n", "20000", "--queries", "200"]),
 }
+
+SCRIPTS = {"training_throughput_cached": "training_throughput"}
 
 
 def main() -> None:
@@ -41,7 +47,7 @@ def main() -> None:
     for name, (full, quick) in BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
-        script = HERE / f"{name}.py"
+        script = HERE / f"{SCRIPTS.get(name, name)}.py"
         if not script.is_file():
             print(f"\n=== {name}: {script} is absent, skipped", flush=True)
             continue

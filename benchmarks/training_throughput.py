@@ -2,6 +2,7 @@
 
     python benchmarks/training_throughput.py                 # all-MiniLM-L6-v2, XQuAD English, batch 16, 64/256
     python benchmarks/training_throughput.py --rounds 1 --steps 1 --max-seq-len-passage 64     # a quick check
+    python benchmarks/training_throughput.py --batch-size 128 --chunk 16 --rounds 2 --steps 1  # gradient caching
 
 The same step for every tool: all-MiniLM-L6-v2 (../shared/models), DPR records made from XQuAD English by
 convert_squad, a seeded sample of (steps + 1) x 16 of its questions, each with its paragraph and 1 BM25 hard
@@ -15,6 +16,9 @@ CPU (autocast to bf16 or fp16 on a GPU, the same for both).
   negative) columns. A passage is given as "title [SEP] text", which its tokenizer turns into the same tokens as
   dpr_nb's (title, text) pair. It has one max_seq_length, 256, for questions too: no XQuAD question comes near 64
   tokens (the script checks), so neither tool cuts one.
+
+With --chunk, both tools cache gradients: dpr_nb with `grad_cache_chunk_size`, sentence-transformers with
+`CachedMultipleNegativesRankingLoss(mini_batch_size=chunk)`; every question still sees the whole batch's passages.
 
 Each measurement is a fresh process: load, 1 warm-up step (it allocates gradients and Adam's state), then --steps
 timed steps, from one step's end to the next. Rounds alternate the tools, in reverse order every other round, so
@@ -50,7 +54,6 @@ from common import (
     xquad_dpr,
 )
 
-BATCH_SIZE = 16
 TOOLS = ("dpr_nb", "dpr_nb, shared", "sentence-transformers")
 
 
@@ -59,7 +62,7 @@ def sample(settings: dict) -> list:
     from dpr_nb.splits import load_splits
 
     examples = list(load_splits(settings["data_dir"], "train.json")["train"])
-    needed = (settings["steps"] + 1) * BATCH_SIZE
+    needed = (settings["steps"] + 1) * settings["batch_size"]
     if len(examples) < needed:
         raise SystemExit(f"{len(examples)} questions: fewer than {needed} for {settings['steps'] + 1} steps")
     return random.Random(0).sample(examples, needed)
@@ -77,10 +80,10 @@ def precision_of(device) -> str:
 class StepClock:
     """Wall time at the start and at every step's end; peak GPU memory reset once the model is loaded."""
 
-    def __init__(self, device):
+    def __init__(self, device, batch_size: int):
         import torch
 
-        self.device, self.times = device, []
+        self.device, self.batch_size, self.times = device, batch_size, []
         self.cuda = device.type == "cuda"
         if self.cuda:
             torch.cuda.synchronize(device)
@@ -101,7 +104,7 @@ class StepClock:
         peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if self.cuda else peak_rss_mb()
         return {
             "seconds_per_step": sum(seconds) / steps,
-            "questions_per_second": BATCH_SIZE * steps / sum(seconds),
+            "questions_per_second": self.batch_size * steps / sum(seconds),
             "peak_mb": peak,
             "above_baseline_mb": peak - self.baseline_mb,
             "device": device_name(self.device),
@@ -121,11 +124,12 @@ def dpr_nb_child(settings: dict) -> dict:
         settings["model"],
         settings["max_seq_len_query"],
         settings["max_seq_len_passage"],
-        batch_size=BATCH_SIZE,
+        batch_size=settings["batch_size"],
+        grad_cache_chunk_size=settings["chunk"],
         precision=precision_of(device),
         share_encoders=settings["tool"] == "dpr_nb, shared",
     )
-    clock = StepClock(device)
+    clock = StepClock(device, settings["batch_size"])
     trainer = Trainer(model, config, examples, progress_bar=False)
     trainer.add_callback("on_train_start", lambda trainer: clock.mark())
     trainer.add_callback("on_step_end", lambda trainer, record: clock.mark())
@@ -140,7 +144,10 @@ def sentence_transformers_child(settings: dict) -> dict:
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
     from transformers import TrainerCallback
 
     from dpr_nb.trainer import resolve_device
@@ -164,7 +171,11 @@ def sentence_transformers_child(settings: dict) -> dict:
         }
     )
     precision = precision_of(device)
-    clock = StepClock(device)
+    if settings["chunk"]:
+        loss = CachedMultipleNegativesRankingLoss(model, scale=20.0, mini_batch_size=settings["chunk"])
+    else:
+        loss = MultipleNegativesRankingLoss(model, scale=20.0)
+    clock = StepClock(device, settings["batch_size"])
 
     class Clock(TrainerCallback):
         def on_train_begin(self, *args, **kwargs):
@@ -176,7 +187,7 @@ def sentence_transformers_child(settings: dict) -> dict:
     with tempfile.TemporaryDirectory() as output_dir:
         arguments = SentenceTransformerTrainingArguments(
             output_dir=output_dir,
-            per_device_train_batch_size=BATCH_SIZE,
+            per_device_train_batch_size=settings["batch_size"],
             max_steps=settings["steps"] + 1,
             learning_rate=2e-5,
             warmup_steps=0,
@@ -196,7 +207,7 @@ def sentence_transformers_child(settings: dict) -> dict:
             model=model,
             args=arguments,
             train_dataset=dataset,
-            loss=MultipleNegativesRankingLoss(model, scale=20.0),
+            loss=loss,
             callbacks=[Clock()],
         )
         trainer.train()
@@ -214,16 +225,26 @@ def main() -> None:
     parser.add_argument("--model", default=str(MINILM), help="a hub name or a local folder that both tools load")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement, after 1 warm-up step")
+    parser.add_argument("--batch-size", type=int, default=16, help="questions per step")
+    parser.add_argument(
+        "--chunk", type=int, default=None, help="cache gradients, encoding this many texts at a time (both tools)"
+    )
     parser.add_argument("--max-seq-len-query", type=int, default=64)
     parser.add_argument("--max-seq-len-passage", type=int, default=256)
-    parser.add_argument("--json", default=None, help="default: benchmarks/results/training_throughput.json")
+    parser.add_argument(
+        "--json",
+        default=None,
+        help="default: benchmarks/results/training_throughput.json (with --chunk: training_throughput_cached.json)",
+    )
     args = parser.parse_args()
+    caching = f" cached in chunks of {args.chunk}" if args.chunk else ""
     with tempfile.TemporaryDirectory() as folder:
         data_dir, counts = xquad_dpr("en", Path(folder) / "xquad-en")
         print(
             f"model: {args.model}\ndata: XQuAD English, {counts['train']['questions']} questions, "
             f"{counts['train']['passages']} paragraphs; "
-            f"batch {BATCH_SIZE}, 1 hard negative, lengths {args.max_seq_len_query}/{args.max_seq_len_passage}; "
+            f"batch {args.batch_size}{caching}, 1 hard negative, "
+            f"lengths {args.max_seq_len_query}/{args.max_seq_len_passage}; "
             f"{args.rounds} round(s) of {args.steps} timed steps after 1 warm-up step\n",
             flush=True,
         )
@@ -236,6 +257,8 @@ def main() -> None:
                     "model": args.model,
                     "data_dir": str(data_dir),
                     "steps": args.steps,
+                    "batch_size": args.batch_size,
+                    "chunk": args.chunk,
                     "max_seq_len_query": args.max_seq_len_query,
                     "max_seq_len_passage": args.max_seq_len_passage,
                 }
@@ -283,15 +306,17 @@ def main() -> None:
     )
     met = rows[0]["ratio"] >= 1.2 and rows[1]["ratio"] >= 1.2
     print(
-        f"\ntarget: dpr_nb at least 1.2x sentence-transformers' throughput, with two encoders and with one shared: "
+        f"\n{'(set for batch 16 without caching) ' if args.chunk else ''}target: dpr_nb at least 1.2x "
+        "sentence-transformers' throughput, with two encoders and with one shared: "
         f"{rows[0]['ratio']:.2f}x ({rows[0]['ratio_range']}) and {rows[1]['ratio']:.2f}x ({rows[1]['ratio_range']}), "
         f"{'met' if met else 'NOT met'}"
     )
     write_json(
-        "training_throughput",
+        "training_throughput_cached" if args.chunk else "training_throughput",
         {
             "model": args.model,
-            "batch_size": BATCH_SIZE,
+            "batch_size": args.batch_size,
+            "chunk": args.chunk,
             "num_hard_negatives": 1,
             "max_seq_len_query": args.max_seq_len_query,
             "max_seq_len_passage": args.max_seq_len_passage,

@@ -133,8 +133,13 @@ class TrainConfig:
     learning_rate: float = setting(
         1e-5, OPTIMISATION, "Peak learning rate (e.g. 1e-5 to fine-tune, 5e-4 for the tiny random model)."
     )
-    num_warmup_steps: int = setting(
-        100, OPTIMISATION, "Steps of linear warm-up before the learning rate decays linearly to 0."
+    # None: a tenth of the run. A fixed count outlasts a short fine-tune: Haystack's 100 against the 60 steps of an
+    # epoch of XQuAD German, where the rate never reached its peak, cost one shared encoder 0.036 top-1
+    # (benchmarks/retrieval_quality.py, docs/benchmarks.md). The NQ presets keep the tutorial's 100.
+    num_warmup_steps: int | None = setting(
+        None,
+        OPTIMISATION,
+        "Steps of linear warm-up before the learning rate decays linearly to 0; none: a tenth of the run's steps.",
     )
     weight_decay: float = setting(0.0, OPTIMISATION, "AdamW weight decay (not on biases and LayerNorm weights).")
     epsilon: float = setting(1e-8, OPTIMISATION, "AdamW epsilon.")
@@ -211,7 +216,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
         for name in ("num_hard_negatives", "num_warmup_steps", "evaluate_every"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} must not be negative")
         if not 0.0 <= self.dev_split < 1.0:
             problems.append(f"dev_split={self.dev_split} must be in [0, 1)")
@@ -253,6 +258,14 @@ class TrainConfig:
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **current_names(changes))
+
+    def warmup_steps(self, total_steps: int) -> int:
+        """The warm-up of a run of `total_steps` optimizer steps: num_warmup_steps, or a tenth of the run.
+
+        >>> TrainConfig().warmup_steps(60), TrainConfig(num_warmup_steps=100).warmup_steps(60)
+        (6, 100)
+        """
+        return self.num_warmup_steps if self.num_warmup_steps is not None else math.ceil(total_steps / 10)
 
     # A field's name before 0.2 reads and writes the field it became.
     def __getattr__(self, name: str):
@@ -431,6 +444,7 @@ _NQ_RECIPE = dict(
     grad_acc_steps=8,
     n_epochs=1,
     learning_rate=1e-5,
+    num_warmup_steps=100,
     evaluate_every=3000,
     save_dir="saved_models/dpr",
     records_on_disk=True,  # NQ train parsed into memory needs more RAM than Colab has

@@ -413,7 +413,7 @@ class BiEncoder(nn.Module):
     default_similarity = similarity_function  # its name before 0.2
 
     def forward(self, query: dict, passage: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(questions, dim), (passages, dim). Passages go through in up to four groups of consecutive rows, each
+        """(questions, dim), (passages, dim). Passages go through in one to four groups of consecutive rows, each
         without the padding all its rows share: when they come longest first (collate's longest_first), most of a
         batch's padding is never computed."""
         passages = torch.cat([self.passage_encoder(**group) for group in length_groups(passage)])

@@ -73,6 +73,7 @@ _TICK_LABELS = {
     "temperature": "fixed",
     "eval_batch_size": "own size",
     "dropout": "set",
+    "num_warmup_steps": "fixed",
 }
 # The number an unticked control shows, and takes when ticked.
 _PLACEHOLDERS = {
@@ -81,6 +82,7 @@ _PLACEHOLDERS = {
     "temperature": 0.05,
     "eval_batch_size": 64,
     "dropout": 0.1,
+    "num_warmup_steps": 100,
 }
 # None in a Dropdown of a Literal | None field. Not None itself: in ipywidgets 7 a Dropdown whose value is None
 # has nothing selected.

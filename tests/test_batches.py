@@ -58,3 +58,17 @@ def test_trimming_keeps_every_token_whichever_side_the_padding_is_on():
     }
     assert trim_padding(right)["input_ids"].tolist() == [[5, 6], [7, 0]]
     assert trim_padding(left)["input_ids"].tolist() == [[5, 6], [0, 7]]
+
+
+def test_passages_of_one_length_go_through_in_one_group_and_mixed_lengths_in_several():
+    """Each group is one more pass through the encoder: worth it only for the padding it leaves out."""
+    encoder = tiny_encoder()
+    cut = collate(batch_items(16), encoder.tokenizer, encoder.tokenizer, 32, 8, True, longest_first=True)
+    count = len(cut.passage_keys)  # over 40: room for four groups of at least 8, had the lengths differed
+    assert int(cut.passage["attention_mask"].sum(dim=1).min()) == 8  # every passage cut to 8 tokens
+    assert [g["input_ids"].shape[0] for g in length_groups(cut.passage)] == [count]
+    # 48 texts, the first half 256 tokens long and the second 4: trimming the short half saves far more than a pass.
+    mask = torch.ones(48, 256, dtype=torch.long)
+    mask[24:, 4:] = 0
+    groups = length_groups({"input_ids": torch.ones_like(mask), "attention_mask": mask})
+    assert [tuple(g["input_ids"].shape) for g in groups] == [(24, 256), (24, 4)]

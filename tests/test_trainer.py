@@ -44,7 +44,10 @@ def test_gradient_accumulation_equals_summed_micro_batch_gradients():
         trainer.make_batch(items)
         for items in BatchSampler(examples, 8, config.num_positives, config.num_hard_negatives, seed=config.seed)
     ]
-    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, eps=config.epsilon, weight_decay=0.0)
+    # The trainer fuses AdamW into one kernel on a CPU (the same update, rounded differently from the loop).
+    optimizer = torch.optim.AdamW(
+        reference.parameters(), lr=config.learning_rate, eps=config.epsilon, weight_decay=0.0, fused=True
+    )
     losses = []
     for step, group in enumerate([micro_batches[:2], micro_batches[2:]]):
         total = 0.0
@@ -148,7 +151,10 @@ def test_shared_encoders_train_one_encoder_for_questions_and_passages():
         trainer.make_batch(items)
         for items in BatchSampler(examples, 8, config.num_positives, config.num_hard_negatives, seed=config.seed)
     ]
-    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.learning_rate, eps=config.epsilon, weight_decay=0.0)
+    # The trainer fuses AdamW into one kernel on a CPU (the same update, rounded differently from the loop).
+    optimizer = torch.optim.AdamW(
+        reference.parameters(), lr=config.learning_rate, eps=config.epsilon, weight_decay=0.0, fused=True
+    )
     # The passages in the groups the trainer encodes them in (BiEncoder.forward): the same arithmetic, so Adam's
     # first step, which divides each gradient by its own size, sees the same rounding.
     passages = torch.cat([reference(**group) for group in length_groups(batch.passage)])
@@ -259,3 +265,17 @@ def test_negatives_count_shared_passages_once_as_collate_does():
     gathered = [*batch.passage_keys, p["g0"].key, "text:x1\ntext", "text:x2\ntext"]
     assert count_negatives(items, gathered)["negatives_from_other_processes"] == 2.0
     assert count_negatives(items, gathered)["negatives"] == 7.0
+
+
+def test_default_warmup_is_a_tenth_of_the_run_so_a_short_fine_tune_reaches_its_learning_rate():
+    """A fixed 100 steps (Haystack's) outlasts a 20-step run: its rate would never pass a fifth of the peak."""
+    examples = load_splits("builtin", "")["train"][:160]  # 20 steps of 8
+    config = TrainConfig.preset("smoke", batch_size=8, n_epochs=1, save_dir=None, max_seq_len_passage=16)
+    config = config.replace(num_warmup_steps=TrainConfig().num_warmup_steps)  # the default, not the preset's 20
+    model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
+    rates = [record["learning_rate"] for record in Trainer(model, config, examples).train().steps]
+    peak = config.learning_rate
+    assert len(rates) == 20
+    # transformers' linear schedule: step s of the warm-up's 2 uses s/2 of the peak, then it decays to 0 at step 20.
+    expected = [peak * min(step / 2, (20 - step) / 18) for step in range(20)]
+    assert rates == pytest.approx(expected)
