@@ -60,18 +60,24 @@ def distractors() -> list:
     return list({p.key: p for p in passages}.values())
 
 
+def parse_variant(variant: str) -> tuple[str, list[str]]:
+    """ "shared learning_rate=2e-5" -> ("shared", ["learning_rate=2e-5"])."""
+    encoders, *settings = variant.split()
+    if encoders not in ("two", "shared"):
+        raise SystemExit(f"--dpr-nb {variant!r}: a variant starts with 'two' or 'shared'")
+    return encoders, settings
+
+
 def variant_name(variant: str) -> str:
     """ "shared learning_rate=2e-5" -> "dpr_nb, shared (learning_rate=2e-5)"."""
-    encoders, *settings = variant.split()
+    encoders, settings = parse_variant(variant)
     return ("dpr_nb, shared" if encoders == "shared" else "dpr_nb") + (f" ({' '.join(settings)})" if settings else "")
 
 
 def train_dpr_nb(model: str, data_dir: Path, args, variant: str):
     from dpr_nb import DensePassageRetriever, TrainConfig
 
-    encoders, *settings = variant.split()
-    if encoders not in ("two", "shared"):
-        raise SystemExit(f"--dpr-nb {variant!r}: a variant starts with 'two' or 'shared'")
+    encoders, settings = parse_variant(variant)
     retriever = DensePassageRetriever(query_embedding_model=model, passage_embedding_model=model, progress_bar=False)
     # The budget, the same for every tool; everything else is TrainConfig's default unless the variant sets it.
     config = TrainConfig(

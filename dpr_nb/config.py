@@ -133,7 +133,7 @@ class TrainConfig:
     learning_rate: float = setting(
         1e-5, OPTIMISATION, "Peak learning rate (e.g. 1e-5 to fine-tune, 5e-4 for the tiny random model)."
     )
-    # None: a tenth of the run. A fixed count outlasts a short fine-tune: Haystack's 100 against the 60 steps of an
+    # None: a tenth of the run. A fixed count outlasts a short fine-tune: Haystack's 100 against the 61 steps of an
     # epoch of XQuAD German, where the rate never reached its peak, cost one shared encoder 0.036 top-1
     # (benchmarks/retrieval_quality.py, docs/benchmarks.md). The NQ presets keep the tutorial's 100.
     num_warmup_steps: int | None = setting(

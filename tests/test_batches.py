@@ -37,7 +37,7 @@ def test_groups_without_their_shared_padding_give_each_texts_own_vector():
     ]
     model = BiEncoder(encoder, tiny_encoder(seed=1)).eval()
     with torch.no_grad():
-        _, grouped = model(batch.query, batch.passage)  # (passages, dim), in up to four trimmed groups
+        _, grouped = model(batch.query, batch.passage)  # (passages, dim), in the trimmed groups it picks
         alone = torch.cat(
             [
                 model.passage_encoder(**trim_padding({k: v[i : i + 1] for k, v in batch.passage.items()}))
