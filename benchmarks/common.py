@@ -103,7 +103,8 @@ def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
         cells = []
         for key, _, spec in columns:
             value = row.get(key)
-            cells.append("-" if value is None else format(value, spec) if spec else str(value))
+            text = isinstance(value, str) or not spec  # a cell may come formatted already
+            cells.append("-" if value is None else str(value) if text else format(value, spec))
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)

@@ -4,6 +4,7 @@ untrained model, on held-out XQuAD articles with real Wikipedia passages pooled 
     python benchmarks/retrieval_quality.py                         # English and German, 1 epoch each
     python benchmarks/retrieval_quality.py --languages en --max-train-questions 32 --dpr-nb two   # a quick check
     python benchmarks/retrieval_quality.py --languages de --dpr-nb two shared "shared learning_rate=2e-5"
+    python benchmarks/retrieval_quality.py --languages de --seeds 42 43 44   # the mean and spread of 3 runs each
 
 For each language: XQuAD's 48 articles split by article (dpr_nb.squad.convert_squad, seed 0, the same articles in
 every language: XQuAD's languages are translations of one another), 20% of the articles held out. Training: the
@@ -12,14 +13,17 @@ question ranks: all 240 paragraphs of that language plus the ~2,800 passages of 
 Wikipedia passages from DPR's NQ and SQuAD dev records) as distractors. A hit is the question's own paragraph.
 
 The same budget for every fine-tuned model: all-MiniLM-L6-v2, --epochs over the same questions, batch 16, the 15
-other questions' passages and 1 hard negative as negatives, seed 42. Within it, each tool trains as its user would
-be told to:
+other questions' passages and 1 hard negative as negatives, the same seed (--seeds: each seed trains every
+model once, and the table shows each figure's mean over the seeds with its lowest and highest). Within it, each
+tool trains as its user would be told to:
 
 - BM25: bm25s over title and text (dpr_nb.corpus_eval.evaluate_corpus_bm25).
 - untrained: the checkpoint as it is, read by dpr_nb with its declared mean pooling and normalisation.
 - dpr_nb: DensePassageRetriever.train with TrainConfig's defaults for everything else (for this checkpoint: cosine
-  similarity, temperature 0.05, learning rate, warm-up), DPR's two encoders (questions and passages trained apart).
-- dpr_nb, shared: the same with TrainConfig.share_encoders=True: one encoder, as sentence-transformers trains.
+  similarity, temperature 0.05, learning rate, warm-up) but share_encoders=False: DPR's two encoders (questions and
+  passages trained apart).
+- dpr_nb, shared: the same with share_encoders=True: one encoder, as sentence-transformers trains. TrainConfig's
+  default (share_encoders=None) trains this checkpoint so, since it normalises its vectors.
 - sentence-transformers: SentenceTransformerTrainer with MultipleNegativesRankingLoss (scale 20) on (anchor,
   positive, negative), the recipe of its training examples: AdamW at --learning-rate (2e-5), linear warm-up over
   the first 10% of the steps, linear decay; passages as "title [SEP] text" in training and retrieval, ranked by its
@@ -28,12 +32,13 @@ be told to:
 --dpr-nb lists dpr_nb's variants: "two" or "shared", then any TrainConfig settings to change, as dpr-nb train's
 --set takes them ("two num_warmup_steps=6 learning_rate=2e-5"): how a default is chosen from a measurement.
 
-Every ranking is scored by the same function (top-k accuracy, MRR@10).
+Every ranking is scored by the same function (top-k accuracy, MRR@10). The target compares the means.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -74,7 +79,7 @@ def variant_name(variant: str) -> str:
     return ("dpr_nb, shared" if encoders == "shared" else "dpr_nb") + (f" ({' '.join(settings)})" if settings else "")
 
 
-def train_dpr_nb(model: str, data_dir: Path, args, variant: str):
+def train_dpr_nb(model: str, data_dir: Path, args, variant: str, seed: int):
     from dpr_nb import DensePassageRetriever, TrainConfig
 
     encoders, settings = parse_variant(variant)
@@ -90,6 +95,7 @@ def train_dpr_nb(model: str, data_dir: Path, args, variant: str):
         evaluate_every=0,
         save_dir=None,
         share_encoders=encoders == "shared",
+        seed=seed,
     ).with_settings(settings)
     retriever.train(config=config)
     return retriever
@@ -102,7 +108,7 @@ def retriever_examples(data_dir: Path, args) -> list:
     return examples[: args.max_train_questions] if args.max_train_questions else examples
 
 
-def train_sentence_transformers(model_name: str, data_dir: Path, args):
+def train_sentence_transformers(model_name: str, data_dir: Path, args, seed: int):
     from datasets import Dataset
     from sentence_transformers import (
         SentenceTransformer,
@@ -130,7 +136,7 @@ def train_sentence_transformers(model_name: str, data_dir: Path, args):
             warmup_steps=0.1,
             lr_scheduler_type="linear",
             max_grad_norm=2.0,
-            seed=42,
+            seed=seed,
             logging_strategy="no",
             save_strategy="no",
             report_to="none",
@@ -171,11 +177,12 @@ def run_language(language: str, folder: Path, args) -> list[dict]:
     )
     rows = []
 
-    def add(name, result, minutes=None):
-        rows.append({"model": name, **result.metrics, "train_minutes": minutes})
+    def add(name, result, minutes=None, seed=None):
+        rows.append({"model": name, "seed": seed, **result.metrics, "train_minutes": minutes})
         print(
-            f"  {name}: top-1 {result.metrics['top_1_accuracy']:.3f}, top-20 {result.metrics['top_20_accuracy']:.3f}"
-            f", MRR@10 {result.metrics['mrr_at_10']:.3f}" + (f" ({minutes:.1f} min training)" if minutes else ""),
+            f"  {name}" + (f", seed {seed}" if seed is not None else "") + f": top-1 "
+            f"{result.metrics['top_1_accuracy']:.3f}, top-20 {result.metrics['top_20_accuracy']:.3f}, MRR@10 "
+            f"{result.metrics['mrr_at_10']:.3f}" + (f" ({minutes:.1f} min training)" if minutes else ""),
             flush=True,
         )
 
@@ -184,16 +191,51 @@ def run_language(language: str, folder: Path, args) -> list[dict]:
         query_embedding_model=args.model, passage_embedding_model=args.model, progress_bar=False
     )
     add("untrained", evaluate_corpus(untrained, test, corpus, ks=KS, batch_size=32))
-    for variant in args.dpr_nb:
+    for seed in args.seeds:
+        for variant in args.dpr_nb:
+            started = time.perf_counter()
+            retriever = train_dpr_nb(args.model, data_dir, args, variant, seed)
+            minutes = (time.perf_counter() - started) / 60
+            add(variant_name(variant), evaluate_corpus(retriever, test, corpus, ks=KS, batch_size=32), minutes, seed)
+        if args.no_sentence_transformers:
+            continue
         started = time.perf_counter()
-        retriever = train_dpr_nb(args.model, data_dir, args, variant)
+        model = train_sentence_transformers(args.model, data_dir, args, seed)
         minutes = (time.perf_counter() - started) / 60
-        add(variant_name(variant), evaluate_corpus(retriever, test, corpus, ks=KS, batch_size=32), minutes)
-    started = time.perf_counter()
-    model = train_sentence_transformers(args.model, data_dir, args)
-    minutes = (time.perf_counter() - started) / 60
-    add("sentence-transformers", evaluate_sentence_transformers(model, test, corpus), minutes)
+        add("sentence-transformers", evaluate_sentence_transformers(model, test, corpus), minutes, seed)
     return rows
+
+
+def over_seeds(rows: list[dict]) -> list[dict]:
+    """One row per model: each figure's mean over its seeds, with the lowest and highest as "low"/"high" keys.
+
+    >>> over_seeds([{"model": "a", "seed": 1, "top_1_accuracy": 0.5}, {"model": "a", "seed": 2, "top_1_accuracy": 0.7}])
+    [{'model': 'a', 'seeds': 2, 'top_1_accuracy': 0.6, 'top_1_accuracy low': 0.5, 'top_1_accuracy high': 0.7}]
+    """
+    by_model: dict[str, list[dict]] = {}
+    for row in rows:
+        by_model.setdefault(row["model"], []).append(row)
+    summary = []
+    for model, runs in by_model.items():
+        row = {"model": model, "seeds": len(runs)}
+        for key, value in runs[0].items():
+            if key in ("model", "seed") or not isinstance(value, (int, float)):
+                continue
+            values = [run[key] for run in runs]
+            row[key] = round(statistics.fmean(values), 6)
+            if len(runs) > 1:
+                row[f"{key} low"], row[f"{key} high"] = min(values), max(values)
+        summary.append(row)
+    return summary
+
+
+def with_spread(row: dict) -> dict:
+    """The table's cells: "0.643 (0.638-0.652)" where a figure has a spread over seeds."""
+    cells = dict(row)
+    for key, _, spec in COLUMNS:
+        if spec and f"{key} low" in row:
+            cells[key] = f"{row[key]:{spec}} ({row[f'{key} low']:{spec}}-{row[f'{key} high']:{spec}})"
+    return cells
 
 
 def main() -> None:
@@ -212,18 +254,30 @@ def main() -> None:
         help="dpr_nb's variants: 'two' (DPR's two encoders) or 'shared' (share_encoders=True), each optionally "
         'followed by TrainConfig settings: "shared learning_rate=2e-5"',
     )
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[42], help="train every model once per seed; the table shows the mean"
+    )
+    parser.add_argument(
+        "--no-sentence-transformers",
+        action="store_true",
+        help="train dpr_nb's variants only (comparing its settings), no target check",
+    )
     parser.add_argument("--json", default=None, help="default: benchmarks/results/retrieval_quality.json")
     args = parser.parse_args()
-    results, tables = {}, {}
+    results, summaries, tables = {}, {}, {}
     with tempfile.TemporaryDirectory() as folder:
         for language in args.languages:
             results[language] = run_language(language, Path(folder), args)
-    for language, rows in results.items():
-        print(f"\nXQuAD {language}, held-out articles, {rows[0]['questions']} questions:\n")
-        tables[language] = print_table(rows, COLUMNS)
+            summaries[language] = over_seeds(results[language])
+    for language, rows in summaries.items():
+        seeds = f", mean over seeds {args.seeds} (lowest-highest)" if len(args.seeds) > 1 else f", seed {args.seeds[0]}"
+        print(f"\nXQuAD {language}, held-out articles, {rows[0]['questions']:.0f} questions{seeds}:\n")
+        tables[language] = print_table([with_spread(row) for row in rows], COLUMNS)
     verdicts = {}
-    for language, rows in results.items():
+    for language, rows in summaries.items():
         by_name = {row["model"]: row for row in rows}
+        if "sentence-transformers" not in by_name:
+            continue
         theirs = by_name["sentence-transformers"]
         # dpr_nb's defaults, with two encoders and with one shared: what a user gets without changing a setting.
         verdicts[language] = {
@@ -241,8 +295,10 @@ def main() -> None:
             "batch_size": BATCH_SIZE,
             "max_train_questions": args.max_train_questions,
             "dpr_nb_variants": args.dpr_nb,
+            "seeds": args.seeds,
             "target_met": verdicts,
             "tables": tables,
+            "means": summaries,
             "results": results,
         },
         args.json,

@@ -47,7 +47,9 @@ class TextEmbedder:
         self.similarity_function = similarity_function or model.similarity_function
         self.device = torch.device(device)
 
-    @torch.no_grad()
+    # inference_mode, not no_grad: no graph, and no version counters or view tracking on the tensors either, as in
+    # sentence-transformers' encode. Nothing made here is kept beyond the numpy copy, so training can go on after.
+    @torch.inference_mode()
     def _embed(
         self, encoder: Encoder, tokenize, lengths: Sequence[int], batch_size: int | None, desc: str
     ) -> np.ndarray:

@@ -377,6 +377,14 @@ class BiEncoder(nn.Module):
     def shares_encoders(self) -> bool:
         return self.query_encoder is self.passage_encoder
 
+    @property
+    def trained_as_one_encoder(self) -> bool:
+        """Whether both roles load one checkpoint that normalises its vectors: a sentence-transformers model trained
+        with cosine similarity as a single encoder for questions and passages (the signal `similarity_function`
+        reads too). DPR and BERT checkpoints, and the tiny model, do not normalise: they train as two."""
+        query, passage = self.query_encoder, self.passage_encoder
+        return query.source == passage.source and query.normalize and passage.normalize
+
     def share_encoders(self) -> None:
         """One encoder for questions and passages from now on: the query encoder, which both started as."""
         if self.shares_encoders:

@@ -183,6 +183,11 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def resolve_sharing(config: TrainConfig, model: BiEncoder) -> bool:
+    """Whether a run trains one shared encoder: the config's choice, else how the checkpoint was trained."""
+    return config.share_encoders if config.share_encoders is not None else model.trained_as_one_encoder
+
+
 def resolve_similarity(config: TrainConfig, model: BiEncoder) -> tuple[str, float]:
     """The similarity_function and temperature a run uses: the config's, else what the checkpoint was trained with."""
     similarity_function = config.similarity_function or model.similarity_function
@@ -201,7 +206,7 @@ class Trainer:
     ):
         self.model, self.config, self.progress_bar = model, config, progress_bar
         model.check_lengths(config.max_seq_len_query, config.max_seq_len_passage)
-        if config.share_encoders:
+        if resolve_sharing(config, model):
             model.share_encoders()
         if config.dropout is not None:
             for encoder in {id(e): e for e in (model.query_encoder, model.passage_encoder)}.values():

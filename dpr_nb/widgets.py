@@ -87,7 +87,7 @@ _PLACEHOLDERS = {
 # None in a Dropdown of a Literal | None field. Not None itself: in ipywidgets 7 a Dropdown whose value is None
 # has nothing selected.
 _DEFAULT = "(default)"
-_NONE_LABELS = {"similarity_function": "checkpoint's default"}
+_NONE_LABELS = {"similarity_function": "checkpoint's default", "share_encoders": "as the checkpoint was trained"}
 CUSTOM = "custom"  # the preset dropdown's value when the controls match no preset
 # What a preset menu choice leaves as it is: where the data comes from and where results go are the learner's, not
 # the recipe's (choosing "finetune" must not switch the built-in data to NQ files that are not there).
@@ -193,8 +193,8 @@ def _make_field(name: str, hint, value) -> _Field:
     kinds, optional = _options(hint)
     kind = kinds[0] if len(kinds) == 1 else None
     common = dict(description=name, style=_STYLE)
-    if typing.get_origin(kind) is Literal:
-        choices = [(str(choice), choice) for choice in typing.get_args(kind)]
+    if typing.get_origin(kind) is Literal or (kind is bool and optional):  # share_encoders: True, False or None
+        choices = [(str(choice), choice) for choice in (typing.get_args(kind) if kind is not bool else (True, False))]
         if optional:  # None is a choice of its own, e.g. similarity_function: "checkpoint's default"
             choices.insert(0, (_NONE_LABELS.get(name, "default (None)"), _DEFAULT))
         to_control = (lambda v: _DEFAULT if v is None else v) if optional else _same

@@ -168,6 +168,26 @@ def test_shared_encoders_train_one_encoder_for_questions_and_passages():
         torch.testing.assert_close(trained, expected, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_sharing_by_default_follows_how_the_checkpoint_was_trained():
+    """share_encoders=None: one encoder when both roles load one checkpoint that normalises (a sentence-transformers
+    model, trained as one encoder with cosine), DPR's two otherwise; True or False overrides."""
+
+    def encoders(normalize: bool, same_checkpoint: bool = True) -> BiEncoder:
+        query, passage = tiny_encoder(seed=1), tiny_encoder(seed=1)
+        query.normalize = passage.normalize = normalize
+        if not same_checkpoint:
+            passage.source = "another/model"
+        return BiEncoder(query, passage)
+
+    config = TrainConfig.preset("smoke")
+    assert config.share_encoders is None
+    assert Trainer(encoders(normalize=True), config, []).model.shares_encoders
+    assert not Trainer(encoders(normalize=False), config, []).model.shares_encoders  # DPR, BERT, the tiny model
+    assert not Trainer(encoders(normalize=True, same_checkpoint=False), config, []).model.shares_encoders
+    assert not Trainer(encoders(normalize=True), config.replace(share_encoders=False), []).model.shares_encoders
+    assert Trainer(encoders(normalize=False), config.replace(share_encoders=True), []).model.shares_encoders
+
+
 def test_shared_encoders_need_one_starting_model():
     other = tiny_encoder(seed=2)
     other.source = "another/model"

@@ -63,6 +63,12 @@ def test_controls_are_built_from_the_field_types_and_labelled():
     ]
     with pytest.raises(ValueError, match="not TrainConfig fields"):
         ConfigPanel(fields=["batch_size", "batchsize"])
+    # An optional yes/no (share_encoders): a Dropdown of None, True and False, None labelled by what it means
+    sharing = ConfigPanel(fields=["share_encoders"])
+    assert [value for _, value in sharing.controls["share_encoders"].options] == [dpr_widgets._DEFAULT, True, False]
+    assert sharing.controls["share_encoders"].label == "as the checkpoint was trained"
+    sharing.controls["share_encoders"].value = False
+    assert sharing.config.share_encoders is False
 
 
 def test_changed_controls_give_exactly_those_changes():
