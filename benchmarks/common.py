@@ -124,8 +124,8 @@ def write_json(name: str, summary: dict, path: str | None = None) -> Path:
 
 def comparable_config(model: str, max_seq_len_query: int, max_seq_len_passage: int, **settings):
     """dpr_nb's side of a comparison with sentence-transformers' MultipleNegativesRankingLoss: the same model for
-    both roles, batch 16, 1 hard negative, cosine scaled by 20 (temperature 0.05), AdamW at 2e-5 without warm-up,
-    no evaluation, nothing saved. `settings` change any of it."""
+    both roles, DPR's two encoders, batch 16, 1 hard negative, cosine scaled by 20 (temperature 0.05), AdamW at 2e-5
+    without warm-up, no evaluation, nothing saved. `settings` change any of it."""
     from dpr_nb import TrainConfig
 
     values = dict(
@@ -136,6 +136,7 @@ def comparable_config(model: str, max_seq_len_query: int, max_seq_len_passage: i
         max_seq_len_query=max_seq_len_query,
         max_seq_len_passage=max_seq_len_passage,
         num_hard_negatives=1,
+        share_encoders=False,  # DPR's two, said here: the default would share this checkpoint
         similarity_function="cosine",
         temperature=0.05,
         learning_rate=2e-5,

@@ -85,6 +85,7 @@ def measure(settings: dict) -> dict:
     config = TrainConfig(
         query_model=model_name,
         passage_model=model_name,
+        share_encoders=False,  # DPR's two encoders, as the figures in docs/benchmarks.md were measured
         batch_size=batch_size,
         n_epochs=epochs,
         grad_cache_chunk_size=settings["chunk"],

@@ -279,7 +279,7 @@ def main() -> None:
         if "sentence-transformers" not in by_name:
             continue
         theirs = by_name["sentence-transformers"]
-        # dpr_nb's defaults, with two encoders and with one shared: what a user gets without changing a setting.
+        # dpr_nb's defaults with DPR's two encoders and with one shared (the default for this checkpoint).
         verdicts[language] = {
             name: {metric: by_name[name][metric] >= theirs[metric] for metric in TARGET_METRICS}
             for name in ("dpr_nb", "dpr_nb, shared")

@@ -71,14 +71,13 @@ class TrainConfig:
         TINY_MODEL, MODELS, "Passage encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert."
     )
     # Half the memory for weights and optimizer state; both models must be the same checkpoint. None follows how the
-    # checkpoint was trained: a sentence-transformers model is one encoder for both (and kept as one, it ended 0.02
-    # top-1 ahead of two copies on XQuAD de over 3 seeds: docs/benchmarks.md); DPR and BERT train two.
+    # checkpoint was trained: a sentence-transformers model is one encoder for both (kept as one, it ended 0.017
+    # top-1 ahead of two copies on XQuAD de, the mean of 3 seeds: docs/benchmarks.md); DPR and BERT train two.
     share_encoders: bool | None = setting(
         None,
         MODELS,
         "One encoder for questions and passages (sentence-transformers' and Tevatron's way) instead of DPR's two: "
-        "half the memory; none: one when both load the same checkpoint and it normalises (a sentence-transformers "
-        "model trained with cosine), else two.",
+        "half the memory; none: one when both load the same checkpoint and it normalises its vectors, else two.",
     )
     data_dir: str = setting(
         BUILTIN_DATA,
