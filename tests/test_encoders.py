@@ -80,6 +80,7 @@ def test_sentence_transformers_checkpoint_keeps_its_declared_pooling(tmp_path):
         query_embedding_model=str(path), passage_embedding_model=str(path), use_gpu=False, progress_bar=False
     )
     assert retriever.similarity_function == "cosine"
+    assert retriever.model.trained_as_one_encoder  # so TrainConfig's default trains it as one shared encoder
     embeddings = retriever.embed_queries(QUESTIONS)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     retriever.save(tmp_path)
@@ -96,6 +97,8 @@ def test_plain_bert_folder_defaults_to_cls(tmp_path):
     encoder.tokenizer.save_pretrained(tmp_path)
     assert declared_pooling(str(tmp_path)) == ("cls", False)
     assert Encoder.from_pretrained(tmp_path).pooling == "cls"
+    # bert-base-uncased for both roles (the from_scratch preset): DPR's two encoders by default, not one shared
+    assert not BiEncoder.from_pretrained(str(tmp_path), str(tmp_path)).trained_as_one_encoder
 
 
 def test_unknown_model_gives_a_clear_error(tmp_path):
@@ -189,6 +192,7 @@ def test_a_model_from_facebooks_dpr_checkpoints_trains_saves_and_reloads_twice(t
         progress_bar=False,
     )
     assert retriever.model.query_encoder.pooling == "cls" and retriever.similarity_function == "dot_product"
+    assert not retriever.model.trained_as_one_encoder  # DPR's two encoders by default
     for round_ in ("first", "second"):
         retriever.train(**settings)
         retriever.save(tmp_path / round_)

@@ -11,6 +11,8 @@ import torch
 from test_grad_cache import first_batch, gradients
 from training_worker import make_trainer
 
+from conftest import MINILM, need
+
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 5e-2  # relative: bf16 keeps 8 bits of mantissa, about 4e-3 per rounding, over a few layers
 
@@ -44,6 +46,9 @@ def test_fp16_asked_for_on_the_cpu_warns_and_trains_in_float32():
 
 
 def test_the_gpu_check_runs_on_a_cpu_and_says_what_it_skipped(tmp_path):
+    # Its precision check needs a trained model: a random network's near-uniform scores leave bf16's gradient 5.6%
+    # off fp32's, beyond the 5% tolerance, for reasons that say nothing of the code (gpu_check.py's docstring).
+    need(MINILM)
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--json", str(tmp_path / "gpu_check.json")],
         capture_output=True,
