@@ -382,8 +382,8 @@ class BiEncoder(nn.Module):
         """Whether both roles load one checkpoint that normalises its vectors: a sentence-transformers model trained
         with cosine similarity as a single encoder for questions and passages (the signal `similarity_function`
         reads too). DPR and BERT checkpoints, and the tiny model, do not normalise: they train as two."""
-        query, passage = self.query_encoder, self.passage_encoder
-        return query.source == passage.source and query.normalize and passage.normalize
+        # One source means one checkpoint, so the query encoder's normalisation is the passage encoder's too.
+        return self.query_encoder.source == self.passage_encoder.source and self.query_encoder.normalize
 
     def share_encoders(self) -> None:
         """One encoder for questions and passages from now on: the query encoder, which both started as."""
