@@ -5,6 +5,7 @@ untrained model, on held-out XQuAD articles with real Wikipedia passages pooled 
     python benchmarks/retrieval_quality.py --languages en --max-train-questions 32 --dpr-nb two   # a quick check
     python benchmarks/retrieval_quality.py --languages de --dpr-nb two shared "shared learning_rate=2e-5"
     python benchmarks/retrieval_quality.py --languages de --seeds 42 43 44   # the mean and spread of 3 runs each
+    python benchmarks/retrieval_quality.py --combine run1.json run2.json     # one table over two runs' seeds
 
 For each language: XQuAD's 48 articles split by article (dpr_nb.squad.convert_squad, seed 0, the same articles in
 every language: XQuAD's languages are translations of one another), 20% of the articles held out. Training: the
@@ -38,6 +39,7 @@ Every ranking is scored by the same function (top-k accuracy, MRR@10). The targe
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -50,6 +52,7 @@ KS = (1, 5, 10, 20)
 TARGET_METRICS = ("top_1_accuracy", "top_5_accuracy", "top_20_accuracy", "mrr_at_10")
 COLUMNS = [
     ("model", "model", ""),
+    ("seeds", "seeds", ""),
     ("top_1_accuracy", "top-1", ".3f"),
     ("top_5_accuracy", "top-5", ".3f"),
     ("top_20_accuracy", "top-20", ".3f"),
@@ -262,16 +265,64 @@ def main() -> None:
         action="store_true",
         help="train dpr_nb's variants only (comparing its settings), no target check",
     )
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="JSON",
+        help="train nothing: one table over the seeds of earlier runs' JSON files (the same budget in each)",
+    )
     parser.add_argument("--json", default=None, help="default: benchmarks/results/retrieval_quality.json")
     args = parser.parse_args()
-    results, summaries, tables = {}, {}, {}
-    with tempfile.TemporaryDirectory() as folder:
-        for language in args.languages:
-            results[language] = run_language(language, Path(folder), args)
-            summaries[language] = over_seeds(results[language])
+    if args.combine:
+        settings, results = combine([json.loads(Path(path).read_text(encoding="utf-8")) for path in args.combine])
+    else:
+        settings = {
+            "model": args.model,
+            "epochs": args.epochs,
+            "learning_rate": args.learning_rate,
+            "batch_size": BATCH_SIZE,
+            "max_train_questions": args.max_train_questions,
+            "dpr_nb_variants": args.dpr_nb,
+            "seeds": args.seeds,
+        }
+        results = {}
+        with tempfile.TemporaryDirectory() as folder:
+            for language in args.languages:
+                results[language] = run_language(language, Path(folder), args)
+    report(settings, results, args.json)
+
+
+# What makes two runs' figures comparable: the same budget.
+BUDGET = ("model", "epochs", "learning_rate", "batch_size", "max_train_questions")
+
+
+def combine(runs: list[dict]) -> tuple[dict, dict]:
+    """The settings and per-seed rows of several runs as one run's: a model's row for a seed it already has (BM25
+    and the untrained model, the same in every run) is kept once."""
+    first = runs[0]
+    for run in runs[1:]:
+        if any(run[key] != first[key] for key in BUDGET):
+            raise SystemExit(f"--combine: runs with different budgets ({', '.join(BUDGET)}) do not add up")
+    settings = {key: first[key] for key in BUDGET}
+    settings["dpr_nb_variants"] = list(dict.fromkeys(v for run in runs for v in run["dpr_nb_variants"]))
+    settings["seeds"] = sorted({seed for run in runs for seed in run["seeds"]})
+    results: dict[str, list[dict]] = {}
+    for run in runs:
+        for language, rows in run["results"].items():
+            kept = results.setdefault(language, [])
+            seen = {(row["model"], row["seed"]) for row in kept}
+            kept.extend(row for row in rows if (row["model"], row["seed"]) not in seen)
+    return settings, results
+
+
+def report(settings: dict, results: dict[str, list[dict]], path: str | None) -> None:
+    """Print each language's table (mean and spread over the seeds) and the target, and write the JSON."""
+    summaries = {language: over_seeds(rows) for language, rows in results.items()}
+    tables = {}
+    seeds = settings["seeds"]
     for language, rows in summaries.items():
-        seeds = f", mean over seeds {args.seeds} (lowest-highest)" if len(args.seeds) > 1 else f", seed {args.seeds[0]}"
-        print(f"\nXQuAD {language}, held-out articles, {rows[0]['questions']:.0f} questions{seeds}:\n")
+        over = f", mean over seeds {seeds} (lowest-highest)" if len(seeds) > 1 else f", seed {seeds[0]}"
+        print(f"\nXQuAD {language}, held-out articles, {rows[0]['questions']:.0f} questions{over}:\n")
         tables[language] = print_table([with_spread(row) for row in rows], COLUMNS)
     verdicts = {}
     for language, rows in summaries.items():
@@ -288,20 +339,8 @@ def main() -> None:
     print(f"\ntarget: dpr_nb's defaults at least level with sentence-transformers on {TARGET_METRICS}: {verdicts}")
     write_json(
         "retrieval_quality",
-        {
-            "model": args.model,
-            "epochs": args.epochs,
-            "learning_rate": args.learning_rate,
-            "batch_size": BATCH_SIZE,
-            "max_train_questions": args.max_train_questions,
-            "dpr_nb_variants": args.dpr_nb,
-            "seeds": args.seeds,
-            "target_met": verdicts,
-            "tables": tables,
-            "means": summaries,
-            "results": results,
-        },
-        args.json,
+        {**settings, "target_met": verdicts, "tables": tables, "means": summaries, "results": results},
+        path,
     )
 
 

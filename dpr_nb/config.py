@@ -77,7 +77,8 @@ class TrainConfig:
         None,
         MODELS,
         "One encoder for questions and passages (sentence-transformers' and Tevatron's way) instead of DPR's two: "
-        "half the memory; none: one when both load the same checkpoint and it normalises its vectors, else two.",
+        "half the memory; none: one when both load the same checkpoint and it normalises its vectors, or the "
+        "model was saved as one, else two.",
     )
     data_dir: str = setting(
         BUILTIN_DATA,

@@ -20,6 +20,7 @@ with the same pooling and similarity, and holds `dpr_nb_encoder.json`, our note 
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -379,11 +380,13 @@ class BiEncoder(nn.Module):
 
     @property
     def trained_as_one_encoder(self) -> bool:
-        """Whether both roles load one checkpoint that normalises its vectors: a sentence-transformers model trained
-        with cosine similarity as a single encoder for questions and passages (the signal `similarity_function`
-        reads too). DPR and BERT checkpoints, and the tiny model, do not normalise: they train as two."""
+        """Whether the model is one encoder already (a dpr_nb model saved after training shared), or both roles load
+        one checkpoint that normalises its vectors: a sentence-transformers model trained with cosine similarity as a
+        single encoder for questions and passages (the signal `similarity_function` reads too). DPR and BERT
+        checkpoints, and the tiny model, do not normalise: they train as two."""
         # One source means one checkpoint, so the query encoder's normalisation is the passage encoder's too.
-        return self.query_encoder.source == self.passage_encoder.source and self.query_encoder.normalize
+        same_checkpoint = self.query_encoder.source == self.passage_encoder.source
+        return self.shares_encoders or (same_checkpoint and self.query_encoder.normalize)
 
     def share_encoders(self) -> None:
         """One encoder for questions and passages from now on: the query encoder, which both started as."""
@@ -399,6 +402,11 @@ class BiEncoder(nn.Module):
         # The same module under both names: parameters() lists each weight once, so the optimizer, gradient
         # clipping and torchrun's all-reduce see one model; the state dict (checkpoints) names it twice.
         self.passage_encoder = self.query_encoder
+
+    def separate_encoders(self) -> None:
+        """Two encoders from now on (DPR's way), both starting as the one they were: a shared model trained on."""
+        if self.shares_encoders:
+            self.passage_encoder = copy.deepcopy(self.query_encoder)
 
     def check_lengths(self, max_seq_len_query: int, max_seq_len_passage: int) -> None:
         """Refuse a length the model has no positions for: found now, not as a tensor-size error mid-training."""

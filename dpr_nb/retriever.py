@@ -403,6 +403,8 @@ class DensePassageRetriever(TextEmbedder):
             "similarity_function": self.similarity_function,
             "query_encoder_dir": query_encoder_dir,
             "passage_encoder_dir": passage_encoder_dir,
+            # Both folders hold the same weights then (for tools that expect two); load reads them as one encoder.
+            "shared_encoders": self.model.shares_encoders,
         }
         (temporary / RETRIEVER_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         if self.train_config:
@@ -461,10 +463,15 @@ class DensePassageRetriever(TextEmbedder):
                 "similarity_function": trained.similarity_function,
             }
         pick = lambda given, key, default: given if given is not None else saved.get(key, default)  # noqa: E731
-        model = BiEncoder(
-            Encoder.from_pretrained(load_dir / pick(query_encoder_dir, "query_encoder_dir", "query_encoder")),
-            Encoder.from_pretrained(load_dir / pick(passage_encoder_dir, "passage_encoder_dir", "passage_encoder")),
+        query_dir = pick(query_encoder_dir, "query_encoder_dir", "query_encoder")
+        passage_dir = pick(passage_encoder_dir, "passage_encoder_dir", "passage_encoder")
+        query_encoder = Encoder.from_pretrained(load_dir / query_dir)
+        # A model trained as one shared encoder loads as one (half the memory), and trains on as one by default.
+        shared = saved.get("shared_encoders") and (query_dir, passage_dir) == (
+            saved.get("query_encoder_dir"),
+            saved.get("passage_encoder_dir"),
         )
+        model = BiEncoder(query_encoder, query_encoder if shared else Encoder.from_pretrained(load_dir / passage_dir))
         retriever = cls(
             document_store=document_store,
             model=model,

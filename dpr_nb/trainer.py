@@ -208,6 +208,8 @@ class Trainer:
         model.check_lengths(config.max_seq_len_query, config.max_seq_len_passage)
         if resolve_sharing(config, model):
             model.share_encoders()
+        else:  # share_encoders=False on a model saved shared: train its two roles apart from here on
+            model.separate_encoders()
         if config.dropout is not None:
             for encoder in {id(e): e for e in (model.query_encoder, model.passage_encoder)}.values():
                 encoder.set_dropout(config.dropout)

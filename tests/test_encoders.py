@@ -62,6 +62,35 @@ def test_saved_folders_load_in_transformers_dpr_classes(tmp_path):
     np.testing.assert_allclose(pooled.numpy(), retriever.embed_documents(DOCUMENTS[:1]), atol=1e-5)
 
 
+def test_a_model_trained_as_one_encoder_loads_and_trains_on_as_one(tmp_path):
+    """Saved shared, the two folders are two sources: without the note it would come back (and train on) as two."""
+    from dpr_nb import TrainConfig
+    from dpr_nb.trainer import Trainer
+
+    retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=1)), use_gpu=False)
+    retriever.model.share_encoders()  # as TrainConfig(share_encoders=True) does; the tiny model does not normalise
+    retriever.save(tmp_path / "shared")
+    assert (tmp_path / "shared" / "passage_encoder" / "config.json").is_file()
+
+    reloaded = DensePassageRetriever.load(tmp_path / "shared", use_gpu=False, progress_bar=False)
+    assert reloaded.model.passage_encoder is reloaded.model.query_encoder
+    np.testing.assert_allclose(
+        reloaded.embed_documents(DOCUMENTS), retriever.embed_documents(DOCUMENTS), rtol=1e-5, atol=1e-6
+    )
+    config = TrainConfig.preset("smoke")  # share_encoders=None: as the checkpoint was trained
+    assert Trainer(reloaded.model, config, []).model.shares_encoders
+
+    # share_encoders=False trains the two roles apart from here on, both starting from the shared weights.
+    model = Trainer(reloaded.model, config.replace(share_encoders=False), []).model
+    assert not model.shares_encoders
+    for (name, query), passage in zip(model.query_encoder.named_parameters(), model.passage_encoder.parameters()):
+        assert torch.equal(query, passage), name
+
+    two = tiny_retriever()  # saved as two encoders: loads as two
+    two.save(tmp_path / "two")
+    assert not DensePassageRetriever.load(tmp_path / "two", use_gpu=False, progress_bar=False).model.shares_encoders
+
+
 def test_save_is_atomic_and_replaces_an_older_save(tmp_path):
     retriever = tiny_retriever()
     retriever.save(tmp_path / "model")
