@@ -216,8 +216,6 @@ def dpr_nb_run(
 
     free_memory()
     model = BiEncoder.from_pretrained(folder, folder).to(device)
-    for encoder in (model.query_encoder, model.passage_encoder):
-        encoder.pooling = "mean"  # a random network's [CLS] is about the same for every text, and slow to learn
     config = config_for(
         folder,
         lengths,
