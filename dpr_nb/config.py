@@ -133,8 +133,13 @@ class TrainConfig:
         1, OPTIMISATION, "Batches per optimizer step: a larger step, but NOT more in-batch negatives."
     )
     n_epochs: int = setting(1, OPTIMISATION, "Passes over the training questions.")
-    learning_rate: float = setting(
-        1e-5, OPTIMISATION, "Peak learning rate (e.g. 1e-5 to fine-tune, 5e-4 for the tiny random model)."
+    # None follows the checkpoint's own recipe: sentence-transformers' 2e-5 for its checkpoints (on XQuAD de, the
+    # mean of 6 seeds, 0.005 top-1 and 0.007 MRR@10 above 1e-5: docs/benchmarks.md), DPR's and Haystack's 1e-5.
+    learning_rate: float | None = setting(
+        None,
+        OPTIMISATION,
+        "Peak learning rate; none: 2e-5 for a checkpoint that normalises its vectors (sentence transformers' "
+        "recipe), else 1e-5 (DPR's). The tiny random model needs about 5e-4.",
     )
     # None: a tenth of the run. A fixed count outlasts a short fine-tune: Haystack's 100 against the 61 steps of an
     # epoch of XQuAD German, where the rate never reached its peak, cost one shared encoder 0.036 top-1

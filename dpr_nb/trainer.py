@@ -188,6 +188,14 @@ def resolve_sharing(config: TrainConfig, model: BiEncoder) -> bool:
     return config.share_encoders if config.share_encoders is not None else model.trained_as_one_encoder
 
 
+def resolve_learning_rate(config: TrainConfig, model: BiEncoder) -> float:
+    """The config's learning rate, else the recipe the checkpoint was trained with: a checkpoint that normalises its
+    vectors (sentence-transformers') 2e-5, as its training examples use; DPR and BERT 1e-5, as DPR and Haystack."""
+    if config.learning_rate is not None:
+        return config.learning_rate
+    return 2e-5 if model.similarity_function == "cosine" else 1e-5
+
+
 def resolve_similarity(config: TrainConfig, model: BiEncoder) -> tuple[str, float]:
     """The similarity_function and temperature a run uses: the config's, else what the checkpoint was trained with."""
     similarity_function = config.similarity_function or model.similarity_function
@@ -217,6 +225,7 @@ class Trainer:
         self.group = current_group()
         self.device = process_device(resolve_device(config.device))
         self.similarity_function, self.temperature = resolve_similarity(config, model)
+        self.learning_rate = resolve_learning_rate(config, model)  # the peak; the schedule scales it per step
         self.autocast_dtype, self.scaler = self._precision()
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.history = History()
@@ -275,7 +284,7 @@ class Trainer:
         # One fused kernel for every parameter instead of a loop over them: the same update, and on a 2-core CPU
         # 0.014 s against 0.075 s a step for MiniLM's 22M parameters (a tenth of a step at passage length 64).
         fused = self.device.type in ("cpu", "cuda")
-        return torch.optim.AdamW(groups, lr=self.config.learning_rate, eps=self.config.epsilon, fused=fused)
+        return torch.optim.AdamW(groups, lr=self.learning_rate, eps=self.config.epsilon, fused=fused)
 
     def _precision(self) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
         """(autocast dtype or None for float32, gradient scaler for fp16)."""
@@ -435,7 +444,7 @@ class Trainer:
                 if not math.isfinite(loss):  # before the optimizer step: the weights stay those of the last step
                     raise TrainingDivergedError(
                         f"The loss became {loss} at step {self.step + 1}: training stopped before the weights, a "
-                        f"checkpoint or the model were changed. Lower learning_rate (now {c.learning_rate}) or "
+                        f"checkpoint or the model were changed. Lower learning_rate (now {self.learning_rate}) or "
                         f"raise temperature, or train in precision='fp32'."
                     )
                 accumulated_loss += loss / group_size

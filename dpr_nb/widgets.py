@@ -74,6 +74,7 @@ _TICK_LABELS = {
     "eval_batch_size": "own size",
     "dropout": "set",
     "num_warmup_steps": "fixed",
+    "learning_rate": "fixed",
 }
 # The number an unticked control shows, and takes when ticked.
 _PLACEHOLDERS = {
@@ -83,6 +84,7 @@ _PLACEHOLDERS = {
     "eval_batch_size": 64,
     "dropout": 0.1,
     "num_warmup_steps": 100,
+    "learning_rate": 1e-5,
 }
 # None in a Dropdown of a Literal | None field. Not None itself: in ipywidgets 7 a Dropdown whose value is None
 # has nothing selected.

@@ -9,9 +9,14 @@ import json
 import random
 import time
 
+import pytest
+import torch
+
 from conftest import MINILM, XQUAD, need
-from dpr_nb import DensePassageRetriever
+from dpr_nb import DensePassageRetriever, TrainConfig
 from dpr_nb.data import parse_record
+from dpr_nb.encoders import BiEncoder
+from dpr_nb.trainer import Trainer
 
 HELD_OUT_ARTICLES = 8  # the last articles of the file: never seen in training
 TRAIN_EVERY, TRAIN_CAP = 3, 240  # one training question in three, at most this many
@@ -114,3 +119,56 @@ def test_finetuning_minilm_on_german_xquad_improves_held_out_ranking(tmp_path):
     assert after["average_rank"] < before["average_rank"]
     assert after["f1"] >= before["f1"]
     assert after["loss"] < before["loss"]
+
+
+def test_a_training_step_has_sentence_transformers_loss_and_gradient():
+    """On a batch where no passage comes twice, dpr_nb's step on this checkpoint (one shared encoder, cosine at
+    temperature 0.05) computes what sentence-transformers' MultipleNegativesRankingLoss (scale 20) computes on
+    (question, positive, hard negative) rows with passages as "title [SEP] text": the same loss, the same gradient.
+    Where the two tools' fine-tunes end apart, the difference is elsewhere (docs/benchmarks.md)."""
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    try:
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    except ImportError:  # sentence-transformers before 6
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
+    need(MINILM)
+    train, _ = make_splits()
+    records, seen = [], set()
+    for record in (r for r in train if r["hard_negative_ctxs"]):  # eight whose passages are all distinct
+        passages = {record["positive_ctxs"][0]["passage_id"], record["hard_negative_ctxs"][0]["passage_id"]}
+        if not passages & seen:
+            records.append(record)
+            seen |= passages
+        if len(records) == 8:
+            break
+    examples = [parse_record(record, f"record {i}") for i, record in enumerate(records, start=1)]
+    items = [(e, e.positives[:1], e.hard_negatives[:1]) for e in examples]
+
+    model = BiEncoder.from_pretrained(str(MINILM), str(MINILM))
+    config = TrainConfig(batch_size=8, num_hard_negatives=1, dropout=0.0, save_dir=None, evaluate_every=0)
+    trainer = Trainer(model, config, examples, progress_bar=False)
+    assert model.shares_encoders and (trainer.similarity_function, trainer.temperature) == ("cosine", 0.05)
+    model.train()
+    loss = trainer.forward_backward(trainer.make_batch(items), 1.0)
+    ours = {name: p.grad for name, p in model.query_encoder.model.named_parameters() if p.grad is not None}
+
+    peer = sentence_transformers.SentenceTransformer(str(MINILM), device="cpu")
+    peer.max_seq_length = config.max_seq_len_passage
+    for module in peer.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    peer.train()
+    tokenize = getattr(peer, "preprocess", None) or peer.tokenize
+    columns = [
+        [e.question for e in examples],
+        [f"{e.positives[0].title} [SEP] {e.positives[0].text}" for e in examples],
+        [f"{e.hard_negatives[0].title} [SEP] {e.hard_negatives[0].text}" for e in examples],
+    ]
+    peer_loss = MultipleNegativesRankingLoss(peer, scale=20.0)([tokenize(texts) for texts in columns], None)
+    peer_loss.backward()
+    theirs = {name.split("model.", 1)[1]: p.grad for name, p in peer.named_parameters() if p.grad is not None}
+
+    assert loss == pytest.approx(peer_loss.item(), rel=1e-5)
+    assert set(ours) == set(theirs)
+    difference = sum((ours[name] - theirs[name]).norm() ** 2 for name in ours) ** 0.5
+    assert difference / sum(g.norm() ** 2 for g in theirs.values()) ** 0.5 < 1e-4

@@ -188,6 +188,24 @@ def test_sharing_by_default_follows_how_the_checkpoint_was_trained():
     assert Trainer(encoders(normalize=False), config.replace(share_encoders=True), []).model.shares_encoders
 
 
+def test_learning_rate_by_default_follows_the_checkpoints_recipe():
+    """learning_rate=None: sentence-transformers' 2e-5 for a checkpoint that normalises its vectors, DPR's and
+    Haystack's 1e-5 for DPR, BERT and the tiny model; a number overrides. The optimizer peaks at it."""
+
+    def model(normalize: bool) -> BiEncoder:
+        query, passage = tiny_encoder(seed=1), tiny_encoder(seed=1)
+        query.normalize = passage.normalize = normalize
+        return BiEncoder(query, passage)
+
+    config = TrainConfig.preset("smoke").replace(learning_rate=None)
+    assert TrainConfig().learning_rate is None
+    assert Trainer(model(normalize=True), config, []).learning_rate == 2e-5
+    assert Trainer(model(normalize=False), config, []).learning_rate == 1e-5
+    assert Trainer(model(normalize=True), config.replace(learning_rate=3e-5), []).learning_rate == 3e-5
+    optimizer = Trainer(model(normalize=True), config, [])._optimizer()
+    assert {group["lr"] for group in optimizer.param_groups} == {2e-5}
+
+
 def test_shared_encoders_need_one_starting_model():
     other = tiny_encoder(seed=2)
     other.source = "another/model"

@@ -42,7 +42,8 @@ def test_controls_are_built_from_the_field_types_and_labelled():
     panel = ConfigPanel(TrainConfig.preset("smoke"))
     c = panel.controls
     assert isinstance(c["batch_size"], ipywidgets.IntText)
-    assert isinstance(c["learning_rate"], ipywidgets.FloatText)
+    # learning_rate is optional (None: the checkpoint's recipe); the smoke preset sets one, so it is ticked
+    assert isinstance(c["learning_rate"].number, ipywidgets.FloatText) and c["learning_rate"].value == 5e-4
     assert isinstance(c["query_model"], ipywidgets.Text)
     assert isinstance(c["precision"], ipywidgets.Dropdown)
     assert [value for _, value in c["precision"].options] == ["auto", "fp32", "bf16", "fp16"]
