@@ -177,6 +177,11 @@ def _training_section(history) -> list[str]:
     lines.append(
         f"- Training loss: {first['loss']:.4f} at step {first['step']}, {last['loss']:.4f} at step {last['step']}"
     )
+    # The rate each step used: where the config left it to the checkpoint (learning_rate=None), only this says it.
+    rates = [(s["learning_rate"], s["step"]) for s in steps if "learning_rate" in s]
+    if rates:
+        peak, peak_step = max(rates, key=lambda rate_step: rate_step[0])
+        lines.append(f"- Learning rate: {peak:g} at its peak (step {peak_step}), {rates[-1][0]:g} at the last step")
     best = values.get("best") or {}
     if best:
         lines.append(

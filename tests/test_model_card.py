@@ -94,6 +94,15 @@ def test_card_from_a_retriever_describes_encoders_training_and_reports(retriever
     assert "DensePassageRetriever.load(" in card and "export_sentence_transformers(retriever" in card
 
 
+def test_card_states_the_learning_rate_the_steps_used_when_the_config_left_it_to_the_checkpoint():
+    # Warm-up to 2e-5 over 2 steps, then linear decay: the shape get_linear_schedule_with_warmup gives.
+    rates = [1e-5, 2e-5, 1.5e-5, 1e-5, 5e-6]
+    history = History(steps=[{"step": s, "epoch": 0, "loss": 1.0, "learning_rate": r} for s, r in enumerate(rates, 1)])
+    card = model_card(config=TrainConfig(learning_rate=None), history=history)
+    assert "| learning_rate | `None` |" in card  # the setting as given ...
+    assert "- Learning rate: 2e-05 at its peak (step 2), 5e-06 at the last step" in card  # ... and as used
+
+
 def test_card_without_retriever_config_or_history_still_renders():
     card = model_card()
     assert card.startswith("# Dense Passage Retriever\n")
