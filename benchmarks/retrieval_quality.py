@@ -5,6 +5,7 @@ untrained model, on held-out XQuAD articles with real Wikipedia passages pooled 
     python benchmarks/retrieval_quality.py --languages en --max-train-questions 32 --dpr-nb two   # a quick check
     python benchmarks/retrieval_quality.py --languages de --dpr-nb two shared "shared learning_rate=2e-5"
     python benchmarks/retrieval_quality.py --languages de --seeds 42 43 44   # the mean and spread of 3 runs each
+    python benchmarks/retrieval_quality.py --languages de --dpr-nb two --sentence-transformers two   # two encoders each
     python benchmarks/retrieval_quality.py --combine run1.json run2.json     # one table over two runs' seeds
 
 For each language: XQuAD's 48 articles split by article (dpr_nb.squad.convert_squad, seed 0, the same articles in
@@ -29,12 +30,18 @@ tool trains as its user would be told to:
   positive, negative), the recipe of its training examples: AdamW at --learning-rate (2e-5), linear warm-up over
   the first 10% of the steps, linear decay; passages as "title [SEP] text" in training and retrieval, ranked by its
   own encode.
+- sentence-transformers, two encoders: the same with its own way to two encoders, a Router with a copy of the
+  checkpoint for queries and one for documents (router_mapping sends anchors to the first, positives and negatives
+  to the second; ranked by encode_query and encode_document): the like-for-like peer of dpr_nb's "two".
 
 --dpr-nb lists dpr_nb's variants: "two" or "shared", then any TrainConfig settings to change, as dpr-nb train's
 --set takes them ("two num_warmup_steps=6 learning_rate=2e-5"): how a default is chosen from a measurement.
+--sentence-transformers lists its own: "shared" (its default) and "two".
 
-Every ranking is scored by the same function (top-k accuracy, MRR@10). The target compares the means. Each row
-shows the learning rate its runs used (dpr_nb's, when left to TrainConfig, as the checkpoint resolves it).
+Every ranking is scored by the same function (top-k accuracy, MRR@10). The target compares every dpr_nb row with
+every sentence-transformers row on the seeds both trained: the mean of the seeds' differences, printed with its
+standard error, which tells a gap from one seed's draw. Each row shows the learning rate its runs used (dpr_nb's,
+when left to TrainConfig, as the checkpoint resolves it).
 """
 
 from __future__ import annotations
@@ -113,17 +120,29 @@ def retriever_examples(data_dir: Path, args) -> list:
     return examples[: args.max_train_questions] if args.max_train_questions else examples
 
 
-def train_sentence_transformers(model_name: str, data_dir: Path, args, seed: int):
+SENTENCE_TRANSFORMERS_ROWS = {"shared": "sentence-transformers", "two": "sentence-transformers, two encoders"}
+
+
+def sentence_transformers_model(model_name: str, encoders: str):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Router
+
+    if encoders == "shared":
+        model = SentenceTransformer(model_name)
+        model.max_seq_length = 256
+        return model
+    query, document = SentenceTransformer(model_name), SentenceTransformer(model_name)  # two copies, trained apart
+    query.max_seq_length = document.max_seq_length = 256
+    router = Router.for_query_document(query_modules=list(query.children()), document_modules=list(document.children()))
+    return SentenceTransformer(modules=[router])
+
+
+def train_sentence_transformers(model_name: str, data_dir: Path, args, seed: int, encoders: str = "shared"):
     from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    model = SentenceTransformer(model_name)
-    model.max_seq_length = 256
+    model = sentence_transformers_model(model_name, encoders)
     examples = retriever_examples(data_dir, args)
     dataset = Dataset.from_dict(
         {
@@ -147,6 +166,10 @@ def train_sentence_transformers(model_name: str, data_dir: Path, args, seed: int
             report_to="none",
             disable_tqdm=True,
             dataloader_drop_last=True,
+            # The shared model has one route; a Router sends questions to its query encoder, passages to the other.
+            router_mapping={"anchor": "query", "positive": "document", "negative": "document"}
+            if encoders == "two"
+            else {},
         )
         SentenceTransformerTrainer(
             model=model, args=arguments, train_dataset=dataset, loss=MultipleNegativesRankingLoss(model, scale=20.0)
@@ -161,9 +184,10 @@ def as_text(passage) -> str:
 def evaluate_sentence_transformers(model, examples, corpus):
     from dpr_nb.corpus_eval import score_ranking
 
-    questions = model.encode([e.question for e in examples], normalize_embeddings=True)  # (questions, dim)
-    passages = model.encode([as_text(p) for p in corpus], batch_size=32, normalize_embeddings=True)  # (corpus, dim)
-    return score_ranking("sentence-transformers", examples, corpus, questions @ passages.T, KS, "id")
+    # encode_query/encode_document pick a Router's route; on the shared model they are encode.
+    questions = model.encode_query([e.question for e in examples], normalize_embeddings=True)  # (questions, dim)
+    passages = model.encode_document([as_text(p) for p in corpus], batch_size=32, normalize_embeddings=True)
+    return score_ranking("sentence-transformers", examples, corpus, questions @ passages.T, KS, "id")  # (q, corpus)
 
 
 def run_language(language: str, folder: Path, args) -> list[dict]:
@@ -208,13 +232,12 @@ def run_language(language: str, folder: Path, args) -> list[dict]:
             learning_rate = resolve_learning_rate(retriever.train_config, retriever.model)
             metrics = evaluate_corpus(retriever, test, corpus, ks=KS, batch_size=32)
             add(variant_name(variant), metrics, minutes, seed, learning_rate)
-        if args.no_sentence_transformers:
-            continue
-        started = time.perf_counter()
-        model = train_sentence_transformers(args.model, data_dir, args, seed)
-        minutes = (time.perf_counter() - started) / 60
-        metrics = evaluate_sentence_transformers(model, test, corpus)
-        add("sentence-transformers", metrics, minutes, seed, args.learning_rate)
+        for encoders in [] if args.no_sentence_transformers else args.sentence_transformers:
+            started = time.perf_counter()
+            model = train_sentence_transformers(args.model, data_dir, args, seed, encoders)
+            minutes = (time.perf_counter() - started) / 60
+            metrics = evaluate_sentence_transformers(model, test, corpus)
+            add(SENTENCE_TRANSFORMERS_ROWS[encoders], metrics, minutes, seed, args.learning_rate)
     return rows
 
 
@@ -241,6 +264,47 @@ def over_seeds(rows: list[dict]) -> list[dict]:
     return summary
 
 
+def paired(rows: list[dict], ours: str, theirs: str) -> dict:
+    """Seed by seed, `ours` minus `theirs` on the seeds that trained both: each target figure's mean difference and
+    its standard error (None from one seed), accuracies in questions. Each seed's draw moves both tools' figures by
+    several questions; the difference on the same seeds is what tells a gap from the draw.
+
+    >>> rows = [{"model": m, "seed": s, "questions": 200, "top_1_accuracy": a, "top_5_accuracy": 0.9,
+    ...          "top_20_accuracy": 0.9, "mrr_at_10": 0.7} for m, s, a in
+    ...         [("a", 1, 0.51), ("b", 1, 0.50), ("a", 2, 0.52), ("b", 2, 0.50), ("a", 3, 0.5)]]
+    >>> paired(rows, "a", "b")["top_1_accuracy"]
+    {'seeds': 2, 'mean': 3.0, 'standard_error': 1.0, 'unit': 'questions'}
+    >>> paired(rows, "a", "c")
+    {}
+    """
+    runs = {(row["model"], row["seed"]): row for row in rows}
+    seeds = sorted(seed for model, seed in runs if model == ours and (theirs, seed) in runs)
+    if not seeds:
+        return {}
+    differences = {}
+    for metric in TARGET_METRICS:
+        in_questions = metric != "mrr_at_10"
+        values = [
+            (runs[ours, seed][metric] - runs[theirs, seed][metric])
+            * (runs[ours, seed]["questions"] if in_questions else 1)
+            for seed in seeds
+        ]
+        differences[metric] = {
+            "seeds": len(seeds),
+            "mean": round(statistics.fmean(values), 6) + 0.0,  # + 0.0: no "-0.0"
+            "standard_error": round(statistics.stdev(values) / len(values) ** 0.5, 6) if len(values) > 1 else None,
+            "unit": "questions" if in_questions else "MRR@10",
+        }
+    return differences
+
+
+def difference(d: dict) -> str:
+    """One of paired's figures as text: "+1.0 (0.8) questions", "-0.0106 (0.0048) MRR@10", "+3.0 (one seed) ..."."""
+    digits = 1 if d["unit"] == "questions" else 4
+    spread = "one seed" if d["standard_error"] is None else f"{d['standard_error']:.{digits}f}"
+    return f"{d['mean']:+.{digits}f} ({spread}) {d['unit']}"
+
+
 def with_spread(row: dict) -> dict:
     """The table's cells: "0.643 (0.638-0.652)" where a figure has a spread over seeds."""
     cells = dict(row)
@@ -261,13 +325,20 @@ def main() -> None:
     parser.add_argument("--max-train-questions", type=int, default=None, help="train on the first N questions only")
     parser.add_argument(
         "--dpr-nb",
-        nargs="+",
+        nargs="*",
         default=["two", "shared"],
         help="dpr_nb's variants: 'two' (DPR's two encoders) or 'shared' (share_encoders=True), each optionally "
         'followed by TrainConfig settings: "shared learning_rate=2e-5"',
     )
     parser.add_argument(
         "--seeds", nargs="+", type=int, default=[42], help="train every model once per seed; the table shows the mean"
+    )
+    parser.add_argument(
+        "--sentence-transformers",
+        nargs="+",
+        choices=sorted(SENTENCE_TRANSFORMERS_ROWS),
+        default=["shared"],
+        help="sentence-transformers' variants: 'shared' (its default, one model) and 'two' (a Router, two encoders)",
     )
     parser.add_argument(
         "--no-sentence-transformers",
@@ -292,6 +363,7 @@ def main() -> None:
             "batch_size": BATCH_SIZE,
             "max_train_questions": args.max_train_questions,
             "dpr_nb_variants": args.dpr_nb,
+            "sentence_transformers_variants": [] if args.no_sentence_transformers else args.sentence_transformers,
             "seeds": args.seeds,
         }
         results = {}
@@ -314,6 +386,11 @@ def combine(runs: list[dict]) -> tuple[dict, dict]:
             raise SystemExit(f"--combine: runs with different budgets ({', '.join(BUDGET)}) do not add up")
     settings = {key: first[key] for key in BUDGET}
     settings["dpr_nb_variants"] = list(dict.fromkeys(v for run in runs for v in run["dpr_nb_variants"]))
+    # Runs from before the setting was recorded trained sentence-transformers' default or nothing: read the rows.
+    trained = {row["model"] for run in runs for rows in run["results"].values() for row in rows}
+    settings["sentence_transformers_variants"] = [
+        v for v, name in SENTENCE_TRANSFORMERS_ROWS.items() if name in trained
+    ]
     settings["seeds"] = sorted({seed for run in runs for seed in run["seeds"]})
     results: dict[str, list[dict]] = {}
     for run in runs:
@@ -333,22 +410,47 @@ def report(settings: dict, results: dict[str, list[dict]], path: str | None) -> 
         over = f", mean over seeds {seeds} (lowest-highest)" if len(seeds) > 1 else f", seed {seeds[0]}"
         print(f"\nXQuAD {language}, held-out articles, {rows[0]['questions']:.0f} questions{over}:\n")
         tables[language] = print_table([with_spread(row) for row in rows], COLUMNS)
-    verdicts = {}
+    verdicts, differences = {}, {}
     for language, rows in summaries.items():
         by_name = {row["model"]: row for row in rows}
-        if "sentence-transformers" not in by_name:
-            continue
-        theirs = by_name["sentence-transformers"]
-        # Every dpr_nb row: its defaults ("dpr_nb", "dpr_nb, shared") and whatever variants the run compared.
-        verdicts[language] = {
-            name: {metric: row[metric] >= theirs[metric] for metric in TARGET_METRICS}
-            for name, row in by_name.items()
-            if name.startswith("dpr_nb")
+        # Every dpr_nb row (its defaults and whatever variants the run compared) against every sentence-transformers
+        # row: its default (one model) and, where run, its own two encoders, the like-for-like peer of DPR's two.
+        pairs = [
+            (ours, theirs)
+            for ours in by_name
+            if ours.startswith("dpr_nb")
+            for theirs in SENTENCE_TRANSFORMERS_ROWS.values()
+            if theirs in by_name
+        ]
+        # Judged on the seeds both trained: a mean over other seeds would hold a different draw.
+        differences[language] = {
+            f"{ours} against {theirs}": found
+            for ours, theirs in pairs
+            if (found := paired(results[language], ours, theirs))
         }
-    print(f"\ntarget: each dpr_nb row at least level with sentence-transformers on {TARGET_METRICS}: {verdicts}")
+        verdicts[language] = {
+            name: {metric: found[metric]["mean"] >= 0 for metric in TARGET_METRICS}
+            for name, found in differences[language].items()
+        }
+        for name, found in differences[language].items():
+            print(
+                f"\n{language}, {name}, on the {found['top_1_accuracy']['seeds']} seeds both trained, mean difference "
+                "(standard error): " + ", ".join(f"{metric} {difference(d)}" for metric, d in found.items())
+            )
+    print(
+        f"\ntarget: each dpr_nb row at least level with sentence-transformers on {TARGET_METRICS}, on the seeds both "
+        f"trained: {verdicts}"
+    )
     write_json(
         "retrieval_quality",
-        {**settings, "target_met": verdicts, "tables": tables, "means": summaries, "results": results},
+        {
+            **settings,
+            "target_met": verdicts,
+            "paired_differences": differences,
+            "tables": tables,
+            "means": summaries,
+            "results": results,
+        },
         path,
     )
 

@@ -25,10 +25,11 @@ BENCHMARKS = {
         ["--batch-size", "8", "--chunk", "4", "--rounds", "1", "--steps", "1", "--max-seq-len-passage", "64"],
     ),
     "corpus_encoding": ([], ["--rounds", "1", "--limit", "128"]),
-    # The latest of the runs docs/benchmarks.md's quality table combines (--combine): today's defaults beside
-    # sentence-transformers. The rate is named, not left to the default, so that these rows keep combining with the
-    # earlier runs' under one name if the default moves; its own file, so that the combined table in
-    # retrieval_quality.json is not replaced by three seeds' figures.
+    # The latest of the runs docs/benchmarks.md's quality table combines (--combine): today's defaults and DPR's two
+    # encoders beside sentence-transformers' one model and its two (a Router), each the other's like. The rate is
+    # named, not left to the default, so that these rows keep combining with the earlier runs' under one name if the
+    # default moves; its own file, so that the combined table in retrieval_quality.json is not replaced by three
+    # seeds' figures.
     "retrieval_quality": (
         [
             "--languages",
@@ -40,6 +41,9 @@ BENCHMARKS = {
             "--dpr-nb",
             "shared learning_rate=2e-5",
             "two learning_rate=2e-5",
+            "--sentence-transformers",
+            "shared",
+            "two",
             "--json",
             str(HERE / "results" / "retrieval_quality_seeds_48_50.json"),
         ],
