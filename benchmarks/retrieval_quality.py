@@ -232,7 +232,7 @@ def run_language(language: str, folder: Path, args) -> list[dict]:
             learning_rate = resolve_learning_rate(retriever.train_config, retriever.model)
             metrics = evaluate_corpus(retriever, test, corpus, ks=KS, batch_size=32)
             add(variant_name(variant), metrics, minutes, seed, learning_rate)
-        for encoders in [] if args.no_sentence_transformers else args.sentence_transformers:
+        for encoders in args.sentence_transformers:
             started = time.perf_counter()
             model = train_sentence_transformers(args.model, data_dir, args, seed, encoders)
             minutes = (time.perf_counter() - started) / 60
@@ -353,6 +353,8 @@ def main() -> None:
     )
     parser.add_argument("--json", default=None, help="default: benchmarks/results/retrieval_quality.json")
     args = parser.parse_args()
+    if args.no_sentence_transformers:
+        args.sentence_transformers = []
     if args.combine:
         settings, results = combine([json.loads(Path(path).read_text(encoding="utf-8")) for path in args.combine])
     else:
@@ -363,7 +365,7 @@ def main() -> None:
             "batch_size": BATCH_SIZE,
             "max_train_questions": args.max_train_questions,
             "dpr_nb_variants": args.dpr_nb,
-            "sentence_transformers_variants": [] if args.no_sentence_transformers else args.sentence_transformers,
+            "sentence_transformers_variants": args.sentence_transformers,
             "seeds": args.seeds,
         }
         results = {}
