@@ -69,3 +69,40 @@ def test_train_command_runs_under_torchrun(tmp_path):
     assert "2 process(es)" in finished.stdout
     history = json.loads((tmp_path / "model" / "history.json").read_text())
     assert [s["step"] for s in history["steps"]] == [1, 2, 3, 4]  # batch 8 = 4 questions in each process
+
+
+GROUP_SCRIPT = """
+import atexit, os, sys
+import torch
+import torch.distributed as dist
+sys.path.insert(0, {checkout!r})
+from dpr_nb.distributed import current_group, gather_with_grad
+
+def report():  # registered first, so it runs after the package's own exit handler
+    rank = os.environ["RANK"]
+    open(os.path.join({out!r}, "rank" + rank), "w").write(str(dist.is_initialized()))
+
+atexit.register(report)
+group = current_group()
+gather_with_grad(torch.ones(2, 3, requires_grad=True), group)
+if group.rank == 0 and {fail}:
+    raise RuntimeError("a failed step")
+"""
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_group_is_destroyed_at_a_clean_exit_and_left_after_a_failure(tmp_path, fail):
+    """A gloo group left to Python's teardown aborted one torchrun in four ("terminate called without an active
+    exception"); destroying it after a failure could hang on a process still inside a collective."""
+    script = tmp_path / "group.py"
+    checkout = str(Path(__file__).resolve().parents[1])
+    script.write_text(GROUP_SCRIPT.format(checkout=checkout, out=str(tmp_path), fail=fail))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120)
+    if fail:
+        assert finished.returncode != 0 and "a failed step" in finished.stderr
+        assert (tmp_path / "rank0").read_text() == "True"  # left alone: the other process may be in a collective
+    else:
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        assert (tmp_path / "rank0").read_text() == (tmp_path / "rank1").read_text() == "False"
