@@ -63,9 +63,10 @@ def _end_group_at_a_clean_exit() -> None:
     """Destroy the group this package started when the script ends normally, before Python tears itself down.
 
     A group left to the interpreter's teardown can abort the process ("terminate called without an active
-    exception", pytorch#190489): gloo's threads still hold tensors when Python is gone. torchrun then reports a
-    finished run as failed, about one run in four with 2 CPU processes. After an uncaught exception the group is left
-    alone: the other processes may be inside a collective, where destroying it can hang (torchtitan#1342).
+    exception", pytorch#190489): gloo's threads still hold tensors when Python is gone, and torchrun reports a
+    finished run as failed (5 of 20 runs of a 2-process script that ends after a few gathers; once in CI, a resumed
+    training run). After an uncaught exception the group is left alone: the other processes may be inside a
+    collective, where destroying it can hang (torchtitan#1342).
     """
     failed = []
     previous_hook = sys.excepthook
