@@ -568,14 +568,23 @@ def main(argv: list[str] | None = None) -> int:
         HTTPDownloadError,
         DamagedCheckpointError,
     ) as e:
-        print(f"error: {e}", file=sys.stderr)  # the message names the file, the record and the fix
-        return 1
+        return _report_error(e)  # the message names the file, the record and the fix
     except ImportError as e:
         if "pip install" not in str(e):  # only an optional dependency's message, which says how to install it
             raise
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return _report_error(e)
     return 0
+
+
+def _report_error(error: Exception) -> int:
+    """One line on stderr, and the exit status 1."""
+    print(f"error: {error}", file=sys.stderr)
+    # Under torchrun the other processes may be waiting for this one: its exit must not destroy the group. The
+    # module is there only if a command that runs under torchrun loaded it (the data tools never import torch).
+    distributed = sys.modules.get("dpr_nb.distributed")
+    if distributed is not None:
+        distributed.leave_group_at_exit()
+    return 1
 
 
 if __name__ == "__main__":

@@ -59,27 +59,35 @@ def current_group() -> ProcessGroup:
     return ProcessGroup(dist.get_rank(), dist.get_world_size())
 
 
-def _end_group_at_a_clean_exit() -> None:
-    """Destroy the group this package started when the script ends normally, before Python tears itself down.
+# Set after an error, in this process: its exit then leaves the group rather than destroying it.
+_leave_group_at_exit = False
 
-    A group left to the interpreter's teardown can abort the process ("terminate called without an active
-    exception", pytorch#190489): gloo's threads still hold tensors when Python is gone, and torchrun reports a
-    finished run as failed (5 of 20 runs of a 2-process script that ends after a few gathers; once in CI, a resumed
-    training run). After an uncaught exception the group is left alone: the other processes may be inside a
-    collective, where destroying it can hang (torchtitan#1342).
-    """
-    failed = []
+
+def leave_group_at_exit() -> None:
+    """After an error, keep this process's exit from destroying the group: the other processes may be waiting for
+    this one in a collective (a barrier before a checkpoint, a gather), and destroying the group then can itself
+    wait for them forever (NCCL, torchtitan#1342)."""
+    global _leave_group_at_exit
+    _leave_group_at_exit = True
+
+
+def _end_group_at_a_clean_exit() -> None:
+    """Destroy the group this package started when the script ends normally, before Python tears itself down, as
+    torch's documentation asks of every process. A group left to the interpreter's teardown can abort a finished
+    process ("terminate called without an active exception", pytorch#190489), and torchrun then reports the whole
+    run as failed. A group the user started is the user's to destroy."""
     previous_hook = sys.excepthook
 
-    def note_the_failure(*exception_info) -> None:
-        failed.append(True)
+    def leave_after_an_uncaught_exception(*exception_info) -> None:
+        leave_group_at_exit()
         previous_hook(*exception_info)
 
     def destroy() -> None:
-        if dist.is_initialized() and not failed:
+        if dist.is_initialized() and not _leave_group_at_exit:
             dist.destroy_process_group()
 
-    sys.excepthook = note_the_failure
+    # A hook installed later that does not call the one before it hides uncaught exceptions from this one.
+    sys.excepthook = leave_after_an_uncaught_exception
     atexit.register(destroy)
 
 

@@ -155,3 +155,13 @@ def test_train_help_lists_every_setting_with_the_help_its_field_carries(capsys):
         assert f"{field.name}: {' '.join(field.metadata['help'].split())}" in text
     assert main(["train", "--set", "batch_sise=8"]) == 1
     assert f"did you mean batch_size ({TrainConfig.help('batch_size')})" in capsys.readouterr().err
+
+
+def test_an_error_under_torchrun_leaves_the_process_group_for_the_others(monkeypatch, capsys):
+    """The one-line error exits through sys.exit(1), which no exception hook sees: the command itself must keep
+    the exit from destroying the group, which could wait forever for processes waiting for this one."""
+    from dpr_nb import distributed
+
+    monkeypatch.setattr(distributed, "_leave_group_at_exit", False)
+    assert main(["train", "--set", "batch_sise=8"]) == 1
+    assert "error: " in capsys.readouterr().err and distributed._leave_group_at_exit

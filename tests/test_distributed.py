@@ -93,8 +93,8 @@ if group.rank == 0 and {fail}:
 @pytest.mark.parametrize("fail", [False, True])
 def test_the_group_is_destroyed_at_a_clean_exit_and_left_after_a_failure(tmp_path, fail):
     """A gloo group left to Python's teardown can abort a finished process ("terminate called without an active
-    exception", now and then), so it must be gone before the teardown, which a handler registered before it sees;
-    destroying it after a failure could hang on a process still inside a collective."""
+    exception"), so a clean exit destroys it first; after a failure, destroying it could wait forever for processes
+    still in a collective. The script's own exit handler, registered earlier, runs later and sees which it was."""
     script = tmp_path / "group.py"
     checkout = str(Path(__file__).resolve().parents[1])
     script.write_text(GROUP_SCRIPT.format(checkout=checkout, out=str(tmp_path), fail=fail))
