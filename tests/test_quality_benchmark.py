@@ -69,16 +69,20 @@ def test_combine_keeps_each_seed_once_and_reads_old_runs_variants(quality):
         rows = [row(model, seed, 0.6) for seed in seeds for model in models]
         return {**budget, "dpr_nb_variants": ["shared"], "seeds": seeds, "results": {"de": rows}, **settings}
 
-    # An earlier run (no record of sentence-transformers' variants) and a later one with its two encoders.
+    # An earlier run (no record of sentence-transformers' variants) and a later one with its two encoders; both
+    # hold BM25's row for seed 2, which the table must count once.
     settings, results = quality.combine(
         [
-            run([1, 2], ["dpr_nb, shared", "sentence-transformers"]),
-            run([2, 3], ["sentence-transformers, two encoders"], sentence_transformers_variants=["two"]),
+            run([1, 2], ["BM25", "dpr_nb, shared", "sentence-transformers"]),
+            run([2, 3], ["BM25", "sentence-transformers, two encoders"], sentence_transformers_variants=["two"]),
         ]
     )
     assert settings["seeds"] == [1, 2, 3]
     assert settings["sentence_transformers_variants"] == ["shared", "two"]
     assert sorted((r["model"], r["seed"]) for r in results["de"]) == [
+        ("BM25", 1),
+        ("BM25", 2),
+        ("BM25", 3),
         ("dpr_nb, shared", 1),
         ("dpr_nb, shared", 2),
         ("sentence-transformers", 1),
