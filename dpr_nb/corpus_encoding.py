@@ -279,7 +279,7 @@ def encode_corpus(
             while position < stop:
                 count = min(batch_size, stop - position)
                 passages = [next(rows)[1] for _ in range(count)]
-                documents = [Document(content=p.text, meta={"name": p.title}, id=p.passage_id) for p in passages]
+                documents = [Document(content=p.text, meta={"name": p.title}, id=p.stable_id) for p in passages]
                 embeddings = retriever.embed_documents(documents, batch_size=count)  # (count, dim) float32
                 if dtype == "float16" and np.abs(embeddings).max() > FLOAT16_MAX:
                     raise ValueError(

@@ -207,7 +207,7 @@ def embed_for_ranking(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(question embeddings (Q, dim), passage embeddings (N, dim)) whose dot products rank by the retriever's
     similarity: normalised first when it compares by cosine."""
-    documents = [Document(content=p.text, meta={"name": p.title}, id=p.passage_id or p.key) for p in passages]
+    documents = [Document(content=p.text, meta={"name": p.title}, id=p.stable_id) for p in passages]
     passage_embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (N, dim)
     query_embeddings = retriever.embed_queries(list(questions), batch_size=batch_size)  # (Q, dim)
     if retriever.similarity_function == "cosine":

@@ -20,6 +20,7 @@ This module needs neither torch nor transformers, so the data tools (`dpr-nb dat
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import itertools
 import json
@@ -37,15 +38,42 @@ class DPRDataError(ValueError):
 
 @dataclass(frozen=True)
 class Passage:
+    """A passage: its title, its text and its id, if it has one.
+
+    A blank id is no id: Haystack v1's `squad_to_dpr` writes `"passage_id": ""` on every context, and treated as an
+    id it would make every passage of a file the same passage.
+
+    >>> Passage("Velmora", "Velmora lies on the river Osk.", " ").passage_id is None
+    True
+    """
+
     title: str
     text: str
     passage_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.passage_id is not None and not str(self.passage_id).strip():
+            object.__setattr__(self, "passage_id", None)
 
     @property
     def key(self) -> str:
         # Two entries are the same passage if they share an id (NQ repeats its gold passage with another score),
         # or, without ids, the same title and text.
         return f"id:{self.passage_id}" if self.passage_id is not None else f"text:{self.title}\n{self.text}"
+
+    @property
+    def stable_id(self) -> str:
+        """The passage's id, or for a passage without one an id made from its title and text: the same passage
+        gets the same id in every file and store it is written to, and two different passages never share one.
+
+        >>> Passage("Velmora", "Velmora lies on the river Osk.", "17").stable_id
+        '17'
+        >>> Passage("Velmora", "Velmora lies on the river Osk.").stable_id
+        'md5-594f19f83c33706a9ed18c6be838d587'
+        """
+        if self.passage_id is not None:
+            return self.passage_id
+        return "md5-" + hashlib.md5(f"{self.title}\n{self.text}".encode()).hexdigest()
 
 
 @dataclass
@@ -95,7 +123,9 @@ def _parse_passage(value, where: str) -> Passage:
     if not isinstance(title, str):
         raise DPRDataError(f"{where}: field 'title' must be a string, got {type(title).__name__}.")
     # SQuAD-derived DPR files call the id "psg_id"; NQ files call it "passage_id".
-    passage_id = value.get("passage_id", value.get("psg_id"))
+    passage_id = value.get("passage_id")
+    if passage_id is None or not str(passage_id).strip():
+        passage_id = value.get("psg_id")
     return Passage(title=title, text=text, passage_id=None if passage_id is None else str(passage_id))
 
 

@@ -26,7 +26,7 @@ class Document:
     def __post_init__(self) -> None:
         if not isinstance(self.content, str):
             raise ValueError(f"Document(content={self.content!r}): content must be the passage text, a string.")
-        if self.id is None:  # as Haystack: the same content gets the same id
+        if self.id is None or not str(self.id).strip():  # as Haystack: the same content gets the same id
             self.id = hashlib.md5(self.content.encode("utf-8")).hexdigest()
 
     @classmethod

@@ -359,7 +359,7 @@ class FAISSDocumentStore:
         temporary = index_dir.with_name(f".{index_dir.name}.tmp-{os.getpid()}")
         shutil.rmtree(temporary, ignore_errors=True)
         temporary.mkdir()
-        documents = (Document(content=p.text, meta={"name": p.title}, id=p.passage_id) for p in encoded.passages())
+        documents = (Document(content=p.text, meta={"name": p.title}, id=p.stable_id) for p in encoded.passages())
         written = _write_documents(temporary, documents)
         if written != encoded.rows:
             raise ValueError(

@@ -106,9 +106,10 @@ def read_passages_tsv(path: str | Path) -> list[Passage]:
 
 
 def write_passages_tsv(path: str | Path, passages: Iterable[Passage]) -> None:
-    """Write passages as DPR does (csv quoting), atomically."""
+    """Write passages as DPR does (csv quoting), atomically. A passage without an id is written with its
+    `Passage.stable_id`: DPR's tools key passages by id, and blank ids would make them all one passage."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
     writer.writerow(HEADER)
-    writer.writerows([p.passage_id or "", p.text, p.title] for p in passages)
+    writer.writerows([p.stable_id, p.text, p.title] for p in passages)
     write_text_atomic(path, buffer.getvalue())
