@@ -2,30 +2,45 @@
 
     checkpoint_dir/
         step-000500/
-            model.pt            both encoders' weights
-            training_state.pt   optimizer, scheduler, gradient scaler, random number generators, position in the data
-            train_config.json   the run's TrainConfig
-            history.json        losses and evaluations so far
+            model.safetensors           both encoders' weights at this step (a weight they share, once)
+            training_state.safetensors  the training state's tensors: AdamW's moments, the best weights so far,
+                                        the random number generators
+            training_state.json         the rest of it: the position in the data, the scheduler, the gradient
+                                        scaler, early stopping's count, with each tensor named
+            train_config.json           the run's TrainConfig
+            history.json                losses and evaluations so far
 
 Each checkpoint is written to a temporary folder and renamed into place, so a folder named `step-N` is always
 complete: a run killed while writing leaves the previous checkpoint as the latest. Resuming restores every state
 that decides what happens next (including where in the shuffled epoch training was and the dropout generator), so
 the resumed run reaches the same weights as one that was never interrupted.
+
+Nothing in a checkpoint is a pickle: a checkpoint folder shared on a Drive or downloaded from elsewhere is data,
+and loading it runs no code from it. Checkpoints of dpr_nb 0.2 (model.pt, training_state.pt) are read with torch's
+`weights_only=True`, which refuses anything but tensors and plain values.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from .errors import DamagedCheckpointError
 from .files import process_alive
 
+WEIGHTS, STATE_TENSORS, STATE = "model.safetensors", "training_state.safetensors", "training_state.json"
+OLD_WEIGHTS, OLD_STATE = "model.pt", "training_state.pt"  # dpr_nb 0.2's pickles, read with weights_only=True
+# How training_state.json marks what JSON cannot hold: a tensor (by its name in the safetensors file), a tuple (Python
+# random's state must be one), a dict whose keys are not strings (the optimizer's state, by parameter number).
+TENSOR, TUPLE, ITEMS = "__tensor__", "__tuple__", "__items__"
 STEP_FOLDER = re.compile(r"^step-(\d+)$")
 UNFINISHED = re.compile(r"^\.step-\d+\.tmp-(\d+)$")  # a checkpoint being written, by the process with this id
 
@@ -83,8 +98,8 @@ def save_checkpoint(
     temporary = checkpoint_dir / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
-    torch.save(model.state_dict(), temporary / "model.pt")
-    torch.save({**training_state, "step": step, "random_states": random_states()}, temporary / "training_state.pt")
+    save_weights(model, temporary / WEIGHTS)
+    write_state({**training_state, "step": step, "random_states": random_states()}, temporary)
     config.save(temporary / "train_config.json")
     history.save(temporary / "history.json")
     if target.exists():  # the same step written again (a resumed run that stopped at a checkpoint)
@@ -95,14 +110,93 @@ def save_checkpoint(
     return target
 
 
+def _encode(value, tensors: dict[str, torch.Tensor], names: dict) -> object:
+    """`value` as JSON, its tensors moved into `tensors` under the names it refers to them by."""
+    if isinstance(value, torch.Tensor):
+        # The same tensor under two names (the weights of a shared encoder) is stored once.
+        identity = (value.device, value.untyped_storage().data_ptr(), value.storage_offset(), value.shape, value.dtype)
+        if identity not in names:
+            names[identity] = f"tensor-{len(tensors)}"
+            tensors[names[identity]] = value.detach().to("cpu").contiguous()
+        return {TENSOR: names[identity]}
+    if isinstance(value, dict):
+        if all(isinstance(key, str) for key in value):
+            return {key: _encode(item, tensors, names) for key, item in value.items()}
+        return {ITEMS: [[_encode(key, tensors, names), _encode(item, tensors, names)] for key, item in value.items()]}
+    if isinstance(value, tuple):
+        return {TUPLE: [_encode(item, tensors, names) for item in value]}
+    if isinstance(value, list):
+        return [_encode(item, tensors, names) for item in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"A checkpoint holds tensors and plain values only, not {type(value).__name__}: {value!r:.80}")
+
+
+def _decode(value, tensors: dict[str, torch.Tensor]) -> object:
+    if isinstance(value, list):
+        return [_decode(item, tensors) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if TENSOR in value:
+        return tensors[value[TENSOR]]
+    if TUPLE in value:
+        return tuple(_decode(item, tensors) for item in value[TUPLE])
+    if ITEMS in value:
+        return {_decode(key, tensors): _decode(item, tensors) for key, item in value[ITEMS]}
+    return {key: _decode(item, tensors) for key, item in value.items()}
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    """The model's state dict as safetensors, each tensor under its name; a weight that two names share (one encoder
+    for questions and passages) is stored once, under its first name, and the file's metadata names the others."""
+    tensors, first_name, same_as = {}, {}, {}
+    for name, tensor in model.state_dict().items():
+        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape, tensor.dtype)
+        if identity in first_name:
+            same_as[name] = first_name[identity]
+        else:
+            first_name[identity], tensors[name] = name, tensor.detach().to("cpu").contiguous()
+    save_file(tensors, str(path), metadata={"same_as": json.dumps(same_as)})
+
+
+def load_weights(path: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """The state dict save_weights wrote, every name present: it loads into one shared encoder or two."""
+    tensors = load_file(str(path), device=str(device))
+    with safe_open(str(path), framework="pt") as f:
+        same_as = json.loads((f.metadata() or {}).get("same_as", "{}"))
+    return {**tensors, **{name: tensors[first] for name, first in same_as.items()}}
+
+
+def write_state(state: dict, folder: Path) -> None:
+    """The training state as safetensors (its tensors) and JSON (the rest): data a loader never executes."""
+    tensors: dict[str, torch.Tensor] = {}
+    encoded = _encode(state, tensors, {})
+    save_file(tensors, str(folder / STATE_TENSORS))
+    (folder / STATE).write_text(json.dumps(encoded) + "\n", encoding="utf-8")
+
+
+def read_state(folder: Path) -> dict:
+    return _decode(json.loads((folder / STATE).read_text(encoding="utf-8")), load_file(str(folder / STATE_TENSORS)))
+
+
 def load_checkpoint(folder: str | Path, model: torch.nn.Module, device: torch.device) -> tuple[dict, dict]:
     """Load the weights into `model`; return (training state, history dict) for the trainer to restore."""
     folder = Path(folder)
     try:
-        model.load_state_dict(torch.load(folder / "model.pt", map_location=device, weights_only=True))
-        state = torch.load(folder / "training_state.pt", map_location="cpu", weights_only=False)
+        if (folder / WEIGHTS).is_file() or not (folder / OLD_WEIGHTS).is_file():
+            model.load_state_dict(load_weights(folder / WEIGHTS, device))
+            state = read_state(folder)
+        else:  # dpr_nb 0.2's pickles: torch's restricted unpickler loads tensors and plain values, nothing else
+            model.load_state_dict(torch.load(folder / OLD_WEIGHTS, map_location=device, weights_only=True))
+            state = torch.load(folder / OLD_STATE, map_location="cpu", weights_only=True)
         history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
-    except Exception as e:  # torch raises many kinds here: RuntimeError, UnpicklingError, EOFError, ...
+    except pickle.UnpicklingError as e:
+        raise DamagedCheckpointError(
+            f"Cannot resume from {folder}: it holds Python objects other than tensors and plain values "
+            f"({str(e).splitlines()[0][:120]}), and loading those could run code from the file, so it is "
+            "refused. Resume only from checkpoints dpr_nb wrote; delete this folder, or train without resume."
+        ) from None
+    except Exception as e:  # torch and safetensors raise many kinds here: RuntimeError, SafetensorError, EOFError, ...
         # torch's own message may suggest weights_only=False, which would run code from the file: not repeated here.
         reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise DamagedCheckpointError(

@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,8 @@ import pytest
 import torch
 from training_worker import make_trainer
 
-from dpr_nb.checkpoints import checkpoint_folders, latest_checkpoint
+from dpr_nb import checkpoints as checkpoint_files
+from dpr_nb.checkpoints import checkpoint_folders, latest_checkpoint, load_checkpoint, read_state, write_state
 
 WORKER = Path(__file__).with_name("training_worker.py")
 
@@ -54,20 +56,20 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, every, die_at, resumed
 
 def test_checkpoint_is_never_half_written(tmp_path, monkeypatch):
     trainer = make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=2, n_epochs=1)
-    original = torch.save
+    original = checkpoint_files.save_file
     calls = []
 
-    def failing_save(obj, path, *args, **kwargs):
+    def failing_save(tensors, path, *args, **kwargs):
         calls.append(path)
         if len(calls) == 4:  # the second checkpoint's training state: as if the disk filled up
             raise OSError("No space left on device")
-        return original(obj, path, *args, **kwargs)
+        return original(tensors, path, *args, **kwargs)
 
-    monkeypatch.setattr(torch, "save", failing_save)
+    monkeypatch.setattr(checkpoint_files, "save_file", failing_save)
     with pytest.raises(OSError):
         trainer.train()
     assert [p.name for p in checkpoint_folders(tmp_path)] == ["step-000002"]  # the failed step-4 never appears
-    assert latest_checkpoint(tmp_path).joinpath("training_state.pt").is_file()
+    assert latest_checkpoint(tmp_path).joinpath("training_state.safetensors").is_file()
 
 
 def test_resume_without_a_checkpoint_is_refused_before_the_first_step(tmp_path):
@@ -132,3 +134,79 @@ def test_a_killed_two_process_run_resumes_to_the_weights_of_an_uninterrupted_one
     expected = torch.load(tmp_path / "uninterrupted" / "weights.pt")
     for name, weights in torch.load(tmp_path / "resumed" / "weights.pt").items():
         torch.testing.assert_close(weights, expected[name], atol=1e-6, rtol=0, msg=name)
+
+
+class RunsCode:
+    """A pickle that runs code when loaded: what a checkpoint shared on a Drive could hold."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_is_data_that_loads_back_exactly_without_pickle(tmp_path):
+    state = {
+        "sampler": {"rng": (3, tuple(range(5)), None), "order": [2, 0, 1], "position": 2},  # Python random's state
+        "optimizer": {"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.randn(2, 3)}}, "param_groups": []},
+        "best_weights": None,
+        "value": float("inf"),
+    }
+    weight = torch.randn(4)
+    state["twice"] = [weight, weight]  # one tensor under two names is stored once
+    write_state(state, tmp_path)
+    back = read_state(tmp_path)
+    assert back["sampler"] == state["sampler"] and isinstance(back["sampler"]["rng"][1], tuple)
+    assert list(back["optimizer"]["state"]) == [0]  # an int key stays an int
+    assert torch.equal(back["optimizer"]["state"][0]["exp_avg"], state["optimizer"]["state"][0]["exp_avg"])
+    assert back["value"] == float("inf") and torch.equal(back["twice"][1], weight)
+    with pytest.raises(TypeError, match="tensors and plain values only, not object"):
+        write_state({"bad": object()}, tmp_path)
+
+    make_trainer(checkpoint_dir=str(tmp_path / "run"), checkpoint_every=6, n_epochs=1).train()
+    folder = latest_checkpoint(tmp_path / "run")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "history.json",
+        "model.safetensors",
+        "train_config.json",
+        "training_state.json",
+        "training_state.safetensors",
+    ]
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_runs_none(tmp_path):
+    trainer = make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=6, n_epochs=1)
+    trainer.train()
+    folder = latest_checkpoint(tmp_path)
+    # dpr_nb 0.2's layout (pickles), whose training state someone replaced with code.
+    torch.save(trainer.model.state_dict(), folder / "model.pt")
+    marker = tmp_path / "code-ran"
+    torch.save({"step": 6, "payload": RunsCode(marker)}, folder / "training_state.pt")
+    for name in ("model.safetensors", "training_state.safetensors", "training_state.json"):
+        (folder / name).unlink()
+    with pytest.raises(
+        checkpoint_files.DamagedCheckpointError, match=r"could run code from the file, so it is refused"
+    ):
+        load_checkpoint(folder, trainer.model, torch.device("cpu"))
+    assert not marker.exists()
+
+
+def test_a_checkpoint_of_the_earlier_layout_still_resumes(tmp_path):
+    """Checkpoints dpr_nb 0.2 wrote (model.pt, training_state.pt, plain values) resume as before, read safely."""
+    make_trainer(checkpoint_dir=str(tmp_path / "new"), checkpoint_every=6, n_epochs=2).train()
+    folder = checkpoint_folders(tmp_path / "new")[0]  # step 6 of 12
+    old = tmp_path / "old" / folder.name
+    old.mkdir(parents=True)
+    for name in ("history.json", "train_config.json"):
+        (old / name).write_bytes((folder / name).read_bytes())
+    torch.save(checkpoint_files.load_weights(folder / "model.safetensors"), old / "model.pt")
+    torch.save(read_state(folder), old / "training_state.pt")
+    resumed = {}
+    for name in ("new", "old"):
+        for later in checkpoint_folders(tmp_path / name)[1:]:
+            shutil.rmtree(later)  # both resume from step 6
+        trainer = make_trainer(checkpoint_dir=str(tmp_path / name), checkpoint_every=6, n_epochs=2)
+        trainer.train(resume=True)
+        resumed[name] = trainer.model.state_dict()
+    assert all(torch.equal(resumed["new"][k], resumed["old"][k]) for k in resumed["new"])

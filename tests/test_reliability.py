@@ -216,7 +216,7 @@ def test_a_truncated_checkpoint_is_refused_with_the_fix_and_no_unsafe_advice(tmp
 
     tiny_retriever().train(**SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path), checkpoint_every=1)
     newest = sorted(tmp_path.glob("step-*"))[-1]
-    weights = newest / "model.pt"
+    weights = newest / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     damaged = r"step-\d+: it is damaged or incomplete .*Delete this folder"
     with pytest.raises(DamagedCheckpointError, match=damaged) as e:
@@ -272,6 +272,76 @@ def test_a_second_run_into_a_save_dir_in_use_is_refused_and_a_dead_runs_lock_tak
     (tmp_path / ".model.lock").write_text(str(DEAD))  # the lock of a run that was killed
     tiny_retriever().train(**SMALL, save_dir=str(tmp_path / "model"))
     assert (tmp_path / "model" / "query_encoder").is_dir() and not (tmp_path / ".model.lock").exists()
+
+
+def test_a_lock_from_another_host_is_never_taken_over_and_the_error_says_whose_how_old_and_how_to_break_it(tmp_path):
+    """On a shared Drive, another machine's live run has a process id that does not run here: its lock must hold."""
+    import os
+    import subprocess
+    import time
+
+    from dpr_nb.files import FolderInUseError, folder_lock
+
+    folder = tmp_path / "My Drive" / "model"  # a space, as in Drive paths: the command must quote it
+    folder.parent.mkdir()
+    lock = folder.parent / ".model.lock"
+    lock.write_text(f"{DEAD}@colab-other-vm")
+    made = time.time() - (3 * 3600 + 12 * 60 + 30)
+    os.utime(lock, (made, made))
+    with pytest.raises(FolderInUseError) as refused:
+        with folder_lock(folder):
+            pass
+    message = str(refused.value)
+    assert f"process {DEAD} on host 'colab-other-vm', its lock made 3 h 12 min ago" in message
+    assert lock.read_text() == f"{DEAD}@colab-other-vm" and lock.stat().st_mtime == made  # left exactly as it was
+    command = message.rsplit("delete its lock: ", 1)[1]
+    assert command == f"rm '{lock}'"
+    subprocess.run(["bash", "-c", command], check=True)  # the command given, run as a user would paste it
+    with folder_lock(folder):  # ... frees the folder
+        assert lock.exists()
+    assert not lock.exists()
+
+
+def test_an_older_pid_only_lock_is_this_hosts_and_taken_over_when_its_process_is_dead(tmp_path):
+    import os
+    import socket
+
+    from dpr_nb.files import folder_lock
+
+    lock = tmp_path / ".model.lock"
+    lock.write_text(str(DEAD))  # the format before hosts were recorded
+    with folder_lock(tmp_path / "model"):
+        assert lock.read_text() == f"{os.getpid()}@{socket.gethostname()}"
+    assert not lock.exists()
+
+
+def test_a_lock_of_this_hosts_dead_process_is_taken_over_a_live_ones_is_not_and_the_holder_may_enter_again(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from dpr_nb.files import FolderInUseError, folder_lock
+
+    host = socket.gethostname()
+    lock = tmp_path / ".model.lock"
+    lock.write_text(f"{DEAD}@{host}")
+    with folder_lock(tmp_path / "model"):
+        assert lock.read_text() == f"{os.getpid()}@{host}"
+        with folder_lock(tmp_path / "model"):  # the final save inside training takes it once more
+            pass
+        assert lock.read_text() == f"{os.getpid()}@{host}"  # ... and only the outer block releases it
+    assert not lock.exists()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(f"{other.pid}@{host}")
+        with pytest.raises(FolderInUseError, match=rf"in use by another run \(process {other.pid}\)"):
+            with folder_lock(tmp_path / "model"):
+                pass
+        assert lock.read_text() == f"{other.pid}@{host}"
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_a_broken_line_in_the_middle_of_json_lines_is_not_called_a_truncated_download(tmp_path):

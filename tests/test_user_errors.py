@@ -75,7 +75,7 @@ def trained_with_checkpoints(tmp: Path, damage: bool = False) -> list[str]:
     ]
     assert main(base) == 0
     if damage:
-        weights = sorted((tmp / "ckpt").glob("step-*"))[-1] / "model.pt"
+        weights = sorted((tmp / "ckpt").glob("step-*"))[-1] / "model.safetensors"
         weights.write_bytes(weights.read_bytes()[:1000])
     return base
 
