@@ -12,9 +12,11 @@ So punctuation is a token of its own and must match: "2002" is found in "(1987�
 Wayne-South Bend", but "U.S." is not found in "us" nor "3.5" in "35". Accents are kept ("Café" is not "Cafe"),
 articles are not dropped. An empty answer matches nothing (DPR's code would match it everywhere).
 
-Chinese, Japanese and Thai are written without spaces, so a whole clause is one "word" there and an answer would
-almost never be found. For an answer written in those scripts, both texts are compared as sequences of characters
-(spaces dropped, lowercased), the same tokens convert-squad and BM25 use for such text.
+Chinese, Japanese and Thai are written without spaces, so to DPR's tokenizer a whole clause is one "word" there and
+an answer would almost never be found, neither a Chinese word nor a year or a Latin name written inside the clause.
+So wherever these scripts occur, in the passage or in the answer, each of their characters is a token of its own (as
+convert-squad and BM25 cut such text); a run of other letters and digits among them stays one whole DPR token. Text
+without these scripts gets exactly DPR's tokens, so which side is written in which script does not matter.
 
     >>> has_answer("Ft. Wayne-South Bend is a media market.", ["South Bend"])
     True
@@ -22,6 +24,12 @@ almost never be found. For an answer written in those scripts, both texts are co
     False
     >>> has_answer("北京是中国的首都。", ["北京"])
     True
+    >>> has_answer("北京2008年奥运会", ["2008"])
+    True
+    >>> has_answer("東京タワーは333mです", ["333m"])
+    True
+    >>> has_answer("北京20089年", ["2008"])
+    False
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ import regex
 _DPR_TOKEN = regex.compile(r"[\p{L}\p{N}\p{M}]+|[^\p{Z}\p{C}]", flags=regex.UNICODE)
 # Chinese, Japanese and Thai do not separate words with spaces: word tokens there would be whole clauses.
 _NO_SPACE_SCRIPTS = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# One such character, or a run of anything else: how a DPR token holding those scripts is cut further.
+_UNSPACED_CHARACTER_OR_RUN = re.compile(rf"{_NO_SPACE_SCRIPTS.pattern}|(?:(?!{_NO_SPACE_SCRIPTS.pattern}).)+", re.S)
 _WORD = re.compile(r"\w+")
 
 
@@ -59,25 +69,37 @@ def is_unspaced(text: str) -> bool:
     return bool(_NO_SPACE_SCRIPTS.search(text))
 
 
+def match_tokens(text: str) -> list[str]:
+    """The tokens `has_answer` compares: DPR's, with each Chinese, Japanese or Thai character cut out as its own.
+
+    >>> match_tokens("北京2008年, Beijing")
+    ['北', '京', '2008', '年', ',', 'beijing']
+    """
+    tokens = dpr_tokens(text)
+    if not is_unspaced(text):
+        return tokens  # the common case, and exactly DPR's
+    return [part for token in tokens for part in _UNSPACED_CHARACTER_OR_RUN.findall(token)]
+
+
 def _contains(tokens: list[str], sequence: list[str]) -> bool:
     n = len(sequence)
     return n > 0 and any(tokens[i : i + n] == sequence for i in range(len(tokens) - n + 1))
 
 
 @functools.lru_cache(maxsize=4096)
-def _passage_tokens(text: str, unspaced: bool) -> list[str]:
+def _passage_tokens(text: str) -> list[str]:
     # Cached: evaluation asks about the same top passages for many answers and questions.
-    return character_tokens(text) if unspaced else dpr_tokens(text)
+    return match_tokens(text)
 
 
 def has_answer(passage_text: str, answers: Iterable[str]) -> bool:
-    """Whether any answer's tokens occur, in order and adjacent, among the passage's (DPR's string match)."""
-    for answer in answers:
-        unspaced = is_unspaced(answer)
-        tokens = character_tokens(answer) if unspaced else dpr_tokens(answer)
-        if _contains(_passage_tokens(passage_text, unspaced), tokens):
-            return True
-    return False
+    """Whether any answer's tokens occur, in order and adjacent, among the passage's (DPR's string match).
+
+    Tokens are `match_tokens`: DPR's own where words are separated by spaces, single characters of Chinese,
+    Japanese and Thai, in whichever of the two texts they occur.
+    """
+    passage_tokens = _passage_tokens(passage_text)
+    return any(_contains(passage_tokens, match_tokens(answer)) for answer in answers)
 
 
 # ---------------------------------------------------------------------------------------------------------------

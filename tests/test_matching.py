@@ -4,7 +4,7 @@ import unicodedata
 import pytest
 
 from conftest import DPR_SAMPLES, XQUAD, need
-from dpr_nb.matching import dpr_tokens, has_answer
+from dpr_nb.matching import dpr_tokens, has_answer, is_unspaced
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,13 @@ from dpr_nb.matching import dpr_tokens, has_answer
         ("北京是中国的首都。", "北京", True),  # unspaced scripts: characters
         ("上海是一个城市。", "北京", False),
         ("กรุงเทพมหานครเป็นเมืองหลวง", "กรุงเทพ", True),
+        ("北京2008年奥运会", "2008", True),  # a number written inside a Chinese clause
+        ("東京タワーは333mです", "333m", True),  # ... and a Latin-script token inside a Japanese one
+        ("北京2008年奥运会", "2008年", True),  # an answer of both scripts
+        ("Beijing (北京) is the capital.", "北京", True),  # a Chinese word in an English passage
+        ("The 20089 census", "2008", False),  # between spaces, whole tokens only, as before
+        # A number among Chinese characters is still one whole token, as DPR keeps it in English: no part of 20089.
+        ("北京20089年", "2008", False),
     ],
 )
 def test_has_answer_follows_dprs_tokens(passage, answer, expected):
@@ -109,3 +116,20 @@ def test_xquad_answers_are_found_in_their_own_paragraph_in_every_language():
         missed = [answers for context, answers in pairs if not has_answer(context, answers)]
         # A span may start or end inside a word ("1.5" cut out of "1.5-mile"): only such rare cases may miss.
         assert len(missed) / len(pairs) < 0.03, (language, len(missed), missed[:5])
+
+
+def test_numbers_and_latin_words_are_found_in_chinese_and_thai_paragraphs():
+    """XQuAD's answers written without Chinese or Thai characters ("2008", "DTIME(f(n))") are spans of their own
+    Chinese or Thai paragraph: every one must be found there, as English answers are in English paragraphs."""
+    pairs = []
+    for language in ("zh", "th"):
+        squad = json.loads((need(XQUAD) / f"xquad.{language}.json").read_text(encoding="utf-8"))
+        pairs += [
+            (p["context"], [a["text"] for a in qa["answers"]])
+            for article in squad["data"]
+            for p in article["paragraphs"]
+            for qa in p["qas"]
+            if not any(is_unspaced(a["text"]) for a in qa["answers"])
+        ]
+    assert len(pairs) > 250
+    assert [answers for context, answers in pairs if not has_answer(context, answers)] == []
