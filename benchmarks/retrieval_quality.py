@@ -40,8 +40,11 @@ tool trains as its user would be told to:
 
 Every ranking is scored by the same function (top-k accuracy, MRR@10). The target compares every dpr_nb row with
 every sentence-transformers row on the seeds both trained: the mean of the seeds' differences, printed with its
-standard error, which tells a gap from one seed's draw. Each row shows the learning rate its runs used (dpr_nb's,
-when left to TrainConfig, as the checkpoint resolves it).
+standard error, which tells a gap from one seed's draw. Each figure is "ahead" where that mean is more than two
+standard errors above zero, "behind" where it is more than two below, else "level"; the target, dpr_nb at least
+level, is met where it is ahead or level. One seed gives no standard error: its difference is printed but not
+judged (target_met null). Each row shows the learning rate its runs used (dpr_nb's, when left to TrainConfig, as
+the checkpoint resolves it).
 """
 
 from __future__ import annotations
@@ -298,6 +301,36 @@ def paired(rows: list[dict], ours: str, theirs: str) -> dict:
     return differences
 
 
+def standing(d: dict) -> str | None:
+    """One of paired's figures judged by its standard error: "ahead" where the mean difference is more than two
+    standard errors above zero, "behind" where it is more than two below, else "level". None from one seed: with no
+    standard error, a difference cannot be told from the seed's draw (which moves a tool by several questions).
+
+    >>> standing({"mean": -0.2, "standard_error": 0.6}), standing({"mean": 0.1, "standard_error": 0.01})
+    ('level', 'ahead')
+    >>> standing({"mean": -3.0, "standard_error": 0.5}), standing({"mean": -1.0, "standard_error": None})
+    ('behind', None)
+    """
+    if d["standard_error"] is None:
+        return None
+    if d["mean"] > 2 * d["standard_error"]:
+        return "ahead"
+    if d["mean"] < -2 * d["standard_error"]:
+        return "behind"
+    return "level"
+
+
+def target_met(d: dict) -> bool | None:
+    """The target on one of paired's figures: dpr_nb at least level, so met when ahead or level; None when not
+    judged (one seed).
+
+    >>> target_met({"mean": -0.2, "standard_error": 0.6}), target_met({"mean": -3.0, "standard_error": 0.5})
+    (True, False)
+    """
+    found = standing(d)
+    return None if found is None else found in ("ahead", "level")
+
+
 def difference(d: dict) -> str:
     """One of paired's figures as text: "+1.0 (0.8) questions", "-0.0106 (0.0048) MRR@10", "+3.0 (one seed) ..."."""
     digits = 1 if d["unit"] == "questions" else 4
@@ -412,7 +445,7 @@ def report(settings: dict, results: dict[str, list[dict]], path: str | None) -> 
         over = f", mean over seeds {seeds} (lowest-highest)" if len(seeds) > 1 else f", seed {seeds[0]}"
         print(f"\nXQuAD {language}, held-out articles, {rows[0]['questions']:.0f} questions{over}:\n")
         tables[language] = print_table([with_spread(row) for row in rows], COLUMNS)
-    verdicts, differences = {}, {}
+    standings, verdicts, differences = {}, {}, {}
     for language, rows in summaries.items():
         by_name = {row["model"]: row for row in rows}
         # Every dpr_nb row (its defaults and whatever variants the run compared) against every sentence-transformers
@@ -430,24 +463,31 @@ def report(settings: dict, results: dict[str, list[dict]], path: str | None) -> 
             for ours, theirs in pairs
             if (found := paired(results[language], ours, theirs))
         }
+        standings[language] = {
+            name: {metric: standing(found[metric]) for metric in TARGET_METRICS}
+            for name, found in differences[language].items()
+        }
         verdicts[language] = {
-            name: {metric: found[metric]["mean"] >= 0 for metric in TARGET_METRICS}
+            name: {metric: target_met(found[metric]) for metric in TARGET_METRICS}
             for name, found in differences[language].items()
         }
         for name, found in differences[language].items():
             print(
                 f"\n{language}, {name}, on the {found['top_1_accuracy']['seeds']} seeds both trained, mean difference "
-                "(standard error): " + ", ".join(f"{metric} {difference(d)}" for metric, d in found.items())
+                "(standard error): "
+                + ", ".join(f"{metric} {difference(d)} {standing(d) or 'not judged'}" for metric, d in found.items())
             )
     print(
         f"\ntarget: each dpr_nb row at least level with sentence-transformers on {TARGET_METRICS}, on the seeds both "
-        f"trained: {verdicts}"
+        "trained (level: within two standard errors of zero; ahead or behind: beyond them; one seed: not judged): "
+        f"{standings}; met: {verdicts}"
     )
     write_json(
         "retrieval_quality",
         {
             **settings,
             "target_met": verdicts,
+            "standing": standings,
             "paired_differences": differences,
             "tables": tables,
             "means": summaries,

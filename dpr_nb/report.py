@@ -1,7 +1,12 @@
 """The evaluation report of Haystack v1's DPR training, computed the same way, with what it really measures.
 
 For each batch of the dev set, every question ranks all passages of that batch (each question's positives and
-hard negatives). Then:
+hard negatives). Ties are ranked against the positives: a gold passage scored the same as k negatives ranks after
+them, and a negative tied with a question's best positive is its top-ranked passage. So a model that scores
+everything alike gets no credit, and the numbers do not depend on how a sort happens to order equal scores.
+Then:
+- `loss` (from `evaluate`, or when `losses` are given): the mean loss per question. Each batch's loss is its
+  questions' mean, so the batches are weighted by their number of questions: a short last batch counts for its few.
 - `average_rank`: the 0-based rank of the question's gold passage among those candidates, averaged.
 - `f1`: the F1 of the class "positive" over all (question, passage) pairs, where each question predicts its
   top-ranked passage as positive. With one positive per question this equals top-1 accuracy among the candidates.
@@ -26,23 +31,36 @@ from .loss import in_batch_negatives_loss
 def ranking_report(
     scores: list[torch.Tensor], positive_masks: list[torch.Tensor], losses: list[float] | None = None
 ) -> dict:
-    """The report from each batch's (questions, passages) scores and positive masks.
+    """The report from each batch's (questions, passages) scores and positive masks, and with `losses` (each
+    batch's mean loss over its questions) the mean loss per question.
 
     >>> scores = [torch.tensor([[3.0, 1.0, 2.0], [0.0, 1.0, 2.0]])]
     >>> mask = [torch.tensor([[True, False, False], [False, True, False]])]
     >>> report = ranking_report(scores, mask)
     >>> report["average_rank"], report["f1"]     # ranks 0 and 1; one question of two right
     (0.5, 0.5)
+    >>> ranking_report([torch.tensor([[1.0, 1.0]])], [torch.tensor([[True, False]])])["average_rank"]  # a tie
+    1.0
     """
+    if losses is not None and len(losses) != len(positive_masks):
+        raise ValueError(f"{len(losses)} losses for {len(positive_masks)} batches: give one loss per batch.")
     ranks, true_positive, predicted_positive, actual_positive, pairs, correct_pairs = [], 0, 0, 0, 0, 0
     questions = candidates = 0
     for batch_scores, mask in zip(scores, positive_masks):
         batch_scores, mask = batch_scores.float().cpu(), mask.cpu()
-        order = batch_scores.argsort(dim=1, descending=True)  # (Q, P): passage indices, best first
-        ranked_is_positive = mask.gather(1, order)  # (Q, P): is the passage at each rank a positive?
-        ranks += ranked_is_positive.float().argmax(dim=1).tolist()  # first rank holding a positive
+        # Ties count against the positives (see the module's docstring): the gold passage's rank is the number of
+        # negatives scored at least as high as the question's best positive.
+        best_positive = batch_scores.masked_fill(~mask, float("-inf")).max(dim=1, keepdim=True).values
+        ranks += ((batch_scores >= best_positive) & ~mask).sum(dim=1).tolist()
+        # The top passage, a negative where one ties for the top score: the first such by index, so it is the same
+        # on every run (which negative it is does not change the counts below).
+        tied_for_top = batch_scores == batch_scores.max(dim=1, keepdim=True).values
+        negative_tied = tied_for_top & ~mask
+        top = torch.where(
+            negative_tied.any(dim=1), negative_tied.float().argmax(dim=1), tied_for_top.float().argmax(dim=1)
+        )
         prediction = torch.zeros_like(mask)
-        prediction[torch.arange(len(mask)), order[:, 0]] = True  # each question predicts its top passage
+        prediction[torch.arange(len(mask)), top] = True  # each question predicts its top passage
         true_positive += (prediction & mask).sum().item()
         predicted_positive += prediction.sum().item()
         actual_positive += mask.sum().item()
@@ -65,7 +83,10 @@ def ranking_report(
         "report": table,
     }
     if losses is not None:
-        report = {"loss": sum(losses) / len(losses), **report}
+        # Each batch's loss is a mean over its questions: weighted by them, a short last batch counts for its few.
+        questions_per_batch = [mask.shape[0] for mask in positive_masks]
+        summed = sum(batch_loss * count for batch_loss, count in zip(losses, questions_per_batch))
+        report = {"loss": summed / sum(questions_per_batch), **report}
     return report
 
 
@@ -101,7 +122,8 @@ def _classification_table(
 
 @torch.no_grad()
 def evaluate(model, batches, similarity: str, temperature: float, device="cpu") -> dict:
-    """Run the bi-encoder over `batches` (dpr_nb.data.Batch) and return the report with the mean loss."""
+    """Run the bi-encoder over `batches` (dpr_nb.data.Batch) and return the report with the mean loss per question
+    (ranking_report weights each batch's loss by its questions, the rows of its positive mask)."""
     was_training = model.training
     model.eval()
     scores, masks, losses = [], [], []
