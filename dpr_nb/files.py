@@ -14,8 +14,12 @@ behind. The file gets the permissions any new file would (0644 under the usual u
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
-from collections.abc import Callable
+import socket
+import time
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,6 +79,22 @@ def ensure_writable(
         raise ValueError(
             f"{setting}={str(path)!r} cannot be written ({error.strerror} in {existing}); {fix}. {consequence}"
         ) from None
+
+
+def folder_labels(folders: Sequence[Path | None], names: Sequence[str]) -> list[str]:
+    """Each folder relative to the folder that holds them all: distinct for distinct folders, short for folders side
+    by side. Where any folder is unknown (None), `names` instead.
+
+    >>> folder_labels([Path("runs/caching/batch=32"), Path("runs/batch_size/batch=32")], ["batch=32", "batch=32"])
+    ['caching/batch=32', 'batch_size/batch=32']
+    >>> folder_labels([Path("runs/caching/batch=32")], ["batch=32"])
+    ['batch=32']
+    """
+    if not folders or any(folder is None for folder in folders):
+        return list(names)
+    resolved = [Path(folder).resolve() for folder in folders]
+    root = Path(os.path.commonpath([folder.parent for folder in resolved]))
+    return [folder.relative_to(root).as_posix() for folder in resolved]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -157,7 +177,7 @@ class FolderInUseError(OSError):
 
 def _create_lock(lock: Path, owner: str) -> bool:
     """Create `lock` holding `owner`, atomically: True, or False if it exists. A reader never sees it empty."""
-    pending = lock.with_name(f"{lock.name}.{owner}")
+    pending = lock.with_name(f"{lock.name}.{_file_safe(owner)}")
     pending.write_text(owner, encoding="utf-8")
     try:
         os.link(pending, lock)  # fails if the lock exists, on local and network disks alike
@@ -176,6 +196,11 @@ def _create_lock(lock: Path, owner: str) -> bool:
         pending.unlink(missing_ok=True)
 
 
+def _file_safe(owner: str) -> str:
+    # The owner names this process's own side files: a host name may hold what a file name must not.
+    return re.sub(r"[^\w.@-]", "_", owner)
+
+
 def _lock_owner(lock: Path) -> str:
     try:
         return lock.read_text(encoding="utf-8").strip()
@@ -183,20 +208,43 @@ def _lock_owner(lock: Path) -> str:
         return ""
 
 
+def _lock_holder(owner: str) -> tuple[str, int] | None:
+    """(host, process id) from a lock's text "PID@HOST"; a bare "PID" (locks made before hosts were recorded) is
+    this host's. None for anything else."""
+    pid, at, host = owner.partition("@")
+    if not pid.isdigit():
+        return None
+    return (host if at else socket.gethostname()), int(pid)
+
+
+def _age(path: Path) -> str:
+    """How long ago `path` was last written, as "3 h 12 min": enough to tell a fresh lock from a forgotten one."""
+    minutes = max(0, int(time.time() - path.stat().st_mtime)) // 60  # another machine's clock may run ahead
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else "under a minute"
+
+
 @contextmanager
 def folder_lock(folder: str | Path, setting: str = "save_dir"):
     """Hold `folder` for this process while the block runs: a second run writing the same folder is refused.
 
-    The lock is a file `.NAME.lock` beside the folder holding the owner's process id, made whole and then linked
-    into place (atomic on local and network disks). A lock whose process no longer runs (a killed run) is taken
-    over: moved aside under a name of this process's own first, so that of two processes taking it over at once
-    only one can, and never a lock a live run made meanwhile. The same process may enter again (training holds it,
-    and its final save takes it once more).
+    The lock is a file `.NAME.lock` beside the folder holding the owner's "PID@HOST" (process id and host name),
+    made whole and then linked into place (atomic on local and network disks). A lock of this host whose process no
+    longer runs (a killed run) is taken over: moved aside under a name of this process's own first, so that of two
+    processes taking it over at once only one can, and never a lock a live run made meanwhile. A lock of another
+    host is never taken over, since this machine cannot see whether that process runs (a shared Drive or network
+    disk): the error names the host, the lock's age and the command that deletes it. A bare "PID" (an older lock) is
+    this host's. The same process may enter again (training holds it, and its final save takes it once more).
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = folder.with_name(f".{folder.name}.lock")
-    mine = str(os.getpid())
+    host = socket.gethostname()
+    mine = f"{os.getpid()}@{host}"
     for _ in range(3):
         if _create_lock(lock, mine):
             try:
@@ -205,13 +253,14 @@ def folder_lock(folder: str | Path, setting: str = "save_dir"):
                 lock.unlink(missing_ok=True)
             return
         owner = _lock_owner(lock)
-        if owner == mine:
+        holder = _lock_holder(owner)
+        if holder == (host, os.getpid()):
             yield  # already held by this process: it is released by the outer block
             return
         if not owner:
             continue  # released between our try and the read: try again
-        if not (owner.isdigit() and process_alive(int(owner))):
-            aside = lock.with_name(f"{lock.name}.stale-{mine}")
+        if holder is None or (holder[0] == host and not process_alive(holder[1])):
+            aside = lock.with_name(f"{lock.name}.stale-{_file_safe(mine)}")
             try:
                 os.rename(lock, aside)
             except FileNotFoundError:
@@ -221,10 +270,21 @@ def folder_lock(folder: str | Path, setting: str = "save_dir"):
                 continue
             os.replace(aside, lock)  # a live run's lock, made after our read: put it back
             owner = _lock_owner(lock)
+            holder = _lock_holder(owner)
+        if holder is not None and holder[0] != host:
+            try:
+                age = _age(lock)
+            except FileNotFoundError:
+                continue  # released while we looked: try again
+            raise FolderInUseError(
+                f"{setting}={str(folder)!r} is in use by a run on another machine (process {holder[1]} on host "
+                f"{holder[0]!r}, its lock made {age} ago): two runs writing one folder would lose one's model, and "
+                f"from here it cannot be seen whether that run still goes. Choose another {setting}, or wait for "
+                f"that run to end; if it is gone, delete its lock: rm {shlex.quote(str(lock))}"
+            )
         raise FolderInUseError(
-            f"{setting}={str(folder)!r} is in use by another run (process {owner}): two runs "
-            f"writing one folder would lose one's model. Choose another {setting}, or wait for "
-            "that run to end."
+            f"{setting}={str(folder)!r} is in use by another run (process {holder[1] if holder else owner}): two "
+            f"runs writing one folder would lose one's model. Choose another {setting}, or wait for that run to end."
         )
     raise FolderInUseError(
         f"{setting}={str(folder)!r}: could not take its lock {lock}; delete that file if no run is using the folder."

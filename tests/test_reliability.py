@@ -286,7 +286,7 @@ def test_a_lock_from_another_host_is_never_taken_over_and_the_error_says_whose_h
     folder.parent.mkdir()
     lock = folder.parent / ".model.lock"
     lock.write_text(f"{DEAD}@colab-other-vm")
-    made = time.time() - (3 * 3600 + 12 * 60 + 30)
+    made = int(time.time()) - (3 * 3600 + 12 * 60 + 30)  # whole seconds: the file's time reads back exactly
     os.utime(lock, (made, made))
     with pytest.raises(FolderInUseError) as refused:
         with folder_lock(folder):
