@@ -33,6 +33,7 @@ Tools:
 - inspection.py       one question's top passages, the worst questions, two models side by side
 - plots.py            matplotlib figures of training, reports, ranks, top-k curves, one batch's similarities
 - model_card.py       the README.md written next to every saved model
+- saved_model.py      the one folder a trained model is saved as, written by one function and read by one
 - squad.py            SQuAD/XQuAD files as DPR files with BM25 hard negatives (`dpr-nb data convert-squad`)
 - mining.py           hard negatives mined with a trained model (`dpr-nb data mine`)
 - data_tools.py       `dpr-nb data stats` and `dpr-nb data subset`

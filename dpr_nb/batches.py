@@ -11,12 +11,12 @@ question:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-from .data import DPRExample, Passage
+from .data import BatchSampler, DPRExample, Passage
 
 
 @dataclass
@@ -151,3 +151,17 @@ def group_size(lengths: list[int]) -> int:
         if cost < best_cost:
             best_size, best_cost = size, cost
     return best_size
+
+
+def evaluation_batches(examples: Sequence[DPRExample], model, config) -> list[Batch]:
+    """The fixed batches a model is evaluated on (the report, dpr_nb.report): no shuffling, each question's first
+    positives and hard negatives, so that every evaluation of every model ranks the same candidates. `model` is a
+    BiEncoder (its tokenizers), `config` a TrainConfig (batch size, passages per question, lengths, titles)."""
+    c = config
+    sampler = BatchSampler(
+        examples, c.eval_batch_size or c.batch_size, c.num_positives, c.num_hard_negatives, shuffle=False
+    )
+    tokenizers = (model.query_encoder.tokenizer, model.passage_encoder.tokenizer)
+    lengths = (c.max_seq_len_query, c.max_seq_len_passage)
+    # longest_first, as in training: BiEncoder.forward then skips most of the padding.
+    return [collate(items, *tokenizers, *lengths, c.embed_title, longest_first=True) for items in sampler]

@@ -49,6 +49,9 @@ from .st_format import save_plain_transformer, write_modules
 
 ENCODER_FILE = "dpr_nb_encoder.json"  # our note of how to pool, next to the weights
 POOLINGS = ("cls", "mean")
+SIMILARITIES = ("dot_product", "cosine")
+# sentence-transformers' similarity_fn_name -> ours; it reads a model that names none as cosine.
+SIMILARITY_FN_NAMES = {"cosine": "cosine", "dot": "dot_product", "dot_product": "dot_product"}
 
 
 def attention_without_cudnn():
@@ -68,12 +71,41 @@ def attention_without_cudnn():
 class Encoder(nn.Module):
     """A transformer, a tokenizer and a pooling: text in, one vector per text out."""
 
-    def __init__(self, model: nn.Module, tokenizer, pooling: str = "cls", normalize: bool = False, source: str = ""):
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer,
+        pooling: str = "cls",
+        normalize: bool = False,
+        source: str = "",
+        similarity: str | None = None,
+    ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not supported; use one of {POOLINGS}")
+        if similarity not in (None, *SIMILARITIES):
+            raise ValueError(f"similarity={similarity!r} is not supported; use one of {SIMILARITIES}")
         self.model, self.tokenizer = model, tokenizer
         self.pooling, self.normalize, self.source = pooling, normalize, source
+        self.declared_similarity = similarity
+
+    @property
+    def similarity(self) -> str:
+        """How the checkpoint compares vectors: as it declares (sentence-transformers' similarity_fn_name), else
+        cosine when it normalises them and the dot product when not (DPR, BERT)."""
+        return self.declared_similarity or ("cosine" if self.normalize else "dot_product")
+
+    def same_checkpoint(self, other: Encoder) -> bool:
+        """Whether `other` holds the same checkpoint: the same transformer, pooling, vocabulary and weights, wherever
+        each was loaded from (a hub name and a local copy of it are one checkpoint)."""
+        if other is self:
+            return True
+        if (self.pooling, self.normalize, self.similarity) != (other.pooling, other.normalize, other.similarity):
+            return False
+        if type(self.model) is not type(other.model) or self.tokenizer.get_vocab() != other.tokenizer.get_vocab():
+            return False
+        mine, theirs = self.model.state_dict(), other.model.state_dict()
+        return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
 
     @property
     def dim(self) -> int:
@@ -124,7 +156,8 @@ class Encoder(nn.Module):
             if is_haystack_folder(folder):
                 # Haystack's DPR encoders: the [CLS] vector, dot product, unless a note of ours says otherwise.
                 backbone, tokenizer = load_haystack_language_model(folder)
-                return cls(backbone, tokenizer, *declared_pooling(name), source=name)
+                pooling, normalize, similarity = declared_pooling(name)
+                return cls(backbone, tokenizer, pooling, normalize, source=name, similarity=similarity)
             contents = sorted(p.name for p in folder.iterdir())[:10] or "nothing"
             raise OSError(
                 f"{folder} holds no model dpr_nb can load: expected config.json (transformers, "
@@ -168,8 +201,8 @@ class Encoder(nn.Module):
                     backbone = AutoModel.from_pretrained(name, dtype=torch.float32, add_pooling_layer=False, **hub)
             else:
                 backbone = AutoModel.from_pretrained(name, dtype=torch.float32, **hub)
-        pooling, normalize = declared_pooling(name, **hub)
-        return cls(backbone, tokenizer, pooling, normalize, source=name)
+        pooling, normalize, similarity = declared_pooling(name, **hub)
+        return cls(backbone, tokenizer, pooling, normalize, source=name, similarity=similarity)
 
     def save(
         self, directory: str | Path, role: str, max_seq_length: int | None = None, similarity: str = "dot_product"
@@ -214,7 +247,8 @@ class Encoder(nn.Module):
             similarity,
             dpr_role=role if dpr_format else None,
         )
-        note = {"pooling": self.pooling, "normalize": self.normalize, "base_model": self.source}
+        note = {"pooling": self.pooling, "normalize": self.normalize, "similarity": similarity}
+        note["base_model"] = self.source
         (directory / ENCODER_FILE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
 
 
@@ -233,12 +267,16 @@ _UNKNOWN = object()  # a file of a hub model that could not be fetched: neither 
 _REPRODUCIBLE_MODULES = ("Transformer", "Pooling", "Normalize")
 
 
-def declared_pooling(name_or_path: str, revision: str | None = None, token=None) -> tuple[str, bool]:
-    """(pooling, normalize) as the checkpoint declares it: our own note, sentence-transformers' modules, or CLS.
+def declared_pooling(name_or_path: str, revision: str | None = None, token=None) -> tuple[str, bool, str | None]:
+    """(pooling, normalize, similarity) as the checkpoint declares them: our own note, sentence-transformers' files,
+    or [CLS] and no similarity for DPR and BERT (None: the dot product, or cosine where vectors are normalised).
 
-    A hub model whose files cannot be checked (offline, before its first download) gets [CLS] with a warning, not
-    silently; a sentence-transformers model with a module dpr_nb cannot reproduce (a Dense layer, max pooling, ...)
-    is refused, since its vectors would not be the model's own.
+    A sentence-transformers model says how it compares vectors in `config_sentence_transformers.json`
+    (`similarity_fn_name`; one that names none is compared by cosine, as sentence-transformers reads it), whether
+    or not it has a Normalize module. A hub model whose files cannot be checked (offline, before its first download)
+    gets [CLS] with a warning, not silently; a sentence-transformers model with a module dpr_nb cannot reproduce (a
+    Dense layer, max pooling, ...) or a similarity it does not have is refused, since its scores would not be the
+    model's own.
     """
 
     def read(filename: str):
@@ -265,9 +303,11 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
             return _UNKNOWN
 
     note = read(ENCODER_FILE)
-    if note and note is not _UNKNOWN:
-        return note["pooling"], bool(note["normalize"])
+    if note and note is not _UNKNOWN and "similarity" in note:  # our own note says it all (dpr_nb 0.3 on)
+        return note["pooling"], bool(note["normalize"]), note["similarity"]
     modules = read("modules.json")
+    if note and note is not _UNKNOWN and modules is _UNKNOWN:
+        return note["pooling"], bool(note["normalize"]), None
     if modules is _UNKNOWN or note is _UNKNOWN:
         warnings.warn(
             f"{name_or_path}: could not fetch its pooling settings (modules.json; offline?), so it is "
@@ -275,9 +315,22 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
             "load it once online (or `dpr-nb fetch` it) so that its own pooling is used.",
             stacklevel=3,
         )
-        return "cls", False
+        return "cls", False, None
+    similarity = None
+    if modules:
+        settings = read("config_sentence_transformers.json")
+        named = (settings if isinstance(settings, dict) else {}).get("similarity_fn_name") or "cosine"
+        if named not in SIMILARITY_FN_NAMES:
+            raise ValueError(
+                f"{name_or_path}: its config_sentence_transformers.json compares vectors by "
+                f"similarity_fn_name={named!r}, which dpr_nb does not have (only 'cosine' and 'dot'): its scores "
+                "would not be the model's own. Choose a checkpoint trained with cosine or the dot product."
+            )
+        similarity = SIMILARITY_FN_NAMES[named]
+    if note:
+        return note["pooling"], bool(note["normalize"]), note.get("similarity", similarity)
     if not modules:
-        return "cls", False
+        return "cls", False, None
     pooling, normalize = "cls", False
     for module in modules:
         kind = module.get("type", "").rsplit(".", 1)[-1]
@@ -299,7 +352,7 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
             pooling = modes[0]
         elif kind == "Normalize":
             normalize = True
-    return pooling, normalize
+    return pooling, normalize, similarity
 
 
 def _pooling_modes(settings: dict) -> list[str]:
@@ -354,10 +407,13 @@ def tiny_encoder(seed: int = 0, hidden_size: int = 64, num_layers: int = 2, pool
 
 
 class BiEncoder(nn.Module):
-    """Two encoders with separate weights, as in DPR: questions and passages are different kinds of text.
+    """A query encoder and a passage encoder: two modules with their own weights, as in DPR, or one module in both
+    roles (`shares_encoders`), as sentence-transformers and Tevatron train: half the weights, gradients and optimizer
+    state, and on a small dataset no second copy to drift.
 
-    `share_encoders()` ties them into one (TrainConfig.share_encoders), as sentence-transformers and Tevatron train
-    by default: half the weights, gradients and optimizer state, and on a small dataset no second copy to drift.
+    Which of the two a model is, is decided once: when it is built from checkpoints (`from_pretrained`) or loaded
+    from a saved folder, from what it is. Evaluating, embedding or saving never changes it; a run changes it only
+    when its TrainConfig says so (`share_encoders=True` or `False`).
     """
 
     def __init__(self, query_encoder: Encoder, passage_encoder: Encoder):
@@ -372,7 +428,17 @@ class BiEncoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, query_model: str, passage_model: str, **kwargs) -> BiEncoder:
-        return cls(Encoder.from_pretrained(query_model, **kwargs), Encoder.from_pretrained(passage_model, **kwargs))
+        """Both roles' checkpoints. One encoder in both roles when both are one checkpoint trained as one encoder (a
+        sentence-transformers model that compares by cosine), whether named by a hub name or a local copy; DPR's two
+        otherwise (DPR, BERT, the tiny model; two copies when both roles name one such checkpoint)."""
+        query = Encoder.from_pretrained(query_model, **kwargs)
+        same_name = str(passage_model) == str(query_model)
+        passage = query if same_name else Encoder.from_pretrained(passage_model, **kwargs)
+        if query.same_checkpoint(passage):
+            if query.similarity == "cosine":
+                return cls(query, query)
+            passage = copy.deepcopy(query) if same_name else passage
+        return cls(query, passage)
 
     @property
     def shares_encoders(self) -> bool:
@@ -380,19 +446,22 @@ class BiEncoder(nn.Module):
 
     @property
     def trained_as_one_encoder(self) -> bool:
-        """Whether the model is one encoder already (a dpr_nb model saved after training shared), or both roles load
-        one checkpoint that normalises its vectors: a sentence-transformers model trained with cosine similarity as a
-        single encoder for questions and passages (the signal `similarity_function` reads too). DPR and BERT
-        checkpoints, and the tiny model, do not normalise: they train as two."""
-        # One source means one checkpoint, so the query encoder's normalisation is the passage encoder's too.
-        same_checkpoint = self.query_encoder.source == self.passage_encoder.source
-        return self.shares_encoders or (same_checkpoint and self.query_encoder.normalize)
+        """Before 0.3: whether a run would train the model as one encoder. A model is now one encoder or two from
+        the moment it is built or loaded: read `shares_encoders`."""
+        warnings.warn(
+            "BiEncoder.trained_as_one_encoder is now shares_encoders: whether the model is one encoder is decided "
+            "when it is built or loaded. This name goes in a later release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.shares_encoders
 
     def share_encoders(self) -> None:
         """One encoder for questions and passages from now on: the query encoder, which both started as."""
         if self.shares_encoders:
             return
-        if self.query_encoder.source != self.passage_encoder.source:
+        same_start = self.query_encoder.source == self.passage_encoder.source
+        if not (same_start or self.query_encoder.same_checkpoint(self.passage_encoder)):
             raise ValueError(
                 f"share_encoders=True trains one encoder for questions and passages, so both must start "
                 f"from the same model; the query encoder is {self.query_encoder.source!r} and the "
@@ -423,8 +492,9 @@ class BiEncoder(nn.Module):
 
     @property
     def similarity_function(self) -> str:
-        # A checkpoint that normalises its vectors was trained with cosine similarity; DPR/BERT with dot product.
-        return "cosine" if self.query_encoder.normalize else "dot_product"
+        """How the query encoder's checkpoint compares vectors (Encoder.similarity): cosine for a
+        sentence-transformers checkpoint that says so or normalises, the dot product for DPR and BERT."""
+        return self.query_encoder.similarity
 
     default_similarity = similarity_function  # its name before 0.2
 
@@ -436,6 +506,15 @@ class BiEncoder(nn.Module):
         return self.query_encoder(**trim_padding(query)), passages
 
     def save(self, directory: str | Path) -> None:
+        """The two encoder folders alone, without the lengths, title setting and similarity the model was trained
+        with. Save with `dpr_nb.saved_model.save_model_folder` or DensePassageRetriever.save, which write them."""
+        warnings.warn(
+            "BiEncoder.save writes the encoders without the settings they were trained with, so the folder loads "
+            "with the defaults: use dpr_nb.saved_model.save_model_folder or DensePassageRetriever.save. "
+            "BiEncoder.save goes in a later release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         self.query_encoder.save(Path(directory) / "query_encoder", role="query", similarity=self.similarity_function)
         self.passage_encoder.save(
             Path(directory) / "passage_encoder", role="passage", similarity=self.similarity_function

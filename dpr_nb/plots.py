@@ -29,6 +29,7 @@ from matplotlib.patches import Rectangle
 
 from .batches import collate
 from .data import BatchSampler, DPRExample
+from .files import folder_labels
 from .loss import similarity_scores
 
 CLASSES = ("positive", "hard_negative")
@@ -310,14 +311,15 @@ def plot_runs(runs, by: str | Sequence[str] | None = None, x: str = "step", wind
     axis = figure.add_subplot()
     colours, labelled = {}, set()
     window = window or max(1, max(len(run.history.steps) for run in runs) // 20)
-    for run in runs:
-        key = tuple(_setting_label(getattr(run.config, name)) for name in by) if by else (run.name,)
+    labels = folder_labels([getattr(run, "folder", None) for run in runs], [run.name for run in runs])
+    for run, run_label in zip(runs, labels):  # by folder: two sweeps' runs of one name are two lines
+        key = tuple(_setting_label(getattr(run.config, name)) for name in by) if by else (run_label,)
         colour = colours.setdefault(key, f"C{len(colours) % 10}")
         losses = np.array([s["loss"] for s in run.history.steps], dtype=float)
         smooth = np.convolve(losses, np.ones(window) / window, mode="valid") if len(losses) >= window else losses
         steps = np.array([s["step"] for s in run.history.steps])[len(losses) - len(smooth) :]
         questions_per_step = run.config.batch_size * run.config.grad_acc_steps
-        label = ", ".join(f"{n}={v}" for n, v in zip(by, key)) if by else run.name
+        label = ", ".join(f"{n}={v}" for n, v in zip(by, key)) if by else run_label
         axis.plot(
             steps * questions_per_step if x == "questions" else steps,
             smooth,
@@ -354,8 +356,9 @@ def _one_question(table) -> str:
 
 def plot_setting(table, setting: str, metric: str, by: str | None = None) -> Figure:
     """`metric` against one setting: each run as a dot, the mean over its seeds with a bar of ± one standard
-    deviation. With `by`, one line per value of that second setting. The title says how much one question is
-    worth in the metric, the smallest difference the table can show.
+    deviation (of the seeds, n - 1). A point with a single run has no bar: one run measures no spread, and a bar of
+    zero length would read as a certain value. With `by`, one line per value of that second setting. The title says
+    how much one question is worth in the metric, the smallest difference the table can show.
 
     `table` is dpr_nb.runs.compare's (a DataFrame with the setting and metric as columns).
 
@@ -379,7 +382,9 @@ def plot_setting(table, setting: str, metric: str, by: str | None = None) -> Fig
         rows = table if line is None else table[_group_key(table, [by])[0] == line]
         keys = _group_key(rows, [setting])[0]
         grouped = rows.groupby(keys, sort=False)[metric]
-        means, stds = grouped.mean(), grouped.std().fillna(0.0)
+        # A single run's std is NaN (n - 1 = 0), and matplotlib draws no bar for a NaN error: left so, not filled
+        # with 0, which would draw a zero-length bar that claims a spread was measured.
+        means, stds = grouped.mean(), grouped.std()
         order = [c for c in categories if c in means.index]
         if numeric:
             positions = np.array([float(rows[setting][keys == c].iloc[0]) for c in order])

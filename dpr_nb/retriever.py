@@ -16,7 +16,6 @@ choose one, and an argument that cannot apply here raises an error or warns inst
 from __future__ import annotations
 
 import contextlib
-import json
 import numbers
 import tempfile
 import warnings
@@ -25,23 +24,22 @@ from pathlib import Path
 
 import torch
 
+from .batches import evaluation_batches
 from .config import TrainConfig
 from .data import DPRExample, load_dpr_file
 from .document_store import Document
 from .embedding import TextEmbedder
-from .encoders import BiEncoder, Encoder
+from .encoders import BiEncoder
 from .files import (
     SaveFailedError,
     ensure_writable,
     folder_lock,
-    recover_folder,
-    replace_folder,
-    temporary_folder,
 )
+from .report import evaluate as evaluate_report
+from .saved_model import read_model_folder, save_model_folder
 from .splits import load_training_data
-from .trainer import History, Trainer, checkpoints_to_replace, resolve_device
+from .trainer import History, Trainer, checkpoints_to_replace, resolve_device, resolve_similarity
 
-RETRIEVER_FILE = "retriever_config.json"
 _UNSET = object()  # tells an argument the caller left alone from one they set to its default
 
 
@@ -207,15 +205,19 @@ class DensePassageRetriever(TextEmbedder):
         num_positives: int = 1,
         embed_title: bool | None = None,
     ) -> dict:
-        """The report (dpr_nb.report) on a DPR file or a list of examples, without training."""
+        """The report (dpr_nb.report) on a DPR file or a list of examples, without training. The model is only
+        read: evaluating never changes its weights, or whether it is one encoder or two."""
         examples = load_dpr_file(data) if isinstance(data, (str, Path)) else list(data)
         config = self._config(
             batch_size=batch_size or self.batch_size,
             num_hard_negatives=num_hard_negatives,
             num_positives=num_positives,
             embed_title=self.embed_title if embed_title is None else embed_title,
+            temperature=self.train_config.temperature if self.train_config else None,  # the loss it trained with
         )
-        return Trainer(self.model, config, []).evaluate(examples)
+        similarity_function, temperature = resolve_similarity(config, self.model)
+        batches = evaluation_batches(examples, self.model, config)
+        return evaluate_report(self.model, batches, similarity_function, temperature, self.device)
 
     def train(
         self,
@@ -373,62 +375,17 @@ class DensePassageRetriever(TextEmbedder):
         query_encoder_dir: str = "query_encoder",
         passage_encoder_dir: str = "passage_encoder",
     ) -> None:
-        """Write the model atomically: into a temporary folder first, which then replaces save_dir.
-
-        The folder also gets a model card, README.md (dpr_nb.model_card), with the training and top-k curves.
-        """
-        save_dir = Path(save_dir)
-        with folder_lock(save_dir):  # never two processes writing one folder: one model would be lost
-            self._save(save_dir, query_encoder_dir, passage_encoder_dir)
-
-    def _save(self, save_dir: Path, query_encoder_dir: str, passage_encoder_dir: str) -> None:
-        recover_folder(save_dir)  # an earlier save a kill interrupted: finished, and dead processes' copies removed
-        temporary = temporary_folder(save_dir)
-        self.model.query_encoder.save(
-            temporary / query_encoder_dir,
-            role="query",
-            max_seq_length=self.max_seq_len_query,
-            similarity=self.similarity_function,
+        """Write the model atomically, in the one saved-model folder (dpr_nb.saved_model), with a model card."""
+        save_model_folder(
+            save_dir,
+            self,
+            self.train_config,
+            self.history,
+            self.reports,
+            self.corpus_results,
+            query_encoder_dir,
+            passage_encoder_dir,
         )
-        self.model.passage_encoder.save(
-            temporary / passage_encoder_dir,
-            role="passage",
-            max_seq_length=self.max_seq_len_passage,
-            similarity=self.similarity_function,
-        )
-        settings = {
-            "max_seq_len_query": self.max_seq_len_query,
-            "max_seq_len_passage": self.max_seq_len_passage,
-            "embed_title": self.embed_title,
-            "similarity_function": self.similarity_function,
-            "query_encoder_dir": query_encoder_dir,
-            "passage_encoder_dir": passage_encoder_dir,
-            # Both folders hold the same weights then (for tools that expect two); load reads them as one encoder.
-            "shared_encoders": self.model.shares_encoders,
-        }
-        (temporary / RETRIEVER_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-        if self.train_config:
-            self.train_config.save(temporary / "train_config.json")
-        if self.history:
-            self.history.save(temporary / "history.json")
-        from .model_card import write_model_card
-
-        corpus_metrics = {f"{split}, full corpus": result for split, result in self.corpus_results.items()}
-        write_model_card(
-            temporary, self, corpus_metrics=corpus_metrics or None, figures=self._card_figures(), load_dir=str(save_dir)
-        )
-        replace_folder(temporary, save_dir)  # the old save (if any) stays whole until the new one is complete
-
-    def _card_figures(self) -> dict:
-        """The model card's pictures: the training curves, and top-k accuracy when there are corpus results."""
-        from .plots import plot_top_k, plot_training
-
-        figures = {}
-        if self.history and self.history.steps:
-            figures["training"] = plot_training(self.history)
-        if self.corpus_results:
-            figures["top_k_accuracy"] = plot_top_k(self.corpus_results)
-        return figures
 
     @classmethod
     def load(
@@ -447,31 +404,9 @@ class DensePassageRetriever(TextEmbedder):
         **kwargs,
     ) -> DensePassageRetriever:
         """Reload a saved retriever; arguments left out take the values it was saved with."""
-        load_dir = Path(load_dir)
-        recover_folder(load_dir)  # a save killed between its two renames left the complete model beside load_dir
-        if not load_dir.is_dir():
-            raise FileNotFoundError(f"No saved retriever at {load_dir}: expected a folder made by retriever.save().")
-        saved = {}
-        if (load_dir / RETRIEVER_FILE).is_file():
-            saved = json.loads((load_dir / RETRIEVER_FILE).read_text(encoding="utf-8"))
-        elif (load_dir / "train_config.json").is_file():  # a folder without our settings: the run's own lengths
-            trained = TrainConfig.load(load_dir / "train_config.json")
-            saved = {
-                "max_seq_len_query": trained.max_seq_len_query,
-                "max_seq_len_passage": trained.max_seq_len_passage,
-                "embed_title": trained.embed_title,
-                "similarity_function": trained.similarity_function,
-            }
-        pick = lambda given, key, default: given if given is not None else saved.get(key, default)  # noqa: E731
-        query_dir = pick(query_encoder_dir, "query_encoder_dir", "query_encoder")
-        passage_dir = pick(passage_encoder_dir, "passage_encoder_dir", "passage_encoder")
-        query_encoder = Encoder.from_pretrained(load_dir / query_dir)
-        # A model trained as one shared encoder loads as one (half the memory), and trains on as one by default.
-        shared = saved.get("shared_encoders") and (query_dir, passage_dir) == (
-            saved.get("query_encoder_dir"),
-            saved.get("passage_encoder_dir"),
-        )
-        model = BiEncoder(query_encoder, query_encoder if shared else Encoder.from_pretrained(load_dir / passage_dir))
+        saved = read_model_folder(load_dir, query_encoder_dir, passage_encoder_dir)
+        model, settings = saved.model, saved.settings
+        pick = lambda given, key, default: given if given is not None else settings.get(key, default)  # noqa: E731
         retriever = cls(
             document_store=document_store,
             model=model,
@@ -484,8 +419,5 @@ class DensePassageRetriever(TextEmbedder):
             similarity_function=pick(similarity_function, "similarity_function", None),
             **kwargs,
         )
-        if (load_dir / "history.json").is_file():
-            retriever.history = History.from_dict(json.loads((load_dir / "history.json").read_text("utf-8")))
-        if (load_dir / "train_config.json").is_file():
-            retriever.train_config = TrainConfig.load(load_dir / "train_config.json")
+        retriever.history, retriever.train_config = saved.history, saved.train_config
         return retriever

@@ -9,7 +9,8 @@ A run's folder holds, each file written whole (dpr_nb.files):
     run.json           status, seed, device, time, peak memory, library versions, the final reports per split
     train_config.json  its TrainConfig (TrainConfig.load reads it back)
     history.json       every step's loss, learning rate and negatives per question; every evaluation
-    model/             the trained encoders, only with save_model=True
+    model/             the trained model, only with save_model=True: the folder DensePassageRetriever.load reads
+                       (dpr_nb.saved_model), with the settings it was trained with
     tensorboard/       only with tensorboard=True
 
 run.json is written first with status "running" and last with "finished": a folder whose process died on the way
@@ -27,6 +28,7 @@ import platform
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,8 +39,10 @@ import pandas as pd
 import torch
 
 from .config import TrainConfig
+from .embedding import TextEmbedder
 from .encoders import BiEncoder
-from .files import process_alive, replace_folder, temporary_folder, write_text_atomic
+from .files import folder_labels, process_alive, replace_folder, temporary_folder, write_text_atomic
+from .saved_model import save_model_folder
 from .splits import load_training_data
 from .trainer import NEGATIVES, History, Trainer
 
@@ -189,18 +193,18 @@ def train_run(
             logger = TensorBoardLogger(folder / "tensorboard")
             for event, function in logger.callbacks().items():
                 trainer.add_callback(event, function)
-        history = trainer.train()
+        trainer.train()
         if splits["test"]:
             trainer.evaluate(splits["test"], "test")
-        questions = {"dev": len(splits["dev"]), "test": len(splits["test"])}
-        info["reports"] = {
-            record["split"]: {**record, "questions": questions.get(record["split"])}
-            for record in history.evaluations  # the last evaluation of each split wins
-        }
+        info["reports"] = trainer.final_evaluations  # each split's evaluation of the weights training kept
         if save_model:
-            saved = temporary_folder(folder / "model")
-            trainer.model.save(saved)
-            replace_folder(saved, folder / "model")
+            c = config
+            embedder = TextEmbedder(
+                trainer.model, c.max_seq_len_query, c.max_seq_len_passage, c.embed_title, trainer.similarity_function
+            )
+            save_model_folder(
+                folder / "model", embedder, config, trainer.history, trainer.reports, trainer.corpus_results
+            )
     except BaseException as error:
         info["status"] = STOPPED if isinstance(error, (RunStopped, KeyboardInterrupt)) else FAILED
         info["error"] = f"{type(error).__name__}: {error}"
@@ -276,6 +280,13 @@ def config_diff(configs: Sequence[TrainConfig]) -> list[str]:
     return [name for name in (values[0] if values else {}) if len({json.dumps(v[name]) for v in values}) > 1]
 
 
+def run_labels(runs: Sequence[Run]) -> list[str]:
+    """Each run's folder, relative to the folder that holds them all (dpr_nb.files.folder_labels): its name for the
+    runs of one sweep, "sweep/name" for runs of several, so two runs of one name (the same settings in two sweeps)
+    are two rows."""
+    return folder_labels([run.folder for run in runs], [run.name for run in runs])
+
+
 def _metric_split(runs: Sequence[Run]) -> str | None:
     """The split a comparison reports: test where every run has one (questions no run chose anything by), else dev."""
     for split in ("test", "dev"):
@@ -293,21 +304,27 @@ def compare(
     split: str | None = None,
     csv: str | Path | None = None,
 ) -> pd.DataFrame:
-    """One row per run: the settings that differ between the runs (a config diff), then the metrics of `split`'s
-    final evaluation (test where every run has one, else dev), the questions it had, the mean negatives per
-    question of the run's steps, the steps, seconds and peak memory.
+    """One row per run, named by its folder (`run_labels`): the settings that differ between the runs (a config
+    diff), then the metrics of `split`'s final evaluation (test where every run has one, else dev; of the weights
+    the run kept), the questions it had, the mean negatives per question of the run's steps, the steps, seconds and
+    peak memory.
 
     `where` keeps rows by column: {"batch_size": 16} or {"top_5_accuracy": lambda v: v > 0.3}; `sort_by` sorts
     (descending unless `ascending`); `csv` also writes the table there.
     """
-    runs = list(runs)
+    runs, labels = list(runs), run_labels(runs)
+    if len(set(labels)) < len(labels):
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        warnings.warn(
+            f"compare: {repeated} were given more than once (the same run folder); each is one row.", stacklevel=2
+        )
     split = split or _metric_split(runs)
     settings = config_diff([run.config for run in runs])
     if metrics is None:
         present = {key for run in runs for key in run.reports.get(split, {})}
         metrics = [name for name in DEFAULT_METRICS if name in present]
     rows = {}
-    for run in runs:
+    for label, run in zip(labels, runs):
         report, steps = run.reports.get(split, {}), run.history.steps
         row = {name: getattr(run.config, name) for name in settings}
         row["status"] = run.status
@@ -318,7 +335,7 @@ def compare(
         row["seconds"] = math.nan if run.seconds is None else run.seconds
         memory = run.info.get("peak_memory_mb")
         row["peak_memory_mb"] = math.nan if memory is None else memory
-        rows[run.name] = row
+        rows[label] = row  # keyed by folder: two sweeps' runs of the same settings are two rows
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "run"
     table.attrs["split"] = split  # which split's questions the metrics are of, for summarize and the plots

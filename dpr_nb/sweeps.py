@@ -127,7 +127,19 @@ def plan_sweep(
             except (ValueError, TypeError) as error:
                 raise ValueError(f"The sweep's point {point}: {error}") from None
             plan.append((run_name(tags), config, tags))
+    _refuse_repeated_names([name for name, _, _ in plan], "two points of the sweep")
     return plan
+
+
+def _refuse_repeated_names(names: Sequence[str], what: str) -> None:
+    """A run's name is its folder: two runs of one name would overwrite each other's results."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"{what} make runs of the same name ({', '.join(repeated)}): a run's name is its folder, so one would "
+            "overwrite the other. Give each point other settings, or put the sweeps in separate runs_dirs and "
+            "estimate them as {sweep_name: plan, ...}."
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -145,15 +157,25 @@ def _evaluations(config: TrainConfig, steps: int, has_dev: bool, has_test: bool)
     return dev + int(has_test)
 
 
-def estimate_cost(plan: Sequence[tuple[str, TrainConfig, dict]], probe_steps: int = 3) -> pd.DataFrame:
+def estimate_cost(
+    plan: Sequence[tuple[str, TrainConfig, dict]] | Mapping[str, Sequence[tuple[str, TrainConfig, dict]]],
+    probe_steps: int = 3,
+) -> pd.DataFrame:
     """Each run's time and memory, from `probe_steps` measured steps (after one untimed warm-up step) and one
     measured evaluation of each kind of run. `table.attrs["total_seconds"]` is the whole plan's.
+
+    `plan` is plan_sweep's list, or several sweeps' as {sweep folder: plan}: their rows are then named
+    "folder/run", since two sweeps may each have a run of the same name (batch 32 in a caching and a batch-size
+    sweep). One list whose runs share a name is refused: one row would hide the other's cost.
 
     Memory: on a GPU the probe's measured peak; on a CPU the weights, gradients and AdamW's two moments (16 bytes
     a parameter), which a run needs at least.
     """
     if probe_steps < 1:
         raise ValueError(f"probe_steps={probe_steps} must be at least 1.")
+    if isinstance(plan, Mapping):
+        plan = [(f"{sweep}/{name}", config, tags) for sweep, runs in plan.items() for name, config, tags in runs]
+    _refuse_repeated_names([name for name, _, _ in plan], "estimate_cost: runs of the plan")
     data, measured, rows = {}, {}, {}
     for name, config, _ in plan:
         data_key = json.dumps([config.data_dir, config.train_filename, config.dev_filename, config.test_filename])

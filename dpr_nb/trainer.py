@@ -39,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from .batches import Batch, collate
+from .batches import Batch, collate, evaluation_batches
 from .checkpoints import (
     checkpoint_folders,
     latest_checkpoint,
@@ -183,11 +183,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def resolve_sharing(config: TrainConfig, model: BiEncoder) -> bool:
-    """Whether a run trains one shared encoder: the config's choice, else how the checkpoint was trained."""
-    return config.share_encoders if config.share_encoders is not None else model.trained_as_one_encoder
-
-
 def resolve_learning_rate(config: TrainConfig, model: BiEncoder) -> float:
     """The config's learning rate, else the recipe the checkpoint was trained with: a checkpoint that normalises its
     vectors (sentence-transformers') 2e-5, as its training examples use; DPR and BERT 1e-5, as DPR and Haystack."""
@@ -214,9 +209,9 @@ class Trainer:
     ):
         self.model, self.config, self.progress_bar = model, config, progress_bar
         model.check_lengths(config.max_seq_len_query, config.max_seq_len_passage)
-        if resolve_sharing(config, model):
+        if config.share_encoders:
             model.share_encoders()
-        else:  # share_encoders=False on a model saved shared: train its two roles apart from here on
+        elif config.share_encoders is False:  # on a model saved shared: train its two roles apart from here on
             model.separate_encoders()
         if config.dropout is not None:
             for encoder in {id(e): e for e in (model.query_encoder, model.passage_encoder)}.values():
@@ -229,8 +224,11 @@ class Trainer:
         self.autocast_dtype, self.scaler = self._precision()
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.history = History()
+        # Per split, of the latest evaluation, which after training is that of the weights kept: the full report
+        # (with its table), the corpus result (with eval_corpus), and the numbers of both with the questions.
         self.reports: dict[str, dict] = {}
-        self.corpus_results: dict = {}  # split -> dpr_nb.corpus_eval.CorpusResult, with eval_corpus
+        self.corpus_results: dict = {}  # split -> dpr_nb.corpus_eval.CorpusResult
+        self.final_evaluations: dict[str, dict] = {}
         self.step = 0
         self.total_steps: int | None = None  # optimizer steps of the whole run, known once train() starts
         self._corpus = None  # the eval_corpus passages, read once
@@ -263,11 +261,7 @@ class Trainer:
 
     def evaluation_batches(self, examples: Sequence[DPRExample]) -> list:
         """Fixed batches (no shuffling, the first hard negatives) so every evaluation ranks the same candidates."""
-        c = self.config
-        sampler = BatchSampler(
-            examples, c.eval_batch_size or c.batch_size, c.num_positives, c.num_hard_negatives, shuffle=False
-        )
-        return [self.make_batch(items) for items in sampler]
+        return evaluation_batches(examples, self.model, self.config)
 
     def evaluate(self, examples: Sequence[DPRExample], split: str = "dev") -> dict:
         """The report on `examples`, recorded in the history and sent to the "on_evaluate" callbacks."""
@@ -416,7 +410,8 @@ class Trainer:
         dev_batches = self.evaluation_batches(self.dev_examples) if self.dev_examples else None
         start_epoch = self._resume(optimizer, scheduler, sampler) if resume else 0
         if resume and (self.step >= total_steps or self.history.stopped_early_at):
-            return self.history  # the checkpoint is of a finished run
+            self._keep_best_weights(dev_batches)  # the checkpoint is of a finished run: nothing left to train
+            return self.history
         self._emit("on_train_start")
 
         progress = tqdm(
@@ -473,12 +468,23 @@ class Trainer:
         progress.close()
         if dev_batches and not stop:
             self._evaluate_dev(dev_batches)
-        if c.checkpoint_dir:
+        if c.checkpoint_dir:  # the training state: the last step's weights, and the best ones beside them
             self._checkpoint(optimizer, scheduler, sampler, c.n_epochs - 1)
-        if self._best_weights is not None:
-            self.model.load_state_dict(self._best_weights)  # what training leaves behind: the best evaluation's
+        self._keep_best_weights(dev_batches)
         self._emit("on_train_end", self.history)
         return self.history
+
+    def _keep_best_weights(self, dev_batches) -> None:
+        """Leave the model with the weights training keeps (the best evaluation's, with selection_metric) and dev's
+        report about those weights: what is saved, what the model card says and what a resume returns are the same
+        weights, described by their own evaluation, not the last step's."""
+        if self._best_weights is not None:
+            self.model.load_state_dict(self._best_weights)
+        kept_step = self.history.best.get("step", self.step)
+        if dev_batches and self.final_evaluations.get("dev", {}).get("step") != kept_step:
+            # The last dev evaluation was of other weights (or, resuming a finished run, there was none yet). The
+            # curve in the history keeps its evaluations as they were; this one describes the weights kept.
+            self._evaluate_batches(dev_batches, "dev", self.dev_examples, step=kept_step, in_history=False)
 
     def _evaluate_dev(self, dev_batches) -> bool:
         """Evaluate on dev and keep the best weights by selection_metric; True when early stopping says stop."""
@@ -604,16 +610,28 @@ class Trainer:
         self.history, self.step = History.from_dict(history), state["step"]
         return state["epoch"]
 
-    def _evaluate_batches(self, batches, split: str, examples: Sequence[DPRExample] | None = None) -> dict:
+    def _evaluate_batches(
+        self,
+        batches,
+        split: str,
+        examples: Sequence[DPRExample] | None = None,
+        step: int | None = None,
+        in_history: bool = True,
+    ) -> dict:
+        """Evaluate the model as it is now, as of `step` (default: this step); recorded in the history (and sent to
+        the "on_evaluate" callbacks) unless `in_history` is False."""
         report = evaluate(self.model, batches, self.similarity_function, self.temperature, self.device)
         self.reports[split] = report  # the latest full report (with its table) per split
-        record = {"step": self.step, "split": split, **{k: v for k, v in report.items() if k != "report"}}
+        record = {"step": self.step if step is None else step, "split": split}
+        record.update({k: v for k, v in report.items() if k != "report"})
         if self.config.eval_corpus and examples:
             result = self._corpus_evaluation(examples)
             self.corpus_results[split] = result
             record.update({k: v for k, v in result.metrics.items() if k != "questions"})
-        self.history.evaluations.append(record)
-        self._emit("on_evaluate", record)
+        self.final_evaluations[split] = {**record, "questions": len(examples) if examples is not None else None}
+        if in_history:
+            self.history.evaluations.append(record)
+            self._emit("on_evaluate", record)
         return report
 
 

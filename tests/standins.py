@@ -88,14 +88,17 @@ _ABSENT = (
 )
 
 
-def hub_cache(root: str | Path) -> Path:
-    """A Hugging Face cache under `root` (use as HF_HOME) with the stand-ins under their hub names."""
+def hub_cache(root: str | Path, copies: dict[str, Path] | None = None) -> Path:
+    """A Hugging Face cache under `root` (use as HF_HOME) with the stand-ins under their hub names, and `copies`
+    (hub name -> a model folder) copied in under theirs."""
     hub = Path(root) / "hub"
     makers = {
         QUESTION_MODEL: functools.partial(save_dpr_checkpoint, role="question", seed=1),
         CONTEXT_MODEL: functools.partial(save_dpr_checkpoint, role="context", seed=2),
         BERT_MODEL: functools.partial(save_bert_checkpoint, seed=3),
     }
+    for name, folder in (copies or {}).items():
+        makers[name] = functools.partial(shutil.copytree, folder)
     for name, make in makers.items():
         repo = hub / f"models--{name.replace('/', '--')}"
         snapshot = repo / "snapshots" / REVISION

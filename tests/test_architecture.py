@@ -89,6 +89,7 @@ LAYERS = {
     "inspection": TOOLS,
     "plots": TOOLS,
     "model_card": TOOLS,
+    "saved_model": TOOLS,
     "squad": TOOLS,
     "mining": TOOLS,
     "data_tools": TOOLS,

@@ -102,14 +102,14 @@ def test_save_is_atomic_and_replaces_an_older_save(tmp_path):
 
 def test_sentence_transformers_checkpoint_keeps_its_declared_pooling(tmp_path):
     path = need(MINILM)
-    assert declared_pooling(str(path)) == ("mean", True)
+    assert declared_pooling(str(path)) == ("mean", True, "cosine")
     encoder = Encoder.from_pretrained(path)
     assert (encoder.pooling, encoder.normalize) == ("mean", True)
     retriever = DensePassageRetriever(
         query_embedding_model=str(path), passage_embedding_model=str(path), use_gpu=False, progress_bar=False
     )
     assert retriever.similarity_function == "cosine"
-    assert retriever.model.trained_as_one_encoder  # so TrainConfig's default trains it as one shared encoder
+    assert retriever.model.shares_encoders  # built as one encoder: TrainConfig's default trains it as one
     embeddings = retriever.embed_queries(QUESTIONS)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     retriever.save(tmp_path)
@@ -124,10 +124,10 @@ def test_plain_bert_folder_defaults_to_cls(tmp_path):
     encoder = tiny_encoder(pooling="mean")
     encoder.model.save_pretrained(tmp_path)
     encoder.tokenizer.save_pretrained(tmp_path)
-    assert declared_pooling(str(tmp_path)) == ("cls", False)
+    assert declared_pooling(str(tmp_path)) == ("cls", False, None)
     assert Encoder.from_pretrained(tmp_path).pooling == "cls"
     # bert-base-uncased for both roles (the from_scratch preset): DPR's two encoders by default, not one shared
-    assert not BiEncoder.from_pretrained(str(tmp_path), str(tmp_path)).trained_as_one_encoder
+    assert not BiEncoder.from_pretrained(str(tmp_path), str(tmp_path)).shares_encoders
 
 
 def test_unknown_model_gives_a_clear_error(tmp_path):
@@ -155,7 +155,7 @@ def test_sentence_transformers_6_pooling_mode_is_read(tmp_path):
     (tmp_path / "1_Pooling" / "config.json").write_text(
         json.dumps({"embedding_dimension": 64, "pooling_mode": "mean", "include_prompt": True})
     )
-    assert declared_pooling(str(tmp_path)) == ("mean", True)
+    assert declared_pooling(str(tmp_path)) == ("mean", True, "cosine")
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": 64, "pooling_mode": "max"}))
     with pytest.raises(ValueError, match=r"its pooling \['max'\] is not one dpr_nb can reproduce"):
         declared_pooling(str(tmp_path))
@@ -188,11 +188,11 @@ def test_a_hub_model_whose_pooling_cannot_be_fetched_warns_instead_of_silently_t
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.warns(UserWarning, match="could not fetch its pooling settings"):
-        assert declared_pooling("sentence-transformers/not-downloaded") == ("cls", False)
+        assert declared_pooling("sentence-transformers/not-downloaded") == ("cls", False, None)
     hub_cache(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert declared_pooling(QUESTION_MODEL) == ("cls", False)
+        assert declared_pooling(QUESTION_MODEL) == ("cls", False, None)
 
 
 def test_a_model_from_facebooks_dpr_checkpoints_trains_saves_and_reloads_twice(tmp_path):
@@ -221,7 +221,7 @@ def test_a_model_from_facebooks_dpr_checkpoints_trains_saves_and_reloads_twice(t
         progress_bar=False,
     )
     assert retriever.model.query_encoder.pooling == "cls" and retriever.similarity_function == "dot_product"
-    assert not retriever.model.trained_as_one_encoder  # DPR's two encoders by default
+    assert not retriever.model.shares_encoders  # DPR's two encoders by default
     for round_ in ("first", "second"):
         retriever.train(**settings)
         retriever.save(tmp_path / round_)
@@ -263,3 +263,73 @@ def test_saved_encoder_folders_are_sentence_transformers_models_with_the_same_ve
     # ... and dpr_nb reloads it with the same pooling
     reloaded = DensePassageRetriever.load(tmp_path, use_gpu=False, progress_bar=False)
     np.testing.assert_array_equal(reloaded.embed_queries(QUESTIONS), retriever.embed_queries(QUESTIONS))
+
+
+def mean_pooled_checkpoint(folder, similarity_fn_name: str | None, normalize: bool = False, seed: int = 1):
+    """A sentence-transformers checkpoint as its library writes one: mean pooling, Normalize or not, and
+    config_sentence_transformers.json naming the similarity (or, as older versions, none)."""
+    encoder = tiny_encoder(seed=seed)
+    encoder.model.save_pretrained(folder)
+    encoder.tokenizer.save_pretrained(folder)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    settings = {"__version__": {"sentence_transformers": "3.0.0"}}
+    if similarity_fn_name is not None:
+        settings["similarity_fn_name"] = similarity_fn_name
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(settings))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "named, normalize, expected",
+    [("cosine", False, "cosine"), (None, False, "cosine"), ("dot", False, "dot_product"), ("cosine", True, "cosine")],
+)
+def test_a_sentence_transformers_checkpoint_scores_as_its_config_says(tmp_path, named, normalize, expected):
+    """similarity_fn_name decides, not only a Normalize module: a mean-pooled cosine model without one trained with
+    the dot product, temperature 1 and 1e-5 before. None: sentence-transformers reads a model naming none as cosine."""
+    from dpr_nb import TrainConfig
+    from dpr_nb.trainer import Trainer
+
+    path = str(mean_pooled_checkpoint(tmp_path / "model", named, normalize))
+    assert declared_pooling(path) == ("mean", normalize, expected)
+    model = BiEncoder.from_pretrained(path, path)
+    assert model.similarity_function == expected
+    assert model.shares_encoders == (expected == "cosine")  # trained as one encoder
+    trainer = Trainer(model, TrainConfig.preset("smoke", learning_rate=None, temperature=None), [])
+    assert (trainer.similarity_function, trainer.temperature, trainer.learning_rate) == (
+        (expected, 0.05, 2e-5) if expected == "cosine" else (expected, 1.0, 1e-5)
+    )
+    retriever = DensePassageRetriever(model=model, use_gpu=False, progress_bar=False)
+    retriever.save(tmp_path / "saved")
+    assert DensePassageRetriever.load(tmp_path / "saved", use_gpu=False).similarity_function == expected
+
+
+def test_a_similarity_dpr_nb_does_not_have_is_refused_in_one_line(tmp_path):
+    path = mean_pooled_checkpoint(tmp_path, "euclidean")
+    with pytest.raises(ValueError, match=r"similarity_fn_name='euclidean', which dpr_nb does not have"):
+        Encoder.from_pretrained(path)
+
+
+def test_a_hub_name_and_a_local_copy_of_one_checkpoint_are_one_checkpoint(tmp_path, monkeypatch):
+    """The query encoder by its hub name, the passage encoder from a downloaded copy: one checkpoint, built as one
+    encoder; a different checkpoint in either role stays two."""
+    from standins import hub_cache
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    cached = mean_pooled_checkpoint(tmp_path / "copy", "cosine")
+    hub_cache(tmp_path, {"someone/mini-cosine": cached})
+    model = BiEncoder.from_pretrained("someone/mini-cosine", str(cached))
+    assert model.shares_encoders and model.similarity_function == "cosine"
+    other = mean_pooled_checkpoint(tmp_path / "other", "cosine", seed=2)
+    assert not BiEncoder.from_pretrained("someone/mini-cosine", str(other)).shares_encoders

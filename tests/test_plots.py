@@ -246,6 +246,30 @@ def test_plot_setting_draws_the_mean_and_std_over_seeds():
         plot_setting(sweep_table(), "batch_size", "top5")
 
 
+def test_plot_setting_draws_no_bar_for_a_point_with_one_run():
+    import pandas as pd
+
+    from dpr_nb.plots import plot_setting
+
+    # batch 4: one run, no spread measured; batch 16: two runs, 0.41 and 0.45, mean 0.43, sample std (n - 1)
+    # sqrt(((0.41 - 0.43)^2 + (0.45 - 0.43)^2) / 1) = 0.02 * sqrt(2) = 0.0282843.
+    table = pd.DataFrame({"batch_size": [4, 16, 16], "top_5_accuracy": [0.30, 0.41, 0.45], "questions": [100] * 3})
+    axis = plot_setting(table, "batch_size", "top_5_accuracy").axes[0]
+    (container,) = axis.containers
+    line, caps, (bar_lines,) = container.lines
+    assert line.get_ydata() == pytest.approx([0.30, 0.43])
+    # A bar that matplotlib would draw: a segment with finite ends, keyed by its x, valued by its half-length.
+    drawn = {
+        float(segment[0, 0]): (segment[1, 1] - segment[0, 1]) / 2
+        for segment in map(np.asarray, bar_lines.get_segments())
+        if segment.size and np.isfinite(segment).all()
+    }
+    assert drawn == {16.0: pytest.approx(0.0282843, abs=1e-6)}
+    # Nor a cap at the one-run point: every cap that is drawn sits at x = 16.
+    cap_points = np.concatenate([cap.get_xydata() for cap in caps])
+    assert cap_points[np.isfinite(cap_points).all(axis=1), 0].tolist() == [16.0, 16.0]
+
+
 def test_plot_heatmap_cells_are_the_means_over_seeds():
     from dpr_nb.plots import plot_heatmap
 

@@ -200,3 +200,53 @@ def test_a_device_the_config_names_is_the_one_training_uses():
     retriever = DensePassageRetriever.from_config(TrainConfig.preset("smoke", device="cpu"), progress_bar=False)
     assert retriever._config(TrainConfig(device="cuda:1")).device == "cuda:1"
     assert retriever._config(TrainConfig(device="auto")).device == "cpu"  # "auto": where the model already is
+
+
+def test_the_tutorials_sequence_keeps_a_two_encoder_minilm_model_two_all_the_way(tmp_path):
+    """evaluate -> train -> evaluate -> train -> save -> load on DPR's two encoders made from one sentence-transformers
+    checkpoint (built as one encoder, split by share_encoders=False). Before, the evaluation after training built a
+    Trainer with share_encoders=None, which tied the model back into one and threw the trained passage encoder away;
+    save then wrote the query encoder twice."""
+    import torch
+
+    from conftest import MINILM, need
+
+    path = str(need(MINILM))
+    retriever = DensePassageRetriever(
+        query_embedding_model=path,
+        passage_embedding_model=path,
+        max_seq_len_query=32,
+        max_seq_len_passage=64,
+        use_gpu=False,
+        progress_bar=False,
+    )
+    assert retriever.model.shares_encoders  # one checkpoint trained as one encoder
+    builtin = write_builtin_dataset(tmp_path / "builtin")
+    for split, count in (("train", 16), ("dev", 8)):  # small, so that MiniLM trains and evaluates in seconds
+        records = json.loads(builtin[split].read_text(encoding="utf-8"))[:count]
+        (tmp_path / f"{split}.json").write_text(json.dumps(records), encoding="utf-8")
+    dev = tmp_path / "dev.json"
+    retriever.evaluate(dev)
+    settings = dict(data_dir=str(tmp_path), train_filename="train.json", dev_filename="dev.json", batch_size=8)
+    settings.update(n_epochs=1, num_warmup_steps=0, save_dir=None)
+    retriever.train(config=TrainConfig(share_encoders=False), **settings)
+    assert not retriever.model.shares_encoders
+
+    def weights(encoder):
+        return {name: value.clone() for name, value in encoder.state_dict().items()}
+
+    trained_passage = weights(retriever.model.passage_encoder)
+    retriever.evaluate(dev)
+    assert not retriever.model.shares_encoders  # evaluation never changes a model
+    assert all(torch.equal(v, retriever.model.passage_encoder.state_dict()[k]) for k, v in trained_passage.items())
+    retriever.train(**settings)  # share_encoders=None: what the model is, two encoders
+    assert not retriever.model.shares_encoders
+    retriever.save(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / "retriever_config.json").read_text())
+    assert saved["shared_encoders"] is False
+    reloaded = DensePassageRetriever.load(tmp_path / "saved", use_gpu=False, progress_bar=False)
+    assert not reloaded.model.shares_encoders
+    documents = [Document(content=p["text"], meta={"name": p["title"]}) for p in builtin_passages()[:8]]
+    np.testing.assert_allclose(reloaded.embed_documents(documents), retriever.embed_documents(documents), atol=1e-6)
+    query, passage = reloaded.model.query_encoder.state_dict(), reloaded.model.passage_encoder.state_dict()
+    assert not all(torch.equal(query[k], passage[k]) for k in query)  # two encoders, trained apart

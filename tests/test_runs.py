@@ -158,3 +158,25 @@ def test_tensorboard_logs_what_the_history_holds(tmp_path):
     negatives = [e.value for e in events.Scalars("train/negatives")]
     assert negatives == [pytest.approx(s["negatives"]) for s in run.history.steps]
     assert events.Scalars("test/loss")[-1].value == pytest.approx(run.reports["test"]["loss"])
+
+
+def test_a_recorded_model_loads_with_the_settings_it_was_trained_with(tmp_path):
+    """train_run(save_model=True) wrote the encoders alone (BiEncoder.save): loading gave lengths 64/256, titles,
+    dot product and two encoders whatever the run used. It now writes the one saved-model folder."""
+    from dpr_nb import DensePassageRetriever
+    from dpr_nb.builtin_data import EXAMPLE_QUESTIONS
+
+    config = SMALL.replace(
+        max_seq_len_query=24, max_seq_len_passage=40, embed_title=False, similarity_function="cosine"
+    )
+    config = config.replace(share_encoders=True)
+    run = train_run(config, tmp_path, name="settings", save_model=True)
+    loaded = DensePassageRetriever.load(run.folder / "model", use_gpu=False, progress_bar=False)
+    assert (loaded.max_seq_len_query, loaded.max_seq_len_passage) == (24, 40)
+    assert (loaded.embed_title, loaded.similarity_function) == (False, "cosine")
+    assert loaded.model.shares_encoders
+    assert loaded.train_config == config and len(loaded.history.steps) == len(run.history.steps)
+    assert (run.folder / "model" / "README.md").is_file()  # the model card, as every saved model has
+    reference = DensePassageRetriever.load(run.folder / "model", use_gpu=False, max_seq_len_query=64)
+    assert reference.max_seq_len_query == 64  # an argument still overrides what was saved
+    assert loaded.embed_queries(EXAMPLE_QUESTIONS[:2]).shape == (2, 64)

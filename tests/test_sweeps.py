@@ -129,3 +129,27 @@ def test_a_killed_sweep_continues_where_it_stopped(tmp_path):
         run_sweep(runs_dir, BASE, {"learning_rate": [1e-4]})
     with pytest.raises(ValueError, match="differing: base batch_size"):
         run_sweep(runs_dir, BASE.replace(batch_size=4), SPACE)
+
+
+def test_runs_of_one_name_in_two_sweeps_are_two_rows_and_one_plan_may_not_repeat_a_name(tmp_path):
+    """Batch 32 is a point of a caching sweep and of a batch-size sweep: two runs, one name. Keyed by name, the
+    comparison and the cost table kept one of them (two sweeps of 2 seeds gave 4 runs loaded, 2 rows)."""
+    from dpr_nb.runs import compare, load_runs
+
+    for sweep, dropout in (("caching", 0.0), ("batch_size", 0.1)):
+        run_sweep(tmp_path / sweep, BASE.replace(dropout=dropout, n_epochs=1), {"batch_size": [8]}, log=None)
+    runs = load_runs(tmp_path)
+    table = compare(runs)
+    assert len(runs) == len(table) == 2
+    assert list(table.index) == ["caching/batch_size=8,seed=0", "batch_size/batch_size=8,seed=0"]
+    assert list(table["dropout"]) == [0.0, 0.1]
+    with pytest.warns(UserWarning, match="given more than once"):
+        assert len(compare([runs[0], runs[0]])) == 1
+
+    plans = {sweep: plan_sweep(BASE, {"batch_size": [8]}, seeds=[0]) for sweep in ("caching", "batch_size")}
+    cost = estimate_cost(plans, probe_steps=1)
+    assert list(cost.index) == ["caching/batch_size=8,seed=0", "batch_size/batch_size=8,seed=0"]
+    with pytest.raises(ValueError, match=r"runs of the same name \(batch_size=8,seed=0\)"):
+        estimate_cost([run for plan in plans.values() for run in plan], probe_steps=1)
+    with pytest.raises(ValueError, match=r"two points of the sweep make runs of the same name"):
+        plan_sweep(BASE, [{"batch_size": 8}, {"batch_size": 8}])

@@ -168,24 +168,23 @@ def test_shared_encoders_train_one_encoder_for_questions_and_passages():
         torch.testing.assert_close(trained, expected, rtol=1e-5, atol=1e-6, msg=name)
 
 
-def test_sharing_by_default_follows_how_the_checkpoint_was_trained():
-    """share_encoders=None: one encoder when both roles load one checkpoint that normalises (a sentence-transformers
-    model, trained as one encoder with cosine), DPR's two otherwise; True or False overrides."""
+def test_sharing_by_default_is_what_the_model_is():
+    """share_encoders=None: the model as it was built or loaded, one encoder or two (BiEncoder.from_pretrained
+    decides from the checkpoints, tests/test_encoders.py); True or False changes it for the run."""
 
-    def encoders(normalize: bool, same_checkpoint: bool = True) -> BiEncoder:
-        query, passage = tiny_encoder(seed=1), tiny_encoder(seed=1)
-        query.normalize = passage.normalize = normalize
-        if not same_checkpoint:
-            passage.source = "another/model"
-        return BiEncoder(query, passage)
+    def one() -> BiEncoder:
+        encoder = tiny_encoder(seed=1)
+        return BiEncoder(encoder, encoder)
+
+    def two() -> BiEncoder:
+        return BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=1))
 
     config = TrainConfig.preset("smoke")
     assert config.share_encoders is None
-    assert Trainer(encoders(normalize=True), config, []).model.shares_encoders
-    assert not Trainer(encoders(normalize=False), config, []).model.shares_encoders  # DPR, BERT, the tiny model
-    assert not Trainer(encoders(normalize=True, same_checkpoint=False), config, []).model.shares_encoders
-    assert not Trainer(encoders(normalize=True), config.replace(share_encoders=False), []).model.shares_encoders
-    assert Trainer(encoders(normalize=False), config.replace(share_encoders=True), []).model.shares_encoders
+    assert Trainer(one(), config, []).model.shares_encoders
+    assert not Trainer(two(), config, []).model.shares_encoders
+    assert not Trainer(one(), config.replace(share_encoders=False), []).model.shares_encoders
+    assert Trainer(two(), config.replace(share_encoders=True), []).model.shares_encoders
 
 
 def test_learning_rate_by_default_follows_the_checkpoints_recipe():
@@ -317,3 +316,43 @@ def test_default_warmup_is_a_tenth_of_the_run_so_a_short_fine_tune_reaches_its_l
     # transformers' linear schedule: step s of the warm-up's 2 uses s/2 of the peak, then it decays to 0 at step 20.
     expected = [peak * min(step / 2, (20 - step) / 18) for step in range(20)]
     assert rates == pytest.approx(expected)
+
+
+def early_stopped(checkpoint_dir=None, **overrides) -> Trainer:
+    """A run whose last weights are not its best: a learning rate far too high, so the dev loss gets worse after
+    the first evaluations and early stopping ends it `patience` evaluations after the best."""
+    from dpr_nb.splits import load_splits
+
+    splits = load_splits("builtin", "")
+    settings = dict(max_samples=160, n_epochs=10, evaluate_every=2, learning_rate=0.5, num_warmup_steps=0)
+    settings.update(save_dir=None, selection_metric="loss", early_stopping_patience=2, checkpoint_dir=checkpoint_dir)
+    config = TrainConfig.preset("smoke", **{**settings, "checkpoint_every": 2, **overrides})
+    model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
+    return Trainer(model, config, splits["train"][:160], splits["dev"][:32], progress_bar=False)
+
+
+def test_the_dev_report_after_training_describes_the_weights_kept():
+    """reports["dev"] (and the run store's and the model card's dev figures) were of the last step's weights,
+    evaluated before the best ones were restored."""
+    trainer = early_stopped()
+    history = trainer.train()
+    best = history.best
+    assert history.evaluations[-1]["step"] > best["step"]  # the last evaluation is of other weights
+    assert trainer.reports["dev"]["loss"] == pytest.approx(best["value"], abs=1e-6)
+    assert trainer.final_evaluations["dev"]["step"] == best["step"]
+    assert trainer.final_evaluations["dev"]["loss"] == pytest.approx(best["value"], abs=1e-6)
+    assert trainer.evaluate(trainer.dev_examples, "again")["loss"] == pytest.approx(best["value"], abs=1e-6)
+    assert [e["step"] for e in history.evaluations] == sorted(e["step"] for e in history.evaluations)  # the curve
+
+
+def test_resuming_a_finished_run_returns_the_weights_it_kept(tmp_path):
+    """resume=True on an early-stopped run returned at once with the last checkpoint's weights, while the model card
+    said "kept the weights of step X"; now a resume gives what the run itself left behind."""
+    first = early_stopped(str(tmp_path))
+    first.train()
+    kept = {name: value.clone() for name, value in first.model.state_dict().items()}
+    resumed = early_stopped(str(tmp_path))
+    history = resumed.train(resume=True)
+    assert history.best == first.history.best and history.stopped_early_at == first.history.stopped_early_at
+    assert all(torch.equal(value, resumed.model.state_dict()[name]) for name, value in kept.items())
+    assert resumed.reports["dev"]["loss"] == pytest.approx(first.history.best["value"], abs=1e-6)
