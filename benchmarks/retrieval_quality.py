@@ -25,7 +25,7 @@ tool trains as its user would be told to:
   similarity, temperature 0.05, learning rate, warm-up) but share_encoders=False: DPR's two encoders (questions and
   passages trained apart).
 - dpr_nb, shared: the same with share_encoders=True: one encoder, as sentence-transformers trains. TrainConfig's
-  default (share_encoders=None) trains this checkpoint so, since it normalises its vectors.
+  default (share_encoders=None) trains this checkpoint so, since it compares by cosine (it normalises its vectors).
 - sentence-transformers: SentenceTransformerTrainer with MultipleNegativesRankingLoss (scale 20) on (anchor,
   positive, negative), the recipe of its training examples: AdamW at --learning-rate (2e-5), linear warm-up over
   the first 10% of the steps, linear decay; passages as "title [SEP] text" in training and retrieval, ranked by its

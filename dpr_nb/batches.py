@@ -24,7 +24,7 @@ class Batch:
     query: dict[str, torch.Tensor]  # input_ids, attention_mask, token_type_ids: (num_questions, query_len)
     passage: dict[str, torch.Tensor]  # the same for (num_passages, passage_len)
     positive_mask: torch.Tensor  # (num_questions, num_passages) bool: True where a passage answers a question
-    # Passage.key of each passage, and of each question's positives: how processes of a multi-GPU run agree on
+    # Passage.text_key of each passage, and of each question's positives: how processes of a multi-GPU run agree on
     # which gathered passage answers which question.
     passage_keys: list[str] = field(default_factory=list)
     positive_keys: list[frozenset[str]] = field(default_factory=list)
@@ -76,11 +76,13 @@ def collate(
     items = list(items)
     # Each passage enters the batch once, even when two questions bring it (two questions about one article):
     # a copy would be a "negative" identical to the positive, which no model can rank below it.
-    unique = {p.key: p for _, positives, negatives in items for p in (*positives, *negatives)}
+    # A passage is its title and text here (Passage.text_key): the same text under two ids, or under one and none,
+    # is one input, and a copy would be a negative no model can rank below the positive it equals.
+    unique = {p.text_key: p for _, positives, negatives in items for p in (*positives, *negatives)}
     passages, keys = list(unique.values()), list(unique)
     # A passage counts as correct for a question if it is one of that question's positives, wherever it sits in
     # the batch: two questions sharing a gold passage must not be taught to push it away from each other.
-    positive_keys = [frozenset(p.key for p in example.positives) for example, _, _ in items]
+    positive_keys = [frozenset(p.text_key for p in example.positives) for example, _, _ in items]
     passage = tokenize_passages(
         passage_tokenizer, [p.title for p in passages], [p.text for p in passages], max_seq_len_passage, embed_title
     )

@@ -113,11 +113,13 @@ def save_checkpoint(
 def _encode(value, tensors: dict[str, torch.Tensor], names: dict) -> object:
     """`value` as JSON, its tensors moved into `tensors` under the names it refers to them by."""
     if isinstance(value, torch.Tensor):
-        # The same tensor under two names (the weights of a shared encoder) is stored once.
-        identity = (value.device, value.untyped_storage().data_ptr(), value.storage_offset(), value.shape, value.dtype)
+        # The same tensor under two names (the weights of a shared encoder) is stored once; a copy each, so that no
+        # two stored tensors share memory (safetensors refuses that, and a view would come back as its base).
+        identity = (value.device, value.untyped_storage().data_ptr(), value.storage_offset(), value.shape)
+        identity += (value.stride(), value.dtype)
         if identity not in names:
             names[identity] = f"tensor-{len(tensors)}"
-            tensors[names[identity]] = value.detach().to("cpu").contiguous()
+            tensors[names[identity]] = value.detach().to("cpu", copy=True).contiguous()
         return {TENSOR: names[identity]}
     if isinstance(value, dict):
         if all(isinstance(key, str) for key in value):
@@ -151,11 +153,11 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
     for questions and passages) is stored once, under its first name, and the file's metadata names the others."""
     tensors, first_name, same_as = {}, {}, {}
     for name, tensor in model.state_dict().items():
-        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape, tensor.dtype)
+        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape, tensor.stride())
         if identity in first_name:
             same_as[name] = first_name[identity]
         else:
-            first_name[identity], tensors[name] = name, tensor.detach().to("cpu").contiguous()
+            first_name[identity], tensors[name] = name, tensor.detach().to("cpu", copy=True).contiguous()
     save_file(tensors, str(path), metadata={"same_as": json.dumps(same_as)})
 
 
@@ -191,10 +193,13 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, device: torch.de
             state = torch.load(folder / OLD_STATE, map_location="cpu", weights_only=True)
         history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
     except pickle.UnpicklingError as e:
+        # Only the name of what it holds: torch's own message goes on to say how to load it anyway, which would run it.
+        found = re.search(r"Unsupported global: (?:GLOBAL )?([\w.]+)", str(e))
+        what = f"{found.group(1)}, " if found else ""
         raise DamagedCheckpointError(
-            f"Cannot resume from {folder}: it holds Python objects other than tensors and plain values "
-            f"({str(e).splitlines()[0][:120]}), and loading those could run code from the file, so it is "
-            "refused. Resume only from checkpoints dpr_nb wrote; delete this folder, or train without resume."
+            f"Cannot resume from {folder}: it holds Python objects other than tensors and plain values ({what}in "
+            "a pickle), and loading those could run code from the file, so it is refused. Resume only from "
+            "checkpoints dpr_nb wrote; delete this folder, or train without resume."
         ) from None
     except Exception as e:  # torch and safetensors raise many kinds here: RuntimeError, SafetensorError, EOFError, ...
         # torch's own message may suggest weights_only=False, which would run code from the file: not repeated here.

@@ -70,15 +70,16 @@ class TrainConfig:
     passage_model: str = setting(
         TINY_MODEL, MODELS, "Passage encoder: a Hugging Face hub name, a local folder, or dpr-nb/tiny-bert."
     )
-    # Half the memory for weights and optimizer state; both models must be the same checkpoint. None follows how the
-    # checkpoint was trained: a sentence-transformers model is one encoder for both (kept as one, it ended 0.017
-    # top-1 ahead of two copies on XQuAD de, the mean of 3 seeds: docs/benchmarks.md); DPR and BERT train two.
+    # Half the memory for weights and optimizer state; both models must be the same checkpoint. None trains the model
+    # as it was built or loaded (BiEncoder decides once): a sentence-transformers model is one encoder for both (kept
+    # as one, it ended 0.017 top-1 ahead of two copies on XQuAD de, the mean of 3 seeds: docs/benchmarks.md); DPR
+    # and BERT train two.
     share_encoders: bool | None = setting(
         None,
         MODELS,
         "One encoder for questions and passages (sentence-transformers' and Tevatron's way) instead of DPR's two: "
-        "half the memory; none: one when both load the same checkpoint and it normalises its vectors, or the "
-        "model was saved as one, else two.",
+        "half the memory; none: the model as it was built or loaded, one when both load the same checkpoint and "
+        "it compares by cosine, or it was saved as one, else two.",
     )
     data_dir: str = setting(
         BUILTIN_DATA,
@@ -138,7 +139,7 @@ class TrainConfig:
     learning_rate: float | None = setting(
         None,
         OPTIMISATION,
-        "Peak learning rate; none: 2e-5 for a checkpoint that normalises its vectors (sentence transformers' "
+        "Peak learning rate; none: 2e-5 for a checkpoint that compares by cosine (sentence transformers' "
         "recipe), else 1e-5 (DPR's). The tiny random model needs about 5e-4.",
     )
     # None: a tenth of the run. A fixed count outlasts a short fine-tune: Haystack's 100 against the 61 steps of an

@@ -123,25 +123,21 @@ def retrieval_metrics(
     return metrics
 
 
-def _text_key(passage: Passage) -> str:
-    return f"text:{passage.title}\n{passage.text}"
-
-
 def gold_groups(examples: Sequence[DPRExample], corpus: Iterable[Passage]) -> list[list[set[int]]]:
     """Per question, per gold passage the corpus holds: its corpus positions (by id, and by title and text, since a
     text may be stored under several ids). One pass over `corpus`, keeping only the questions' gold keys, so a
     corpus of 21 million passages streamed from a FAISS store needs no dict of all its keys."""
-    wanted = {k for e in examples for p in e.positives for k in (p.key, _text_key(p))}
+    wanted = {k for e in examples for p in e.positives for k in (p.key, p.text_key)}
     keys: dict[str, list[int]] = {}
     for position, passage in enumerate(corpus):
-        for key in (passage.key, _text_key(passage)):
+        for key in (passage.key, passage.text_key):
             if key in wanted:
                 keys.setdefault(key, []).append(position)
     groups = []
     for example in examples:
         question_groups = []
         for passage in {p.key: p for p in example.positives}.values():
-            positions = {i for k in (passage.key, _text_key(passage)) for i in keys.get(k, ())}
+            positions = {i for k in (passage.key, passage.text_key) for i in keys.get(k, ())}
             if positions:
                 question_groups.append(positions)
         groups.append(question_groups)

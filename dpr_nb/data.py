@@ -41,7 +41,7 @@ class Passage:
     """A passage: its title, its text and its id, if it has one.
 
     A blank id is no id: Haystack v1's `squad_to_dpr` writes `"passage_id": ""` on every context, and treated as an
-    id it would make every passage of a file the same passage.
+    id it would make every passage of a file the same passage. An id's surrounding spaces are not part of it.
 
     >>> Passage("Velmora", "Velmora lies on the river Osk.", " ").passage_id is None
     True
@@ -52,14 +52,20 @@ class Passage:
     passage_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.passage_id is not None and not str(self.passage_id).strip():
-            object.__setattr__(self, "passage_id", None)
+        if self.passage_id is not None:
+            object.__setattr__(self, "passage_id", str(self.passage_id).strip() or None)
 
     @property
     def key(self) -> str:
-        # Two entries are the same passage if they share an id (NQ repeats its gold passage with another score),
-        # or, without ids, the same title and text.
-        return f"id:{self.passage_id}" if self.passage_id is not None else f"text:{self.title}\n{self.text}"
+        """The passage's identity where passages are matched: its id (NQ repeats its gold passage with another score),
+        or without one the id its title and text give it (`stable_id`), which a passages TSV written from it keeps."""
+        return f"id:{self.stable_id}"
+
+    @property
+    def text_key(self) -> str:
+        """Its title and text: two entries with the same are the same input to an encoder, whatever their ids (a
+        Haystack file's gold paragraph without an id, and the same paragraph under its id in a corpus)."""
+        return f"text:{self.title}\n{self.text}"
 
     @property
     def stable_id(self) -> str:
@@ -69,11 +75,11 @@ class Passage:
         >>> Passage("Velmora", "Velmora lies on the river Osk.", "17").stable_id
         '17'
         >>> Passage("Velmora", "Velmora lies on the river Osk.").stable_id
-        'md5-594f19f83c33706a9ed18c6be838d587'
+        'md5-c3e3f8ec82b1810266ae98b855edeb6a'
         """
         if self.passage_id is not None:
             return self.passage_id
-        return "md5-" + hashlib.md5(f"{self.title}\n{self.text}".encode()).hexdigest()
+        return "md5-" + hashlib.md5(json.dumps([self.title, self.text], ensure_ascii=False).encode()).hexdigest()
 
 
 @dataclass
@@ -167,14 +173,17 @@ def parse_record(record, where: str) -> DPRExample:
     if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
         raise DPRDataError(f"{where}: field 'answers' must be a list of strings, got {answers!r}.")
     positives = _parse_passages(record, "positive_ctxs", where, required=True)
-    positive_keys = {p.key for p in positives}
-    # A "negative" that is also listed as positive would teach the model to push the answer away.
-    hard_negatives = [
-        p for p in _parse_passages(record, "hard_negative_ctxs", where, required=False) if p.key not in positive_keys
-    ]
-    negatives = [
-        p for p in _parse_passages(record, "negative_ctxs", where, required=False) if p.key not in positive_keys
-    ]
+    # A "negative" that is also listed as positive (by id, or by its text under another id or none) would teach the
+    # model to push the answer away.
+    positive = {key for p in positives for key in (p.key, p.text_key)}
+    hard_negatives, negatives = (
+        [
+            p
+            for p in _parse_passages(record, name, where, required=False)
+            if p.key not in positive and p.text_key not in positive
+        ]
+        for name in ("hard_negative_ctxs", "negative_ctxs")
+    )
     return DPRExample(question.strip(), answers, positives, hard_negatives, negatives)
 
 
@@ -294,8 +303,8 @@ class BatchSampler:
             rng.shuffle(candidates)
         negatives = candidates[: self.num_hard_negatives]
         if len(negatives) < self.num_hard_negatives:
-            taken = {p.key for p in (*example.positives, *negatives)}
-            extra = [p for p in example.negatives if p.key not in taken]
+            taken = {p.text_key for p in (*example.positives, *negatives)}  # a batch's identity: the text
+            extra = [p for p in example.negatives if p.text_key not in taken]
             if self.shuffle:
                 rng.shuffle(extra)
             negatives += extra[: self.num_hard_negatives - len(negatives)]
@@ -315,8 +324,8 @@ class BatchSampler:
                 break
             other = self.examples[self.rng.randrange(len(self.examples))]
             candidate = self.rng.choice((*other.positives, *other.hard_negatives))
-            if candidate.key not in taken:
-                taken.add(candidate.key)
+            if candidate.text_key not in taken:
+                taken.add(candidate.text_key)
                 borrowed.append(candidate)
         return borrowed
 

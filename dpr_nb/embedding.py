@@ -37,7 +37,7 @@ class TextEmbedder:
         progress_bar: bool = True,
     ):
         """`similarity_function` None means what the checkpoint was trained with: dot product for DPR and BERT
-        checkpoints, cosine for a sentence-transformers checkpoint that normalises its embeddings."""
+        checkpoints, cosine for a sentence-transformers checkpoint that compares by cosine (dpr_nb.encoders)."""
         if similarity_function not in (None, "dot_product", "cosine"):
             raise ValueError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'.")
         model.check_lengths(max_seq_len_query, max_seq_len_passage)

@@ -50,7 +50,7 @@ from .st_format import save_plain_transformer, write_modules
 ENCODER_FILE = "dpr_nb_encoder.json"  # our note of how to pool, next to the weights
 POOLINGS = ("cls", "mean")
 SIMILARITIES = ("dot_product", "cosine")
-# sentence-transformers' similarity_fn_name -> ours; it reads a model that names none as cosine.
+# sentence-transformers' similarity_fn_name -> ours.
 SIMILARITY_FN_NAMES = {"cosine": "cosine", "dot": "dot_product", "dot_product": "dot_product"}
 
 
@@ -271,12 +271,13 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
     """(pooling, normalize, similarity) as the checkpoint declares them: our own note, sentence-transformers' files,
     or [CLS] and no similarity for DPR and BERT (None: the dot product, or cosine where vectors are normalised).
 
-    A sentence-transformers model says how it compares vectors in `config_sentence_transformers.json`
-    (`similarity_fn_name`; one that names none is compared by cosine, as sentence-transformers reads it), whether
-    or not it has a Normalize module. A hub model whose files cannot be checked (offline, before its first download)
-    gets [CLS] with a warning, not silently; a sentence-transformers model with a module dpr_nb cannot reproduce (a
-    Dense layer, max pooling, ...) or a similarity it does not have is refused, since its scores would not be the
-    model's own.
+    A sentence-transformers model compares by cosine when its `config_sentence_transformers.json` says so
+    (`similarity_fn_name`, with or without a Normalize module) or when it normalises its vectors (the dot product of
+    unit vectors is their cosine), else by the dot product: a model that names none and does not normalise was
+    trained before the setting existed, as msmarco-distilbert-base-tas-b was, for the dot product. A hub model whose
+    files cannot be checked (offline, before its first download) gets [CLS] with a warning, not silently; a
+    sentence-transformers model with a module dpr_nb cannot reproduce (a Dense layer, max pooling, ...) or a
+    similarity it does not have is refused, since its scores would not be the model's own.
     """
 
     def read(filename: str):
@@ -316,19 +317,25 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
             stacklevel=3,
         )
         return "cls", False, None
-    similarity = None
+    named = None  # sentence-transformers' similarity_fn_name, where the checkpoint has one
     if modules:
         settings = read("config_sentence_transformers.json")
-        named = (settings if isinstance(settings, dict) else {}).get("similarity_fn_name") or "cosine"
-        if named not in SIMILARITY_FN_NAMES:
+        if settings is _UNKNOWN:
+            warnings.warn(
+                f"{name_or_path}: could not fetch config_sentence_transformers.json (offline?), so its similarity "
+                "is taken from whether it normalises its vectors. Load it once online to use its own.",
+                stacklevel=3,
+            )
+        named = (settings if isinstance(settings, dict) else {}).get("similarity_fn_name")
+        if named is not None and named not in SIMILARITY_FN_NAMES:
             raise ValueError(
                 f"{name_or_path}: its config_sentence_transformers.json compares vectors by "
                 f"similarity_fn_name={named!r}, which dpr_nb does not have (only 'cosine' and 'dot'): its scores "
                 "would not be the model's own. Choose a checkpoint trained with cosine or the dot product."
             )
-        similarity = SIMILARITY_FN_NAMES[named]
     if note:
-        return note["pooling"], bool(note["normalize"]), note.get("similarity", similarity)
+        normalize = bool(note["normalize"])
+        return note["pooling"], normalize, _similarity(named, normalize) if modules else None
     if not modules:
         return "cls", False, None
     pooling, normalize = "cls", False
@@ -352,7 +359,13 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
             pooling = modes[0]
         elif kind == "Normalize":
             normalize = True
-    return pooling, normalize, similarity
+    return pooling, normalize, _similarity(named, normalize)
+
+
+def _similarity(named: str | None, normalize: bool) -> str:
+    """A sentence-transformers checkpoint's similarity: cosine where it names cosine or normalises, else the dot
+    product (named "dot", or nothing by a model older than the setting)."""
+    return "cosine" if normalize or (named and SIMILARITY_FN_NAMES[named] == "cosine") else "dot_product"
 
 
 def _pooling_modes(settings: dict) -> list[str]:

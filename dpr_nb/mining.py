@@ -51,11 +51,12 @@ def mine_hard_negatives(
     short = 0
     for record, example, query in zip(records, examples, query_embeddings):
         scores = passage_embeddings @ query  # (passages,)
-        positive_keys = {p.key for p in example.positives}
+        # A positive by id, or by its title and text: a Haystack file's gold paragraph has no id, a corpus gives it one.
+        positive = {key for p in example.positives for key in (p.key, p.text_key)}
         mined = []
         for index in np.argsort(-scores, kind="stable"):
             passage = passages[index]
-            if passage.key in positive_keys or has_answer(passage.text, example.answers):
+            if passage.key in positive or passage.text_key in positive or has_answer(passage.text, example.answers):
                 continue
             mined.append(
                 {

@@ -158,8 +158,10 @@ def _history_values(history) -> dict:
 
 
 def _last_evaluations(history) -> dict[str, dict]:
-    """split -> the split's last evaluation record in the history (the report's numbers, corpus metrics too)."""
-    return {record["split"]: record for record in _history_values(history).get("evaluations") or []}
+    """split -> the evaluation of the weights training kept (the report's numbers, corpus metrics too); in a history
+    written before dpr_nb 0.3, the split's last evaluation record."""
+    values = _history_values(history)
+    return values.get("kept_evaluations") or {record["split"]: record for record in values.get("evaluations") or []}
 
 
 def _training_section(history) -> list[str]:

@@ -273,7 +273,7 @@ def batch_similarities(
     finally:
         model.train(was_training)
     scores = similarity_scores(query_embeddings.float(), passage_embeddings.float(), retriever.similarity_function)
-    passages = {p.key: p for _, positives, negatives in items for p in (*positives, *negatives)}
+    passages = {p.text_key: p for _, positives, negatives in items for p in (*positives, *negatives)}
     passage_labels = [passages[key].title or passages[key].text for key in batch.passage_keys]
     return (scores.cpu().numpy(), batch.positive_mask.cpu().numpy(), [e.question for e, _, _ in items], passage_labels)
 

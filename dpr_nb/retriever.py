@@ -68,7 +68,7 @@ class DensePassageRetriever(TextEmbedder):
         model: BiEncoder | None = None,
     ):
         """`similarity_function` None means what the checkpoint was trained with: dot product for DPR and BERT
-        checkpoints, cosine for a sentence-transformers checkpoint that normalises its embeddings."""
+        checkpoints, cosine for a sentence-transformers checkpoint that compares by cosine (dpr_nb.encoders)."""
         if not use_fast_tokenizers:
             warnings.warn(
                 "use_fast_tokenizers=False: transformers 5 has only fast tokenizers; using those.", stacklevel=2

@@ -196,7 +196,7 @@ def train_run(
         trainer.train()
         if splits["test"]:
             trainer.evaluate(splits["test"], "test")
-        info["reports"] = trainer.final_evaluations  # each split's evaluation of the weights training kept
+        info["reports"] = trainer.history.kept_evaluations  # each split's evaluation of the weights training kept
         if save_model:
             c = config
             embedder = TextEmbedder(

@@ -115,7 +115,10 @@ def read_model_folder(
         train_config = TrainConfig.load(load_dir / "train_config.json")
     if (load_dir / RETRIEVER_FILE).is_file():
         settings = json.loads((load_dir / RETRIEVER_FILE).read_text(encoding="utf-8"))
-    elif train_config:  # a folder without our settings (written before 0.3 by BiEncoder.save): the run's own
+    elif train_config or (load_dir.parent / "run.json").is_file():
+        # A folder without our settings: a run store's model/ written before 0.3 (BiEncoder.save), whose run's
+        # TrainConfig sits in the run's folder above it. The lengths, titles and similarity the run trained with.
+        train_config = train_config or TrainConfig.load(load_dir.parent / "train_config.json")
         settings = {
             "max_seq_len_query": train_config.max_seq_len_query,
             "max_seq_len_passage": train_config.max_seq_len_passage,

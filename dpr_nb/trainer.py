@@ -103,7 +103,7 @@ def count_negatives(
     """How many passages each question of a batch is scored against as wrong, averaged over its questions.
 
     `items` are this process's (example, positives, negatives) as the sampler made them; `gathered_keys` the
-    Passage.key of every passage gathered from all processes (torchrun), None in one process. Counted as collate
+    Passage.text_key of every passage gathered from all processes (torchrun), None in one process. Counted as collate
     builds the batch: each passage once, and no passage that answers the question (any of its positives) is a
     negative. A question's own extra passages (its hard negatives, topped up from random ones when it has too few)
     are "hard"; the other questions' passages "in-batch"; passages only other processes brought "from other
@@ -115,12 +115,12 @@ def count_negatives(
     >>> count_negatives(items)
     {'negatives': 7.0, 'in_batch_negatives': 6.0, 'hard_negatives': 1.0, 'negatives_from_other_processes': 0.0}
     """
-    local = {p.key for _, positives, negatives in items for p in (*positives, *negatives)}
+    local = {p.text_key for _, positives, negatives in items for p in (*positives, *negatives)}
     everything = set(gathered_keys) if gathered_keys is not None else local
     totals: Counter = Counter()
     for example, _, negatives in items:
-        answers = {p.key for p in example.positives}  # positive wherever it sits in the batch, as collate marks it
-        hard = {p.key for p in negatives} - answers
+        answers = {p.text_key for p in example.positives}  # positive wherever it sits, as collate marks it
+        hard = {p.text_key for p in negatives} - answers
         totals["hard_negatives"] += len(hard)
         totals["in_batch_negatives"] += len(local - answers - hard)
         totals["negatives_from_other_processes"] += len(everything - local - answers)
@@ -137,6 +137,10 @@ class History:
     evaluations: list[dict] = field(default_factory=list)  # {"step", "split", "loss", "acc", "f1", ...}
     best: dict = field(default_factory=dict)  # with selection_metric: {"step", "metric", "value"} of the kept weights
     stopped_early_at: int | None = None  # the step early stopping ended training, if it did
+    # Per split, the latest evaluation, which after training is of the weights training kept (the best, with
+    # selection_metric), with its number of questions: what the run store and the model card report. `evaluations`
+    # keeps every one as it happened, for the curves.
+    kept_evaluations: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -148,6 +152,7 @@ class History:
             evaluations=list(values.get("evaluations", [])),
             best=dict(values.get("best") or {}),
             stopped_early_at=values.get("stopped_early_at"),
+            kept_evaluations=dict(values.get("kept_evaluations") or {}),
         )
 
     def save(self, path: str | Path) -> None:
@@ -184,8 +189,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def resolve_learning_rate(config: TrainConfig, model: BiEncoder) -> float:
-    """The config's learning rate, else the recipe the checkpoint was trained with: a checkpoint that normalises its
-    vectors (sentence-transformers') 2e-5, as its training examples use; DPR and BERT 1e-5, as DPR and Haystack."""
+    """The config's learning rate, else the recipe the checkpoint was trained with: a checkpoint that compares by
+    cosine (sentence-transformers') 2e-5, as its training examples use; DPR and BERT 1e-5, as DPR and Haystack."""
     if config.learning_rate is not None:
         return config.learning_rate
     return 2e-5 if model.similarity_function == "cosine" else 1e-5
@@ -224,11 +229,11 @@ class Trainer:
         self.autocast_dtype, self.scaler = self._precision()
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.history = History()
-        # Per split, of the latest evaluation, which after training is that of the weights kept: the full report
-        # (with its table), the corpus result (with eval_corpus), and the numbers of both with the questions.
+        # Per split, of the latest evaluation, which after training is of the weights kept: the full report (with its
+        # table) and the corpus result (with eval_corpus); their numbers are the history's kept_evaluations.
         self.reports: dict[str, dict] = {}
         self.corpus_results: dict = {}  # split -> dpr_nb.corpus_eval.CorpusResult
-        self.final_evaluations: dict[str, dict] = {}
+        self.weights_step: int | None = None  # after training: the step whose weights the model holds
         self.step = 0
         self.total_steps: int | None = None  # optimizer steps of the whole run, known once train() starts
         self._corpus = None  # the eval_corpus passages, read once
@@ -480,9 +485,10 @@ class Trainer:
         weights, described by their own evaluation, not the last step's."""
         if self._best_weights is not None:
             self.model.load_state_dict(self._best_weights)
-        kept_step = self.history.best.get("step", self.step)
-        if dev_batches and self.final_evaluations.get("dev", {}).get("step") != kept_step:
-            # The last dev evaluation was of other weights (or, resuming a finished run, there was none yet). The
+        kept_step = self.weights_step = self.history.best.get("step", self.step)
+        described = self.history.kept_evaluations.get("dev", {}).get("step") == kept_step and "dev" in self.reports
+        if dev_batches and not described:
+            # The last dev evaluation was of other weights (or, resuming a finished run, none was made here). The
             # curve in the history keeps its evaluations as they were; this one describes the weights kept.
             self._evaluate_batches(dev_batches, "dev", self.dev_examples, step=kept_step, in_history=False)
 
@@ -496,7 +502,7 @@ class Trainer:
         best = self.history.best.get("value")
         if best is None or (value < best if metric_mode(metric) == "min" else value > best):
             self.history.best = {"step": self.step, "metric": metric, "value": value}
-            self._best_weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            self._best_weights = _cpu_copy(self.model.state_dict())
             self._evaluations_without_gain = 0
         else:
             self._evaluations_without_gain += 1
@@ -583,6 +589,13 @@ class Trainer:
         saved = TrainConfig.load(folder / "train_config.json").to_dict()
         changed = {k: (saved[k], v) for k, v in c.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES}
         _refuse_other_data(folder, {k: changed[k] for k in DATA_SETTINGS if k in changed})
+        if "share_encoders" in changed:  # the optimizer's state is of one encoder or of two, as the run began
+            then, now = changed["share_encoders"]
+            raise ValueError(
+                f"Cannot resume from {folder}: share_encoders was {then!r} and is {now!r} now, and its optimizer "
+                f"state is of the model as it was. Resume with share_encoders={then!r}, or start a new run in "
+                "another checkpoint_dir."
+            )
         state, history = load_checkpoint(folder, self.model, self.device)
         if state.get("train_questions", len(self.train_examples)) != len(self.train_examples):
             _refuse_other_data(folder, {"training questions": (state["train_questions"], len(self.train_examples))})
@@ -618,17 +631,18 @@ class Trainer:
         step: int | None = None,
         in_history: bool = True,
     ) -> dict:
-        """Evaluate the model as it is now, as of `step` (default: this step); recorded in the history (and sent to
-        the "on_evaluate" callbacks) unless `in_history` is False."""
+        """Evaluate the model as it is now, as of `step` (default: the step whose weights it holds); recorded in the
+        history's curve (and sent to the "on_evaluate" callbacks) unless `in_history` is False."""
         report = evaluate(self.model, batches, self.similarity_function, self.temperature, self.device)
         self.reports[split] = report  # the latest full report (with its table) per split
-        record = {"step": self.step if step is None else step, "split": split}
+        step = step if step is not None else self.weights_step if self.weights_step is not None else self.step
+        record = {"step": step, "split": split}
         record.update({k: v for k, v in report.items() if k != "report"})
         if self.config.eval_corpus and examples:
             result = self._corpus_evaluation(examples)
             self.corpus_results[split] = result
             record.update({k: v for k, v in result.metrics.items() if k != "questions"})
-        self.final_evaluations[split] = {**record, "questions": len(examples) if examples is not None else None}
+        self.history.kept_evaluations[split] = {**record, "questions": len(examples) if examples is not None else None}
         if in_history:
             self.history.evaluations.append(record)
             self._emit("on_evaluate", record)
@@ -643,3 +657,16 @@ def _refuse_other_data(folder: Path, refused: dict) -> None:
             "shuffled questions would index other data. Resume with the checkpoint's settings "
             f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir."
         )
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A CPU copy of a state dict; a weight two names share (one encoder in both roles) is copied once and stays
+    shared, so a shared model's best weights take its size, not twice."""
+    copies: dict[tuple, torch.Tensor] = {}
+    result = {}
+    for name, tensor in state.items():
+        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape, tensor.stride())
+        if identity not in copies:
+            copies[identity] = tensor.detach().to("cpu", copy=True)
+        result[name] = copies[identity]
+    return result

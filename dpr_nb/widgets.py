@@ -89,7 +89,7 @@ _PLACEHOLDERS = {
 # None in a Dropdown of a Literal | None field. Not None itself: in ipywidgets 7 a Dropdown whose value is None
 # has nothing selected.
 _DEFAULT = "(default)"
-_NONE_LABELS = {"similarity_function": "checkpoint's default", "share_encoders": "as the checkpoint was trained"}
+_NONE_LABELS = {"similarity_function": "checkpoint's default", "share_encoders": "as the model is built"}
 CUSTOM = "custom"  # the preset dropdown's value when the controls match no preset
 # What a preset menu choice leaves as it is: where the data comes from and where results go are the learner's, not
 # the recipe's (choosing "finetune" must not switch the built-in data to NQ files that are not there).
@@ -495,9 +495,11 @@ class TrainingDashboard:
 
     def on_train_end(self, trainer, history) -> None:
         self.events["on_train_end"] += 1
-        # best and stopped_early_at come with no event of their own: they are read from the final history.
+        # best, stopped_early_at and the kept weights' evaluations come with no event of their own: they are read
+        # from the final history.
         self.history.best = dict(history.best)
         self.history.stopped_early_at = history.stopped_early_at
+        self.history.kept_evaluations = {split: dict(record) for split, record in history.kept_evaluations.items()}
         step = self.history.steps[-1]["step"] if self.history.steps else self._start_step
         text = f"done: {step} steps in {_clock(time.monotonic() - self._started)}"
         if history.stopped_early_at:

@@ -108,3 +108,46 @@ def test_documents_with_blank_ids_stay_distinct_in_the_stores(blank):
     assert faiss_store.get_document_count() == 4
     assert len({d.id for d in faiss_store.get_all_documents()}) == 4
     assert np.all([d.id.strip() for d in store.get_all_documents()])
+
+
+def test_mining_from_a_corpus_never_makes_a_questions_own_paragraph_its_negative(tmp_path, files):
+    """The corpus gives the paragraph an id (here the one write_passages_tsv makes), the Haystack file none: matched
+    by key alone, the question's own positive came back as its first hard negative when its answer is not a literal
+    substring (has_answer cannot catch it)."""
+    from dpr_nb import DensePassageRetriever
+    from dpr_nb.mining import mine_hard_negatives
+
+    records = haystack_records()
+    for record in records:
+        record["answers"] = ["an answer no passage holds"]
+    (tmp_path / "no_answers.json").write_text(json.dumps(records), encoding="utf-8")
+    write_passages_tsv(tmp_path / "corpus.tsv", load_corpus(files["with_ids"]))  # the same paragraphs, under ids
+    retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False)
+    retriever.progress_bar = False
+    mine_hard_negatives(retriever, tmp_path / "no_answers.json", tmp_path / "mined.json", tmp_path / "corpus.tsv", 3)
+    for example in load_dpr_file(tmp_path / "mined.json"):
+        own = {(p.title, p.text) for p in example.positives}
+        assert len(example.hard_negatives) == 3
+        assert not own & {(p.title, p.text) for p in example.hard_negatives}
+
+
+def test_a_paragraph_with_an_id_and_without_is_one_passage_in_a_batch():
+    """Question a's gold paragraph has no id (a Haystack file); question b brings the same paragraph under an id
+    as a negative. One input, positive for a: before, it was encoded twice and one copy was a's negative."""
+    from dpr_nb.data import DPRExample, Passage
+
+    title, text = PARAGRAPHS[0][:2]
+    a = DPRExample("a?", [], [Passage(title, text)], [Passage("x", "x")])
+    b = DPRExample("b?", [], [Passage("y", "y")], [Passage(title, text, "17")])
+    encoder = tiny_encoder()
+    items = next(iter(BatchSampler([a, b], 2, shuffle=False)))
+    batch = collate(items, encoder.tokenizer, encoder.tokenizer, 16, 32, embed_title=True)
+    assert len(batch.passage["input_ids"]) == 3
+    assert batch.positive_mask.sum(dim=1).tolist() == [1, 1]
+
+
+def test_stable_ids_differ_wherever_title_and_text_differ():
+    from dpr_nb.data import Passage
+
+    assert Passage("a\nb", "c").stable_id != Passage("a", "b\nc").stable_id
+    assert Passage("a", "b", " 17 ").passage_id == "17" == Passage("a", "b", 17).passage_id

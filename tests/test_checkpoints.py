@@ -153,10 +153,12 @@ def test_a_checkpoint_is_data_that_loads_back_exactly_without_pickle(tmp_path):
         "best_weights": None,
         "value": float("inf"),
     }
-    weight = torch.randn(4)
+    weight, square = torch.randn(4), torch.randn(3, 3)
     state["twice"] = [weight, weight]  # one tensor under two names is stored once
+    state["views"] = [square, square.t(), square[1]]  # views of one storage come back as what they were
     write_state(state, tmp_path)
     back = read_state(tmp_path)
+    assert all(torch.equal(got, view) for got, view in zip(back["views"], state["views"]))
     assert back["sampler"] == state["sampler"] and isinstance(back["sampler"]["rng"][1], tuple)
     assert list(back["optimizer"]["state"]) == [0]  # an int key stays an int
     assert torch.equal(back["optimizer"]["state"][0]["exp_avg"], state["optimizer"]["state"][0]["exp_avg"])
@@ -185,11 +187,12 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_none(tmp_path):
     torch.save({"step": 6, "payload": RunsCode(marker)}, folder / "training_state.pt")
     for name in ("model.safetensors", "training_state.safetensors", "training_state.json"):
         (folder / name).unlink()
-    with pytest.raises(
-        checkpoint_files.DamagedCheckpointError, match=r"could run code from the file, so it is refused"
-    ):
+    refused = r"could run code from the file, so it is refused"
+    with pytest.raises(checkpoint_files.DamagedCheckpointError, match=refused) as e:
         load_checkpoint(folder, trainer.model, torch.device("cpu"))
     assert not marker.exists()
+    assert "(getattr, in a pickle)" in str(e.value)  # what it holds, by name (Path.touch is pickled via getattr)
+    assert "weights_only" not in str(e.value) and "\x1b" not in str(e.value)  # not torch's advice to load it anyway
 
 
 def test_a_checkpoint_of_the_earlier_layout_still_resumes(tmp_path):
@@ -210,3 +213,11 @@ def test_a_checkpoint_of_the_earlier_layout_still_resumes(tmp_path):
         trainer.train(resume=True)
         resumed[name] = trainer.model.state_dict()
     assert all(torch.equal(resumed["new"][k], resumed["old"][k]) for k in resumed["new"])
+
+
+def test_a_resume_that_changes_whether_the_encoders_are_shared_is_refused_with_the_fix(tmp_path):
+    make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=6, n_epochs=2, share_encoders=True).train()
+    shutil.rmtree(checkpoint_folders(tmp_path)[-1])  # resume from step 6 of 12
+    trainer = make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=6, n_epochs=2, share_encoders=False)
+    with pytest.raises(ValueError, match=r"share_encoders was True and is False now.*Resume with share_encoders=True"):
+        trainer.train(resume=True)

@@ -77,7 +77,7 @@ def test_a_model_trained_as_one_encoder_loads_and_trains_on_as_one(tmp_path):
     np.testing.assert_allclose(
         reloaded.embed_documents(DOCUMENTS), retriever.embed_documents(DOCUMENTS), rtol=1e-5, atol=1e-6
     )
-    config = TrainConfig.preset("smoke")  # share_encoders=None: as the checkpoint was trained
+    config = TrainConfig.preset("smoke")  # share_encoders=None: the model as it was loaded
     assert Trainer(reloaded.model, config, []).model.shares_encoders
 
     # share_encoders=False trains the two roles apart from here on, both starting from the shared weights.
@@ -289,11 +289,18 @@ def mean_pooled_checkpoint(folder, similarity_fn_name: str | None, normalize: bo
 
 @pytest.mark.parametrize(
     "named, normalize, expected",
-    [("cosine", False, "cosine"), (None, False, "cosine"), ("dot", False, "dot_product"), ("cosine", True, "cosine")],
+    [
+        ("cosine", False, "cosine"),  # before: dot product, temperature 1 and 1e-5, for want of a Normalize module
+        ("cosine", True, "cosine"),
+        ("dot", False, "dot_product"),
+        ("dot", True, "cosine"),  # the dot product of unit vectors is their cosine: scores in [-1, 1] need 0.05
+        (None, True, "cosine"),  # older models name none: a Normalize module says cosine
+        (None, False, "dot_product"),  # ... and none says the dot product (msmarco-distilbert-base-tas-b)
+    ],
 )
 def test_a_sentence_transformers_checkpoint_scores_as_its_config_says(tmp_path, named, normalize, expected):
-    """similarity_fn_name decides, not only a Normalize module: a mean-pooled cosine model without one trained with
-    the dot product, temperature 1 and 1e-5 before. None: sentence-transformers reads a model naming none as cosine."""
+    """similarity_fn_name is read, not only a Normalize module; the similarity then decides the temperature, the
+    learning rate and whether the model is built as one encoder."""
     from dpr_nb import TrainConfig
     from dpr_nb.trainer import Trainer
 

@@ -115,6 +115,16 @@ def test_card_of_a_reloaded_retriever_reads_the_reports_from_its_history():
     assert "| dev | 0.4200 | 0.9000 | 0.7500 |" in card  # loss, acc, f1 of the last dev evaluation
 
 
+def test_card_of_a_reloaded_retriever_reports_the_weights_training_kept():
+    """With selection_metric the kept weights are an earlier step's than the last evaluation's: the card of a
+    reloaded model showed the last evaluation's figures for the kept weights."""
+    kept = {"step": 4, "split": "dev", "loss": 0.31, "acc": 0.95, "f1": 0.85, "num_questions": 8, "questions": 8}
+    later = {**kept, "step": 8, "loss": 0.42, "acc": 0.9, "f1": 0.75}
+    history = History(steps=HISTORY.steps, evaluations=[kept, later], kept_evaluations={"dev": kept})
+    card = model_card(history=History.from_dict(history.to_dict()))  # as history.json is read back
+    assert "| dev | 0.3100 | 0.9500 | 0.8500 |" in card and "0.4200" not in card
+
+
 def test_write_saves_figures_next_to_the_readme_and_links_them(tmp_path, retriever):
     figure = Figure()
     figure.add_subplot().plot([0, 1], [1, 0])

@@ -190,10 +190,10 @@ def test_batch_similarities_are_the_retrievers_dot_products(tiny_retriever, test
     assert scores.shape == mask.shape == (4, len(batch.passage_keys)) and (mask.sum(axis=1) == 1).all()
     assert questions == [e.question for e in examples] and len(passage_labels) == scores.shape[1]
     # Each question's positive is its own first passage in the batch.
-    first_passage = [batch.passage_keys.index(e.positives[0].key) for e in examples]
+    first_passage = [batch.passage_keys.index(e.positives[0].text_key) for e in examples]
     assert mask.argmax(axis=1).tolist() == first_passage
     # Scores: the retriever's query embeddings against its passage embeddings.
-    passages = {p.key: p for _, positives, negatives in items for p in (*positives, *negatives)}
+    passages = {p.text_key: p for _, positives, negatives in items for p in (*positives, *negatives)}
     documents = [Document(content=passages[k].text, meta={"name": passages[k].title}) for k in batch.passage_keys]
     expected = tiny_retriever.embed_queries(questions) @ tiny_retriever.embed_documents(documents).T
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)

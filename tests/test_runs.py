@@ -180,3 +180,15 @@ def test_a_recorded_model_loads_with_the_settings_it_was_trained_with(tmp_path):
     reference = DensePassageRetriever.load(run.folder / "model", use_gpu=False, max_seq_len_query=64)
     assert reference.max_seq_len_query == 64  # an argument still overrides what was saved
     assert loaded.embed_queries(EXAMPLE_QUESTIONS[:2]).shape == (2, 64)
+
+
+def test_a_model_the_run_store_saved_before_0_3_loads_with_its_runs_settings(tmp_path):
+    """Before, train_run(save_model=True) wrote the encoders alone; the run's train_config.json sits beside model/."""
+    from dpr_nb import DensePassageRetriever
+
+    config = SMALL.replace(max_seq_len_query=24, max_seq_len_passage=40, embed_title=False)
+    run = train_run(config, tmp_path, name="old", save_model=True)
+    for name in ("retriever_config.json", "train_config.json"):  # what BiEncoder.save did not write
+        (run.folder / "model" / name).unlink()
+    loaded = DensePassageRetriever.load(run.folder / "model", use_gpu=False, progress_bar=False)
+    assert (loaded.max_seq_len_query, loaded.max_seq_len_passage, loaded.embed_title) == (24, 40, False)

@@ -299,7 +299,7 @@ def test_negatives_count_shared_passages_once_as_collate_does():
     batch = collate(items, tokenizer, tokenizer, 16, 16, True)
     assert (~batch.positive_mask).sum(dim=1).tolist() == [5, 5, 5, 5]  # what the loss sees as wrong, per question
     # torchrun: another process brought g0 again and two passages of its own; only those two are new
-    gathered = [*batch.passage_keys, p["g0"].key, "text:x1\ntext", "text:x2\ntext"]
+    gathered = [*batch.passage_keys, p["g0"].text_key, "text:x1\ntext", "text:x2\ntext"]
     assert count_negatives(items, gathered)["negatives_from_other_processes"] == 2.0
     assert count_negatives(items, gathered)["negatives"] == 7.0
 
@@ -339,10 +339,12 @@ def test_the_dev_report_after_training_describes_the_weights_kept():
     best = history.best
     assert history.evaluations[-1]["step"] > best["step"]  # the last evaluation is of other weights
     assert trainer.reports["dev"]["loss"] == pytest.approx(best["value"], abs=1e-6)
-    assert trainer.final_evaluations["dev"]["step"] == best["step"]
-    assert trainer.final_evaluations["dev"]["loss"] == pytest.approx(best["value"], abs=1e-6)
+    assert history.kept_evaluations["dev"]["step"] == best["step"]
+    assert history.kept_evaluations["dev"]["loss"] == pytest.approx(best["value"], abs=1e-6)
     assert trainer.evaluate(trainer.dev_examples, "again")["loss"] == pytest.approx(best["value"], abs=1e-6)
-    assert [e["step"] for e in history.evaluations] == sorted(e["step"] for e in history.evaluations)  # the curve
+    assert history.kept_evaluations["again"]["step"] == best["step"]  # an evaluation after training: of those weights
+    dev_steps = [e["step"] for e in history.evaluations if e["split"] == "dev"]
+    assert dev_steps == sorted(dev_steps)  # the curve keeps its evaluations as they happened
 
 
 def test_resuming_a_finished_run_returns_the_weights_it_kept(tmp_path):
@@ -356,3 +358,10 @@ def test_resuming_a_finished_run_returns_the_weights_it_kept(tmp_path):
     assert history.best == first.history.best and history.stopped_early_at == first.history.stopped_early_at
     assert all(torch.equal(value, resumed.model.state_dict()[name]) for name, value in kept.items())
     assert resumed.reports["dev"]["loss"] == pytest.approx(first.history.best["value"], abs=1e-6)
+    # Without a selection metric the kept weights are the last: a resume still gives dev's report of them.
+    settings = dict(selection_metric=None, early_stopping_patience=0, n_epochs=1)
+    plain = early_stopped(str(tmp_path / "plain"), **settings)
+    plain.train()
+    again = early_stopped(str(tmp_path / "plain"), **settings)
+    again.train(resume=True)
+    assert again.reports["dev"]["loss"] == pytest.approx(plain.reports["dev"]["loss"], abs=1e-6)

@@ -67,7 +67,7 @@ def test_controls_are_built_from_the_field_types_and_labelled():
     # An optional yes/no (share_encoders): a Dropdown of None, True and False, None labelled by what it means
     sharing = ConfigPanel(fields=["share_encoders"])
     assert [value for _, value in sharing.controls["share_encoders"].options] == [dpr_widgets._DEFAULT, True, False]
-    assert sharing.controls["share_encoders"].label == "as the checkpoint was trained"
+    assert sharing.controls["share_encoders"].label == "as the model is built"
     sharing.controls["share_encoders"].value = False
     assert sharing.config.share_encoders is False
 
