@@ -155,15 +155,20 @@ def group_size(lengths: list[int]) -> int:
     return best_size
 
 
+def config_batch(items, model, config) -> Batch:
+    """The batch a run of `config` (a TrainConfig: lengths, titles) makes of sampled items for `model` (a BiEncoder:
+    its tokenizers), in training and evaluation alike. Longest passages first, so that BiEncoder.forward encodes them
+    in groups of similar length and skips most of the padding."""
+    tokenizers = (model.query_encoder.tokenizer, model.passage_encoder.tokenizer)
+    lengths = (config.max_seq_len_query, config.max_seq_len_passage)
+    return collate(items, *tokenizers, *lengths, config.embed_title, longest_first=True)
+
+
 def evaluation_batches(examples: Sequence[DPRExample], model, config) -> list[Batch]:
     """The fixed batches a model is evaluated on (the report, dpr_nb.report): no shuffling, each question's first
-    positives and hard negatives, so that every evaluation of every model ranks the same candidates. `model` is a
-    BiEncoder (its tokenizers), `config` a TrainConfig (batch size, passages per question, lengths, titles)."""
+    positives and hard negatives, so that every evaluation of every model ranks the same candidates."""
     c = config
     sampler = BatchSampler(
         examples, c.eval_batch_size or c.batch_size, c.num_positives, c.num_hard_negatives, shuffle=False
     )
-    tokenizers = (model.query_encoder.tokenizer, model.passage_encoder.tokenizer)
-    lengths = (c.max_seq_len_query, c.max_seq_len_passage)
-    # longest_first, as in training: BiEncoder.forward then skips most of the padding.
-    return [collate(items, *tokenizers, *lengths, c.embed_title, longest_first=True) for items in sampler]
+    return [config_batch(items, model, config) for items in sampler]

@@ -110,13 +110,19 @@ def save_checkpoint(
     return target
 
 
+def storage_identity(tensor: torch.Tensor) -> tuple:
+    """What makes two tensors the same: the same memory, seen the same way. The weights of one encoder in both roles
+    are one tensor under two names; a transposed view of a weight is another tensor over the same memory."""
+    storage = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+    return (*storage, tensor.shape, tensor.stride(), tensor.dtype)
+
+
 def _encode(value, tensors: dict[str, torch.Tensor], names: dict) -> object:
     """`value` as JSON, its tensors moved into `tensors` under the names it refers to them by."""
     if isinstance(value, torch.Tensor):
         # The same tensor under two names (the weights of a shared encoder) is stored once; a copy each, so that no
         # two stored tensors share memory (safetensors refuses that, and a view would come back as its base).
-        identity = (value.device, value.untyped_storage().data_ptr(), value.storage_offset(), value.shape)
-        identity += (value.stride(), value.dtype)
+        identity = storage_identity(value)
         if identity not in names:
             names[identity] = f"tensor-{len(tensors)}"
             tensors[names[identity]] = value.detach().to("cpu", copy=True).contiguous()
@@ -153,7 +159,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
     for questions and passages) is stored once, under its first name, and the file's metadata names the others."""
     tensors, first_name, same_as = {}, {}, {}
     for name, tensor in model.state_dict().items():
-        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape, tensor.stride())
+        identity = storage_identity(tensor)
         if identity in first_name:
             same_as[name] = first_name[identity]
         else:

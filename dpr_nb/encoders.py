@@ -45,13 +45,13 @@ from .batches import length_groups, trim_padding
 from .builtin_data import builtin_vocabulary
 from .config import TINY_MODEL
 from .haystack_folders import is_haystack_folder, load_haystack_language_model
-from .st_format import save_plain_transformer, write_modules
+from .st_format import SIMILARITY_NAMES, save_plain_transformer, write_modules
 
 ENCODER_FILE = "dpr_nb_encoder.json"  # our note of how to pool, next to the weights
 POOLINGS = ("cls", "mean")
-SIMILARITIES = ("dot_product", "cosine")
-# sentence-transformers' similarity_fn_name -> ours.
-SIMILARITY_FN_NAMES = {"cosine": "cosine", "dot": "dot_product", "dot_product": "dot_product"}
+SIMILARITIES = tuple(SIMILARITY_NAMES)
+# sentence-transformers' similarity_fn_name -> ours ("dot_product" is its older spelling of "dot").
+SIMILARITY_FN_NAMES = {**{theirs: ours for ours, theirs in SIMILARITY_NAMES.items()}, "dot_product": "dot_product"}
 
 
 def attention_without_cudnn():

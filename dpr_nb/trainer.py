@@ -39,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from .batches import Batch, collate, evaluation_batches
+from .batches import Batch, config_batch, evaluation_batches
 from .checkpoints import (
     checkpoint_folders,
     latest_checkpoint,
@@ -47,6 +47,7 @@ from .checkpoints import (
     random_states,
     restore_random_states,
     save_checkpoint,
+    storage_identity,
 )
 from .config import TrainConfig, metric_k, metric_mode
 from .corpus_eval import DEFAULT_KS, evaluate_corpus, load_corpus
@@ -253,16 +254,7 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------------------------------
     def make_batch(self, items):
-        c = self.config
-        return collate(
-            items,
-            self.model.query_encoder.tokenizer,
-            self.model.passage_encoder.tokenizer,
-            c.max_seq_len_query,
-            c.max_seq_len_passage,
-            c.embed_title,
-            longest_first=True,  # so passages are encoded in groups of similar length (BiEncoder.forward)
-        )
+        return config_batch(items, self.model, self.config)
 
     def evaluation_batches(self, examples: Sequence[DPRExample]) -> list:
         """Fixed batches (no shuffling, the first hard negatives) so every evaluation ranks the same candidates."""
@@ -665,7 +657,7 @@ def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     copies: dict[tuple, torch.Tensor] = {}
     result = {}
     for name, tensor in state.items():
-        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape, tensor.stride())
+        identity = storage_identity(tensor)
         if identity not in copies:
             copies[identity] = tensor.detach().to("cpu", copy=True)
         result[name] = copies[identity]
