@@ -25,6 +25,7 @@ BENCHMARKS = {
         ["--batch-size", "8", "--chunk", "4", "--rounds", "1", "--steps", "1", "--max-seq-len-passage", "64"],
     ),
     "corpus_encoding": ([], ["--rounds", "1", "--limit", "128"]),
+    "cpu_lesson": ([], ["--questions", "16", "--no-quality"]),
     # The latest of the runs docs/benchmarks.md's quality table combines (--combine): today's defaults and DPR's two
     # encoders beside sentence-transformers' one model and its two (a Router), each the other's like. The rate is
     # named, not left to the default, so that these rows keep combining with the earlier runs' under one name if the

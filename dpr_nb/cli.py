@@ -13,7 +13,7 @@ dpr-nb index --model DIR --corpus passages.tsv --out INDEX_DIR [--index hnsw|ivf
                                          torchrun), then build a FAISS index of it
 dpr-nb eval --model DIR --questions FILE --index INDEX_DIR
                                          the same metrics, ranked by a FAISS index
-dpr-nb fetch [nq-dev nq-train wikipedia-passages xquad-en] [--data-dir DIR] [--models NAME ...] [--no-models]
+dpr-nb fetch [nq-dev nq-train wikipedia-passages xquad-en xquad-de] [--data-dir DIR] [--models NAME ...] [--no-models]
                                          download DPR's files (resumable) and the presets' models into the caches,
                                          so that everything then runs offline (HF_HUB_OFFLINE=1)
 dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         default=["nq-dev"],
         metavar="FILE",
-        help="nq-dev (default, 800 MB), nq-train (7.4 GB), wikipedia-passages (13 GB), xquad-en",
+        help="nq-dev (default, 800 MB), nq-train (7.4 GB), wikipedia-passages (13 GB), xquad-en, xquad-de (<1 MB)",
     )
     fetch_parser.add_argument(
         "--data-dir", default="data/dpr_training", help="where the files go (the presets' data_dir)"

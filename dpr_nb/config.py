@@ -463,7 +463,7 @@ _NQ_RECIPE = dict(
 
 PRESETS: dict[str, TrainConfig] = {
     # Seconds on a CPU: a tiny randomly initialised BERT learns the built-in dataset. Used by `dpr-nb demo`,
-    # the tests and DPR_NB_SMOKE=1 in the notebooks. A random-init model needs a far larger learning rate
+    # the tests and the notebooks' small mode (DPR_NB_MODE=small). A random-init model needs a far larger learning rate
     # than fine-tuning a pretrained one.
     "smoke": TrainConfig(
         max_seq_len_query=32,

@@ -2,7 +2,8 @@
 
 This is policy above the file format (dpr_nb.data reads DPR files, dpr_nb.records_on_disk copies them to disk): the
 built-in dataset's own splits, a dev split held out of the training questions when there is no dev file (as
-Haystack v1 does), `max_samples`, and whether questions stay on disk.
+Haystack v1 does), `max_samples`, and whether questions stay on disk; and, after training, which questions a saved
+model trained on (`trained_questions`), so that an evaluation can leave them out.
 
     >>> splits = load_splits("builtin", "", max_samples=50)   # the built-in dataset has its own dev and test
     >>> {name: len(examples) for name, examples in splits.items()}
@@ -83,3 +84,50 @@ def load_training_data(config) -> dict[str, Sequence[DPRExample]]:
         config.seed,
         config.records_on_disk,
     )
+
+
+def trained_questions(config, include_dev: bool = False) -> set[str]:
+    """The texts of the questions a saved model trained on, recomputed from what it records about its data.
+
+    `config` is the run's `TrainConfig` (a loaded retriever's `train_config`), or a saved model's folder or its
+    `train_config.json`. The training split is made again by `load_training_data`, the very function training called,
+    from the recorded data file, `max_samples`, `dev_split` and `seed`: it cannot disagree with what the trainer saw,
+    as long as the file at the recorded path is the one training read. Relative paths are, as in training, relative to
+    the current folder. With `include_dev`, the dev questions are added too: with a `selection_metric` they chose
+    which weights were kept, so an evaluation that must not have seen them leaves them out as well.
+
+    Raises FileNotFoundError naming the file when the recorded training (or dev) file is not here.
+
+        >>> from dpr_nb import TrainConfig
+        >>> config = TrainConfig.preset("smoke", max_samples=30)   # the built-in dataset: its own 100 dev questions
+        >>> len(trained_questions(config)), len(trained_questions(config, include_dev=True))
+        (30, 130)
+    """
+    from .config import TrainConfig
+
+    if not isinstance(config, TrainConfig):
+        path = Path(config)
+        path = path / "train_config.json" if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is not there: a model saved by dpr_nb records its training data in train_config.json; "
+                "without it, which questions it trained on cannot be known."
+            )
+        config = TrainConfig.load(path)
+    if not is_builtin_data(config.data_dir):
+        wanted = [config.train_filename, *([config.dev_filename] if include_dev and config.dev_filename else [])]
+        for filename in wanted:
+            source = Path(config.data_dir) / filename
+            if not source.exists():
+                raise FileNotFoundError(
+                    f"{source} is not here: the model's train_config.json names it as its data (data_dir="
+                    f"{config.data_dir!r}, relative to the folder training ran in). Put the same file there to find "
+                    "the questions it trained on, or evaluate only on questions you know it never saw."
+                )
+    # The test file plays no part in which questions train, nor does a dev file (with one, dev_split is not used):
+    # neither need be here.
+    if not include_dev and config.dev_filename:
+        config = config.replace(dev_filename=None, dev_split=0.0)
+    splits = load_training_data(config.replace(test_filename=None))
+    names = ("train", "dev") if include_dev else ("train",)
+    return {example.question for name in names for example in splits[name]}

@@ -10,7 +10,7 @@ What it does, step by step:
 
 1. copies the notebook into a temporary folder (JupyterLab autosaves: the repository's notebook keeps no outputs)
    and starts `jupyter lab` from this Python's environment there, on a free 127.0.0.1 port with a random token,
-   with DPR_NB_SMOKE=1 (the quickstart trains its tiny model in about a minute) and its own settings, workspaces
+   with DPR_NB_MODE=small (the quickstart trains its tiny model in about a minute) and its own settings, workspaces
    and runtime folders, so nothing of the user's JupyterLab setup changes or is changed;
 2. opens the notebook in headless Chromium through selenium and chromedriver, and runs all cells
    (the JupyterLab command `notebook:run-all-cells`);
@@ -304,7 +304,7 @@ def run(args) -> int:
         log(f"copied {notebook} to {served} (the copy is what runs and autosaves)")
         env_extra = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         if args.smoke:
-            env_extra["DPR_NB_SMOKE"] = "1"
+            env_extra["DPR_NB_MODE"] = "small"
         try:
             lab = JupyterLab(served, temp / "jupyter", env_extra, temp / "jupyterlab.log")
             with lab:
@@ -424,7 +424,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-wait", action="store_true",
                         help="screenshot as soon as the panel renders, without waiting for the remaining cells")
     parser.add_argument("--no-smoke", dest="smoke", action="store_false",
-                        help="do not set DPR_NB_SMOKE=1 (the quickstart then downloads NQ and trains for real)")
+                        help="do not set DPR_NB_MODE=small (the machine then chooses the CPU or the GPU mode)")
     parser.add_argument("--chromium", help="the browser binary (default: chromium on PATH)")
     parser.add_argument("--chromedriver", help="the driver binary (default: chromedriver on PATH)")
     return parser.parse_args(argv)

@@ -11,7 +11,7 @@ XQUAD = SHARED / "data" / "xquad"
 MINILM = SHARED / "models" / "all-MiniLM-L6-v2"
 
 transformers.utils.logging.disable_progress_bar()
-os.environ.setdefault("DPR_NB_SMOKE", "1")
+os.environ.setdefault("DPR_NB_MODE", "small")
 
 
 def need(path: Path) -> Path:

@@ -1,9 +1,9 @@
 """The ways in: a notebook opened on Binder or Colab without a GPU, the README's commands, the course's links.
 
 Each notebook's first cells (the install cell and the parameters cell) run as Binder and Colab would run them: no
-DPR_NB_SMOKE, no GPU, and on "Colab" a google.colab module with pip stood in for. They must choose the small mode
-and say so, and on Colab install the package from the repository and ref pyproject.toml names, showing pip's
-output and explaining a failure.
+DPR_NB_MODE, no GPU, and on "Colab" a google.colab module with pip stood in for. They must choose the CPU mode (a
+real small model on real questions) and say so, and on Colab install the package from the repository and ref
+pyproject.toml names, showing pip's output and explaining a failure.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ DRIVER = textwrap.dedent(
         error = None
     except Exception as e:
         error = f"{type(e).__name__}: {e}"
-    print("RESULT " + json.dumps({"smoke": namespace.get("SMOKE"), "pip": commands, "error": error}))
+    print("RESULT " + json.dumps({"mode": namespace.get("MODE"), "pip": commands, "error": error}))
     """
 )
 
@@ -72,7 +72,7 @@ def first_cells(path: Path) -> list[str]:
 
 
 def run_first_cells(path: Path, colab: bool, pip_status: int = 0) -> tuple[dict, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DPR_NB_SMOKE"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DPR_NB_MODE", "DPR_NB_SMOKE")}
     env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU, as on Binder and a Colab CPU runtime
     result = subprocess.run(
         [sys.executable, "-c", DRIVER],
@@ -94,13 +94,14 @@ def course() -> dict:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_without_a_gpu_binder_and_colab_choose_the_small_mode(path):
+def test_without_a_gpu_binder_and_colab_choose_the_cpu_mode(path):
     for colab in (False, True):
         outcome, printed = run_first_cells(path, colab)
-        assert outcome["error"] is None and outcome["smoke"] is True, (colab, outcome)
+        assert outcome["error"] is None and outcome["mode"] == "cpu", (colab, outcome)
         mode_line = [line for line in printed.splitlines() if "mode" in line]
         assert mode_line == [
-            "Small mode (no GPU here): the built-in data and a tiny model. DPR_NB_SMOKE=0 runs the real thing."
+            "CPU mode (no NVIDIA GPU here): all-MiniLM-L6-v2 learns XQuAD's German questions. "
+            "DPR_NB_MODE=small runs in seconds."
         ], printed
         if colab:  # pip installs the package from the one place that names it, and its output is shown
             expected = f"dpr-nb @ git+https://github.com/{course()['repository']}@{course()['ref']}"

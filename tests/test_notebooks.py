@@ -24,8 +24,9 @@ def test_notebook_follows_the_course_conventions(path):
     # Exactly one parameters cell, which chooses the mode (dpr_nb.course) and makes the checks.
     parameters = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(parameters) == 1
-    assert "SMOKE = small_mode()" in "".join(parameters[0]["source"])
-    assert "check = Checks(SMOKE)" in "".join(parameters[0]["source"])
+    source = "".join(parameters[0]["source"])
+    assert "MODE = course_mode()" in source and 'SMOKE = MODE == "small"' in source
+    assert "check = Checks(SMOKE)" in source
     # Key results are checked in cells (asserted in the small mode), so a notebook that runs but goes wrong fails
     # CI; a bare assert would also stop a real run, whose numbers vary.
     assert any("check(" in "".join(c["source"]) for c in code)

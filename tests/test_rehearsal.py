@@ -184,8 +184,8 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
     assert "BM25" in evaluated.stdout
 
 
-def test_the_notebooks_real_mode_runs_through_on_the_stand_ins(world, tmp_path):
-    """Every notebook with DPR_NB_SMOKE unset, in order (03 evaluates what 02 trained), unchanged: the download
+def test_the_notebooks_gpu_mode_runs_through_on_the_stand_ins(world, tmp_path):
+    """Every notebook in the GPU mode, in order (03 evaluates what 02 trained), unchanged: the download
     through the mirror, the hub models from the cache, and every assert a real run must satisfy.
 
     04_explore is left out: its real mode touches no real artifact (the tiny model on the built-in data, as in
@@ -195,7 +195,7 @@ def test_the_notebooks_real_mode_runs_through_on_the_stand_ins(world, tmp_path):
     notebooks = tmp_path / "notebooks"
     source = Path(__file__).resolve().parents[1] / "notebooks"
     notebooks.mkdir()
-    environment = {**world["env"], "DPR_NB_SMOKE": "0"}  # the real mode, which a machine without a GPU must ask for
+    environment = {**world["env"], "DPR_NB_MODE": "gpu"}  # which a machine without a GPU must ask for
     for name in ("00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"):
         (notebooks / name).write_bytes((source / name).read_bytes())
         finished = subprocess.run(
@@ -219,8 +219,10 @@ def test_the_notebooks_real_mode_runs_through_on_the_stand_ins(world, tmp_path):
             timeout=900,
         )
         assert finished.returncode == 0, f"{name} in real mode:\n{finished.stderr[-5000:]}"
-    # A real run's checks print ✓/✗ instead of stopping it. On the stand-ins (tiny models under the real names) the
-    # checks of model quality may miss; every other check must hold, as it would on Colab.
+    # A real run's checks print ✓/✗ instead of stopping it. On the stand-ins (tiny models under the real names, a
+    # few dozen questions) the checks of model quality may miss, and so may those that need NQ's size (a schedule
+    # of 6 steps never reaches the peak of a 50-step warm-up; one held-out question ranks as many passages in any
+    # batch); the exercises compare trained models, which is quality too. Every other check must hold, as on Colab.
     quality = (
         "gold passage first (f1)",
         "top-20 accuracy",
@@ -229,14 +231,19 @@ def test_the_notebooks_real_mode_runs_through_on_the_stand_ins(world, tmp_path):
         "questions in the file",
         "share of hard negatives containing an answer",
         "accumulation does not",
+        "the learning rate reached its peak",
+        "a bigger evaluation batch gives more passages to rank",
     )
     for name in ("00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"):
         executed = json.loads((notebooks / f"{name}.out.ipynb").read_text())
+        cells = executed["cells"]
+        exercises = [i for i, cell in enumerate(cells) if "".join(cell["source"]).startswith("## Exercises")]
+        lesson = cells[: exercises[0]] if exercises else cells
         printed = "".join(
-            text for cell in executed["cells"] for output in cell.get("outputs", []) for text in output.get("text", [])
+            text for cell in lesson for output in cell.get("outputs", []) for text in output.get("text", [])
         )
         lines = [line for line in printed.splitlines() if line.startswith(("✓", "✗"))]
-        assert lines and "Real mode (DPR_NB_SMOKE=0)" in printed, name
+        assert lines and "GPU mode (DPR_NB_MODE=gpu)" in printed, name
         misses = [line for line in lines if line.startswith("✗") and not any(q in line for q in quality)]
         assert misses == [], f"{name}: {misses}"
     # They went through the real paths: NQ dev from the mirror, XQuAD converted, 02's model saved where 03 read it.
