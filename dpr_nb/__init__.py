@@ -2,7 +2,7 @@
 
 Which file does what (each one idea), in four layers; a module imports only from its own layer and those below:
 The engine:
-- errors.py           the errors a run can end with (the command line prints them in one line)
+- errors.py           DPRNBError, the base of every error a run can end with (the command line prints it in one line)
 - files.py            atomic writes and folder swaps, writability checks, the save_dir lock
 - config.py           TrainConfig, the one dataclass of training choices (each field's help in its metadata), presets
 - data.py             read (streaming) and validate DPR files; sample questions into batches (no torch)
@@ -33,6 +33,7 @@ Tools:
 - inspection.py       one question's top passages, the worst questions, two models side by side
 - plots.py            matplotlib figures of training, reports, ranks, top-k curves, one batch's similarities
 - model_card.py       the README.md written next to every saved model
+- train.py            train_model: the one way a training runs (check, build, train, evaluate, save once)
 - saved_model.py      the one folder a trained model is saved as, written by one function and read by one
 - squad.py            SQuAD/XQuAD files as DPR files with BM25 hard negatives (`dpr-nb data convert-squad`)
 - mining.py           hard negatives mined with a trained model (`dpr-nb data mine`)
@@ -70,7 +71,7 @@ _EXPORTS = {
     "report": ("format_report", "ranking_report"),
     "retriever": ("DensePassageRetriever",),
     "trainer": ("History", "Trainer"),
-    "errors": ("TrainingDivergedError", "TrainingMemoryError"),
+    "errors": ("DPRNBError", "SettingsError", "TrainingDivergedError", "TrainingMemoryError"),
 }
 __all__ = [name for names in _EXPORTS.values() for name in names]
 

@@ -80,8 +80,9 @@ def demo(save_dir: str = "saved_models/dpr-demo", n_epochs: int | None = None, s
 
 def train(preset: str | None, config_file: str | None, settings: list[str], resume: bool, restart: bool) -> int:
     """`dpr-nb train`: the run a TrainConfig describes, printed as it goes; under torchrun, process 0 speaks."""
-    from . import DensePassageRetriever, TrainConfig, format_report
+    from . import TrainConfig, format_report
     from .distributed import current_group
+    from .train import train_model
 
     config = TrainConfig.load(config_file) if config_file else TrainConfig.preset(preset or "smoke")
     config = config.with_settings(settings)
@@ -91,16 +92,17 @@ def train(preset: str | None, config_file: str | None, settings: list[str], resu
         f"dpr-nb train: {config.query_model} / {config.passage_model} on {config.data_dir}, "
         f"{group.world_size} process(es)"
     )
-    retriever = DensePassageRetriever.from_config(config, progress_bar=group.is_main)
     report_line = lambda trainer, record: say(  # noqa: E731
         f"step {record['step']} {record['split']}: "
         + "  ".join(f"{k}={record[k]:.4f}" for k in ("loss", "acc", "f1", "average_rank") if k in record)
     )
-    retriever.train(config=config, resume=resume, restart=restart, callbacks={"on_evaluate": report_line})
-    for split, report in retriever.reports.items():
+    trained = train_model(
+        config, callbacks={"on_evaluate": report_line}, resume=resume, restart=restart, progress_bar=group.is_main
+    )
+    for split, report in trained.reports.items():
         say(format_report(report, f"\nReport on {split}:"))
-    if config.save_dir:
-        say(f"\nSaved to {config.save_dir}/ (the model, train_config.json, history.json)")
+    if trained.saved_to:
+        say(f"\nSaved to {trained.saved_to}/ (the model, train_config.json, history.json)")
     return 0
 
 
@@ -255,11 +257,12 @@ def evaluate_with_index(args, retriever) -> int:
 
     from .corpus_eval import comparison_table, evaluate_corpus_bm25
     from .data import load_dpr_file
+    from .errors import SettingsError
     from .faiss_store import FAISSDocumentStore, evaluate_index
     from .files import write_text_atomic
 
     if args.compare:
-        raise ValueError(
+        raise SettingsError(
             "--compare with --index: another model needs its own index. Evaluate each model with "
             "`dpr-nb eval --model MODEL --index ITS_INDEX`, or compare in memory with --corpus."
         )
@@ -499,10 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         result = demo(args.save_dir, args.epochs, args.seed)
         return 0 if result["after"]["average_rank"] < result["before"]["average_rank"] else 1
     # Only what every command needs: the data tools and --help stay clear of torch and transformers.
-    from .data import DPRDataError
     from .data_tools import file_stats, format_stats, write_subset
-    from .download import HTTPDownloadError
-    from .errors import DamagedCheckpointError, TrainingDivergedError, TrainingMemoryError
+    from .errors import DPRNBError, SettingsError
     from .files import ensure_writable
 
     if args.command in ("train", "eval", "index", "fetch") or getattr(args, "data_command", None) == "mine":
@@ -523,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
 
             unknown = [name for name in args.files if name not in DPR_FILES]
             if unknown:
-                raise ValueError(f"unknown file(s) {unknown}; choose from {sorted(DPR_FILES)}")
+                raise SettingsError(f"unknown file(s) {unknown}; choose from {sorted(DPR_FILES)}")
             models = [] if args.no_models else (args.models or preset_models())
             return fetch(args.files, args.data_dir, models)
         if args.data_command == "stats":
@@ -556,22 +557,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             written = write_subset(args.source, args.target, args.n, args.seed)
             print(f"wrote {written} questions to {args.target}")
-    # What a user causes (a wrong path or setting, a damaged file, a full disk, no network): one line, no traceback.
-    # OSError covers missing files, unreadable folders, failed saves (SaveFailedError) and lost connections.
-    except (
-        DPRDataError,
-        ValueError,
-        KeyError,
-        OSError,
-        TrainingMemoryError,
-        TrainingDivergedError,
-        HTTPDownloadError,
-        DamagedCheckpointError,
-    ) as e:
-        return _report_error(e)  # the message names the file, the record and the fix
-    except ImportError as e:
-        if "pip install" not in str(e):  # only an optional dependency's message, which says how to install it
-            raise
+    # What a user causes (a wrong path or setting, a damaged file, no optional package): a DPRNBError, whose message
+    # names the file, the setting and the fix. What the machine causes (a missing file, an unreadable folder, a full
+    # disk, a lost connection) is an OSError. Both end in one line; any other error is a bug and shows its traceback.
+    except (DPRNBError, OSError) as e:
         return _report_error(e)
     return 0
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
+from .errors import SettingsError
 from .files import write_text_atomic
 
 # A model name that is not on the Hugging Face hub: a tiny BERT built from a config with a vocabulary made from
@@ -256,13 +257,13 @@ class TrainConfig:
         if not 0 <= self.weight_decay < math.inf:
             problems.append(f"weight_decay={self.weight_decay} must be a finite number >= 0")
         if problems:
-            raise ValueError("Invalid TrainConfig: " + "; ".join(problems))
+            raise SettingsError("Invalid TrainConfig: " + "; ".join(problems))
 
     @classmethod
     def preset(cls, name: str, **overrides) -> TrainConfig:
         """A named starting point; keyword arguments override any field."""
         if name not in PRESETS:
-            raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+            raise SettingsError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         return dataclasses.replace(PRESETS[name], **current_names(overrides))
 
     def replace(self, **changes) -> TrainConfig:
@@ -303,7 +304,7 @@ class TrainConfig:
                     if close
                     else "`dpr-nb train --help` lists every field"
                 )
-                raise ValueError(f"--set {setting!r}: expected key=value with a TrainConfig field as key; {hint}")
+                raise SettingsError(f"--set {setting!r}: expected key=value with a TrainConfig field as key; {hint}")
             changes[key] = _parse_value(key, text.strip(), hints[key])
         return self.replace(**changes)
 
@@ -314,15 +315,15 @@ class TrainConfig:
     def from_dict(cls, values: dict, where: str = "TrainConfig") -> TrainConfig:
         """A TrainConfig from JSON values, each checked against its field's type; `where` names them in errors."""
         if not isinstance(values, dict):
-            raise ValueError(f"{where}: expected a JSON object of TrainConfig fields, got {type(values).__name__}.")
+            raise SettingsError(f"{where}: expected a JSON object of TrainConfig fields, got {type(values).__name__}.")
         values = current_names(values)
         hints = typing.get_type_hints(TrainConfig)
         unknown = sorted(set(values) - set(hints))
         if unknown:
-            raise ValueError(f"{where}: unknown TrainConfig fields {unknown}; known fields are {sorted(hints)}")
+            raise SettingsError(f"{where}: unknown TrainConfig fields {unknown}; known fields are {sorted(hints)}")
         for key, value in values.items():
             if not _has_type(value, hints[key]):
-                raise ValueError(f"{where}: field {key!r} is {value!r}; expected {_type_name(hints[key])}.")
+                raise SettingsError(f"{where}: field {key!r} is {value!r}; expected {_type_name(hints[key])}.")
         return cls(**values)
 
     def save(self, path: str | Path) -> None:
@@ -333,9 +334,14 @@ class TrainConfig:
         try:
             values = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise ValueError(
+            raise SettingsError(
                 f"{path}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg}); fix it there, or "
                 "start from a preset (--preset)."
+            ) from None
+        except UnicodeDecodeError as e:  # a ValueError too: a binary file given as the config
+            raise SettingsError(
+                f"{path}: not UTF-8 text ({e.reason} at byte {e.start}): a config is a JSON file such as the "
+                "train_config.json saved next to every model."
             ) from None
         return cls.from_dict(values, str(path))
 
@@ -356,7 +362,7 @@ def current_names(values: dict) -> dict:
     for key, value in values.items():
         new = RENAMED_FIELDS.get(key, key)
         if new != key and new in values:
-            raise ValueError(f"{key!r} is the old name of {new!r}: give only {new!r}.")
+            raise SettingsError(f"{key!r} is the old name of {new!r}: give only {new!r}.")
         renamed[new] = value
     return renamed
 
@@ -420,7 +426,7 @@ def _parse_value(key: str, text: str, hint) -> object:
                 return option(text)
             except ValueError:
                 continue
-    raise ValueError(f"--set {key}={text}: not a valid value for {key} ({hint}).")
+    raise SettingsError(f"--set {key}={text}: not a valid value for {key} ({hint}).")
 
 
 # Lower is better for these; higher for every other metric.

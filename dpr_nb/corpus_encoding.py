@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from .data import Passage
 from .distributed import ProcessGroup, current_group
 from .document_store import Document
+from .errors import SettingsError
 from .files import write_text_atomic
 from .passages import is_gzipped, read_passage_rows
 
@@ -163,7 +164,7 @@ def _prepare(folder: Path, corpus: Path, manifest: dict, progress_bar: bool) -> 
     ):
         offsets.append(offset)
     if not offsets:
-        raise ValueError(f"{corpus}: no passages (a header row 'id<TAB>text<TAB>title' and one row per passage).")
+        raise SettingsError(f"{corpus}: no passages (a header row 'id<TAB>text<TAB>title' and one row per passage).")
     temporary = folder / f".{ROW_OFFSETS}.tmp-{os.getpid()}.npy"
     np.save(temporary, np.frombuffer(offsets, dtype=np.int64))
     os.replace(temporary, folder / ROW_OFFSETS)
@@ -190,7 +191,7 @@ def _check_manifest(folder: Path, saved: dict, wanted: dict) -> None:
         else:
             same = old == value
         if not same:
-            raise ValueError(
+            raise SettingsError(
                 f"{folder} holds an encoding made with {key}={old!r}, not {value!r}. Resume with the "
                 "same corpus, model and settings, or encode into a new folder (or delete this one)."
             )
@@ -222,9 +223,9 @@ def encode_corpus(
     if not corpus.is_file():
         raise FileNotFoundError(f"Passages file not found: {corpus}. Give a DPR passages TSV (id, text, title).")
     if is_gzipped(corpus):
-        raise ValueError(f"{corpus} is gzipped: unpack it first (gunzip), so that encoding can resume at any row.")
+        raise SettingsError(f"{corpus} is gzipped: unpack it first (gunzip), so that encoding can resume at any row.")
     if dtype not in ("float16", "float32"):
-        raise ValueError(f"dtype={dtype!r}; use 'float16' (half the disk) or 'float32'.")
+        raise SettingsError(f"dtype={dtype!r}; use 'float16' (half the disk) or 'float32'.")
     group = group or current_group()
     commit_rows = max(batch_size, -(-commit_rows // batch_size) * batch_size)
     wanted = {
@@ -282,7 +283,7 @@ def encode_corpus(
                 documents = [Document(content=p.text, meta={"name": p.title}, id=p.stable_id) for p in passages]
                 embeddings = retriever.embed_documents(documents, batch_size=count)  # (count, dim) float32
                 if dtype == "float16" and np.abs(embeddings).max() > FLOAT16_MAX:
-                    raise ValueError(
+                    raise SettingsError(
                         f"{corpus}, rows {position}-{position + count - 1}: embedding values exceed "
                         f"float16's range ({FLOAT16_MAX:.0f}); encode with dtype='float32'."
                     )

@@ -35,6 +35,7 @@ from .builtin_data import builtin_passages
 from .config import is_builtin_data
 from .data import DPRExample, Passage, load_dpr_file
 from .document_store import Document
+from .errors import SettingsError
 from .matching import has_answer, looks_unspaced, tokenize
 from .passages import read_passages_tsv
 
@@ -83,7 +84,7 @@ def hit_matrix(
 ) -> np.ndarray:
     """(questions, k) bool: whether each ranked passage is a hit for its question under `match`."""
     if match not in MATCHES:
-        raise ValueError(f"match={match!r}; use one of {MATCHES}")
+        raise SettingsError(f"match={match!r}; use one of {MATCHES}")
     hits = np.zeros(top_indices.shape, dtype=bool)
     for row, (example, indices) in enumerate(zip(examples, top_indices)):
         gold_keys = {p.key for p in example.positives}

@@ -39,6 +39,8 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
+from .errors import SettingsError
+
 SWITCH = "DPR_NB_MODE"
 OLD_SWITCH = "DPR_NB_SMOKE"
 MODES = ("small", "cpu", "gpu")
@@ -78,10 +80,10 @@ def course_mode(environ: Mapping[str, str] | None = None, gpu: str | None | bool
     choice = environ.get(SWITCH, "").strip().lower()
     old = environ.get(OLD_SWITCH, "").strip()
     if choice and choice not in MODES:
-        raise ValueError(f"{SWITCH}={choice!r}: use small, cpu or gpu, or leave it unset (the machine chooses).")
+        raise SettingsError(f"{SWITCH}={choice!r}: use small, cpu or gpu, or leave it unset (the machine chooses).")
     if not choice and old:
         if old not in ("0", "1"):
-            raise ValueError(f"{OLD_SWITCH}={old!r}: use {SWITCH}=small, cpu or gpu instead.")
+            raise SettingsError(f"{OLD_SWITCH}={old!r}: use {SWITCH}=small, cpu or gpu instead.")
         warnings.warn(f"{OLD_SWITCH} is the old name: use {SWITCH}=small (for 1) or gpu (for 0).", FutureWarning, 2)
         choice, why = ("small" if old == "1" else "gpu"), f"{OLD_SWITCH}={old}"
     elif choice:

@@ -31,8 +31,10 @@ from pathlib import Path
 
 import ijson
 
+from .errors import DPRNBError
 
-class DPRDataError(ValueError):
+
+class DPRDataError(DPRNBError, ValueError):
     """A DPR file or record that cannot be used, with where it is and how to fix it."""
 
 

@@ -13,6 +13,7 @@ from array import array
 from pathlib import Path
 
 from .data import parse_record, raw_records
+from .errors import SettingsError
 from .files import write_atomic
 
 PERCENTILES = (5, 50, 95, 100)
@@ -73,9 +74,9 @@ def write_subset(source: str | Path, target: str | Path, n: int, seed: int | Non
     """
     source, target = Path(source), Path(target)
     if n < 1:
-        raise ValueError(f"--n {n}: a subset needs at least 1 question.")
+        raise SettingsError(f"--n {n}: a subset needs at least 1 question.")
     if target.exists() and source.exists() and target.resolve() == source.resolve():
-        raise ValueError(
+        raise SettingsError(
             f"{target} is the source file itself: writing the subset there would replace the data. "
             "Give another target file."
         )

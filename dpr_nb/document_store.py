@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import SettingsError
+
 
 @dataclass
 class Document:
@@ -25,7 +27,7 @@ class Document:
 
     def __post_init__(self) -> None:
         if not isinstance(self.content, str):
-            raise ValueError(f"Document(content={self.content!r}): content must be the passage text, a string.")
+            raise SettingsError(f"Document(content={self.content!r}): content must be the passage text, a string.")
         if self.id is None or not str(self.id).strip():  # as Haystack: the same content gets the same id
             self.id = hashlib.md5(self.content.encode("utf-8")).hexdigest()
 
@@ -33,7 +35,7 @@ class Document:
     def from_dict(cls, values: dict) -> Document:
         content = values.get("content", values.get("text"))
         if not isinstance(content, str):
-            raise ValueError(f"A document needs its text under 'content' (or 'text'); got keys {sorted(values)}.")
+            raise SettingsError(f"A document needs its text under 'content' (or 'text'); got keys {sorted(values)}.")
         meta = dict(values.get("meta") or {})
         if "title" in values and "name" not in meta:
             meta["name"] = values["title"]
@@ -59,13 +61,13 @@ class InMemoryDocumentStore:
         """Add documents; an id already in the store is overwritten, skipped, or ("fail") refuses the whole call,
         before any document is written."""
         if duplicate_documents not in DUPLICATE_POLICIES:
-            raise ValueError(f"duplicate_documents={duplicate_documents!r}; use one of {DUPLICATE_POLICIES}.")
+            raise SettingsError(f"duplicate_documents={duplicate_documents!r}; use one of {DUPLICATE_POLICIES}.")
         documents = [d if isinstance(d, Document) else Document.from_dict(d) for d in documents]
         if duplicate_documents == "fail":
             seen = set(self.documents)
             for document in documents:
                 if document.id in seen:
-                    raise ValueError(
+                    raise SettingsError(
                         f"A document with id {document.id} is already in the store (or twice in this "
                         "call); nothing was written. Use duplicate_documents='skip' or 'overwrite'."
                     )
@@ -101,13 +103,13 @@ class InMemoryDocumentStore:
         if self._matrix_cache is None or self._matrix_cache[0] != key:
             documents = [d for d in self.documents.values() if d.embedding is not None]
             if len(documents) < len(self.documents):
-                raise ValueError(
+                raise SettingsError(
                     f"{len(self.documents) - len(documents)} documents have no embedding yet: call "
                     "document_store.update_embeddings(retriever) after writing documents."
                 )
             dims = {np.shape(d.embedding) for d in documents}
             if len(dims) > 1:
-                raise ValueError(
+                raise SettingsError(
                     f"The store's embeddings have different shapes {sorted(dims)}: they come from "
                     "different models. Call update_embeddings(retriever) with one retriever."
                 )
@@ -127,7 +129,7 @@ class InMemoryDocumentStore:
             return []
         query = np.asarray(query_embedding, dtype=matrix.dtype)
         if query.shape != matrix.shape[1:]:
-            raise ValueError(
+            raise SettingsError(
                 f"The query embedding has shape {query.shape} and the store's embeddings "
                 f"{matrix.shape[1:]}: they come from different models. Embed the documents with this "
                 "retriever: document_store.update_embeddings(retriever)."

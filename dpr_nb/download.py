@@ -31,6 +31,8 @@ from urllib.request import ProxyHandler, Request, build_opener
 
 from tqdm.auto import tqdm
 
+from .errors import DPRNBError, SettingsError
+
 __all__ = ["fetch_archive_from_http", "download_file", "download", "DPR_FILES", "HTTPDownloadError", "resolve_url"]
 
 _CHUNK = 1024 * 1024  # 1 MiB: large enough to be fast, small enough for smooth progress
@@ -56,7 +58,7 @@ def resolve_url(url: str) -> str:
     return url
 
 
-class HTTPDownloadError(RuntimeError):
+class HTTPDownloadError(DPRNBError, RuntimeError):
     """The server answered with an HTTP error status (404, 500, ...)."""
 
     def __init__(self, url: str, status: int, reason: str = ""):
@@ -84,7 +86,7 @@ def _parse_checksum(checksum: str) -> tuple[str, str]:
     algo, sep, digest = checksum.partition(":")
     algo = algo.strip().lower()
     if not sep or algo not in hashlib.algorithms_available or not digest.strip():
-        raise ValueError(f"checksum must look like 'sha256:<hex digest>', got {checksum!r}")
+        raise SettingsError(f"checksum must look like 'sha256:<hex digest>', got {checksum!r}")
     return algo, digest.strip().lower()
 
 
@@ -199,7 +201,7 @@ def download_file(
         if actual != digest:
             # Delete it: resuming a corrupt file would only reproduce the mismatch.
             part.unlink()
-            raise ValueError(
+            raise SettingsError(
                 f"Checksum mismatch for {url}: expected {algo}:{digest}, got {algo}:{actual}. "
                 "The corrupt download was deleted; call again to re-download. If it keeps "
                 "failing, the file on the server changed or the checksum is wrong."
@@ -224,7 +226,7 @@ def _extract(archive: Path, output_dir: Path) -> bool:
                 for m in tf.getmembers():
                     target = (root / m.name).resolve()
                     if (root not in target.parents and target != root) or m.issym() or m.islnk():
-                        raise ValueError(f"Refusing to extract unsafe member {m.name!r} from {archive}")
+                        raise SettingsError(f"Refusing to extract unsafe member {m.name!r} from {archive}")
                 tf.extractall(output_dir)
     elif name.endswith(".gz"):
         out = archive.with_name(archive.name[:-3])
@@ -316,7 +318,7 @@ def download(name: str, data_dir: str | Path = "data/dpr_training", **kwargs) ->
     name is downloaded (and resumed) on its own, and skipped only when its unpacked file is already there.
     """
     if name not in DPR_FILES:
-        raise ValueError(
+        raise SettingsError(
             f"Unknown DPR file {name!r}; known: "
             + "; ".join(f"{key} ({about})" for key, (_, _, about) in DPR_FILES.items())
         )

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from .batches import tokenize_passages, tokenize_queries
 from .document_store import Document
 from .encoders import BiEncoder, Encoder
+from .errors import SettingsError
 
 
 class TextEmbedder:
@@ -39,7 +40,7 @@ class TextEmbedder:
         """`similarity_function` None means what the checkpoint was trained with: dot product for DPR and BERT
         checkpoints, cosine for a sentence-transformers checkpoint that compares by cosine (dpr_nb.encoders)."""
         if similarity_function not in (None, "dot_product", "cosine"):
-            raise ValueError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'.")
+            raise SettingsError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'.")
         model.check_lengths(max_seq_len_query, max_seq_len_passage)
         self.model = model
         self.max_seq_len_query, self.max_seq_len_passage = max_seq_len_query, max_seq_len_passage

@@ -44,6 +44,7 @@ from transformers.utils import logging as transformers_logging
 from .batches import length_groups, trim_padding
 from .builtin_data import builtin_vocabulary
 from .config import TINY_MODEL
+from .errors import SettingsError
 from .haystack_folders import is_haystack_folder, load_haystack_language_model
 from .st_format import SIMILARITY_NAMES, save_plain_transformer, write_modules
 
@@ -82,9 +83,9 @@ class Encoder(nn.Module):
     ):
         super().__init__()
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling={pooling!r} is not supported; use one of {POOLINGS}")
+            raise SettingsError(f"pooling={pooling!r} is not supported; use one of {POOLINGS}")
         if similarity not in (None, *SIMILARITIES):
-            raise ValueError(f"similarity={similarity!r} is not supported; use one of {SIMILARITIES}")
+            raise SettingsError(f"similarity={similarity!r} is not supported; use one of {SIMILARITIES}")
         self.model, self.tokenizer = model, tokenizer
         self.pooling, self.normalize, self.source = pooling, normalize, source
         self.declared_similarity = similarity
@@ -174,7 +175,7 @@ class Encoder(nn.Module):
                 f"reachable Hugging Face hub model ({e}). Check the name, or download it first."
             ) from None
         if getattr(config, "is_encoder_decoder", False) or getattr(config, "vocab_size", None) is None:
-            raise ValueError(
+            raise SettingsError(
                 f"{name!r} is a {config.model_type} model, not a text encoder like BERT: dpr_nb embeds "
                 "text with encoder-only transformers (BERT, RoBERTa, MiniLM, DPR, ...). Choose one."
             )
@@ -186,7 +187,7 @@ class Encoder(nn.Module):
                 DPRContextEncoder if "DPRContextEncoder" in (config.architectures or []) else DPRQuestionEncoder
             )
             if getattr(config, "projection_dim", 0):
-                raise ValueError(
+                raise SettingsError(
                     f"{name!r} has a projection layer (projection_dim={config.projection_dim}); "
                     "dpr_nb supports DPR checkpoints without one, as Facebook's."
                 )
@@ -328,7 +329,7 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
             )
         named = (settings if isinstance(settings, dict) else {}).get("similarity_fn_name")
         if named is not None and named not in SIMILARITY_FN_NAMES:
-            raise ValueError(
+            raise SettingsError(
                 f"{name_or_path}: its config_sentence_transformers.json compares vectors by "
                 f"similarity_fn_name={named!r}, which dpr_nb does not have (only 'cosine' and 'dot'): its scores "
                 "would not be the model's own. Choose a checkpoint trained with cosine or the dot product."
@@ -342,7 +343,7 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
     for module in modules:
         kind = module.get("type", "").rsplit(".", 1)[-1]
         if kind not in _REPRODUCIBLE_MODULES:
-            raise ValueError(
+            raise SettingsError(
                 f"{name_or_path}: its sentence-transformers module {module.get('type')!r} (folder "
                 f"{module.get('path')!r}) is not one dpr_nb can reproduce (only Transformer, Pooling "
                 "and Normalize are): its vectors would not be the model's own. Choose a checkpoint "
@@ -351,7 +352,7 @@ def declared_pooling(name_or_path: str, revision: str | None = None, token=None)
         if kind == "Pooling":
             modes = _pooling_modes(read(f"{module['path']}/config.json") or {})
             if modes not in (["cls"], ["mean"]):
-                raise ValueError(
+                raise SettingsError(
                     f"{name_or_path}: its pooling {modes} is not one dpr_nb can reproduce (only "
                     "'cls' or 'mean'): its vectors would not be the model's own. Choose a checkpoint "
                     "that pools by [CLS] or by the mean of its tokens."
@@ -432,7 +433,7 @@ class BiEncoder(nn.Module):
     def __init__(self, query_encoder: Encoder, passage_encoder: Encoder):
         super().__init__()
         if query_encoder.dim != passage_encoder.dim:
-            raise ValueError(
+            raise SettingsError(
                 f"The query encoder gives {query_encoder.dim}-dimensional vectors and the passage "
                 f"encoder {passage_encoder.dim}: their dot product is undefined. Use two models of "
                 "the same size."
@@ -475,7 +476,7 @@ class BiEncoder(nn.Module):
             return
         same_start = self.query_encoder.source == self.passage_encoder.source
         if not (same_start or self.query_encoder.same_checkpoint(self.passage_encoder)):
-            raise ValueError(
+            raise SettingsError(
                 f"share_encoders=True trains one encoder for questions and passages, so both must start "
                 f"from the same model; the query encoder is {self.query_encoder.source!r} and the "
                 f"passage encoder {self.passage_encoder.source!r}. Load the same model twice (e.g. "
@@ -497,7 +498,7 @@ class BiEncoder(nn.Module):
             ("max_seq_len_passage", max_seq_len_passage, self.passage_encoder),
         ):
             if encoder.max_length and length > encoder.max_length:
-                raise ValueError(
+                raise SettingsError(
                     f"{setting}={length} is longer than the {encoder.max_length} tokens "
                     f"{encoder.source or 'the model'} has positions for: set {setting} to at most "
                     f"{encoder.max_length}."

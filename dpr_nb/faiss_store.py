@@ -65,6 +65,7 @@ from .corpus_eval import (
 )
 from .data import Passage
 from .document_store import DUPLICATE_POLICIES, Document
+from .errors import MissingDependencyError, SettingsError
 from .files import replace_folder
 
 INDEX_TYPES = ("flat", "hnsw", "ivfpq")
@@ -87,7 +88,7 @@ def import_faiss():
     try:
         import faiss
     except ImportError as error:
-        raise ImportError(INSTALL_HINT) from error
+        raise MissingDependencyError(INSTALL_HINT) from error
     return faiss
 
 
@@ -109,20 +110,20 @@ def ivfpq_parameters(
     if nlist is None:
         nlist = max(1, min(round(4 * math.sqrt(rows)), rows // MIN_POINTS_PER_CENTROID))
     elif not 1 <= nlist <= rows:
-        raise ValueError(
+        raise SettingsError(
             f"ivf_nlist={nlist}: IVF training needs at least one vector per list and the corpus has {rows}; {fix}."
         )
     if pq_m is None:
         pq_m = max(m for m in range(1, max(1, dim // 4) + 1) if dim % m == 0)
     elif dim % pq_m:
-        raise ValueError(
+        raise SettingsError(
             f"pq_m={pq_m}: product quantisation cuts each {dim}-dimensional vector into pq_m equal "
             f"parts, so pq_m must divide {dim}; {fix}."
         )
     if pq_bits is None:
         pq_bits = min(8, int(math.log2(max(2, rows // MIN_POINTS_PER_CENTROID))))
     if 2**pq_bits > rows:
-        raise ValueError(
+        raise SettingsError(
             f"pq_bits={pq_bits}: training 2**{pq_bits} centroids per sub-vector needs at least that "
             f"many vectors and the corpus has {rows}; {fix}."
         )
@@ -206,9 +207,9 @@ class FAISSDocumentStore:
         `training_size` vectors (default 50 per list, at least 65,536) drawn with `seed` train it."""
         self.faiss = import_faiss()
         if index_type not in INDEX_TYPES:
-            raise ValueError(f"index_type={index_type!r}; use one of {INDEX_TYPES}.")
+            raise SettingsError(f"index_type={index_type!r}; use one of {INDEX_TYPES}.")
         if similarity not in (None, "dot_product", "cosine"):
-            raise ValueError(f"similarity={similarity!r}; use 'dot_product', 'cosine' or None (the retriever's).")
+            raise SettingsError(f"similarity={similarity!r}; use 'dot_product', 'cosine' or None (the retriever's).")
         self.index_type, self.similarity = index_type, similarity
         self.settings = {
             "hnsw_m": hnsw_m,
@@ -240,7 +241,7 @@ class FAISSDocumentStore:
 
     def write_documents(self, documents, duplicate_documents: str = "overwrite") -> None:
         if duplicate_documents not in DUPLICATE_POLICIES:
-            raise ValueError(f"duplicate_documents={duplicate_documents!r}; use one of {DUPLICATE_POLICIES}.")
+            raise SettingsError(f"duplicate_documents={duplicate_documents!r}; use one of {DUPLICATE_POLICIES}.")
         stored = self._documents_in_memory()
         documents = [d if isinstance(d, Document) else Document.from_dict(d) for d in documents]
         if duplicate_documents == "fail":  # refused whole, before any document is written
@@ -249,7 +250,7 @@ class FAISSDocumentStore:
                 (i for i, n in Counter(ids).items() if n > 1), None
             )
             if repeated is not None:
-                raise ValueError(
+                raise SettingsError(
                     f"A document with id {repeated} is already in the store (or twice in this call); "
                     "nothing was written. Use duplicate_documents='skip' or 'overwrite'."
                 )
@@ -350,7 +351,7 @@ class FAISSDocumentStore:
         """
         encoded = EncodedCorpus(encoding_dir)
         if not encoded.complete:
-            raise ValueError(
+            raise SettingsError(
                 f"{encoding_dir}: {encoded.rows_done():,} of {encoded.rows:,} passages are encoded. Run "
                 "the encoding again to finish it (it resumes where it stopped), then build the index."
             )
@@ -362,7 +363,7 @@ class FAISSDocumentStore:
         documents = (Document(content=p.text, meta={"name": p.title}, id=p.stable_id) for p in encoded.passages())
         written = _write_documents(temporary, documents)
         if written != encoded.rows:
-            raise ValueError(
+            raise SettingsError(
                 f"{encoded.manifest['corpus']} now has {written} passages where {encoding_dir} encoded "
                 f"{encoded.rows}: the corpus changed since; encode it again into a new folder."
             )
@@ -384,12 +385,12 @@ class FAISSDocumentStore:
         count = len(self._documents)
         embedded = 0 if self.index is None else self.index.ntotal
         if embedded != count:
-            raise ValueError(
+            raise SettingsError(
                 f"{count - embedded} documents have no embedding yet: call "
                 "document_store.update_embeddings(retriever) after writing documents."
             )
         if self._stale:
-            raise ValueError(
+            raise SettingsError(
                 "Documents of the index were overwritten since it was built, and their vectors are those of their "
                 "old text: call document_store.update_embeddings(retriever) to index the new text."
             )
@@ -398,7 +399,7 @@ class FAISSDocumentStore:
             return empty.astype(np.float32), empty.astype(np.int64)
         similarity = self.similarity or similarity or self.index_similarity
         if similarity != self.index_similarity:
-            raise ValueError(
+            raise SettingsError(
                 f"The index holds vectors for {self.index_similarity!r} similarity, and was queried by "
                 f"{similarity!r}: call update_embeddings with a retriever of similarity_function="
                 f"{similarity!r}, or create the store with similarity={self.index_similarity!r}."

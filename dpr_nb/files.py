@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import DPRNBError, SettingsError
+
 
 def current_umask() -> int:
     mask = os.umask(0)  # the only way to read it is to set it: put it straight back
@@ -47,7 +49,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
-class SaveFailedError(OSError):
+class SaveFailedError(DPRNBError, OSError):
     """A save failed at the end of training; the message says where the trained model was kept instead."""
 
 
@@ -63,12 +65,12 @@ def ensure_writable(
     path = Path(path)
     fix = f"choose a {setting} in a folder you can write to (on Colab: under /content, or /content/drive/MyDrive)"
     if is_file and path.is_dir():
-        raise ValueError(f"{setting}={str(path)!r} is a folder; name a file to write. {consequence}")
+        raise SettingsError(f"{setting}={str(path)!r} is a folder; name a file to write. {consequence}")
     existing = path.parent if is_file else path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(
+        raise SettingsError(
             f"{setting}={str(path)!r} cannot be made: {existing} is a file, not a folder; {fix}. {consequence}"
         )
     probe = existing / f".dpr_nb-write-test-{os.getpid()}"
@@ -76,7 +78,7 @@ def ensure_writable(
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise ValueError(
+        raise SettingsError(
             f"{setting}={str(path)!r} cannot be written ({error.strerror} in {existing}); {fix}. {consequence}"
         ) from None
 
@@ -171,7 +173,7 @@ def recover_folder(folder: str | Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-class FolderInUseError(OSError):
+class FolderInUseError(DPRNBError, OSError):
     """Another running process is writing the same folder."""
 
 

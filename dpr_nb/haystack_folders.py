@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
+from .errors import SettingsError
 from .st_format import NOT_BERT_SETTINGS
 
 HAYSTACK_CONFIG = "language_model_config.json"  # the HF config of the model, plus Haystack's "name" and "language"
@@ -42,12 +43,12 @@ def load_haystack_language_model(folder: str | Path) -> tuple[BertModel, PreTrai
     values = json.loads(config_file.read_text(encoding="utf-8"))
     model_type = values.get("model_type")
     if model_type not in ("dpr", "bert"):
-        raise ValueError(
+        raise SettingsError(
             f"{config_file}: model_type {model_type!r} is not supported; dpr_nb reads Haystack DPR "
             "encoders built on BERT (model_type 'dpr' or 'bert'), as Haystack's DPR itself requires."
         )
     if values.get("projection_dim"):
-        raise ValueError(
+        raise SettingsError(
             f"{config_file} declares a projection layer (projection_dim={values['projection_dim']}); "
             "dpr_nb supports DPR encoders without one."
         )
@@ -69,7 +70,7 @@ def load_haystack_language_model(folder: str | Path) -> tuple[BertModel, PreTrai
     # DPR's BERT) and the position_ids buffer that transformers < 4.31 wrote into every state dict.
     unexpected = [k for k in unexpected if not k.startswith("pooler.") and not k.endswith("position_ids")]
     if missing or unexpected:
-        raise ValueError(
+        raise SettingsError(
             f"{weights_file} does not match the BERT described by {config_file}: missing "
             f"{_preview(missing)}, unexpected {_preview(unexpected)}. dpr_nb reads the key layouts of "
             "Haystack v1's DPR encoders ('question_encoder.bert_model.…', 'ctx_encoder.bert_model.…' or "

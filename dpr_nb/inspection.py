@@ -45,6 +45,7 @@ import pandas as pd
 
 from .corpus_eval import CorpusResult, is_gold, load_corpus
 from .data import DPRExample, Passage
+from .errors import SettingsError
 from .matching import content_words, has_answer
 
 GOLD_BACKGROUND = "#d8f0d8"  # a light green that keeps black text readable
@@ -245,12 +246,12 @@ def _checked(result: CorpusResult, examples: Sequence[DPRExample], corpus) -> li
     """The corpus as passages, after checking that `result` was computed on these questions and this corpus."""
     corpus = load_corpus(corpus)
     if len(examples) != len(result.gold_ranks):
-        raise ValueError(
+        raise SettingsError(
             f"The result {result.name!r} ranks {len(result.gold_ranks)} questions but {len(examples)} "
             "examples were given: pass the examples it was evaluated on, in the same order."
         )
     if result.top_indices.size and result.top_indices.max() >= len(corpus):
-        raise ValueError(
+        raise SettingsError(
             f"The result {result.name!r} ranks passages beyond the {len(corpus)} of this corpus: "
             "pass the corpus it was evaluated on."
         )
@@ -270,7 +271,7 @@ def _question_index(examples: Sequence[DPRExample], question: str | int) -> int:
     wanted = " ".join(question.lower().split())
     if wanted in folded:
         return folded.index(wanted)
-    raise ValueError(
+    raise SettingsError(
         f"No question {question!r} among the {len(examples)} examples; pass its text exactly or its position."
     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .errors import SettingsError
+
 
 def similarity_scores(
     query_embeddings: torch.Tensor,
@@ -16,7 +18,7 @@ def similarity_scores(
         query_embeddings = torch.nn.functional.normalize(query_embeddings, dim=-1)
         passage_embeddings = torch.nn.functional.normalize(passage_embeddings, dim=-1)
     elif similarity != "dot_product":
-        raise ValueError(f"similarity={similarity!r}; use 'dot_product' or 'cosine'")
+        raise SettingsError(f"similarity={similarity!r}; use 'dot_product' or 'cosine'")
     # Cosine scores live in [-1, 1]: dividing by a small temperature (0.05) makes the softmax sharp enough to learn.
     return query_embeddings @ passage_embeddings.T / temperature
 

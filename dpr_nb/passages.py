@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .data import DPRDataError, Passage
+from .errors import SettingsError
 from .files import write_text_atomic
 
 HEADER = ["id", "text", "title"]
@@ -50,7 +51,7 @@ def read_passage_rows(path: str | Path, start_byte: int = 0) -> Iterator[tuple[i
         raise FileNotFoundError(f"Passages file not found: {path}. Give a DPR passages TSV (id, text, title).")
     gzipped = is_gzipped(path)
     if gzipped and start_byte:
-        raise ValueError(f"{path} is gzipped, so reading cannot start in the middle: unpack it first (gunzip).")
+        raise SettingsError(f"{path} is gzipped, so reading cannot start in the middle: unpack it first (gunzip).")
     with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
         f.seek(start_byte)
         starts: list[int] = []  # where each line handed to the csv reader starts; csv may take several for a row

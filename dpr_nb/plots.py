@@ -29,6 +29,7 @@ from matplotlib.patches import Rectangle
 
 from .batches import collate
 from .data import BatchSampler, DPRExample
+from .errors import SettingsError
 from .files import folder_labels
 from .loss import similarity_scores
 
@@ -65,7 +66,7 @@ def _named(data, attribute: str, labels: Sequence[str] | None = None) -> list[tu
         pairs = [(None, _numpy(data))]
     if labels is not None:
         if len(labels) != len(pairs):
-            raise ValueError(f"{len(labels)} labels for {len(pairs)} series")
+            raise SettingsError(f"{len(labels)} labels for {len(pairs)} series")
         pairs = [(label, values) for label, (_, values) in zip(labels, pairs)]
     return pairs
 
@@ -83,7 +84,7 @@ def plot_training(history) -> Figure:
     values = history.to_dict() if hasattr(history, "to_dict") else dict(history)
     steps, evaluations = values.get("steps") or [], values.get("evaluations") or []
     if not steps and not evaluations:
-        raise ValueError("The history is empty: nothing was trained or evaluated.")
+        raise SettingsError("The history is empty: nothing was trained or evaluated.")
     figure = _figure(figsize=(8, 3.5))
     loss_axis = figure.add_subplot()
     loss_axis.plot([s["step"] for s in steps], [s["loss"] for s in steps], color="tab:blue", label="training loss")
@@ -225,7 +226,7 @@ def plot_similarity_heatmap(
     """
     scores, positive_mask = _numpy(scores).astype(float), _numpy(positive_mask).astype(bool)
     if scores.shape != positive_mask.shape:
-        raise ValueError(f"scores {scores.shape} and positive_mask {positive_mask.shape} differ in shape")
+        raise SettingsError(f"scores {scores.shape} and positive_mask {positive_mask.shape} differ in shape")
     questions, passages = scores.shape
     figure = _figure(figsize=(max(6.0, 0.35 * passages + 4), max(3.5, 0.35 * questions + 2.5)))
     axis = figure.add_subplot()
@@ -302,10 +303,10 @@ def plot_runs(runs, by: str | Sequence[str] | None = None, x: str = "step", wind
     batch starts higher, at about log of its passages); the corpus metrics are.
     """
     if x not in ("step", "questions"):
-        raise ValueError(f"x={x!r}: use 'step' (optimizer steps) or 'questions' (training questions seen).")
+        raise SettingsError(f"x={x!r}: use 'step' (optimizer steps) or 'questions' (training questions seen).")
     runs = [run for run in runs if run.history.steps]
     if not runs:
-        raise ValueError("No run has training steps to plot: train some first (dpr_nb.sweeps.run_sweep).")
+        raise SettingsError("No run has training steps to plot: train some first (dpr_nb.sweeps.run_sweep).")
     by = [by] if isinstance(by, str) else list(by or [])
     figure = _figure(figsize=(8, 3.5))
     axis = figure.add_subplot()
@@ -369,7 +370,7 @@ def plot_setting(table, setting: str, metric: str, by: str | None = None) -> Fig
     """
     for name in (setting, metric, *([by] if by else [])):
         if name not in table.columns:
-            raise ValueError(f"{name!r} is not a column of the table; columns are {list(table.columns)}")
+            raise SettingsError(f"{name!r} is not a column of the table; columns are {list(table.columns)}")
     values = table[setting].dropna()
     numeric = len(values) == len(table) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
     # A setting spread over orders of magnitude (learning rate) reads best on a log axis; None makes it categorical.
@@ -435,7 +436,7 @@ def plot_heatmap(table, x: str, y: str, metric: str) -> Figure:
     """
     for name in (x, y, metric):
         if name not in table.columns:
-            raise ValueError(f"{name!r} is not a column of the table; columns are {list(table.columns)}")
+            raise SettingsError(f"{name!r} is not a column of the table; columns are {list(table.columns)}")
     keys = _group_key(table, [y, x])
     grouped = table.groupby(keys, sort=False)[metric]
     means, stds = grouped.mean(), grouped.std()

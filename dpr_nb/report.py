@@ -25,6 +25,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from .errors import SettingsError
 from .loss import in_batch_negatives_loss
 
 
@@ -43,7 +44,7 @@ def ranking_report(
     1.0
     """
     if losses is not None and len(losses) != len(positive_masks):
-        raise ValueError(f"{len(losses)} losses for {len(positive_masks)} batches: give one loss per batch.")
+        raise SettingsError(f"{len(losses)} losses for {len(positive_masks)} batches: give one loss per batch.")
     ranks, true_positive, predicted_positive, actual_positive, pairs, correct_pairs = [], 0, 0, 0, 0, 0
     questions = candidates = 0
     for batch_scores, mask in zip(scores, positive_masks):
@@ -69,7 +70,7 @@ def ranking_report(
         questions += mask.shape[0]
         candidates += mask.numel()
     if not questions:
-        raise ValueError("No batches to evaluate: the evaluation data is empty.")
+        raise SettingsError("No batches to evaluate: the evaluation data is empty.")
     table = _classification_table(true_positive, predicted_positive, actual_positive, pairs)
     f1 = float(table.loc["positive", "f1-score"])
     acc = correct_pairs / pairs

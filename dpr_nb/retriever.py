@@ -15,9 +15,7 @@ choose one, and an argument that cannot apply here raises an error or warns inst
 
 from __future__ import annotations
 
-import contextlib
 import numbers
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,15 +28,11 @@ from .data import DPRExample, load_dpr_file
 from .document_store import Document
 from .embedding import TextEmbedder
 from .encoders import BiEncoder
-from .files import (
-    SaveFailedError,
-    ensure_writable,
-    folder_lock,
-)
+from .errors import SettingsError
 from .report import evaluate as evaluate_report
 from .saved_model import read_model_folder, save_model_folder
-from .splits import load_training_data
-from .trainer import History, Trainer, checkpoints_to_replace, resolve_device, resolve_similarity
+from .train import train_model
+from .trainer import History, resolve_device, resolve_similarity
 
 _UNSET = object()  # tells an argument the caller left alone from one they set to its default
 
@@ -78,7 +72,7 @@ class DensePassageRetriever(TextEmbedder):
                 "global_loss_buffer_size only sized Haystack's multi-GPU buffer; it has no effect here.", stacklevel=2
             )
         if similarity_function not in (None, "dot_product", "cosine"):  # before a model download, not after
-            raise ValueError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'.")
+            raise SettingsError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'.")
         if devices and len(devices) > 1:
             warnings.warn(
                 f"devices={devices}: this retriever uses one device, {devices[0]}. For several GPUs "
@@ -133,7 +127,7 @@ class DensePassageRetriever(TextEmbedder):
     ) -> list[list[Document]]:
         store = document_store or self.document_store
         if store is None:
-            raise ValueError(
+            raise SettingsError(
                 "This retriever has no document store: pass document_store= to retrieve(), or create "
                 "the retriever with one and call document_store.update_embeddings(retriever)."
             )
@@ -141,7 +135,7 @@ class DensePassageRetriever(TextEmbedder):
             raise NotImplementedError("filters, index and headers are not supported by the in-memory store.")
         top_k = self.top_k if top_k is None else top_k
         if not isinstance(top_k, numbers.Integral) or top_k < 1:
-            raise ValueError(f"top_k={top_k!r}: ask for at least 1 document.")
+            raise SettingsError(f"top_k={top_k!r}: ask for at least 1 document.")
         embeddings = self.embed_queries(queries)
         return [
             store.query_by_embedding(
@@ -188,12 +182,17 @@ class DensePassageRetriever(TextEmbedder):
                 embed_title=self.embed_title,
             )
         # A device the config names (device="cuda:1") is honoured: the model moves there for training and stays.
-        device = config.device if config.device != "auto" else str(self.device)
+        # Otherwise this retriever's, recorded as "auto" where it is the one "auto" picks, as train_model records it.
+        device = config.device
+        if device == "auto" and self.device != resolve_device("auto"):
+            device = str(self.device)
+        # The similarity this retriever was given; None where it is the checkpoint's own (as a config leaves it).
+        chosen = self.similarity_function if self.similarity_function != self.model.similarity_function else None
         fixed = {
             "query_model": self.model.query_encoder.source,
             "passage_model": self.model.passage_encoder.source,
             "device": device,
-            "similarity_function": config.similarity_function or self.similarity_function,
+            "similarity_function": config.similarity_function or chosen,
         }
         return config.replace(**fixed, **{k: v for k, v in settings.items() if v is not None})
 
@@ -278,18 +277,18 @@ class DensePassageRetriever(TextEmbedder):
                 stacklevel=2,
             )
         if n_gpu != 1:
-            raise ValueError(
+            raise SettingsError(
                 f"n_gpu={n_gpu}: dpr_nb trains on several GPUs with one process each: launch the script "
                 "with `torchrun --nproc_per_node N script.py` and leave n_gpu=1."
             )
         if optimizer_name != "AdamW" or not optimizer_correct_bias:
-            raise ValueError("Only AdamW with bias correction (torch.optim.AdamW) is supported.")
+            raise SettingsError("Only AdamW with bias correction (torch.optim.AdamW) is supported.")
         selection = {"selection_metric": selection_metric}
         if early_stopping is not None:
             # Haystack's EarlyStopping(metric=..., patience=...): the same two settings of TrainConfig.
             metric = getattr(early_stopping, "metric", None)
             if not isinstance(metric, str):
-                raise ValueError(
+                raise SettingsError(
                     "early_stopping: only an EarlyStopping whose metric is a name (e.g. 'loss', "
                     "'average_rank', 'top_20_accuracy') is supported."
                 )
@@ -330,40 +329,21 @@ class DensePassageRetriever(TextEmbedder):
             config = config.replace(save_dir=None if save_dir is None else str(save_dir))
         if checkpoint_every is not None and config.checkpoint_dir is None:
             config = config.replace(checkpoint_dir="model_checkpoints")  # Haystack's default checkpoint_root_dir
-        # Found out now, not after hours of training: a length the model cannot take, a folder the run could not
-        # write its results to, a checkpoint_dir that does not fit the run.
-        self.model.check_lengths(config.max_seq_len_query, config.max_seq_len_passage)
-        for setting in ("save_dir", "checkpoint_dir"):
-            if getattr(config, setting):
-                ensure_writable(getattr(config, setting), setting)
-        checkpoints_to_replace(config.checkpoint_dir, resume, restart)
-        splits = load_training_data(config)
-        trainer = Trainer(self.model, config, splits["train"], splits["dev"] or None, self.progress_bar)
-        for event, functions in (callbacks or {}).items():
-            for function in functions if isinstance(functions, (list, tuple)) else [functions]:
-                trainer.add_callback(event, function)
-        with contextlib.ExitStack() as held:
-            if config.save_dir and trainer.group.is_main:  # a second run into this save_dir is refused until done
-                held.enter_context(folder_lock(config.save_dir))
-            self.history, self.train_config = trainer.train(resume=resume, restart=restart), config
-            self.max_seq_len_query, self.max_seq_len_passage = config.max_seq_len_query, config.max_seq_len_passage
-            self.embed_title, self.similarity_function = config.embed_title, trainer.similarity_function
-            self.device = trainer.device
-            if splits["test"]:
-                trainer.evaluate(splits["test"], "test")
-            self.reports, self.corpus_results = trainer.reports, trainer.corpus_results
-            if config.save_dir and trainer.group.is_main:  # under torchrun, one process writes
-                try:
-                    self.save(config.save_dir, query_encoder_save_dir, passage_encoder_save_dir)
-                except OSError as error:  # a full or vanished disk: the trained weights must not be lost with it
-                    rescue = Path(tempfile.mkdtemp(prefix="dpr_nb-unsaved-")) / "model"
-                    self.save(rescue, query_encoder_save_dir, passage_encoder_save_dir)
-                    raise SaveFailedError(
-                        f"Saving to {config.save_dir} failed ({error}). The trained model was saved "
-                        f"to {rescue} instead: copy it where you want it (it loads with "
-                        "DensePassageRetriever.load)."
-                    ) from None
-        trainer.group.barrier()
+        trained = train_model(
+            config,
+            self.model,
+            callbacks=callbacks,
+            resume=resume,
+            restart=restart,
+            progress_bar=self.progress_bar,
+            query_encoder_dir=query_encoder_save_dir,
+            passage_encoder_dir=passage_encoder_save_dir,
+        )
+        self.history, self.train_config = trained.history, config
+        self.max_seq_len_query, self.max_seq_len_passage = config.max_seq_len_query, config.max_seq_len_passage
+        self.embed_title, self.similarity_function = config.embed_title, trained.similarity_function
+        self.device = trained.device
+        self.reports, self.corpus_results = trained.reports, trained.corpus_results
         return self.history
 
     # ----------------------------------------------------------------------------------------------------------

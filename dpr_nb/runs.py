@@ -39,11 +39,9 @@ import pandas as pd
 import torch
 
 from .config import TrainConfig
-from .embedding import TextEmbedder
-from .encoders import BiEncoder
+from .errors import MissingDependencyError, SettingsError
 from .files import folder_labels, process_alive, replace_folder, temporary_folder, write_text_atomic
-from .saved_model import save_model_folder
-from .splits import load_training_data
+from .train import train_model
 from .trainer import NEGATIVES, History, Trainer
 
 RUN_FILE = "run.json"
@@ -150,7 +148,7 @@ def train_run(
     folder = Path(runs_dir) / name
     earlier = folder / RUN_FILE
     if earlier.exists() and not overwrite and json.loads(earlier.read_text(encoding="utf-8"))["status"] == FINISHED:
-        raise ValueError(
+        raise SettingsError(
             f"{folder} holds a finished run: pass another name, or overwrite=True to train it again in its place."
         )
     # A new run starts from an empty folder: files of an earlier attempt must not pass for this run's.
@@ -171,50 +169,47 @@ def train_run(
     replace_folder(fresh, folder)
 
     started = time.perf_counter()
-    trainer = logger = None
-    try:
-        splits = load_training_data(config)
-        model = BiEncoder.from_pretrained(config.query_model, config.passage_model)
-        trainer = Trainer(model, config, splits["train"], splits["dev"] or None, progress_bar)
+    trainers, logger = [], None  # the trainer, once training starts: its history is written even if the run fails
+
+    def watch(trainer):
+        trainers.append(trainer)
         info["device"] = str(trainer.device)
         if trainer.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(trainer.device)
-        for event, functions in (callbacks or {}).items():
-            for function in functions if isinstance(functions, (list, tuple)) else [functions]:
-                trainer.add_callback(event, function)
-        if stop is not None:
 
-            def check(trainer, record):
-                if stop():
-                    raise RunStopped(f"stopped at step {record['step']}")
+    events: dict[str, list[Callable]] = {"on_train_start": [watch]}
+    for event, functions in (callbacks or {}).items():
+        events.setdefault(event, []).extend(functions if isinstance(functions, (list, tuple)) else [functions])
+    if stop is not None:
 
-            trainer.add_callback("on_step_end", check)
+        def check(trainer, record):
+            if stop():
+                raise RunStopped(f"stopped at step {record['step']}")
+
+        events.setdefault("on_step_end", []).append(check)
+    # The run's own folders: its model in model/, checkpoints (when the config asks for them) in checkpoints/, so
+    # that the runs of a sweep never write over each other's.
+    trained_config = config.replace(
+        save_dir=str(folder / "model") if save_model else None,
+        checkpoint_dir=str(folder / "checkpoints") if config.checkpoint_dir else None,
+    )
+    try:
         if tensorboard:
             logger = TensorBoardLogger(folder / "tensorboard")
             for event, function in logger.callbacks().items():
-                trainer.add_callback(event, function)
-        trainer.train()
-        if splits["test"]:
-            trainer.evaluate(splits["test"], "test")
-        info["reports"] = trainer.history.kept_evaluations  # each split's evaluation of the weights training kept
-        if save_model:
-            c = config
-            embedder = TextEmbedder(
-                trainer.model, c.max_seq_len_query, c.max_seq_len_passage, c.embed_title, trainer.similarity_function
-            )
-            save_model_folder(
-                folder / "model", embedder, config, trainer.history, trainer.reports, trainer.corpus_results
-            )
+                events.setdefault(event, []).append(function)
+        trained = train_model(trained_config, callbacks=events, progress_bar=progress_bar)
+        info["reports"] = trained.history.kept_evaluations  # each split's evaluation of the weights training kept
     except BaseException as error:
         info["status"] = STOPPED if isinstance(error, (RunStopped, KeyboardInterrupt)) else FAILED
         info["error"] = f"{type(error).__name__}: {error}"
-        _finish(folder, info, trainer, started)
+        _finish(folder, info, trainers[-1] if trainers else None, started)
         raise
     finally:
         if logger is not None:
             logger.close()
     info["status"] = FINISHED
-    _finish(folder, info, trainer, started)
+    _finish(folder, info, trainers[-1], started)
     return load_run(folder)
 
 
@@ -222,7 +217,7 @@ def _finish(folder: Path, info: dict, trainer: Trainer | None, started: float) -
     """The history, then run.json with the final status: written last, so "finished" means every file is there."""
     info["seconds"] = time.perf_counter() - started
     info["finished"] = _now()
-    if trainer is not None:
+    if trainer is not None:  # None: the run failed before training began (its data, its model)
         write_text_atomic(folder / "history.json", json.dumps(trainer.history.to_dict(), indent=1) + "\n")
         info.update(_peak_memory(trainer.device))
     _write_json(folder / RUN_FILE, info)
@@ -236,7 +231,7 @@ def load_run(folder: str | Path) -> Run:
     folder = Path(folder)
     path = folder / RUN_FILE
     if not path.is_file():
-        raise ValueError(f"{folder} is not a recorded run (no {RUN_FILE}); runs are folders made by train_run.")
+        raise SettingsError(f"{folder} is not a recorded run (no {RUN_FILE}); runs are folders made by train_run.")
     info = json.loads(path.read_text(encoding="utf-8"))
     status = info.get("status", RUNNING)
     if status == RUNNING and info.get("host") == socket.gethostname() and not process_alive(info.get("pid", -1)):
@@ -341,7 +336,7 @@ def compare(
     table.attrs["split"] = split  # which split's questions the metrics are of, for summarize and the plots
     for column, wanted in (where or {}).items():
         if column not in table.columns:
-            raise ValueError(f"where: {column!r} is not a column of the table; columns are {list(table.columns)}")
+            raise SettingsError(f"where: {column!r} is not a column of the table; columns are {list(table.columns)}")
         keep = table[column].map(wanted) if callable(wanted) else table[column] == wanted
         table = table[keep.astype(bool)]
     if sort_by is not None:
@@ -364,7 +359,7 @@ def summarize(table: pd.DataFrame, by: str | Sequence[str], metric: str) -> pd.D
     by = [by] if isinstance(by, str) else list(by)
     missing = [name for name in [*by, metric] if name not in table.columns]
     if missing:
-        raise ValueError(f"summarize: {missing} are not columns of the table; columns are {list(table.columns)}")
+        raise SettingsError(f"summarize: {missing} are not columns of the table; columns are {list(table.columns)}")
     keys = table[by].astype(object).where(table[by].notna(), "None")  # None is a value of its own (no caching)
     groups = table.groupby([keys[name] for name in by], sort=False)[metric]
     summary = pd.DataFrame({"mean": groups.mean(), "std": groups.std(), "runs": groups.count()})
@@ -396,7 +391,7 @@ class TensorBoardLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise ImportError(
+            raise MissingDependencyError(
                 'TensorBoard logging needs the tensorboard package: pip install "dpr-nb[tensorboard]"'
             ) from None
         self.writer = SummaryWriter(str(log_dir))

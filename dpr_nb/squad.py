@@ -31,6 +31,7 @@ import bm25s
 import numpy as np
 
 from .data import Passage
+from .errors import SettingsError
 from .files import write_text_atomic
 from .matching import has_answer, looks_unspaced, tokenize
 from .passages import write_passages_tsv
@@ -45,7 +46,7 @@ def _clean(text: str) -> str:
 
 def _split_articles(n_articles: int, dev_fraction: float, test_fraction: float, seed: int) -> dict[int, str]:
     if not (0 <= dev_fraction and 0 <= test_fraction and dev_fraction + test_fraction < 1):
-        raise ValueError(
+        raise SettingsError(
             f"dev_fraction ({dev_fraction}) and test_fraction ({test_fraction}) must be >= 0 and sum "
             "to less than 1: the rest of the articles is the training set."
         )
@@ -58,7 +59,7 @@ def _split_articles(n_articles: int, dev_fraction: float, test_fraction: float, 
     }
     empty = [split for split, (fraction, count) in counts.items() if fraction > 0 and count < 1]
     if empty:
-        raise ValueError(
+        raise SettingsError(
             f"{n_articles} article(s) are too few for dev_fraction={dev_fraction} and "
             f"test_fraction={test_fraction}: {' and '.join(empty)} would get none, and splits are made "
             "of whole articles. Use a file with more articles, or set that fraction to 0."
@@ -114,20 +115,25 @@ def convert_squad(
         with open(squad_path, encoding="utf-8-sig") as f:
             squad = json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(
+        raise SettingsError(
             f"{squad_path}: not a SQuAD file: invalid JSON at line {e.lineno}, column {e.colno} "
             f"({e.msg}). A SQuAD file is one JSON object, {shape}, not JSON Lines."
         ) from None
+    except UnicodeDecodeError as e:  # a ValueError too: a binary or gzipped file
+        raise SettingsError(
+            f"{squad_path}: not a SQuAD file: not UTF-8 text ({e.reason} at byte {e.start}); unpack it if it is "
+            f"compressed. A SQuAD file is one JSON object, {shape}."
+        ) from None
     if not isinstance(squad, dict) or not isinstance(squad.get("data"), list):
-        raise ValueError(
+        raise SettingsError(
             f"{squad_path}: not a SQuAD file: expected an object with a 'data' list of articles ({shape})."
         )
     articles = squad["data"]
     if not articles:
-        raise ValueError(f"{squad_path}: its 'data' list holds no articles: nothing to convert (nothing written).")
+        raise SettingsError(f"{squad_path}: its 'data' list holds no articles: nothing to convert (nothing written).")
     for number, article in enumerate(articles, start=1):
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
-            raise ValueError(
+            raise SettingsError(
                 f"{squad_path}, article {number}: field 'paragraphs' must be a list of "
                 "{'context', 'qas'} objects; is this a SQuAD file?"
             )

@@ -22,6 +22,8 @@ import torch
 import transformers
 from transformers import BertConfig, BertModel
 
+from .errors import SettingsError
+
 # "3.0.0" is the oldest version that knows similarity_fn_name; a newer number would make older versions warn.
 _FORMAT_VERSION = "3.0.0"
 SIMILARITY_NAMES = {"dot_product": "dot", "cosine": "cosine"}  # ours -> sentence-transformers'
@@ -65,10 +67,10 @@ def write_modules(
     """modules.json and the modules' settings. `pooling` None with `dpr_role` ("query" or "passage"): the folder
     holds a DPR wrapper whose pooled output is the embedding."""
     if similarity not in SIMILARITY_NAMES:
-        raise ValueError(f"similarity={similarity!r}; use one of {tuple(SIMILARITY_NAMES)}")
+        raise SettingsError(f"similarity={similarity!r}; use one of {tuple(SIMILARITY_NAMES)}")
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions and max_seq_length > positions:
-        raise ValueError(
+        raise SettingsError(
             f"max_seq_length={max_seq_length} exceeds the {positions} positions of the model: use a "
             f"length of at most {positions}."
         )

@@ -35,6 +35,7 @@ import torch
 
 from .config import TrainConfig
 from .encoders import BiEncoder
+from .errors import SettingsError
 from .files import write_text_atomic
 from .records_on_disk import take
 from .runs import FINISHED, RUN_FILE, Run, RunStopped, compare, load_run, run_name, train_run
@@ -84,15 +85,15 @@ def sweep_points(
     if not isinstance(space, Mapping):
         return [dict(point) for point in space]
     if mode not in ("grid", "random"):
-        raise ValueError(f"mode={mode!r}: use 'grid' (every combination) or 'random' (samples of them).")
+        raise SettingsError(f"mode={mode!r}: use 'grid' (every combination) or 'random' (samples of them).")
     for name, values in space.items():
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise ValueError(f"space[{name!r}] = {values!r}: give a non-empty list of values, e.g. [4, 16, 64].")
+            raise SettingsError(f"space[{name!r}] = {values!r}: give a non-empty list of values, e.g. [4, 16, 64].")
     grid = [dict(zip(space, values)) for values in itertools.product(*space.values())]
     if mode == "grid":
         return grid
     if not samples or samples < 1:
-        raise ValueError("mode='random' needs samples=N: how many of the combinations to train.")
+        raise SettingsError("mode='random' needs samples=N: how many of the combinations to train.")
     # Drawn without replacement, and kept in grid order so the table reads in order of the settings.
     chosen = sorted(random.Random(sample_seed).sample(range(len(grid)), min(samples, len(grid))))
     return [grid[i] for i in chosen]
@@ -110,22 +111,22 @@ def plan_sweep(
     refuses are found here, before anything trains."""
     fields = typing.get_type_hints(TrainConfig)
     if not seeds:
-        raise ValueError("seeds=[]: give at least one seed, e.g. seeds=[0, 1, 2].")
+        raise SettingsError("seeds=[]: give at least one seed, e.g. seeds=[0, 1, 2].")
     plan = []
     for point in sweep_points(space, mode, samples, sample_seed):
         for name in point:
             if name not in fields:
                 close = difflib.get_close_matches(name, fields, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "TrainConfig.sections() lists them."
-                raise ValueError(f"The sweep's setting {name!r} is not a TrainConfig field; {hint}")
+                raise SettingsError(f"The sweep's setting {name!r} is not a TrainConfig field; {hint}")
         if "seed" in point:
-            raise ValueError("Give seeds through seeds=[...], not as a setting of the sweep.")
+            raise SettingsError("Give seeds through seeds=[...], not as a setting of the sweep.")
         for seed in seeds:
             tags = {**point, "seed": seed}
             try:
                 config = base.replace(**tags)
             except (ValueError, TypeError) as error:
-                raise ValueError(f"The sweep's point {point}: {error}") from None
+                raise SettingsError(f"The sweep's point {point}: {error}") from None
             plan.append((run_name(tags), config, tags))
     _refuse_repeated_names([name for name, _, _ in plan], "two points of the sweep")
     return plan
@@ -135,7 +136,7 @@ def _refuse_repeated_names(names: Sequence[str], what: str) -> None:
     """A run's name is its folder: two runs of one name would overwrite each other's results."""
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise ValueError(
+        raise SettingsError(
             f"{what} make runs of the same name ({', '.join(repeated)}): a run's name is its folder, so one would "
             "overwrite the other. Give each point other settings, or put the sweeps in separate runs_dirs and "
             "estimate them as {sweep_name: plan, ...}."
@@ -172,7 +173,7 @@ def estimate_cost(
     a parameter), which a run needs at least.
     """
     if probe_steps < 1:
-        raise ValueError(f"probe_steps={probe_steps} must be at least 1.")
+        raise SettingsError(f"probe_steps={probe_steps} must be at least 1.")
     if isinstance(plan, Mapping):
         plan = [(f"{sweep}/{name}", config, tags) for sweep, runs in plan.items() for name, config, tags in runs]
     _refuse_repeated_names([name for name, _, _ in plan], "estimate_cost: runs of the plan")
@@ -265,7 +266,7 @@ def _check_same_sweep(folder: Path, spec: dict) -> None:
     differences = [key for key in spec if key != "base" and earlier.get(key) != spec[key]]
     differences += [f"base {name}" for name in spec["base"] if earlier.get("base", {}).get(name) != spec["base"][name]]
     if differences:
-        raise ValueError(
+        raise SettingsError(
             f"runs_dir={str(folder)!r} holds another sweep (differing: {', '.join(differences)}). To continue it, "
             f"call run_sweep with its settings ({path}); for a new question, choose another runs_dir."
         )

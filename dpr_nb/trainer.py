@@ -62,7 +62,7 @@ from .distributed import (
 )
 from .embedding import TextEmbedder
 from .encoders import BiEncoder
-from .errors import TrainingDivergedError, TrainingMemoryError
+from .errors import SettingsError, TrainingDivergedError, TrainingMemoryError
 from .grad_cache import GradCache
 from .loss import in_batch_negatives_loss
 from .report import evaluate
@@ -164,12 +164,12 @@ def checkpoints_to_replace(checkpoint_dir: str | None, resume: bool, restart: bo
     """An earlier run's checkpoints that a run may replace; a ValueError with the fix where it may not."""
     earlier = checkpoint_folders(checkpoint_dir) if checkpoint_dir else []
     if resume and not earlier:
-        raise ValueError(
+        raise SettingsError(
             f"resume=True, but checkpoint_dir={checkpoint_dir!r} holds no checkpoint to continue "
             "from. Train without resume (--resume) to start the run."
         )
     if earlier and not resume and not restart:
-        raise ValueError(
+        raise SettingsError(
             f"checkpoint_dir={checkpoint_dir!r} holds an earlier run's checkpoints (newest "
             f"{earlier[-1].name}). Continue that run with resume=True (--resume), choose another "
             "checkpoint_dir, or pass restart=True (--restart) to replace them with this run's."
@@ -185,7 +185,7 @@ def resolve_device(device: str = "auto") -> torch.device:
         mps = getattr(torch.backends, "mps", None)
         return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} was asked for, but torch sees no GPU. Use device='cpu' or 'auto'.")
+        raise SettingsError(f"device={device!r} was asked for, but torch sees no GPU. Use device='cpu' or 'auto'.")
     return torch.device(device)
 
 
@@ -245,7 +245,7 @@ class Trainer:
 
     def add_callback(self, event: str, callback: Callable) -> None:
         if event not in EVENTS:
-            raise ValueError(f"Unknown event {event!r}; events are {EVENTS}")
+            raise SettingsError(f"Unknown event {event!r}; events are {EVENTS}")
         self.callbacks[event].append(callback)
 
     def _emit(self, event: str, *args) -> None:
@@ -583,7 +583,7 @@ class Trainer:
         _refuse_other_data(folder, {k: changed[k] for k in DATA_SETTINGS if k in changed})
         if "share_encoders" in changed:  # the optimizer's state is of one encoder or of two, as the run began
             then, now = changed["share_encoders"]
-            raise ValueError(
+            raise SettingsError(
                 f"Cannot resume from {folder}: share_encoders was {then!r} and is {now!r} now, and its optimizer "
                 f"state is of the model as it was. Resume with share_encoders={then!r}, or start a new run in "
                 "another checkpoint_dir."
@@ -644,7 +644,7 @@ class Trainer:
 def _refuse_other_data(folder: Path, refused: dict) -> None:
     if refused:
         listed = "; ".join(f"{k}: {old!r} then, {new!r} now" for k, (old, new) in refused.items())
-        raise ValueError(
+        raise SettingsError(
             f"Cannot resume from {folder}: the data or batches changed ({listed}), so its place in the "
             "shuffled questions would index other data. Resume with the checkpoint's settings "
             f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir."

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from .config import PRESETS, TrainConfig
+from .errors import MissingDependencyError, SettingsError
 from .plots import plot_heatmap, plot_runs, plot_setting, plot_training
 from .runs import compare, load_runs, summarize
 from .sweeps import run_sweep
@@ -111,7 +112,7 @@ _STYLE = {"description_width": "190px"}  # one width, so the controls line up un
 
 def _require_widgets():
     if widgets is None:
-        raise ImportError("ConfigPanel needs ipywidgets: pip install ipywidgets")
+        raise MissingDependencyError("ConfigPanel needs ipywidgets: pip install ipywidgets")
     return widgets
 
 
@@ -239,7 +240,7 @@ class ConfigPanel:
         names = list(DEFAULT_FIELDS if fields is None else fields)
         unknown = [name for name in names if name not in hints]
         if unknown:
-            raise ValueError(f"{unknown} are not TrainConfig fields; fields are {sorted(hints)}")
+            raise SettingsError(f"{unknown} are not TrainConfig fields; fields are {sorted(hints)}")
         self._fields = {name: _make_field(name, hints[name], getattr(self._base, name)) for name in names}
         self.controls = {name: field.widget for name, field in self._fields.items()}
         self._holding = False  # while set_config writes every control, their observers wait for the last one
@@ -408,7 +409,7 @@ class TrainingDashboard:
 
     def __init__(self, total_steps: int | None = None, refresh_every: int = 1):
         if refresh_every < 1:
-            raise ValueError(f"refresh_every={refresh_every} must be at least 1")
+            raise SettingsError(f"refresh_every={refresh_every} must be at least 1")
         self.total_steps, self._given_total, self.refresh_every = total_steps, total_steps, refresh_every
         self.history = History()
         self.events: Counter = Counter()
@@ -625,7 +626,7 @@ class SweepPanel:
                 continue
             items = [item.strip() for item in text.split(",") if item.strip()]
             if not items:
-                raise ValueError(f"No values for {field}: type them comma-separated, e.g. 4, 16, 64.")
+                raise SettingsError(f"No values for {field}: type them comma-separated, e.g. 4, 16, 64.")
             space[field] = [getattr(self.base.with_settings([f"{field}={item}"]), field) for item in items]
         return space
 
@@ -633,7 +634,7 @@ class SweepPanel:
         try:
             return [int(item) for item in self.seeds.value.split(",") if item.strip()]
         except ValueError:
-            raise ValueError(
+            raise SettingsError(
                 f"seeds={self.seeds.value!r}: give whole numbers, comma-separated, e.g. 0, 1, 2."
             ) from None
 

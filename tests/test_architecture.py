@@ -83,6 +83,7 @@ LAYERS = {
     # Training: which questions a run trains on, and the loop.
     "splits": TRAINING,
     "trainer": TRAINING,
+    "train": TOOLS,  # the one training path: above saved_model, which it saves through
     # Tools that use a model or the data: indexing, conversion, mining, inspection, plots, the model card.
     "corpus_encoding": TOOLS,
     "faiss_store": TOOLS,

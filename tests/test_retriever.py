@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig
 from dpr_nb.builtin_data import EXAMPLE_QUESTIONS, builtin_passages, write_builtin_dataset
@@ -199,7 +200,11 @@ def test_a_device_the_config_names_is_the_one_training_uses():
 
     retriever = DensePassageRetriever.from_config(TrainConfig.preset("smoke", device="cpu"), progress_bar=False)
     assert retriever._config(TrainConfig(device="cuda:1")).device == "cuda:1"
-    assert retriever._config(TrainConfig(device="auto")).device == "cpu"  # "auto": where the model already is
+    # "auto": where the model already is. Here that is what "auto" picks, recorded as "auto" (as train_model records
+    # a config's "auto"); a retriever placed elsewhere records its own device.
+    assert retriever._config(TrainConfig(device="auto")).device == "auto"
+    retriever.device = torch.device("meta")
+    assert retriever._config(TrainConfig(device="auto")).device == "meta"
 
 
 def test_the_tutorials_sequence_keeps_a_two_encoder_minilm_model_two_all_the_way(tmp_path):

@@ -175,7 +175,9 @@ def test_a_recorded_model_loads_with_the_settings_it_was_trained_with(tmp_path):
     assert (loaded.max_seq_len_query, loaded.max_seq_len_passage) == (24, 40)
     assert (loaded.embed_title, loaded.similarity_function) == (False, "cosine")
     assert loaded.model.shares_encoders
-    assert loaded.train_config == config and len(loaded.history.steps) == len(run.history.steps)
+    # the config it trained with, recording where its model went (as every saved model's does)
+    assert loaded.train_config == config.replace(save_dir=str(run.folder / "model"))
+    assert len(loaded.history.steps) == len(run.history.steps)
     assert (run.folder / "model" / "README.md").is_file()  # the model card, as every saved model has
     reference = DensePassageRetriever.load(run.folder / "model", use_gpu=False, max_seq_len_query=64)
     assert reference.max_seq_len_query == 64  # an argument still overrides what was saved
