@@ -79,10 +79,10 @@ def run_child(script: str, settings: dict, env: dict | None = None) -> dict:
 def xquad_dpr(
     language: str, folder: Path, test_fraction: float = 0.0, num_hard_negatives: int = 1, seed: int = 0
 ) -> tuple[Path, dict]:
-    """XQuAD `language` as DPR files in `folder` (dpr_nb.squad.convert_squad: paragraphs as passages, the split by
+    """XQuAD `language` as DPR files in `folder` (dpr_nb.tools.squad.convert_squad: paragraphs as passages, the split by
     article, BM25 hard negatives without the answer); (folder, counts). The same seed splits every language alike:
     XQuAD's languages are translations of the same 48 articles."""
-    from dpr_nb.squad import convert_squad
+    from dpr_nb.tools.squad import convert_squad
 
     source = XQUAD / f"xquad.{language}.json"
     if not source.is_file():

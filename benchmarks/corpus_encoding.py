@@ -31,8 +31,8 @@ def benchmark_passages(limit: int | None = None) -> list:
     """XQuAD English's paragraphs and the dpr-samples passages, distinct, in a seeded random order."""
     import json
 
-    from dpr_nb.corpus_eval import load_corpus
-    from dpr_nb.data import Passage
+    from dpr_nb.data.dpr_file import Passage
+    from dpr_nb.evaluation.corpus_eval import load_corpus
 
     squad = json.loads((XQUAD / "xquad.en.json").read_text(encoding="utf-8"))
     passages = [

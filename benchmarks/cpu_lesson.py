@@ -33,8 +33,8 @@ KS = (1, 5, 20)
 
 def quality(data_dir: str) -> dict:
     from dpr_nb import DensePassageRetriever, TrainConfig
-    from dpr_nb.corpus_eval import evaluate_corpus, load_corpus
-    from dpr_nb.data import load_dpr_file
+    from dpr_nb.data.dpr_file import load_dpr_file
+    from dpr_nb.evaluation.corpus_eval import evaluate_corpus, load_corpus
 
     config = TrainConfig(
         query_model=str(MINILM),

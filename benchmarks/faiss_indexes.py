@@ -16,7 +16,7 @@ Rows:
   (counted as building); --store-queries (50) more queries are timed.
 - numpy exact: one (n, dim) matrix, queries multiplied against it 100 at a time and the top 10 taken by
   argpartition. This is the exact search that defines recall@10 for the other rows (and what
-  dpr_nb.corpus_eval.evaluate_corpus does).
+  dpr_nb.evaluation.corpus_eval.evaluate_corpus does).
 - flat, hnsw, ivfpq: FAISSDocumentStore(index_type=...) with its default settings, built by update_embeddings from
   the vectors (a stand-in retriever returns them) and searched by store.search with all queries in one call.
 
@@ -44,7 +44,7 @@ import numpy as np
 from common import RESULTS, cpu_name  # also puts the checkout's dpr_nb first on sys.path
 
 from dpr_nb import Document, FAISSDocumentStore, InMemoryDocumentStore
-from dpr_nb.faiss_store import import_faiss
+from dpr_nb.search.faiss_store import import_faiss
 
 SUBSPACE = 64  # dimensions along which a cluster's members vary
 

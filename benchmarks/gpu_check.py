@@ -25,7 +25,7 @@ The model: BERT-base's shape (12 layers, 768 dimensions, 110 M parameters per en
 bert-base-uncased's tokenizer (all-MiniLM-L6-v2's, the same vocabulary), so nothing is downloaded: speed, memory
 and numerical agreement depend on the shape, not on the trained values. dpr_nb trains DPR's two encoders; both tools
 use cosine similarity at scale 20 (temperature 0.05), AdamW at 2e-5, 1 hard negative, lengths 64/256, dropout off
-for the precision checks. Data: XQuAD English as DPR records (dpr_nb.squad.convert_squad), else the built-in set.
+for the precision checks. Data: XQuAD English as DPR records (dpr_nb.tools.squad.convert_squad), else the built-in set.
 
 Writes benchmarks/results/gpu_check.json (or --json).
 """
@@ -51,9 +51,9 @@ def environment(args):
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from dpr_nb.encoders import tiny_encoder
-    from dpr_nb.splits import load_splits
-    from dpr_nb.squad import convert_squad
+    from dpr_nb.data.splits import load_splits
+    from dpr_nb.model.encoders import tiny_encoder
+    from dpr_nb.tools.squad import convert_squad
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
@@ -96,8 +96,8 @@ def one_batch_gradient(master, config, examples, device, batch_size: int):
     """(loss, flattened float32 gradient) of the first batch, the fp16 gradient unscaled."""
     import torch
 
-    from dpr_nb.data import BatchSampler
-    from dpr_nb.trainer import Trainer
+    from dpr_nb.data.dpr_file import BatchSampler
+    from dpr_nb.training.trainer import Trainer
 
     model = copy.deepcopy(master).to(device)
     trainer = Trainer(model, config, examples, progress_bar=False)
@@ -118,7 +118,7 @@ def precision_model(folder: str, trained: str):
     A random network's [CLS] is about the same vector for every text (dpr_nb's tiny model pools by mean for that
     reason), so every passage scores about alike and bf16's rounding of near-equal scores swamps the gradient: 5.6%
     off fp32's with [CLS] on the CPU, 0.08% by mean (all-MiniLM-L6-v2: 1.3% on the H200)."""
-    from dpr_nb.encoders import BiEncoder
+    from dpr_nb.model.encoders import BiEncoder
 
     if Path(trained).is_dir():
         return BiEncoder.from_pretrained(trained, trained).float(), trained  # a checkpoint stored in fp16: fp32
@@ -131,7 +131,7 @@ def precision_model(folder: str, trained: str):
 def precision_part(device, master, folder, examples, lengths) -> list[dict]:
     import torch
 
-    from dpr_nb.trainer import Trainer
+    from dpr_nb.training.trainer import Trainer
 
     base = config_for(folder, lengths, dropout=0.0)
     precisions = ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else [])
@@ -211,8 +211,8 @@ def peak_gb(device) -> float | None:
 def dpr_nb_run(
     device, folder, examples, lengths, batch_size, chunk, steps, warmup, precision="auto", share_encoders=False
 ) -> dict:
-    from dpr_nb.encoders import BiEncoder
-    from dpr_nb.trainer import Trainer
+    from dpr_nb.model.encoders import BiEncoder
+    from dpr_nb.training.trainer import Trainer
 
     free_memory()
     model = BiEncoder.from_pretrained(folder, folder).to(device)
@@ -318,7 +318,7 @@ def throughput_part(device, folder, examples, lengths, steps: int, warmup: int) 
 def t4_part(device, folder, examples) -> dict:
     import torch
 
-    from dpr_nb.trainer import TrainingMemoryError
+    from dpr_nb.training.trainer import TrainingMemoryError
 
     limit = 15e9  # a T4's 15 GB
     fraction = limit / torch.cuda.get_device_properties(device).total_memory
@@ -438,7 +438,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from dpr_nb.trainer import Trainer  # noqa: F401  (the package imports before the clock starts)
+    from dpr_nb.training.trainer import Trainer  # noqa: F401  (the package imports before the clock starts)
 
     started = time.perf_counter()
     summary = {}

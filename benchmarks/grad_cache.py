@@ -61,10 +61,10 @@ def measure(settings: dict) -> dict:
     import torch
 
     from dpr_nb import TrainConfig
-    from dpr_nb.config import TINY_MODEL
-    from dpr_nb.encoders import BiEncoder
-    from dpr_nb.splits import load_splits
-    from dpr_nb.trainer import Trainer, resolve_device
+    from dpr_nb.core.config import TINY_MODEL
+    from dpr_nb.data.splits import load_splits
+    from dpr_nb.model.encoders import BiEncoder
+    from dpr_nb.training.trainer import Trainer, resolve_device
 
     model_name = TINY_MODEL if settings["model"] == "tiny" else settings["model"]
     model = BiEncoder.from_pretrained(model_name, model_name)
@@ -183,7 +183,7 @@ def measure(settings: dict) -> dict:
 def make_data(args, folder: Path) -> tuple[str | None, str]:
     """(data_dir for the children or None for the built-in dataset, a description)."""
     if args.data == "xquad" and XQUAD_EN.is_file():
-        from dpr_nb.squad import convert_squad
+        from dpr_nb.tools.squad import convert_squad
 
         counts = convert_squad(
             XQUAD_EN, folder, dev_fraction=0, test_fraction=0, num_hard_negatives=args.num_hard_negatives

@@ -24,7 +24,7 @@ from common import MINILM, cpu_name, print_table, write_json, xquad_dpr
 
 def step_seconds(model, settings: dict, items, chunk: int | None, repeats: int) -> float:
     from dpr_nb import TrainConfig
-    from dpr_nb.trainer import Trainer
+    from dpr_nb.training.trainer import Trainer
 
     config = TrainConfig(**settings, grad_cache_chunk_size=chunk, save_dir=None, dropout=0.0, device="cpu")
     trainer = Trainer(copy.deepcopy(model), config, [], progress_bar=False)
@@ -50,9 +50,9 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from dpr_nb.data import BatchSampler
-    from dpr_nb.encoders import BiEncoder
-    from dpr_nb.splits import load_splits
+    from dpr_nb.data.dpr_file import BatchSampler
+    from dpr_nb.data.splits import load_splits
+    from dpr_nb.model.encoders import BiEncoder
 
     settings = dict(
         query_model=args.model,

@@ -8,7 +8,7 @@ untrained model, on held-out XQuAD articles with real Wikipedia passages pooled 
     python benchmarks/retrieval_quality.py --languages de --dpr-nb two --sentence-transformers two   # two encoders each
     python benchmarks/retrieval_quality.py --combine run1.json run2.json     # one table over two runs' seeds
 
-For each language: XQuAD's 48 articles split by article (dpr_nb.squad.convert_squad, seed 0, the same articles in
+For each language: XQuAD's 48 articles split by article (dpr_nb.tools.squad.convert_squad, seed 0, the same articles in
 every language: XQuAD's languages are translations of one another), 20% of the articles held out. Training: the
 other articles' questions, each with its paragraph and 1 BM25 hard negative without the answer. The corpus every
 question ranks: all 240 paragraphs of that language plus the ~2,800 passages of ../shared/data/dpr-samples (English
@@ -19,7 +19,7 @@ other questions' passages and 1 hard negative as negatives, the same seed (--see
 model once, and the table shows each figure's mean over the seeds with its lowest and highest). Within it, each
 tool trains as its user would be told to:
 
-- BM25: bm25s over title and text (dpr_nb.corpus_eval.evaluate_corpus_bm25).
+- BM25: bm25s over title and text (dpr_nb.evaluation.corpus_eval.evaluate_corpus_bm25).
 - untrained: the checkpoint as it is, read by dpr_nb with its declared mean pooling and normalisation.
 - dpr_nb: DensePassageRetriever.train with TrainConfig's defaults for everything else (for this checkpoint: cosine
   similarity, temperature 0.05, learning rate, warm-up) but share_encoders=False: DPR's two encoders (questions and
@@ -74,7 +74,7 @@ COLUMNS = [
 
 
 def distractors() -> list:
-    from dpr_nb.corpus_eval import load_corpus
+    from dpr_nb.evaluation.corpus_eval import load_corpus
 
     passages = [p for source in sorted(DPR_SAMPLES.glob("*.json*")) for p in load_corpus(source)]
     return list({p.key: p for p in passages}.values())
@@ -117,7 +117,7 @@ def train_dpr_nb(model: str, data_dir: Path, args, variant: str, seed: int):
 
 
 def retriever_examples(data_dir: Path, args) -> list:
-    from dpr_nb.data import load_dpr_file
+    from dpr_nb.data.dpr_file import load_dpr_file
 
     examples = load_dpr_file(data_dir / "train.json")
     return examples[: args.max_train_questions] if args.max_train_questions else examples
@@ -185,7 +185,7 @@ def as_text(passage) -> str:
 
 
 def evaluate_sentence_transformers(model, examples, corpus):
-    from dpr_nb.corpus_eval import score_ranking
+    from dpr_nb.evaluation.corpus_eval import score_ranking
 
     # encode_query/encode_document pick a Router's route; on the shared model they are encode.
     questions = model.encode_query([e.question for e in examples], normalize_embeddings=True)  # (questions, dim)
@@ -195,9 +195,9 @@ def evaluate_sentence_transformers(model, examples, corpus):
 
 def run_language(language: str, folder: Path, args) -> list[dict]:
     from dpr_nb import DensePassageRetriever
-    from dpr_nb.corpus_eval import evaluate_corpus, evaluate_corpus_bm25, load_corpus
-    from dpr_nb.data import load_dpr_file
-    from dpr_nb.trainer import resolve_learning_rate
+    from dpr_nb.data.dpr_file import load_dpr_file
+    from dpr_nb.evaluation.corpus_eval import evaluate_corpus, evaluate_corpus_bm25, load_corpus
+    from dpr_nb.training.trainer import resolve_learning_rate
 
     data_dir, counts = xquad_dpr(language, folder / language, test_fraction=0.2)
     test = load_dpr_file(data_dir / "test.json")

@@ -75,7 +75,7 @@ def read(reader: str, path: str) -> None:
     """Runs in a child process: read the file, print questions, seconds and peak RSS (MB) as JSON."""
     started = time.perf_counter()
     if reader == "dpr_nb streaming":
-        from dpr_nb.data import read_dpr_file
+        from dpr_nb.data.dpr_file import read_dpr_file
 
         questions = sum(1 for _ in read_dpr_file(path))
     elif reader.startswith("data "):
@@ -98,12 +98,12 @@ def read(reader: str, path: str) -> None:
         assert not loaded, f"{reader} imported {loaded}"
         questions = json.loads(Path(path).with_suffix(".count").read_text())
     elif reader == "dpr_nb records":
-        from dpr_nb.records_on_disk import DPRFileOnDisk
+        from dpr_nb.data.records_on_disk import DPRFileOnDisk
 
         questions = len(DPRFileOnDisk.build(path, rebuild=True))
     elif reader == "records epoch":
-        from dpr_nb.data import BatchSampler
-        from dpr_nb.records_on_disk import DPRFileOnDisk
+        from dpr_nb.data.dpr_file import BatchSampler
+        from dpr_nb.data.records_on_disk import DPRFileOnDisk
 
         sampler = BatchSampler(DPRFileOnDisk.build(path), batch_size=16, num_hard_negatives=7, seed=0)
         questions = sum(len(batch) for batch in sampler)

@@ -59,7 +59,7 @@ TOOLS = ("dpr_nb", "dpr_nb, shared", "sentence-transformers")
 
 def sample(settings: dict) -> list:
     """The same seeded questions for every tool: (steps + 1) batches' worth."""
-    from dpr_nb.splits import load_splits
+    from dpr_nb.data.splits import load_splits
 
     examples = list(load_splits(settings["data_dir"], "train.json")["train"])
     needed = (settings["steps"] + 1) * settings["batch_size"]
@@ -114,8 +114,8 @@ class StepClock:
 
 
 def dpr_nb_child(settings: dict) -> dict:
-    from dpr_nb.encoders import BiEncoder
-    from dpr_nb.trainer import Trainer, resolve_device
+    from dpr_nb.model.encoders import BiEncoder
+    from dpr_nb.training.trainer import Trainer, resolve_device
 
     device = resolve_device("auto")
     model = BiEncoder.from_pretrained(settings["model"], settings["model"]).to(device)
@@ -150,7 +150,7 @@ def sentence_transformers_child(settings: dict) -> dict:
     )
     from transformers import TrainerCallback
 
-    from dpr_nb.trainer import resolve_device
+    from dpr_nb.training.trainer import resolve_device
 
     device = resolve_device("auto")
     model = SentenceTransformer(settings["model"], device=str(device))

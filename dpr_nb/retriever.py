@@ -22,23 +22,23 @@ from pathlib import Path
 
 import torch
 
-from .batches import evaluation_batches
-from .config import TrainConfig
-from .data import DPRExample, load_dpr_file
-from .document_store import Document
-from .embedding import TextEmbedder
-from .encoders import BiEncoder
-from .errors import SettingsError
-from .report import evaluate as evaluate_report
-from .saved_model import read_model_folder, save_model_folder
-from .train import train_model
-from .trainer import History, resolve_device, resolve_similarity
+from .core.config import TrainConfig
+from .core.errors import SettingsError
+from .data.batches import evaluation_batches
+from .data.documents import Document
+from .data.dpr_file import DPRExample, load_dpr_file
+from .evaluation.report import evaluate as evaluate_report
+from .model.embedding import TextEmbedder
+from .model.encoders import BiEncoder
+from .training.saved_model import read_model_folder, save_model_folder
+from .training.train import train_model
+from .training.trainer import History, resolve_device, resolve_similarity
 
 _UNSET = object()  # tells an argument the caller left alone from one they set to its default
 
 
 class DensePassageRetriever(TextEmbedder):
-    """Haystack v1's retriever: a TextEmbedder (dpr_nb.embedding) with a document store, training and saving."""
+    """Haystack v1's retriever: a TextEmbedder (dpr_nb.model.embedding) with a document store, training and saving."""
 
     def __init__(
         self,
@@ -62,7 +62,7 @@ class DensePassageRetriever(TextEmbedder):
         model: BiEncoder | None = None,
     ):
         """`similarity_function` None means what the checkpoint was trained with: dot product for DPR and BERT
-        checkpoints, cosine for a sentence-transformers checkpoint that compares by cosine (dpr_nb.encoders)."""
+        checkpoints, cosine for a sentence-transformers checkpoint that compares by cosine (dpr_nb.model.encoders)."""
         if not use_fast_tokenizers:
             warnings.warn(
                 "use_fast_tokenizers=False: transformers 5 has only fast tokenizers; using those.", stacklevel=2
@@ -204,8 +204,8 @@ class DensePassageRetriever(TextEmbedder):
         num_positives: int = 1,
         embed_title: bool | None = None,
     ) -> dict:
-        """The report (dpr_nb.report) on a DPR file or a list of examples, without training. The model is only
-        read: evaluating never changes its weights, or whether it is one encoder or two."""
+        """The report (dpr_nb.evaluation.report) on a DPR file or a list of examples, without training. The model is
+        only read: evaluating never changes its weights, or whether it is one encoder or two."""
         examples = load_dpr_file(data) if isinstance(data, (str, Path)) else list(data)
         config = self._config(
             batch_size=batch_size or self.batch_size,
@@ -355,7 +355,7 @@ class DensePassageRetriever(TextEmbedder):
         query_encoder_dir: str = "query_encoder",
         passage_encoder_dir: str = "passage_encoder",
     ) -> None:
-        """Write the model atomically, in the one saved-model folder (dpr_nb.saved_model), with a model card."""
+        """Write the model atomically, in the one saved-model folder (dpr_nb.training.saved_model), with its card."""
         save_model_folder(
             save_dir,
             self,

@@ -49,7 +49,9 @@ REPO = Path(__file__).resolve().parent.parent
 # attached to the page (the default windowing may leave cells far from the viewport out of it).
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True,
+        "fetchNews": "false",
+        "checkForUpdates": False,
+        "doNotDisturbMode": True,
     },
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
@@ -105,6 +107,7 @@ return [...output.querySelectorAll('.jupyter-widgets-error-widget')].map(error =
 });
 """
 
+
 def log(message: str) -> None:
     print(f"[screenshot] {message}", flush=True)
 
@@ -130,8 +133,14 @@ def missing_requirements(chromium: str | None, chromedriver: str | None) -> list
 
 
 def find_browser() -> str | None:
-    return next((found for name in ("chromium", "chromium-browser", "google-chrome", "chrome")
-                 if (found := shutil.which(name))), None)
+    return next(
+        (
+            found
+            for name in ("chromium", "chromium-browser", "google-chrome", "chrome")
+            if (found := shutil.which(name))
+        ),
+        None,
+    )
 
 
 class JupyterLab:
@@ -154,21 +163,39 @@ class JupyterLab:
             (self.state_dir / name).mkdir(parents=True, exist_ok=True)
         # Isolated from ~/.jupyter: the environment's own kernel (python3 of this venv) and lab extensions
         # (jupyterlab_widgets) are found through sys.prefix; JUPYTER_PREFER_ENV_PATH puts them first.
-        self.env.update(JUPYTER_CONFIG_DIR=str(self.state_dir / "config"),
-                        JUPYTER_DATA_DIR=str(self.state_dir / "data"),
-                        JUPYTER_RUNTIME_DIR=str(self.state_dir / "runtime"), JUPYTER_PREFER_ENV_PATH="1")
+        self.env.update(
+            JUPYTER_CONFIG_DIR=str(self.state_dir / "config"),
+            JUPYTER_DATA_DIR=str(self.state_dir / "data"),
+            JUPYTER_RUNTIME_DIR=str(self.state_dir / "runtime"),
+            JUPYTER_PREFER_ENV_PATH="1",
+        )
         command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.folder}",
-            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={self.state_dir / 'workspaces'}",
-            "--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.folder}",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={self.state_dir / 'workspaces'}",
+            "--LabApp.news_url=None",
+            "--LabApp.expose_app_in_browser=True",
         ]
         log(f"starting JupyterLab on {self.url} serving {self.folder} (log: {self.log_path})")
         self._log_file = open(self.log_path, "w")  # closed in __exit__
         # A session of its own: on shutdown the whole group (server and kernels) can be stopped if need be.
-        self.process = subprocess.Popen(command, cwd=self.folder, env=self.env, stdout=self._log_file,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.folder,
+            env=self.env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             self._wait_ready(timeout=90)
         except BaseException:
@@ -177,8 +204,9 @@ class JupyterLab:
         return self
 
     def api(self, path: str, method: str = "GET", timeout: float = 5):
-        request = urllib.request.Request(f"{self.url}{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -226,8 +254,11 @@ class JupyterLab:
         deadline = time.monotonic() + timeout
         while busy and time.monotonic() < deadline:
             time.sleep(0.5)
-            busy = [kernel["id"] for kernel in self.api("/api/kernels")
-                    if kernel["id"] in busy and kernel.get("execution_state") == "busy"]
+            busy = [
+                kernel["id"]
+                for kernel in self.api("/api/kernels")
+                if kernel["id"] in busy and kernel.get("execution_state") == "busy"
+            ]
 
     def _signal_group(self, sig: int) -> None:
         try:
@@ -242,16 +273,26 @@ def start_browser(chromium: str, chromedriver: str, width: int, height: int, pro
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for argument in ("--headless=new", f"--window-size={width},{height}", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1", "--no-first-run",
-                     f"--user-data-dir={profile}"):
+    for argument in (
+        "--headless=new",
+        f"--window-size={width},{height}",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(argument)
     # Given the driver's path, selenium needs no download (Selenium Manager); SE_OFFLINE makes sure it tries none.
     os.environ.setdefault("SE_OFFLINE", "true")
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
     # --window-size is the window's outer size; this makes the page (and so the screenshot) exactly width x height.
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
     return driver
 
 
@@ -309,8 +350,9 @@ def run(args) -> int:
             lab = JupyterLab(served, temp / "jupyter", env_extra, temp / "jupyterlab.log")
             with lab:
                 log(f"JupyterLab up after {time.monotonic() - started:.1f} s")
-                status = drive_browser(args, lab, notebook.name, output, chromium, chromedriver, width, height,
-                                       temp / "chromium-profile")
+                status = drive_browser(
+                    args, lab, notebook.name, output, chromium, chromedriver, width, height, temp / "chromium-profile"
+                )
         except Exception as error:  # the server or the browser did not start: say why, with the server's log
             log(f"failed: {type(error).__name__}: {error}")
             print_server_log(temp / "jupyterlab.log")
@@ -321,8 +363,17 @@ def run(args) -> int:
     return status
 
 
-def drive_browser(args, lab: JupyterLab, name: str, output: Path, chromium: str, chromedriver: str,
-                  width: int, height: int, profile: Path) -> int:
+def drive_browser(
+    args,
+    lab: JupyterLab,
+    name: str,
+    output: Path,
+    chromium: str,
+    chromedriver: str,
+    width: int,
+    height: int,
+    profile: Path,
+) -> int:
     log(f"starting headless {chromium} ({width}x{height}) with {chromedriver}")
     driver = start_browser(chromium, chromedriver, width, height, profile)
     try:
@@ -343,21 +394,31 @@ def drive_browser(args, lab: JupyterLab, name: str, output: Path, chromium: str,
         driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells'); return true;")
         run_started = time.monotonic()
 
-        panel = wait_for(f"the widget panel (a control labelled {args.label!r})",
-                         lambda: (s := state())["panel"] and s["widgets"] > 0 and s, timeout=args.timeout)
+        panel = wait_for(
+            f"the widget panel (a control labelled {args.label!r})",
+            lambda: (s := state())["panel"] and s["widgets"] > 0 and s,
+            timeout=args.timeout,
+        )
         if panel:
             panel = settled(state, panel)
         if panel:
-            log(f"widget panel rendered after {time.monotonic() - run_started:.1f} s: {panel['widgets']} widget "
+            log(
+                f"widget panel rendered after {time.monotonic() - run_started:.1f} s: {panel['widgets']} widget "
                 f"elements ({panel['broken']} failed), {panel['controls']} input controls, "
-                f"{len(panel['labels'])} labels")
+                f"{len(panel['labels'])} labels"
+            )
         if panel and not args.no_wait:
             left = max(10.0, args.timeout - (time.monotonic() - run_started))
-            finished = wait_for("every cell to finish",
-                                lambda: (s := state())["pending"] == 0 and s["kernel"] == "idle" and s, timeout=left)
+            finished = wait_for(
+                "every cell to finish",
+                lambda: (s := state())["pending"] == 0 and s["kernel"] == "idle" and s,
+                timeout=left,
+            )
             if finished:
-                log(f"all cells finished after {time.monotonic() - run_started:.1f} s "
-                    f"({finished['unexecuted']} not run, {finished['errors']} with an error traceback)")
+                log(
+                    f"all cells finished after {time.monotonic() - run_started:.1f} s "
+                    f"({finished['unexecuted']} not run, {finished['errors']} with an error traceback)"
+                )
             again = state()
             panel = again if again["panel"] else panel  # read again: the widgets of the finished page
 
@@ -380,15 +441,20 @@ def drive_browser(args, lab: JupyterLab, name: str, output: Path, chromium: str,
         print(f"WIDGETS_RENDERED={final['widgets'] - final['broken']}", flush=True)  # for tests/test_screenshot.py
         print(f"WIDGETS_BROKEN={final['broken']}", flush=True)
         if final["broken"]:
-            log(f"FAILED: {final['broken']} of the panel's {final['widgets']} widget elements could not be displayed "
-                "(\"Click to show javascript error.\"); their errors:")
+            log(
+                f"FAILED: {final['broken']} of the panel's {final['widgets']} widget elements could not be displayed "
+                '("Click to show javascript error."); their errors:'
+            )
             # The message, the JS error and its first frame; the rest of a minified stack says little.
             errors = Counter("\n".join(message.splitlines()[:3]) for message in driver.execute_script(WIDGET_ERRORS_JS))
             for message, count in errors.items():
                 print(f"  {count} x " + message.replace("\n", "\n      "), flush=True)
             return 1
-        log(f"OK: widget panel with {final['widgets']} widget elements; controls labelled "
-            + ", ".join(final["labels"][:8]) + (", ..." if len(final["labels"]) > 8 else ""))
+        log(
+            f"OK: widget panel with {final['widgets']} widget elements; controls labelled "
+            + ", ".join(final["labels"][:8])
+            + (", ..." if len(final["labels"]) > 8 else "")
+        )
         return 0
     finally:
         driver.quit()
@@ -409,22 +475,42 @@ def save_screenshot(driver, output: Path) -> None:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--notebook", default=str(REPO / "notebooks" / "00_quickstart.ipynb"),
-                        help="the notebook to open (default: %(default)s)")
-    parser.add_argument("--output", default=str(REPO / "docs" / "screenshots" / "quickstart.png"),
-                        help="where the PNG goes (default: %(default)s)")
-    parser.add_argument("--label", default="batch_size",
-                        help="a control label that tells the panel has rendered (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=300,
-                        help="seconds to wait for the notebook, for the panel, then for all cells (default: 300)")
-    parser.add_argument("--window-size", default="1400x2400",
-                        help="browser window, WIDTHxHEIGHT (default: %(default)s)")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="screenshot as soon as the panel renders, without waiting for the remaining cells")
-    parser.add_argument("--no-smoke", dest="smoke", action="store_false",
-                        help="do not set DPR_NB_MODE=small (the machine then chooses the CPU or the GPU mode)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--notebook",
+        default=str(REPO / "notebooks" / "00_quickstart.ipynb"),
+        help="the notebook to open (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--output",
+        default=str(REPO / "docs" / "screenshots" / "quickstart.png"),
+        help="where the PNG goes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--label", default="batch_size", help="a control label that tells the panel has rendered (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300,
+        help="seconds to wait for the notebook, for the panel, then for all cells (default: 300)",
+    )
+    parser.add_argument(
+        "--window-size", default="1400x2400", help="browser window, WIDTHxHEIGHT (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="screenshot as soon as the panel renders, without waiting for the remaining cells",
+    )
+    parser.add_argument(
+        "--no-smoke",
+        dest="smoke",
+        action="store_false",
+        help="do not set DPR_NB_MODE=small (the machine then chooses the CPU or the GPU mode)",
+    )
     parser.add_argument("--chromium", help="the browser binary (default: chromium on PATH)")
     parser.add_argument("--chromedriver", help="the driver binary (default: chromedriver on PATH)")
     return parser.parse_args(argv)

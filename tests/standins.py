@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertModel, DPRConfig, DPRContextEncoder, DPRQuestionEncoder
 
-from dpr_nb.encoders import tiny_encoder
+from dpr_nb.model.encoders import tiny_encoder
 
 QUESTION_MODEL = "facebook/dpr-question_encoder-single-nq-base"
 CONTEXT_MODEL = "facebook/dpr-ctx_encoder-single-nq-base"

@@ -2,10 +2,10 @@
 
 import torch
 
-from dpr_nb.batches import collate, length_groups, trim_padding
-from dpr_nb.data import BatchSampler
-from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.splits import load_splits
+from dpr_nb.data.batches import collate, length_groups, trim_padding
+from dpr_nb.data.dpr_file import BatchSampler
+from dpr_nb.data.splits import load_splits
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
 
 
 def batch_items(n=8):

@@ -10,13 +10,13 @@ import json
 import numpy as np
 import pytest
 
-from dpr_nb.batches import collate
-from dpr_nb.corpus_eval import evaluate_corpus, evaluate_corpus_bm25, load_corpus
-from dpr_nb.data import BatchSampler, load_dpr_file
-from dpr_nb.document_store import Document, InMemoryDocumentStore
-from dpr_nb.embedding import TextEmbedder
-from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.passages import read_passages_tsv, write_passages_tsv
+from dpr_nb.data.batches import collate
+from dpr_nb.data.dpr_file import BatchSampler, load_dpr_file
+from dpr_nb.data.passages import read_passages_tsv, write_passages_tsv
+from dpr_nb.evaluation.corpus_eval import evaluate_corpus, evaluate_corpus_bm25, load_corpus
+from dpr_nb.model.embedding import TextEmbedder
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
+from dpr_nb.search.document_store import Document, InMemoryDocumentStore
 
 PARAGRAPHS = [  # (title, text, question, answer)
     ("Velmora", "Velmora lies on the river Osk and was founded in 1120.", "When was Velmora founded?", "1120"),
@@ -103,7 +103,7 @@ def test_documents_with_blank_ids_stay_distinct_in_the_stores(blank):
     store = InMemoryDocumentStore()
     store.write_documents(documents)
     assert store.get_document_count() == 4
-    faiss_store = pytest.importorskip("dpr_nb.faiss_store").FAISSDocumentStore()
+    faiss_store = pytest.importorskip("dpr_nb.search.faiss_store").FAISSDocumentStore()
     faiss_store.write_documents([Document(content=d.content, meta=d.meta, id=blank) for d in documents])
     assert faiss_store.get_document_count() == 4
     assert len({d.id for d in faiss_store.get_all_documents()}) == 4
@@ -115,7 +115,7 @@ def test_mining_from_a_corpus_never_makes_a_questions_own_paragraph_its_negative
     by key alone, the question's own positive came back as its first hard negative when its answer is not a literal
     substring (has_answer cannot catch it)."""
     from dpr_nb import DensePassageRetriever
-    from dpr_nb.mining import mine_hard_negatives
+    from dpr_nb.tools.mining import mine_hard_negatives
 
     records = haystack_records()
     for record in records:
@@ -134,7 +134,7 @@ def test_mining_from_a_corpus_never_makes_a_questions_own_paragraph_its_negative
 def test_a_paragraph_with_an_id_and_without_is_one_passage_in_a_batch():
     """Question a's gold paragraph has no id (a Haystack file); question b brings the same paragraph under an id
     as a negative. One input, positive for a: before, it was encoded twice and one copy was a's negative."""
-    from dpr_nb.data import DPRExample, Passage
+    from dpr_nb.data.dpr_file import DPRExample, Passage
 
     title, text = PARAGRAPHS[0][:2]
     a = DPRExample("a?", [], [Passage(title, text)], [Passage("x", "x")])
@@ -147,7 +147,7 @@ def test_a_paragraph_with_an_id_and_without_is_one_passage_in_a_batch():
 
 
 def test_stable_ids_differ_wherever_title_and_text_differ():
-    from dpr_nb.data import Passage
+    from dpr_nb.data.dpr_file import Passage
 
     assert Passage("a\nb", "c").stable_id != Passage("a", "b\nc").stable_id
     assert Passage("a", "b", " 17 ").passage_id == "17" == Passage("a", "b", 17).passage_id

@@ -1,4 +1,4 @@
-"""Tests for the built-in fictional-encyclopedia dataset (dpr_nb.builtin_data)."""
+"""Tests for the built-in fictional-encyclopedia dataset (dpr_nb.data.builtin_data)."""
 
 import json
 import math
@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from dpr_nb.builtin_data import (
+from dpr_nb.data.builtin_data import (
     BUILTIN_SEED,
     EXAMPLE_QUESTIONS,
     builtin_passages,

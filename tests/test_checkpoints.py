@@ -8,8 +8,8 @@ import pytest
 import torch
 from training_worker import make_trainer
 
-from dpr_nb import checkpoints as checkpoint_files
-from dpr_nb.checkpoints import checkpoint_folders, latest_checkpoint, load_checkpoint, read_state, write_state
+from dpr_nb.training import checkpoints as checkpoint_files
+from dpr_nb.training.checkpoints import checkpoint_folders, latest_checkpoint, load_checkpoint, read_state, write_state
 
 WORKER = Path(__file__).with_name("training_worker.py")
 

@@ -65,7 +65,7 @@ def test_eval_command_prints_and_writes_the_report(tmp_path, capsys):
         main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16", "--set", "n_epochs=1"])
         == 0
     )
-    from dpr_nb.builtin_data import write_builtin_dataset
+    from dpr_nb.data.builtin_data import write_builtin_dataset
 
     paths = write_builtin_dataset(tmp_path / "data")
     capsys.readouterr()
@@ -98,7 +98,7 @@ def test_bad_settings_fail_with_a_message(setting, message, capsys):
 
 
 def test_eval_command_ranks_a_whole_corpus_against_bm25(tmp_path, capsys):
-    from dpr_nb.builtin_data import builtin_passages, write_builtin_dataset
+    from dpr_nb.data.builtin_data import builtin_passages, write_builtin_dataset
 
     assert (
         main(["train", "--set", f"save_dir={tmp_path / 'model'}", "--set", "max_samples=16", "--set", "n_epochs=1"])
@@ -162,7 +162,7 @@ def test_train_help_lists_every_setting_with_the_help_its_field_carries(capsys):
 def test_an_error_under_torchrun_leaves_the_process_group_for_the_others(monkeypatch, capsys):
     """The one-line error exits through sys.exit(1), which no exception hook sees: the command itself must keep
     the exit from destroying the group, which could wait forever for processes waiting for this one."""
-    from dpr_nb import distributed
+    from dpr_nb.training import distributed
 
     monkeypatch.setattr(distributed, "_leave_group_at_exit", False)
     assert main(["train", "--set", "batch_sise=8"]) == 1

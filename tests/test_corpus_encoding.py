@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from dpr_nb import DensePassageRetriever, Document
-from dpr_nb.builtin_data import builtin_passages, write_builtin_dataset
 from dpr_nb.cli import main
-from dpr_nb.corpus_encoding import EncodedCorpus, encode_corpus
-from dpr_nb.corpus_eval import load_corpus
-from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.passages import read_passage_rows
+from dpr_nb.data.builtin_data import builtin_passages, write_builtin_dataset
+from dpr_nb.data.passages import read_passage_rows
+from dpr_nb.evaluation.corpus_eval import load_corpus
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
+from dpr_nb.search.corpus_encoding import EncodedCorpus, encode_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"batch_size": 8, "shard_size": 64, "commit_rows": 24}  # 280 rows: shards of 64, a record every 3 batches
@@ -28,7 +28,7 @@ ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo",
 WORKER = """
 import os, signal, sys
 import torch
-from dpr_nb.corpus_encoding import encode_corpus
+from dpr_nb.search.corpus_encoding import encode_corpus
 from dpr_nb.retriever import DensePassageRetriever
 
 torch.set_num_threads(1)
@@ -99,7 +99,7 @@ def test_a_killed_encoding_resumes_to_the_same_file(setup, tmp_path):
     rows = interrupted.embeddings
     assert np.abs(rows[48:56]).sum() > 0 and not rows[56:].any()  # written past the record, then nothing
 
-    faiss_store = pytest.importorskip("dpr_nb.faiss_store")
+    faiss_store = pytest.importorskip("dpr_nb.search.faiss_store")
     pytest.importorskip("faiss")
     with pytest.raises(ValueError, match="48 of 280 passages are encoded. Run the encoding again"):
         faiss_store.FAISSDocumentStore.build_from_encoding(out, tmp_path / "index")

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from dpr_nb.corpus_eval import (
+from dpr_nb.data.dpr_file import DPRExample, Passage
+from dpr_nb.evaluation.corpus_eval import (
     comparison_table,
     evaluate_corpus,
     evaluate_corpus_bm25,
@@ -9,8 +10,7 @@ from dpr_nb.corpus_eval import (
     load_corpus,
     retrieval_metrics,
 )
-from dpr_nb.data import DPRExample, Passage
-from dpr_nb.document_store import Document
+from dpr_nb.search.document_store import Document
 
 CORPUS = [
     Passage("Velmora", "Velmora lies on the river Osk.", "v"),
@@ -110,11 +110,11 @@ def test_comparison_table_has_a_row_per_retriever():
 
 def test_training_keeps_the_best_weights_by_a_corpus_metric():
     from dpr_nb import TrainConfig
-    from dpr_nb.corpus_eval import load_corpus
-    from dpr_nb.encoders import BiEncoder, tiny_encoder
+    from dpr_nb.data.splits import load_splits
+    from dpr_nb.evaluation.corpus_eval import load_corpus
+    from dpr_nb.model.encoders import BiEncoder, tiny_encoder
     from dpr_nb.retriever import DensePassageRetriever
-    from dpr_nb.splits import load_splits
-    from dpr_nb.trainer import Trainer
+    from dpr_nb.training.trainer import Trainer
 
     splits = load_splits("builtin", "")
     config = TrainConfig.preset(
@@ -142,9 +142,9 @@ def test_training_keeps_the_best_weights_by_a_corpus_metric():
 
 def test_early_stopping_stops_when_the_metric_stops_improving():
     from dpr_nb import TrainConfig
-    from dpr_nb.encoders import BiEncoder, tiny_encoder
-    from dpr_nb.splits import load_splits
-    from dpr_nb.trainer import Trainer
+    from dpr_nb.data.splits import load_splits
+    from dpr_nb.model.encoders import BiEncoder, tiny_encoder
+    from dpr_nb.training.trainer import Trainer
 
     splits = load_splits("builtin", "")
     # A learning rate far too high: the dev loss gets worse after the first evaluation, so training stops after

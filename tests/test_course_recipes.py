@@ -63,7 +63,7 @@ def parameters(name: str, mode: str, monkeypatch) -> dict:
 def cpu_lesson_questions(tmp_path_factory) -> int:
     """How many questions the CPU lesson's training file holds, made as the notebooks make it (offline: the
     download finds ../shared's copy in place)."""
-    from dpr_nb.course import cpu_lesson_data
+    from dpr_nb.notebook.course import cpu_lesson_data
 
     folder = tmp_path_factory.mktemp("xquad")
     shutil.copy(need(XQUAD / "xquad.de.json"), folder / "xquad.de.json")

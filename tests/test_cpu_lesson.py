@@ -38,7 +38,7 @@ def shortened(notebook: dict, **values) -> dict:
 
 
 def test_the_quickstart_cpu_mode_learns_german_questions(tmp_path):
-    from dpr_nb.course import CPU_MODEL
+    from dpr_nb.notebook.course import CPU_MODEL
 
     mirror = tmp_path / "mirror"
     mirror.mkdir()

@@ -5,10 +5,10 @@ from collections import Counter
 import pytest
 
 from conftest import DPR_SAMPLES, need
-from dpr_nb.batches import collate
-from dpr_nb.data import BatchSampler, DPRDataError, DPRExample, Passage, load_dpr_file
-from dpr_nb.encoders import tiny_encoder
-from dpr_nb.splits import load_splits
+from dpr_nb.data.batches import collate
+from dpr_nb.data.dpr_file import BatchSampler, DPRDataError, DPRExample, Passage, load_dpr_file
+from dpr_nb.data.splits import load_splits
+from dpr_nb.model.encoders import tiny_encoder
 
 
 def record(**changes):

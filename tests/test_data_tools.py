@@ -4,8 +4,8 @@ import pytest
 
 from conftest import DPR_SAMPLES, need
 from dpr_nb.cli import main as cli_main
-from dpr_nb.data import load_dpr_file
-from dpr_nb.data_tools import file_stats, write_subset
+from dpr_nb.data.dpr_file import load_dpr_file
+from dpr_nb.tools.data_tools import file_stats, write_subset
 
 
 def raw(path):
@@ -78,7 +78,7 @@ def test_data_tools_and_help_do_not_load_the_model_stack(tmp_path):
     import subprocess
     import sys
 
-    from dpr_nb.builtin_data import write_builtin_dataset
+    from dpr_nb.data.builtin_data import write_builtin_dataset
 
     train = write_builtin_dataset(tmp_path / "builtin")["train"]
     article = lambda a: {  # noqa: E731

@@ -76,7 +76,7 @@ import atexit, os, sys
 import torch
 import torch.distributed as dist
 sys.path.insert(0, {checkout!r})
-from dpr_nb.distributed import current_group, gather_with_grad
+from dpr_nb.training.distributed import current_group, gather_with_grad
 
 def report():  # registered first, so it runs after the package's own exit handler
     rank = os.environ["RANK"]

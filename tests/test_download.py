@@ -1,4 +1,4 @@
-"""Tests for dpr_nb.download against a local HTTP server on 127.0.0.1 only."""
+"""Tests for dpr_nb.tools.download against a local HTTP server on 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dpr_nb.download import HTTPDownloadError, download_file, fetch_archive_from_http
+from dpr_nb.tools.download import HTTPDownloadError, download_file, fetch_archive_from_http
 
 PAYLOAD = bytes(range(256)) * 800  # 200 KiB, non-repeating within 256 bytes
 
@@ -226,7 +226,7 @@ def test_refused_connection_raises_connection_error(tmp_path):
 
 
 def test_download_by_name_fetches_unpacks_and_then_skips(server, tmp_path, monkeypatch):
-    from dpr_nb import download as download_module
+    from dpr_nb.tools import download as download_module
 
     server.files["/retriever/biencoder-nq-dev.json.gz"] = gzip.compress(PAYLOAD)
     monkeypatch.setitem(
@@ -244,7 +244,7 @@ def test_download_by_name_fetches_unpacks_and_then_skips(server, tmp_path, monke
 
 
 def test_download_of_an_unknown_name_lists_the_known_ones():
-    from dpr_nb.download import download
+    from dpr_nb.tools.download import download
 
     with pytest.raises(ValueError, match="nq-train.*nq-dev"):
         download("nq-tran")
@@ -271,7 +271,7 @@ def test_an_unpacked_archive_is_not_fetched_again(server, tmp_path):
 
 
 def test_the_mirror_serves_dprs_files_under_their_real_urls(server, tmp_path, monkeypatch):
-    from dpr_nb.download import DPR_FILES, download
+    from dpr_nb.tools.download import DPR_FILES, download
 
     server.files["/mirror/biencoder-nq-dev.json.gz"] = gzip.compress(PAYLOAD)
     monkeypatch.setenv("DPR_NB_DATA_MIRROR", server.base + "/mirror/")

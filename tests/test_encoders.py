@@ -7,7 +7,7 @@ from transformers import AutoTokenizer, DPRContextEncoder, DPRQuestionEncoder
 
 from conftest import MINILM, need
 from dpr_nb import DensePassageRetriever, Document
-from dpr_nb.encoders import BiEncoder, Encoder, declared_pooling, tiny_encoder
+from dpr_nb.model.encoders import BiEncoder, Encoder, declared_pooling, tiny_encoder
 
 QUESTIONS = ["in what year was velmora founded?", "who is the mayor of dorvan?"]
 DOCUMENTS = [
@@ -65,7 +65,7 @@ def test_saved_folders_load_in_transformers_dpr_classes(tmp_path):
 def test_a_model_trained_as_one_encoder_loads_and_trains_on_as_one(tmp_path):
     """Saved shared, the two folders are two sources: without the note it would come back (and train on) as two."""
     from dpr_nb import TrainConfig
-    from dpr_nb.trainer import Trainer
+    from dpr_nb.training.trainer import Trainer
 
     retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=1)), use_gpu=False)
     retriever.model.share_encoders()  # as TrainConfig(share_encoders=True) does; the tiny model does not normalise
@@ -302,7 +302,7 @@ def test_a_sentence_transformers_checkpoint_scores_as_its_config_says(tmp_path, 
     """similarity_fn_name is read, not only a Normalize module; the similarity then decides the temperature, the
     learning rate and whether the model is built as one encoder."""
     from dpr_nb import TrainConfig
-    from dpr_nb.trainer import Trainer
+    from dpr_nb.training.trainer import Trainer
 
     path = str(mean_pooled_checkpoint(tmp_path / "model", named, normalize))
     assert declared_pooling(path) == ("mean", normalize, expected)

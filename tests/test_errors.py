@@ -10,11 +10,8 @@ import pkgutil
 import pytest
 
 import dpr_nb
-from dpr_nb import data_tools
 from dpr_nb.cli import main
-from dpr_nb.data import DPRDataError
-from dpr_nb.download import HTTPDownloadError
-from dpr_nb.errors import (
+from dpr_nb.core.errors import (
     DamagedCheckpointError,
     DPRNBError,
     MissingDependencyError,
@@ -22,19 +19,24 @@ from dpr_nb.errors import (
     TrainingDivergedError,
     TrainingMemoryError,
 )
-from dpr_nb.files import FolderInUseError, SaveFailedError
+from dpr_nb.core.files import FolderInUseError, SaveFailedError
+from dpr_nb.data.dpr_file import DPRDataError
+from dpr_nb.tools import data_tools
+from dpr_nb.tools.download import HTTPDownloadError
 
 # Exception classes of dpr_nb that are not errors a user sees, each with why.
 NOT_USER_ERRORS = {
-    "dpr_nb.runs.RunStopped",  # control flow: a callback stops a run, and train_run records it as stopped
+    "dpr_nb.training.runs.RunStopped",  # control flow: a callback stops a run, and train_run records it as stopped
 }
 
 
 def exception_classes() -> dict[str, type]:
     """Every exception class defined in a dpr_nb module, by its qualified name."""
     found = {}
-    for module_info in pkgutil.iter_modules(dpr_nb.__path__):
-        module = importlib.import_module(f"dpr_nb.{module_info.name}")
+    for module_info in pkgutil.walk_packages(dpr_nb.__path__, "dpr_nb."):
+        if module_info.name.endswith("__main__"):
+            continue  # running it is the command line itself
+        module = importlib.import_module(module_info.name)
         for _, value in inspect.getmembers(module, inspect.isclass):
             if issubclass(value, BaseException) and value.__module__ == module.__name__:
                 found[f"{value.__module__}.{value.__qualname__}"] = value
@@ -43,12 +45,17 @@ def exception_classes() -> dict[str, type]:
 
 def test_every_exception_a_user_can_see_is_a_dpr_nb_error():
     classes = exception_classes()
-    assert {"dpr_nb.errors.SettingsError", "dpr_nb.data.DPRDataError", "dpr_nb.files.SaveFailedError"} <= set(classes)
+    expected = {
+        "dpr_nb.core.errors.SettingsError",
+        "dpr_nb.data.dpr_file.DPRDataError",
+        "dpr_nb.core.files.SaveFailedError",
+    }
+    assert expected <= set(classes)
     assert NOT_USER_ERRORS <= set(classes), "an allowed exception is gone: take it off NOT_USER_ERRORS"
     outside = sorted(
         name for name, cls in classes.items() if name not in NOT_USER_ERRORS and not issubclass(cls, DPRNBError)
     )
-    assert outside == [], "derive these from dpr_nb.errors.DPRNBError (or allow one, saying why)"
+    assert outside == [], "derive these from dpr_nb.core.errors.DPRNBError (or allow one, saying why)"
 
 
 def test_each_error_keeps_the_built_in_base_it_always_had():

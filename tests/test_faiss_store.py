@@ -11,13 +11,13 @@ import pytest
 
 from conftest import DPR_SAMPLES, need
 from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore
-from dpr_nb.builtin_data import EXAMPLE_QUESTIONS, builtin_passages
-from dpr_nb.corpus_eval import load_corpus
-from dpr_nb.data import load_dpr_file
-from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.data.builtin_data import EXAMPLE_QUESTIONS, builtin_passages
+from dpr_nb.data.dpr_file import load_dpr_file
+from dpr_nb.evaluation.corpus_eval import load_corpus
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
 
 faiss = pytest.importorskip("faiss")
-from dpr_nb.faiss_store import FAISSDocumentStore, ivfpq_parameters  # noqa: E402
+from dpr_nb.search.faiss_store import FAISSDocumentStore, ivfpq_parameters  # noqa: E402
 
 # Recall@10 against exact search on the 2,845 DPR sample passages (docs/scale.md states the same figures). Measured:
 # HNSW 0.999, IVF-PQ 0.67 (2,845 vectors can only train 6-bit codes in 72 lists; at a million it does better).
@@ -185,9 +185,9 @@ def test_hnsw_and_ivfpq_recall_against_exact_search():
 
 @pytest.mark.parametrize("match", ["id", "answer"])
 def test_eval_on_a_flat_index_gives_the_in_memory_metrics_with_recall_at_most_one(match):
-    from dpr_nb.corpus_eval import evaluate_corpus
-    from dpr_nb.faiss_store import evaluate_index
-    from dpr_nb.splits import load_splits
+    from dpr_nb.data.splits import load_splits
+    from dpr_nb.evaluation.corpus_eval import evaluate_corpus
+    from dpr_nb.search.faiss_store import evaluate_index
 
     retriever = tiny_retriever()
     examples = load_splits("builtin", "")["dev"]

@@ -14,9 +14,9 @@ import torch
 
 from conftest import MINILM, XQUAD, need
 from dpr_nb import DensePassageRetriever, TrainConfig
-from dpr_nb.data import parse_record
-from dpr_nb.encoders import BiEncoder
-from dpr_nb.trainer import Trainer
+from dpr_nb.data.dpr_file import parse_record
+from dpr_nb.model.encoders import BiEncoder
+from dpr_nb.training.trainer import Trainer
 
 HELD_OUT_ARTICLES = 8  # the last articles of the file: never seen in training
 TRAIN_EVERY, TRAIN_CAP = 3, 240  # one training question in three, at most this many

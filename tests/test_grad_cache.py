@@ -4,8 +4,8 @@ import pytest
 import torch
 from training_worker import make_trainer
 
-from dpr_nb.grad_cache import chunks
-from dpr_nb.loss import in_batch_negatives_loss
+from dpr_nb.model.grad_cache import chunks
+from dpr_nb.model.loss import in_batch_negatives_loss
 
 
 def gradients(model):
@@ -13,7 +13,7 @@ def gradients(model):
 
 
 def first_batch(trainer):
-    from dpr_nb.data import BatchSampler
+    from dpr_nb.data.dpr_file import BatchSampler
 
     c = trainer.config
     items = next(iter(BatchSampler(trainer.train_examples, 16, c.num_positives, c.num_hard_negatives, seed=0)))

@@ -3,9 +3,9 @@ import re
 import numpy as np
 import pytest
 
-from dpr_nb.corpus_eval import evaluate_corpus
-from dpr_nb.data import DPRExample, Passage
-from dpr_nb.inspection import answer_spans, compare_rankings, inspect_question, worst_questions
+from dpr_nb.data.dpr_file import DPRExample, Passage
+from dpr_nb.evaluation.corpus_eval import evaluate_corpus
+from dpr_nb.evaluation.inspection import answer_spans, compare_rankings, inspect_question, worst_questions
 
 CORPUS = [
     Passage("Velmora", "Velmora lies on the river Osk.", "v"),

@@ -7,8 +7,8 @@ from transformers import AutoConfig, AutoModel, BertConfig, DPRConfig, DPRContex
 
 from conftest import MINILM, need
 from dpr_nb import DensePassageRetriever, Document
-from dpr_nb.encoders import BiEncoder, Encoder, tiny_encoder
-from dpr_nb.interop import export_sentence_transformers
+from dpr_nb.model.encoders import BiEncoder, Encoder, tiny_encoder
+from dpr_nb.model.interop import export_sentence_transformers
 
 QUESTIONS = ["in what year was velmora founded?", "who is the mayor of dorvan?"]
 DOCUMENTS = [

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dpr_nb.loss import in_batch_negatives_loss, similarity_scores
+from dpr_nb.model.loss import in_batch_negatives_loss, similarity_scores
 
 
 def hand_loss(scores, positives):

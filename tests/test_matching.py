@@ -4,7 +4,7 @@ import unicodedata
 import pytest
 
 from conftest import DPR_SAMPLES, XQUAD, need
-from dpr_nb.matching import dpr_tokens, has_answer, is_unspaced
+from dpr_nb.data.matching import dpr_tokens, has_answer, is_unspaced
 
 
 @pytest.mark.parametrize(

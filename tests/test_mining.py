@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from dpr_nb import DensePassageRetriever, Document
-from dpr_nb.builtin_data import write_builtin_dataset
-from dpr_nb.data import load_dpr_file
-from dpr_nb.matching import has_answer
-from dpr_nb.mining import mine_hard_negatives
-from dpr_nb.passages import read_passages_tsv
+from dpr_nb.data.builtin_data import write_builtin_dataset
+from dpr_nb.data.dpr_file import load_dpr_file
+from dpr_nb.data.matching import has_answer
+from dpr_nb.data.passages import read_passages_tsv
+from dpr_nb.tools.mining import mine_hard_negatives
 
 
 def test_mined_negatives_are_the_models_top_passages_without_answers(tmp_path):
@@ -54,7 +54,7 @@ def test_passages_tsv_needs_its_header(tmp_path):
 
 def test_mine_command(tmp_path, capsys):
     from dpr_nb.cli import main as cli_main
-    from dpr_nb.encoders import BiEncoder, tiny_encoder
+    from dpr_nb.model.encoders import BiEncoder, tiny_encoder
 
     paths = write_builtin_dataset(tmp_path / "data")
     DensePassageRetriever(model=BiEncoder(tiny_encoder(), tiny_encoder()), use_gpu=False).save(tmp_path / "model")

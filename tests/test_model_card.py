@@ -2,13 +2,13 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-import dpr_nb.files
+import dpr_nb.core.files
 from dpr_nb import TrainConfig
-from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.model_card import model_card, write_model_card
-from dpr_nb.report import ranking_report
+from dpr_nb.evaluation.report import ranking_report
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
 from dpr_nb.retriever import DensePassageRetriever
-from dpr_nb.trainer import History
+from dpr_nb.training.model_card import model_card, write_model_card
+from dpr_nb.training.trainer import History
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CONFIG = TrainConfig(
@@ -155,7 +155,7 @@ def test_a_failed_write_keeps_the_older_card_whole(tmp_path, retriever, monkeypa
     def failing_replace(source, target):
         raise OSError("disk full")
 
-    monkeypatch.setattr(dpr_nb.files.os, "replace", failing_replace)  # the card is written through dpr_nb.files
+    monkeypatch.setattr(dpr_nb.core.files.os, "replace", failing_replace)  # the card is written through core.files
     with pytest.raises(OSError, match="disk full"):
         write_model_card(tmp_path, retriever, figures={})
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == "an older card\n"

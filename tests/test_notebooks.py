@@ -21,7 +21,7 @@ def test_notebook_follows_the_course_conventions(path):
     # The first code cell installs the package on Colab and does nothing anywhere else.
     install = "".join(code[0]["source"])
     assert '"google.colab" in sys.modules' in install and "pip" in install
-    # Exactly one parameters cell, which chooses the mode (dpr_nb.course) and makes the checks.
+    # Exactly one parameters cell, which chooses the mode (dpr_nb.notebook.course) and makes the checks.
     parameters = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(parameters) == 1
     source = "".join(parameters[0]["source"])

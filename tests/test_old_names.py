@@ -11,9 +11,9 @@ import pytest
 
 from dpr_nb import EMBEDDED_DATA, BiEncoder, DPRFileOnDisk, IndexedDPRFile, TrainConfig
 from dpr_nb.cli import main
-from dpr_nb.corpus_eval import load_corpus
-from dpr_nb.encoders import tiny_encoder
-from dpr_nb.splits import load_splits
+from dpr_nb.data.splits import load_splits
+from dpr_nb.evaluation.corpus_eval import load_corpus
+from dpr_nb.model.encoders import tiny_encoder
 
 
 def test_embedded_still_means_the_builtin_dataset():

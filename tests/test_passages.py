@@ -4,9 +4,9 @@ import json
 import pytest
 
 from conftest import XQUAD, need
-from dpr_nb.corpus_eval import load_corpus
-from dpr_nb.data import DPRDataError, Passage
-from dpr_nb.passages import read_passage_rows, read_passages_tsv, write_passages_tsv
+from dpr_nb.data.dpr_file import DPRDataError, Passage
+from dpr_nb.data.passages import read_passage_rows, read_passages_tsv, write_passages_tsv
+from dpr_nb.evaluation.corpus_eval import load_corpus
 
 # The first rows of DPR's psgs_w100.tsv, byte for byte as DPR's csv writer wrote them.
 PSGS_W100 = (
@@ -67,7 +67,7 @@ def test_write_then_read_round_trips_every_xquad_paragraph(tmp_path):
 
 
 def test_convert_squad_tsv_and_json_agree_on_every_text(tmp_path):
-    from dpr_nb.squad import convert_squad
+    from dpr_nb.tools.squad import convert_squad
 
     convert_squad(need(XQUAD) / "xquad.en.json", tmp_path, num_hard_negatives=2)
     by_id = {p.passage_id: p for p in read_passages_tsv(tmp_path / "passages.tsv")}
@@ -85,7 +85,7 @@ def test_a_missing_header_is_one_clear_error(tmp_path):
 
 
 def test_saved_files_get_ordinary_permissions(tmp_path):
-    from dpr_nb.files import current_umask
+    from dpr_nb.core.files import current_umask
 
     write_passages_tsv(tmp_path / "p.tsv", [Passage("T", "x", "1")])
     assert (tmp_path / "p.tsv").stat().st_mode & 0o777 == 0o666 & ~current_umask()

@@ -8,12 +8,11 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from dpr_nb.batches import collate  # noqa: E402
-from dpr_nb.corpus_eval import CorpusResult  # noqa: E402
-from dpr_nb.data import BatchSampler  # noqa: E402
-from dpr_nb.document_store import Document  # noqa: E402
-from dpr_nb.encoders import BiEncoder, tiny_encoder  # noqa: E402
-from dpr_nb.plots import (  # noqa: E402
+from dpr_nb.data.batches import collate  # noqa: E402
+from dpr_nb.data.dpr_file import BatchSampler  # noqa: E402
+from dpr_nb.data.splits import load_splits  # noqa: E402
+from dpr_nb.evaluation.corpus_eval import CorpusResult  # noqa: E402
+from dpr_nb.evaluation.plots import (  # noqa: E402
     batch_similarities,
     plot_gold_ranks,
     plot_report,
@@ -22,10 +21,11 @@ from dpr_nb.plots import (  # noqa: E402
     plot_training,
     top_k_accuracy,
 )
-from dpr_nb.report import ranking_report  # noqa: E402
+from dpr_nb.evaluation.report import ranking_report  # noqa: E402
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder  # noqa: E402
 from dpr_nb.retriever import DensePassageRetriever  # noqa: E402
-from dpr_nb.splits import load_splits  # noqa: E402
-from dpr_nb.trainer import History  # noqa: E402
+from dpr_nb.search.document_store import Document  # noqa: E402
+from dpr_nb.training.trainer import History  # noqa: E402
 
 HISTORY = History(
     steps=[
@@ -226,7 +226,7 @@ def sweep_table():
 
 
 def test_plot_setting_draws_the_mean_and_std_over_seeds():
-    from dpr_nb.plots import plot_setting
+    from dpr_nb.evaluation.plots import plot_setting
 
     figure = plot_setting(sweep_table(), "batch_size", "top_5_accuracy")
     axis = figure.axes[0]
@@ -249,7 +249,7 @@ def test_plot_setting_draws_the_mean_and_std_over_seeds():
 def test_plot_setting_draws_no_bar_for_a_point_with_one_run():
     import pandas as pd
 
-    from dpr_nb.plots import plot_setting
+    from dpr_nb.evaluation.plots import plot_setting
 
     # batch 4: one run, no spread measured; batch 16: two runs, 0.41 and 0.45, mean 0.43, sample std (n - 1)
     # sqrt(((0.41 - 0.43)^2 + (0.45 - 0.43)^2) / 1) = 0.02 * sqrt(2) = 0.0282843.
@@ -271,7 +271,7 @@ def test_plot_setting_draws_no_bar_for_a_point_with_one_run():
 
 
 def test_plot_heatmap_cells_are_the_means_over_seeds():
-    from dpr_nb.plots import plot_heatmap
+    from dpr_nb.evaluation.plots import plot_heatmap
 
     table = sweep_table()
     table["learning_rate"] = [1e-4, 1e-3] * 3
@@ -284,8 +284,8 @@ def test_plot_heatmap_cells_are_the_means_over_seeds():
 
 def test_plot_runs_overlays_runs_coloured_by_setting():
     from dpr_nb import TrainConfig
-    from dpr_nb.plots import plot_runs
-    from dpr_nb.runs import Run
+    from dpr_nb.evaluation.plots import plot_runs
+    from dpr_nb.training.runs import Run
 
     def run(name, batch_size, seed, losses):
         steps = [{"step": i + 1, "loss": loss, "learning_rate": 1e-3} for i, loss in enumerate(losses)]

@@ -6,14 +6,14 @@ import pytest
 
 from conftest import DPR_SAMPLES, need
 from dpr_nb import TrainConfig
-from dpr_nb import records_on_disk as records_module
-from dpr_nb.builtin_data import write_builtin_dataset
 from dpr_nb.cli import main
-from dpr_nb.data import BatchSampler, DPRDataError, load_dpr_file
-from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.records_on_disk import DPRFileOnDisk
-from dpr_nb.splits import load_splits, load_training_data
-from dpr_nb.trainer import Trainer
+from dpr_nb.data import records_on_disk as records_module
+from dpr_nb.data.builtin_data import write_builtin_dataset
+from dpr_nb.data.dpr_file import BatchSampler, DPRDataError, load_dpr_file
+from dpr_nb.data.records_on_disk import DPRFileOnDisk
+from dpr_nb.data.splits import load_splits, load_training_data
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
+from dpr_nb.training.trainer import Trainer
 
 
 def toy_records(n, prefix="question"):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig, TrainingDivergedError
-from dpr_nb.builtin_data import write_builtin_dataset
 from dpr_nb.cli import main
-from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.files import SaveFailedError
+from dpr_nb.core.files import SaveFailedError
+from dpr_nb.data.builtin_data import write_builtin_dataset
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
 
 SMALL = dict(data_dir="builtin", max_samples=16, batch_size=8, n_epochs=2, num_warmup_steps=0)
 
@@ -71,7 +71,7 @@ def test_an_unwritable_save_dir_is_refused_before_the_first_step(tmp_path):
 
 
 def test_a_save_that_fails_at_the_end_keeps_the_model_elsewhere_and_says_where(tmp_path, monkeypatch):
-    import dpr_nb.train as train
+    import dpr_nb.training.train as train
 
     original, calls = train.save_model_folder, []
 
@@ -126,7 +126,7 @@ def test_restart_replaces_an_earlier_runs_checkpoints_which_a_plain_run_refuses(
 
 
 def test_a_dpr_file_with_a_byte_order_mark_is_read(tmp_path):
-    from dpr_nb.data import load_dpr_file
+    from dpr_nb.data.dpr_file import load_dpr_file
 
     records = write_builtin_dataset(tmp_path)["dev"]
     for name, text in (
@@ -176,7 +176,7 @@ def test_a_save_killed_between_its_two_renames_is_recovered_and_dead_copies_clea
 
 
 def test_a_save_interrupted_at_each_step_leaves_a_loadable_model(tmp_path, monkeypatch):
-    import dpr_nb.files as files
+    import dpr_nb.core.files as files
 
     first, second = (
         tiny_retriever(),
@@ -214,7 +214,7 @@ def test_an_unfinished_checkpoint_of_a_dead_process_is_removed(tmp_path):
 
 
 def test_a_truncated_checkpoint_is_refused_with_the_fix_and_no_unsafe_advice(tmp_path):
-    from dpr_nb.checkpoints import DamagedCheckpointError
+    from dpr_nb.training.checkpoints import DamagedCheckpointError
 
     tiny_retriever().train(**SMALL, save_dir=None, checkpoint_root_dir=str(tmp_path), checkpoint_every=1)
     newest = sorted(tmp_path.glob("step-*"))[-1]
@@ -249,7 +249,7 @@ def test_a_second_run_into_a_save_dir_in_use_is_refused_and_a_dead_runs_lock_tak
     import subprocess
     import sys
 
-    from dpr_nb.files import FolderInUseError
+    from dpr_nb.core.files import FolderInUseError
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # another run, still going
     try:
@@ -282,7 +282,7 @@ def test_a_lock_from_another_host_is_never_taken_over_and_the_error_says_whose_h
     import subprocess
     import time
 
-    from dpr_nb.files import FolderInUseError, folder_lock
+    from dpr_nb.core.files import FolderInUseError, folder_lock
 
     folder = tmp_path / "My Drive" / "model"  # a space, as in Drive paths: the command must quote it
     folder.parent.mkdir()
@@ -308,7 +308,7 @@ def test_an_older_pid_only_lock_is_this_hosts_and_taken_over_when_its_process_is
     import os
     import socket
 
-    from dpr_nb.files import folder_lock
+    from dpr_nb.core.files import folder_lock
 
     lock = tmp_path / ".model.lock"
     lock.write_text(str(DEAD))  # the format before hosts were recorded
@@ -323,7 +323,7 @@ def test_a_lock_of_this_hosts_dead_process_is_taken_over_a_live_ones_is_not_and_
     import subprocess
     import sys
 
-    from dpr_nb.files import FolderInUseError, folder_lock
+    from dpr_nb.core.files import FolderInUseError, folder_lock
 
     host = socket.gethostname()
     lock = tmp_path / ".model.lock"
@@ -347,7 +347,7 @@ def test_a_lock_of_this_hosts_dead_process_is_taken_over_a_live_ones_is_not_and_
 
 
 def test_a_broken_line_in_the_middle_of_json_lines_is_not_called_a_truncated_download(tmp_path):
-    from dpr_nb.data import DPRDataError, load_dpr_file
+    from dpr_nb.data.dpr_file import DPRDataError, load_dpr_file
 
     records = json.loads(write_builtin_dataset(tmp_path)["dev"].read_text())
     lines = [json.dumps(r) for r in records[:3]]
@@ -363,7 +363,7 @@ def test_a_broken_line_in_the_middle_of_json_lines_is_not_called_a_truncated_dow
 
 def test_every_file_of_a_trained_and_saved_model_gets_ordinary_permissions(tmp_path):
     """Temporary files from tempfile are 0600: a model card written through one could not be served or shared."""
-    from dpr_nb.files import current_umask
+    from dpr_nb.core.files import current_umask
 
     tiny_retriever().train(**{**SMALL, "n_epochs": 1}, save_dir=str(tmp_path / "model"))
     modes = {
@@ -376,7 +376,7 @@ def test_every_file_of_a_trained_and_saved_model_gets_ordinary_permissions(tmp_p
 def test_a_length_beyond_the_models_positions_is_refused_when_the_retriever_is_made():
     from transformers import RobertaConfig, RobertaModel
 
-    from dpr_nb.encoders import Encoder
+    from dpr_nb.model.encoders import Encoder
 
     with pytest.raises(ValueError, match=r"max_seq_len_passage=513 is longer than the 512 tokens .*at most 512"):
         DensePassageRetriever(
@@ -401,8 +401,8 @@ SAVER = """
 import sys, time
 from pathlib import Path
 from dpr_nb import DensePassageRetriever
-from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.files import FolderInUseError
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
+from dpr_nb.core.files import FolderInUseError
 
 folder, seed = Path(sys.argv[1]), int(sys.argv[2])
 retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=seed), tiny_encoder(seed=seed + 100)),

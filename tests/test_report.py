@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dpr_nb.report import format_report, ranking_report
+from dpr_nb.evaluation.report import format_report, ranking_report
 
 
 def test_toy_batch_ranked_by_hand():

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from dpr_nb import DensePassageRetriever, Document, InMemoryDocumentStore, TrainConfig
-from dpr_nb.builtin_data import EXAMPLE_QUESTIONS, builtin_passages, write_builtin_dataset
 from dpr_nb.cli import main as cli_main
-from dpr_nb.encoders import BiEncoder, tiny_encoder
+from dpr_nb.data.builtin_data import EXAMPLE_QUESTIONS, builtin_passages, write_builtin_dataset
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
 
 
 def tiny(**kwargs):

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from dpr_nb import TrainConfig
-from dpr_nb.encoders import BiEncoder, Encoder
-from dpr_nb.runs import (
+from dpr_nb.data.splits import load_training_data
+from dpr_nb.model.encoders import BiEncoder, Encoder
+from dpr_nb.training.runs import (
     INTERRUPTED,
     RUNNING,
     Run,
@@ -25,8 +26,7 @@ from dpr_nb.runs import (
     summarize,
     train_run,
 )
-from dpr_nb.splits import load_training_data
-from dpr_nb.trainer import History, Trainer
+from dpr_nb.training.trainer import History, Trainer
 
 SMALL = TrainConfig.preset(
     "smoke", max_samples=16, batch_size=8, n_epochs=1, num_warmup_steps=0, save_dir=None, device="cpu"
@@ -164,7 +164,7 @@ def test_a_recorded_model_loads_with_the_settings_it_was_trained_with(tmp_path):
     """train_run(save_model=True) wrote the encoders alone (BiEncoder.save): loading gave lengths 64/256, titles,
     dot product and two encoders whatever the run used. It now writes the one saved-model folder."""
     from dpr_nb import DensePassageRetriever
-    from dpr_nb.builtin_data import EXAMPLE_QUESTIONS
+    from dpr_nb.data.builtin_data import EXAMPLE_QUESTIONS
 
     config = SMALL.replace(
         max_seq_len_query=24, max_seq_len_passage=40, embed_title=False, similarity_function="cosine"

@@ -5,9 +5,9 @@ import pytest
 
 from conftest import XQUAD, need
 from dpr_nb.cli import main
-from dpr_nb.data import load_dpr_file
-from dpr_nb.matching import has_answer
-from dpr_nb.squad import SPLITS, convert_squad
+from dpr_nb.data.dpr_file import load_dpr_file
+from dpr_nb.data.matching import has_answer
+from dpr_nb.tools.squad import SPLITS, convert_squad
 
 
 @pytest.fixture(scope="module", params=["en", "de", "zh"])

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dpr_nb import TrainConfig
-from dpr_nb.runs import INTERRUPTED, load_run, train_run
-from dpr_nb.sweeps import estimate_cost, plan_sweep, run_sweep, sweep_points
+from dpr_nb.training.runs import INTERRUPTED, load_run, train_run
+from dpr_nb.training.sweeps import estimate_cost, plan_sweep, run_sweep, sweep_points
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = TrainConfig.preset(
@@ -73,7 +73,7 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from dpr_nb import TrainConfig
-    from dpr_nb.sweeps import run_sweep
+    from dpr_nb.training.sweeps import run_sweep
 
     runs_dir, marker = Path(sys.argv[1]), Path(sys.argv[2])
     base = TrainConfig.from_dict(__import__("json").loads(sys.argv[3]))
@@ -134,7 +134,7 @@ def test_a_killed_sweep_continues_where_it_stopped(tmp_path):
 def test_runs_of_one_name_in_two_sweeps_are_two_rows_and_one_plan_may_not_repeat_a_name(tmp_path):
     """Batch 32 is a point of a caching sweep and of a batch-size sweep: two runs, one name. Keyed by name, the
     comparison and the cost table kept one of them (two sweeps of 2 seeds gave 4 runs loaded, 2 rows)."""
-    from dpr_nb.runs import compare, load_runs
+    from dpr_nb.training.runs import compare, load_runs
 
     for sweep, dropout in (("caching", 0.0), ("batch_size", 0.1)):
         run_sweep(tmp_path / sweep, BASE.replace(dropout=dropout, n_epochs=1), {"batch_size": [8]}, log=None)

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from dpr_nb import DensePassageRetriever, TrainConfig
-from dpr_nb.checkpoints import load_weights
 from dpr_nb.cli import main
-from dpr_nb.runs import train_run
-from dpr_nb.train import train_model
+from dpr_nb.training.checkpoints import load_weights
+from dpr_nb.training.runs import train_run
+from dpr_nb.training.train import train_model
 
 # device and similarity_function are left to "auto" and None: each entry point must record them as given.
 SMALL = TrainConfig.preset("smoke", max_samples=16, batch_size=8, n_epochs=1, num_warmup_steps=0)

@@ -10,11 +10,11 @@ import json
 import pytest
 
 from dpr_nb import DensePassageRetriever, TrainConfig
-from dpr_nb.builtin_data import make_builtin_dataset
-from dpr_nb.data import load_dpr_file
-from dpr_nb.data_tools import write_subset
-from dpr_nb.splits import load_training_data, trained_questions
-from dpr_nb.trainer import Trainer
+from dpr_nb.data.builtin_data import make_builtin_dataset
+from dpr_nb.data.dpr_file import load_dpr_file
+from dpr_nb.data.splits import load_training_data, trained_questions
+from dpr_nb.tools.data_tools import write_subset
+from dpr_nb.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from dpr_nb import TrainConfig
-from dpr_nb.batches import length_groups, trim_padding
-from dpr_nb.data import BatchSampler
-from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.loss import in_batch_negatives_loss
-from dpr_nb.splits import load_splits
-from dpr_nb.trainer import History, Trainer, TrainingMemoryError, resolve_device
+from dpr_nb.data.batches import length_groups, trim_padding
+from dpr_nb.data.dpr_file import BatchSampler
+from dpr_nb.data.splits import load_splits
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
+from dpr_nb.model.loss import in_batch_negatives_loss
+from dpr_nb.training.trainer import History, Trainer, TrainingMemoryError, resolve_device
 
 
 def without_dropout(model):
@@ -246,7 +246,7 @@ def test_auto_device_is_cuda_then_apple_silicon_then_cpu(monkeypatch, cuda, mps,
 
 def distinct_examples(count: int) -> list:
     """Questions whose gold passage and one hard negative are all different passages: the counts are by hand."""
-    from dpr_nb.data import DPRExample, Passage
+    from dpr_nb.data.dpr_file import DPRExample, Passage
 
     passage = lambda name: Passage(title=name, text=f"text of {name}")  # noqa: E731
     return [DPRExample(f"question {i}", ["x"], [passage(f"gold{i}")], [passage(f"hard{i}")]) for i in range(count)]
@@ -276,9 +276,9 @@ def test_every_step_records_its_negatives_per_question(settings, expected):
 
 
 def test_negatives_count_shared_passages_once_as_collate_does():
-    from dpr_nb.batches import collate
-    from dpr_nb.data import DPRExample, Passage
-    from dpr_nb.trainer import count_negatives
+    from dpr_nb.data.batches import collate
+    from dpr_nb.data.dpr_file import DPRExample, Passage
+    from dpr_nb.training.trainer import count_negatives
 
     p = {name: Passage(title=name, text=f"text of {name}") for name in ("g0", "h0", "g1", "g2", "h2", "h3")}
     items = [
@@ -321,7 +321,7 @@ def test_default_warmup_is_a_tenth_of_the_run_so_a_short_fine_tune_reaches_its_l
 def early_stopped(checkpoint_dir=None, **overrides) -> Trainer:
     """A run whose last weights are not its best: a learning rate far too high, so the dev loss gets worse after
     the first evaluations and early stopping ends it `patience` evaluations after the best."""
-    from dpr_nb.splits import load_splits
+    from dpr_nb.data.splits import load_splits
 
     splits = load_splits("builtin", "")
     settings = dict(max_samples=160, n_epochs=10, evaluate_every=2, learning_rate=0.5, num_warmup_steps=0)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from dpr_nb.builtin_data import write_builtin_dataset
 from dpr_nb.cli import main
-from dpr_nb.config import TINY_MODEL
+from dpr_nb.core.config import TINY_MODEL
+from dpr_nb.data.builtin_data import write_builtin_dataset
 
 TRAIN = ["train", "--set", "max_samples=16", "--set", "batch_size=8", "--set", "n_epochs=1"]
 

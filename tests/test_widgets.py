@@ -7,12 +7,12 @@ import matplotlib
 import pytest
 from matplotlib.figure import Figure
 
-import dpr_nb.widgets as dpr_widgets
+import dpr_nb.notebook.widgets as dpr_widgets
 from dpr_nb import PRESETS, TrainConfig
-from dpr_nb.encoders import BiEncoder, tiny_encoder
-from dpr_nb.splits import load_splits
-from dpr_nb.trainer import EVENTS, History, Trainer
-from dpr_nb.widgets import CUSTOM, DEFAULT_FIELDS, ConfigPanel, TrainingDashboard
+from dpr_nb.data.splits import load_splits
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder
+from dpr_nb.notebook.widgets import CUSTOM, DEFAULT_FIELDS, ConfigPanel, TrainingDashboard
+from dpr_nb.training.trainer import EVENTS, History, Trainer
 
 matplotlib.use("Agg")  # no display: the dashboard renders its curves to PNG
 ipywidgets = pytest.importorskip("ipywidgets")
@@ -300,8 +300,8 @@ def test_history_records_are_copies(run):
 
 
 def test_sweep_panel_runs_a_sweep_and_shows_it_again_from_disk(tmp_path):
-    from dpr_nb.runs import load_runs
-    from dpr_nb.widgets import SweepPanel
+    from dpr_nb.notebook.widgets import SweepPanel
+    from dpr_nb.training.runs import load_runs
 
     base = TrainConfig.preset(
         "smoke", max_samples=16, batch_size=8, n_epochs=1, num_warmup_steps=0, save_dir=None, device="cpu"
@@ -328,8 +328,8 @@ def test_sweep_panel_runs_a_sweep_and_shows_it_again_from_disk(tmp_path):
 
 
 def test_sweep_panel_stop_and_bad_input(tmp_path):
-    from dpr_nb.runs import load_runs
-    from dpr_nb.widgets import SweepPanel
+    from dpr_nb.notebook.widgets import SweepPanel
+    from dpr_nb.training.runs import load_runs
 
     base = TrainConfig.preset("smoke", max_samples=32, batch_size=8, n_epochs=1, save_dir=None, device="cpu")
     panel = SweepPanel(tmp_path, base, seeds="0")

@@ -21,9 +21,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, when run as a script
 
 from dpr_nb import TrainConfig  # noqa: E402
-from dpr_nb.encoders import BiEncoder, tiny_encoder  # noqa: E402
-from dpr_nb.splits import load_splits  # noqa: E402
-from dpr_nb.trainer import Trainer  # noqa: E402
+from dpr_nb.data.splits import load_splits  # noqa: E402
+from dpr_nb.model.encoders import BiEncoder, tiny_encoder  # noqa: E402
+from dpr_nb.training.trainer import Trainer  # noqa: E402
 
 
 def make_trainer(

@@ -1,0 +1,271 @@
+"""Full-corpus retrieval evaluation: what the DPR paper measures, not the in-batch report.
+
+Each question ranks *every* passage of a corpus (not only its batch's), and the ranking is scored:
+
+- top-k accuracy: the share of questions with a hit in their first k passages (the DPR paper's top-20 / top-100);
+- MRR@k: the mean of 1 / (rank of the first hit), 0 when there is none in the first k;
+- recall@k: the share of a question's gold passages found in its first k, each gold passage counted once however
+  many corpus rows hold it (gold passages only: with answer matching the set of relevant passages is unknown).
+
+Passages with equal scores are ranked in corpus order, the same order for the top-k lists and the gold ranks.
+
+A "hit" is the question's gold passage (by passage id, or by title and text when the corpus has no ids), or, with
+`match="answer"`, any passage containing one of its answers after DPR's normalisation (`has_answer`: NQ's gold
+passage is one of many that answer). `match="either"` counts both.
+
+    >>> from dpr_nb.data.dpr_file import DPRExample, Passage
+    >>> corpus = [Passage("Velmora", "Velmora lies on the river Osk.", "1"),
+    ...           Passage("Dorvan", "Dorvan is famous for its salt mines.", "2")]
+    >>> question = DPRExample("which river flows through velmora", ["Osk"], [corpus[0]])
+    >>> result = evaluate_corpus_bm25([question], corpus, ks=(1,))
+    >>> result.metrics["top_1_accuracy"], result.gold_ranks.tolist()
+    (1.0, [0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.config import is_builtin_data
+from ..core.errors import SettingsError
+from ..data.builtin_data import builtin_passages
+from ..data.documents import Document
+from ..data.dpr_file import DPRExample, Passage, load_dpr_file
+from ..data.matching import has_answer, looks_unspaced, tokenize
+from ..data.passages import read_passages_tsv
+
+DEFAULT_KS = (1, 5, 20, 100)
+MATCHES = ("id", "answer", "either")
+
+
+@dataclass
+class CorpusResult:
+    """How one retriever ranked a corpus for a set of questions."""
+
+    name: str
+    metrics: dict[str, float]  # top_{k}_accuracy, mrr_at_{k}, recall_at_{k} for every k, and "questions"
+    top_indices: np.ndarray  # (questions, max k): corpus positions, best first
+    top_scores: np.ndarray  # (questions, max k)
+    hits: np.ndarray  # (questions, max k) bool: whether each ranked passage counts as a hit
+    gold_ranks: np.ndarray  # (questions,) 0-based rank of the best-ranked gold passage in the whole corpus, -1: absent
+
+
+def load_corpus(source) -> list[Passage]:
+    """Passages from a DPR TSV (id, text, title; plain or .gz), a DPR file (all its contexts), a list of Documents
+    or Passages, or "builtin": the 280 passages of the built-in dataset."""
+    if is_builtin_data(source):
+        return [Passage(p["title"], p["text"], p["passage_id"]) for p in builtin_passages()]
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.name.endswith((".tsv", ".tsv.gz")):
+            return read_passages_tsv(path)
+        examples = load_dpr_file(path)
+        return list({p.key: p for e in examples for p in (*e.positives, *e.hard_negatives, *e.negatives)}.values())
+    passages = []
+    for item in source:
+        if isinstance(item, Document):
+            item = Passage(title=item.meta.get("name", "") or "", text=item.content, passage_id=item.id)
+        passages.append(item)
+    return passages
+
+
+def is_gold(passage: Passage, gold_keys: set[str], gold_texts: set[tuple[str, str]]) -> bool:
+    # By id when both sides have one; a corpus without ids (or a question's gold without) falls back to the text.
+    return passage.key in gold_keys or (passage.title, passage.text) in gold_texts
+
+
+def hit_matrix(
+    examples: Sequence[DPRExample], corpus: Sequence[Passage], top_indices: np.ndarray, match: str = "id"
+) -> np.ndarray:
+    """(questions, k) bool: whether each ranked passage is a hit for its question under `match`."""
+    if match not in MATCHES:
+        raise SettingsError(f"match={match!r}; use one of {MATCHES}")
+    hits = np.zeros(top_indices.shape, dtype=bool)
+    for row, (example, indices) in enumerate(zip(examples, top_indices)):
+        gold_keys = {p.key for p in example.positives}
+        gold_texts = {(p.title, p.text) for p in example.positives}
+        for column, index in enumerate(indices):
+            passage = corpus[index]
+            by_id = match in ("id", "either") and is_gold(passage, gold_keys, gold_texts)
+            by_answer = match in ("answer", "either") and has_answer(passage.text, example.answers)
+            hits[row, column] = by_id or by_answer
+    return hits
+
+
+def retrieval_metrics(
+    hits: np.ndarray,
+    ks: Sequence[int] = DEFAULT_KS,
+    num_gold: np.ndarray | None = None,
+    gold_found: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Top-k accuracy, MRR@k and, given each question's number of gold passages in the corpus and `gold_found`
+    ((questions, k) int: how many of its gold passages are first found at each rank, see gold_found_matrix), recall@k.
+
+    >>> hits = np.array([[False, True, False], [False, False, False]])   # question 1: a hit at rank 2
+    >>> found = np.array([[0, 1, 0], [0, 0, 0]])                           # ... which is one of its 2 gold passages
+    >>> m = retrieval_metrics(hits, ks=(1, 3), num_gold=np.array([2, 1]), gold_found=found)
+    >>> m["top_1_accuracy"], m["top_3_accuracy"], m["mrr_at_3"], m["recall_at_3"]
+    (0.0, 0.5, 0.25, 0.25)
+    """
+    metrics: dict[str, float] = {"questions": int(hits.shape[0])}
+    for k in ks:
+        top = hits[:, :k]
+        first = np.where(top.any(axis=1), top.argmax(axis=1) + 1, 0)  # 1-based rank of the first hit, 0: none
+        metrics[f"top_{k}_accuracy"] = float(top.any(axis=1).mean())
+        metrics[f"mrr_at_{k}"] = float(np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0).mean())
+        if num_gold is not None and gold_found is not None:
+            found = gold_found[:, :k].sum(axis=1)  # each gold passage counts once: recall is at most 1
+            metrics[f"recall_at_{k}"] = float(np.where(num_gold > 0, found / np.maximum(num_gold, 1), 0.0).mean())
+    return metrics
+
+
+def gold_groups(examples: Sequence[DPRExample], corpus: Iterable[Passage]) -> list[list[set[int]]]:
+    """Per question, per gold passage the corpus holds: its corpus positions (by id, and by title and text, since a
+    text may be stored under several ids). One pass over `corpus`, keeping only the questions' gold keys, so a
+    corpus of 21 million passages streamed from a FAISS store needs no dict of all its keys."""
+    wanted = {k for e in examples for p in e.positives for k in (p.key, p.text_key)}
+    keys: dict[str, list[int]] = {}
+    for position, passage in enumerate(corpus):
+        for key in (passage.key, passage.text_key):
+            if key in wanted:
+                keys.setdefault(key, []).append(position)
+    groups = []
+    for example in examples:
+        question_groups = []
+        for passage in {p.key: p for p in example.positives}.values():
+            positions = {i for k in (passage.key, passage.text_key) for i in keys.get(k, ())}
+            if positions:
+                question_groups.append(positions)
+        groups.append(question_groups)
+    return groups
+
+
+def gold_found_matrix(groups: Sequence[list[set[int]]], top_indices: np.ndarray) -> np.ndarray:
+    """(questions, k) int: how many gold passages (groups of positions) are first found at each rank."""
+    found = np.zeros(top_indices.shape, dtype=np.int64)
+    for row, (question_groups, indices) in enumerate(zip(groups, top_indices)):
+        remaining = list(question_groups)
+        for column, index in enumerate(indices):
+            hit = [g for g in remaining if index in g]
+            if hit:
+                found[row, column] = len(hit)
+                remaining = [g for g in remaining if index not in g]
+    return found
+
+
+def _top_indices(scores: np.ndarray, top_k: int) -> np.ndarray:
+    """(questions, top_k) corpus positions by score, best first; equal scores in corpus order."""
+    top = np.empty((len(scores), top_k), dtype=np.int64)
+    for row, values in enumerate(scores):
+        # Everything at or above the k-th best score (in linear time), then only those sorted: by score, then
+        # position, so a tie at the boundary keeps the passage that comes first in the corpus.
+        threshold = np.partition(values, len(values) - top_k)[len(values) - top_k]
+        candidates = np.flatnonzero(values >= threshold)
+        top[row] = candidates[np.lexsort((candidates, -values[candidates]))[:top_k]]
+    return top
+
+
+def score_ranking(
+    name: str,
+    examples: Sequence[DPRExample],
+    corpus: Sequence[Passage],
+    scores: np.ndarray,
+    ks: Sequence[int] = DEFAULT_KS,
+    match: str = "id",
+) -> CorpusResult:
+    """Rank every question's row of `scores` (questions, corpus) and score the ranking.
+
+    Any model's scores go through the same metrics: benchmarks/retrieval_quality.py scores a sentence-transformers
+    model's own `encode` this way, next to dpr_nb's retrievers and BM25."""
+    top_k = min(max(ks), len(corpus))
+    top_indices = _top_indices(scores, top_k)  # (questions, top_k)
+    top_scores = np.take_along_axis(scores, top_indices, axis=1)
+    hits = hit_matrix(examples, corpus, top_indices, match)
+    groups = gold_groups(examples, corpus)
+    gold_ranks = np.full(len(examples), -1)
+    for row, question_groups in enumerate(groups):
+        if question_groups:
+            positions = np.array(sorted(set().union(*question_groups)))
+            values = scores[row]
+            best = positions[np.lexsort((positions, -values[positions]))[0]]  # the first gold one in ranking order
+            # Its rank in the order top_indices uses: every passage scored above it, and the equal ones before it.
+            gold_ranks[row] = int((values > values[best]).sum() + (values[:best] == values[best]).sum())
+    metrics = retrieval_metrics(hits, ks, np.array([len(g) for g in groups]), gold_found_matrix(groups, top_indices))
+    return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)
+
+
+def embed_for_ranking(
+    retriever, questions: Sequence[str], passages: Sequence[Passage], batch_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(question embeddings (Q, dim), passage embeddings (N, dim)) whose dot products rank by the retriever's
+    similarity: normalised first when it compares by cosine."""
+    documents = [Document(content=p.text, meta={"name": p.title}, id=p.stable_id) for p in passages]
+    passage_embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (N, dim)
+    query_embeddings = retriever.embed_queries(list(questions), batch_size=batch_size)  # (Q, dim)
+    if retriever.similarity_function == "cosine":
+        passage_embeddings = passage_embeddings / np.linalg.norm(passage_embeddings, axis=1, keepdims=True)
+        query_embeddings = query_embeddings / np.linalg.norm(query_embeddings, axis=1, keepdims=True)
+    return query_embeddings, passage_embeddings
+
+
+def evaluate_corpus(
+    retriever,
+    examples: Sequence[DPRExample],
+    corpus,
+    ks: Sequence[int] = DEFAULT_KS,
+    match: str = "id",
+    batch_size: int | None = None,
+    name: str = "dense",
+) -> CorpusResult:
+    """Rank the whole `corpus` for every question with a DensePassageRetriever, by its own similarity."""
+    corpus = load_corpus(corpus)
+    query_embeddings, passage_embeddings = embed_for_ranking(
+        retriever, [e.question for e in examples], corpus, batch_size
+    )
+    scores = query_embeddings @ passage_embeddings.T  # (questions, corpus)
+    return score_ranking(name, examples, corpus, scores, ks, match)
+
+
+def evaluate_corpus_bm25(
+    examples: Sequence[DPRExample],
+    corpus,
+    ks: Sequence[int] = DEFAULT_KS,
+    match: str = "id",
+    char_level: bool | None = None,
+    name: str = "BM25",
+) -> CorpusResult:
+    """The BM25 baseline on the same corpus and questions (bm25s, in-process; title and text are indexed).
+
+    `char_level` tokenises by characters (None: only when the corpus is mostly Chinese, Japanese or Thai).
+    """
+    import bm25s
+
+    corpus = load_corpus(corpus)
+    texts = [f"{p.title} {p.text}" for p in corpus]
+    if char_level is None:
+        char_level = looks_unspaced(texts[:1000])
+    index = bm25s.BM25()
+    index.index([tokenize(t, char_level) for t in texts], show_progress=False)
+    scores = np.stack([index.get_scores(tokenize(e.question, char_level)) for e in examples])  # (questions, corpus)
+    return score_ranking(name, examples, corpus, scores.astype(np.float32), ks, match)
+
+
+def _column_order(column: str) -> tuple[int, int]:
+    """questions, then top_{k}_accuracy, mrr_at_{k}, recall_at_{k}, each with k ascending."""
+    if column == "questions":
+        return 0, 0
+    if column.startswith("top_"):
+        return 1, int(column.split("_")[1])
+    kind, k = column.split("_at_")
+    return ("mrr", "recall").index(kind) + 2, int(k)
+
+
+def comparison_table(results: Sequence[CorpusResult]) -> pd.DataFrame:
+    """One row per retriever; columns grouped by measure (top-k accuracy, MRR@k, recall@k), k ascending."""
+    table = pd.DataFrame({r.name: r.metrics for r in results}).T
+    return table[sorted(table.columns, key=_column_order)]
