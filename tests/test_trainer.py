@@ -95,7 +95,7 @@ def test_config_presets_and_validation():
     with pytest.raises(ValueError, match="batch_size=0 must be at least 1"):
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="similarity"):
-        TrainConfig(similarity="euclidean")
+        TrainConfig(similarity_function="euclidean")
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         TrainConfig.from_dict({"batchsize": 3})
 

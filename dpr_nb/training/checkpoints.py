@@ -15,6 +15,10 @@ complete: a run killed while writing leaves the previous checkpoint as the lates
 that decides what happens next (including where in the shuffled epoch training was and the dropout generator), so
 the resumed run reaches the same weights as one that was never interrupted.
 
+The trainer calls one part, `Checkpointing`: it writes a checkpoint of the training state every checkpoint_every
+steps, and resumes from the newest, comparing the run's settings with the checkpoint's (a change that would make its
+place in the data index other data is refused; other changes warn). The functions before it read and write the files.
+
 Nothing in a checkpoint is a pickle: a checkpoint folder shared on a Drive or downloaded from elsewhere is data,
 and loading it runs no code from it. Checkpoints of dpr_nb 0.2 (model.pt, training_state.pt) are read with torch's
 `weights_only=True`, which refuses anything but tensors and plain values.
@@ -27,14 +31,20 @@ import os
 import pickle
 import re
 import shutil
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from ..core.errors import DamagedCheckpointError
+from ..core.config import TrainConfig
+from ..core.errors import DamagedCheckpointError, SettingsError
 from ..core.files import process_alive
+from ..data.dpr_file import BatchSampler
+from .distributed import ProcessGroup, gather_objects
+from .history import History
 
 WEIGHTS, STATE_TENSORS, STATE = "model.safetensors", "training_state.safetensors", "training_state.json"
 OLD_WEIGHTS, OLD_STATE = "model.pt", "training_state.pt"  # dpr_nb 0.2's pickles, read with weights_only=True
@@ -216,3 +226,165 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, device: torch.de
             "train without resume."
         ) from None
     return state, history
+
+
+# -----------------------------------------------------------------------------------------------------------------
+# A run's checkpoints: what the trainer calls
+
+# Settings a resumed run may change without changing what it computes.
+RESUMABLE_CHANGES = {
+    "evaluate_every",
+    "eval_batch_size",
+    "save_dir",
+    "checkpoint_dir",
+    "checkpoint_every",
+    "checkpoints_to_keep",
+    "device",
+    "dev_filename",
+    "test_filename",
+}
+# Settings that decide which questions each step reads: a checkpoint's position in the shuffled data means nothing
+# under other ones, so a resume that changes them is refused. (More n_epochs is allowed: it trains on, with a warning.)
+DATA_SETTINGS = (
+    "data_dir",
+    "train_filename",
+    "max_samples",
+    "dev_split",
+    "seed",
+    "batch_size",
+    "grad_acc_steps",
+    "num_positives",
+    "num_hard_negatives",
+)
+
+
+def checkpoints_to_replace(checkpoint_dir: str | None, resume: bool, restart: bool) -> list[Path]:
+    """An earlier run's checkpoints that a run may replace; a SettingsError with the fix where it may not."""
+    earlier = checkpoint_folders(checkpoint_dir) if checkpoint_dir else []
+    if resume and not earlier:
+        raise SettingsError(
+            f"resume=True, but checkpoint_dir={checkpoint_dir!r} holds no checkpoint to continue "
+            "from. Train without resume (--resume) to start the run."
+        )
+    if earlier and not resume and not restart:
+        raise SettingsError(
+            f"checkpoint_dir={checkpoint_dir!r} holds an earlier run's checkpoints (newest "
+            f"{earlier[-1].name}). Continue that run with resume=True (--resume), choose another "
+            "checkpoint_dir, or pass restart=True (--restart) to replace them with this run's."
+        )
+    return [] if resume else earlier
+
+
+class Checkpointing:
+    """A run's checkpoints in config.checkpoint_dir: written every checkpoint_every steps, and resumed exactly.
+
+    Besides the weights and the history, a checkpoint holds everything that decides the next step: AdamW's moments,
+    the learning rate schedule, the fp16 gradient scaler, the place in the shuffled data (the sampler), the best
+    weights and early stopping's count, and every process's random generators (dropout). Restoring all of them is
+    what makes a resumed run reach the weights of one never interrupted.
+
+    `replaces` are an earlier run's checkpoints (checkpoints_to_replace), deleted once this run has written its first.
+    `best_weights` is the run's dpr_nb.training.best_weights.BestWeights (which imports this module, so it is not
+    imported here): any object with state_dict() and load_state_dict(state, best).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        group: ProcessGroup,
+        *,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        scaler: torch.amp.GradScaler | None,
+        sampler: BatchSampler,
+        best_weights,
+        train_questions: int,
+        replaces: list[Path] | None = None,
+    ):
+        self.config, self.group, self.model = config, group, model
+        self.optimizer, self.scheduler, self.scaler, self.sampler = optimizer, scheduler, scaler, sampler
+        self.best_weights, self.train_questions = best_weights, train_questions
+        self.replaces = list(replaces or [])
+
+    def due(self, step: int) -> bool:
+        """Whether training writes a checkpoint after `step` (besides the one at the end)."""
+        return bool(self.config.checkpoint_dir) and step % self.config.checkpoint_every == 0
+
+    def save(self, step: int, epoch: int, history: History, on_saved: Callable[[Path], None] | None = None) -> None:
+        """Write checkpoint step-<step> (process 0 writes it, every process waits for it); `on_saved(folder)` is
+        called in process 0 once it is complete, before the others go on."""
+        # Each process draws its own dropout masks (seeded by its rank): all their generators are saved, so that
+        # every process of a resumed run continues its own sequence, not process 0's.
+        states_by_rank = gather_objects(random_states(), self.group)
+        if self.group.is_main:
+            state = {
+                "epoch": epoch + 1 if self.sampler.epoch_finished else epoch,
+                "sampler": self.sampler.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None,
+                **self.best_weights.state_dict(),
+                "random_states_by_rank": states_by_rank,
+                "train_questions": self.train_questions,
+            }
+            for old in self.replaces:
+                shutil.rmtree(old, ignore_errors=True)
+            self.replaces = []
+            c = self.config
+            folder = save_checkpoint(c.checkpoint_dir, step, self.model, state, c, history, c.checkpoints_to_keep)
+            if on_saved:
+                on_saved(folder)
+        self.group.barrier()  # no process runs ahead of a checkpoint it might need to resume from
+
+    def resume(self, device: torch.device) -> tuple[int, int, History]:
+        """Restore the newest checkpoint into the model and the training state; return (the epoch to continue in,
+        the step reached, the history so far). A resume whose settings would make the checkpoint mean other data is
+        refused with the fix; other changed settings only warn."""
+        c = self.config
+        folder = latest_checkpoint(c.checkpoint_dir)
+        saved = TrainConfig.load(folder / "train_config.json").to_dict()
+        changed = {k: (saved[k], v) for k, v in c.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES}
+        _refuse_other_data(folder, {k: changed[k] for k in DATA_SETTINGS if k in changed})
+        if "share_encoders" in changed:  # the optimizer's state is of one encoder or of two, as the run began
+            then, now = changed["share_encoders"]
+            raise SettingsError(
+                f"Cannot resume from {folder}: share_encoders was {then!r} and is {now!r} now, and its optimizer "
+                f"state is of the model as it was. Resume with share_encoders={then!r}, or start a new run in "
+                "another checkpoint_dir."
+            )
+        state, history = load_checkpoint(folder, self.model, device)
+        if state.get("train_questions", self.train_questions) != self.train_questions:
+            _refuse_other_data(folder, {"training questions": (state["train_questions"], self.train_questions)})
+        if changed:
+            warnings.warn(
+                f"Resuming from {folder} with settings that differ from the checkpoint's (saved, now): "
+                f"{changed}. The result will not match an uninterrupted run.",
+                stacklevel=3,  # the caller of Trainer.train
+            )
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.sampler.load_state_dict(state["sampler"])
+        by_rank = state.get("random_states_by_rank") or [state["random_states"]]
+        if len(by_rank) != self.group.world_size:
+            warnings.warn(
+                f"{folder} was written by {len(by_rank)} process(es) and is resumed by "
+                f"{self.group.world_size}: the dropout masks will differ from an uninterrupted run.",
+                stacklevel=3,
+            )
+        restore_random_states(by_rank[self.group.rank % len(by_rank)])
+        history = History.from_dict(history)
+        self.best_weights.load_state_dict(state, history.best)
+        return state["epoch"], state["step"], history
+
+
+def _refuse_other_data(folder: Path, refused: dict) -> None:
+    if refused:
+        listed = "; ".join(f"{k}: {old!r} then, {new!r} now" for k, (old, new) in refused.items())
+        raise SettingsError(
+            f"Cannot resume from {folder}: the data or batches changed ({listed}), so its place in the "
+            "shuffled questions would index other data. Resume with the checkpoint's settings "
+            f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir."
+        )

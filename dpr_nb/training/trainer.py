@@ -9,6 +9,12 @@ Plots, live dashboards and the command line subscribe to events instead of livin
 Events: "on_train_start" (trainer), "on_step_end" (trainer, step record), "on_evaluate" (trainer, evaluation
 record), "on_checkpoint" (trainer, folder), "on_train_end" (trainer, history).
 
+This module is the step (`forward_backward`, then the optimizer step) and the loop (`Trainer.train`), to be read top
+to bottom. The loop calls two parts that live in modules of their own: after each dev evaluation, the best weights
+and early stopping (`BestWeights`, dpr_nb.training.best_weights); every checkpoint_every steps and at the end, the
+checkpoints, which are also what a resume starts from (`Checkpointing`, dpr_nb.training.checkpoints). What it
+returns is the run's `History` (dpr_nb.training.history).
+
 What one step does, and why:
 - The batch's questions and passages are encoded, the loss is computed over the whole batch's embeddings, and
   backward. With grad_cache_chunk_size, the encoding is a chunk at a time (dpr_nb.model.grad_cache): the gradient of the
@@ -25,21 +31,17 @@ for one batch; caching adds none beyond its batch, but lets that batch be larger
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from ..core.config import TrainConfig, metric_k, metric_mode
+from ..core.config import TrainConfig, auto_device, metric_k
 from ..core.errors import SettingsError, TrainingDivergedError, TrainingMemoryError
 from ..data.batches import Batch, config_batch, evaluation_batches
 from ..data.dpr_file import BatchSampler, DPRExample, Passage
@@ -49,15 +51,13 @@ from ..model.embedding import TextEmbedder
 from ..model.encoders import BiEncoder
 from ..model.grad_cache import GradCache
 from ..model.loss import in_batch_negatives_loss
-from .checkpoints import (
-    checkpoint_folders,
-    latest_checkpoint,
-    load_checkpoint,
-    random_states,
-    restore_random_states,
-    save_checkpoint,
-    storage_identity,
-)
+from .best_weights import BestWeights
+
+# DATA_SETTINGS, RESUMABLE_CHANGES and checkpoints_to_replace live in checkpoints.py, History in history.py; all four
+# are still importable from here, where they were before the trainer's parts had modules of their own.
+from .checkpoints import DATA_SETTINGS as DATA_SETTINGS
+from .checkpoints import RESUMABLE_CHANGES as RESUMABLE_CHANGES
+from .checkpoints import Checkpointing, checkpoints_to_replace
 from .distributed import (
     all_reduce_gradients,
     broadcast_parameters,
@@ -66,35 +66,9 @@ from .distributed import (
     gather_with_grad,
     process_device,
 )
+from .history import History
 
 EVENTS = ("on_train_start", "on_step_end", "on_evaluate", "on_checkpoint", "on_train_end")
-# Settings a resumed run may change without changing what it computes.
-RESUMABLE_CHANGES = {
-    "evaluate_every",
-    "eval_batch_size",
-    "save_dir",
-    "checkpoint_dir",
-    "checkpoint_every",
-    "checkpoints_to_keep",
-    "device",
-    "dev_filename",
-    "test_filename",
-}
-# Settings that decide which questions each step reads: a checkpoint's position in the shuffled data means nothing
-# under other ones, so a resume that changes them is refused. (More n_epochs is allowed: it trains on, with a warning.)
-DATA_SETTINGS = (
-    "data_dir",
-    "train_filename",
-    "max_samples",
-    "dev_split",
-    "seed",
-    "batch_size",
-    "grad_acc_steps",
-    "num_positives",
-    "num_hard_negatives",
-)
-
-
 NEGATIVES = ("negatives", "in_batch_negatives", "hard_negatives", "negatives_from_other_processes")
 
 
@@ -129,61 +103,10 @@ def count_negatives(
     return {name: totals[name] / max(1, len(items)) for name in NEGATIVES}
 
 
-@dataclass
-class History:
-    """Per optimizer step: loss and learning rate. Per evaluation: the report's numbers."""
-
-    # {"step", "epoch", "loss", "learning_rate", and the negatives per question: NEGATIVES}
-    steps: list[dict] = field(default_factory=list)
-    evaluations: list[dict] = field(default_factory=list)  # {"step", "split", "loss", "acc", "f1", ...}
-    best: dict = field(default_factory=dict)  # with selection_metric: {"step", "metric", "value"} of the kept weights
-    stopped_early_at: int | None = None  # the step early stopping ended training, if it did
-    # Per split, the latest evaluation, which after training is of the weights training kept (the best, with
-    # selection_metric), with its number of questions: what the run store and the model card report. `evaluations`
-    # keeps every one as it happened, for the curves.
-    kept_evaluations: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> History:
-        return cls(
-            steps=list(values.get("steps", [])),
-            evaluations=list(values.get("evaluations", [])),
-            best=dict(values.get("best") or {}),
-            stopped_early_at=values.get("stopped_early_at"),
-            kept_evaluations=dict(values.get("kept_evaluations") or {}),
-        )
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-
-
-def checkpoints_to_replace(checkpoint_dir: str | None, resume: bool, restart: bool) -> list[Path]:
-    """An earlier run's checkpoints that a run may replace; a ValueError with the fix where it may not."""
-    earlier = checkpoint_folders(checkpoint_dir) if checkpoint_dir else []
-    if resume and not earlier:
-        raise SettingsError(
-            f"resume=True, but checkpoint_dir={checkpoint_dir!r} holds no checkpoint to continue "
-            "from. Train without resume (--resume) to start the run."
-        )
-    if earlier and not resume and not restart:
-        raise SettingsError(
-            f"checkpoint_dir={checkpoint_dir!r} holds an earlier run's checkpoints (newest "
-            f"{earlier[-1].name}). Continue that run with resume=True (--resume), choose another "
-            "checkpoint_dir, or pass restart=True (--restart) to replace them with this run's."
-        )
-    return [] if resume else earlier
-
-
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto': an NVIDIA GPU (CUDA), else an Apple Silicon GPU (MPS), else the CPU."""
     if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+        return torch.device(auto_device())
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SettingsError(f"device={device!r} was asked for, but torch sees no GPU. Use device='cpu' or 'auto'.")
     return torch.device(device)
@@ -238,9 +161,7 @@ class Trainer:
         self.step = 0
         self.total_steps: int | None = None  # optimizer steps of the whole run, known once train() starts
         self._corpus = None  # the eval_corpus passages, read once
-        self._best_weights: dict | None = None  # a CPU copy of the weights of the best evaluation so far
-        self._evaluations_without_gain = 0
-        self._earlier_checkpoints: list[Path] = []
+        self.best_weights = BestWeights(config.selection_metric, config.early_stopping_patience)
         self._gathered_keys: list[str] | None = None  # every process's passage keys of the last batch (torchrun)
 
     def add_callback(self, event: str, callback: Callable) -> None:
@@ -272,8 +193,8 @@ class Trainer:
             {"params": decay, "weight_decay": self.config.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        # One fused kernel for every parameter instead of a loop over them: the same update, and on a 2-core CPU
-        # 0.014 s against 0.075 s a step for MiniLM's 22M parameters (a tenth of a step at passage length 64).
+        # One fused kernel for every parameter instead of a loop over them: the same update in a fraction of the
+        # optimizer's time on a CPU (docs/benchmarks.md, "Training throughput").
         fused = self.device.type in ("cpu", "cuda")
         return torch.optim.AdamW(groups, lr=self.learning_rate, eps=self.config.epsilon, fused=fused)
 
@@ -385,7 +306,7 @@ class Trainer:
         """
         c = self.config
         # Never mixed: resume would pick the highest step, which could be the other run's.
-        self._earlier_checkpoints = checkpoints_to_replace(c.checkpoint_dir, resume, restart)
+        earlier_checkpoints = checkpoints_to_replace(c.checkpoint_dir, resume, restart)
         torch.manual_seed(c.seed + self.group.rank)  # dropout masks: repeatable, different in each process
         self.model.to(self.device).train()
         broadcast_parameters(self.model, self.group)
@@ -405,10 +326,24 @@ class Trainer:
         optimizer = self._optimizer()
         scheduler = get_linear_schedule_with_warmup(optimizer, c.warmup_steps(total_steps), total_steps)
         dev_batches = self.evaluation_batches(self.dev_examples) if self.dev_examples else None
-        start_epoch = self._resume(optimizer, scheduler, sampler) if resume else 0
-        if resume and (self.step >= total_steps or self.history.stopped_early_at):
-            self._keep_best_weights(dev_batches)  # the checkpoint is of a finished run: nothing left to train
-            return self.history
+        checkpoints = Checkpointing(
+            c,
+            self.group,
+            model=self.model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=self.scaler,
+            sampler=sampler,
+            best_weights=self.best_weights,
+            train_questions=len(self.train_examples),
+            replaces=earlier_checkpoints,
+        )
+        start_epoch = 0
+        if resume:
+            start_epoch, self.step, self.history = checkpoints.resume(self.device)
+            if self.step >= total_steps or self.history.stopped_early_at:
+                self._keep_best_weights(dev_batches)  # the checkpoint is of a finished run: nothing left to train
+                return self.history
         self._emit("on_train_start")
 
         progress = tqdm(
@@ -457,8 +392,8 @@ class Trainer:
                 if self.step < total_steps:
                     if dev_batches and c.evaluate_every and self.step % c.evaluate_every == 0:
                         stop = self._evaluate_dev(dev_batches)
-                    if c.checkpoint_dir and self.step % c.checkpoint_every == 0:
-                        self._checkpoint(optimizer, scheduler, sampler, epoch)
+                    if checkpoints.due(self.step):
+                        checkpoints.save(self.step, epoch, self.history, on_saved=self._checkpoint_saved)
                     if stop:
                         self.history.stopped_early_at = self.step
                         break
@@ -466,7 +401,7 @@ class Trainer:
         if dev_batches and not stop:
             self._evaluate_dev(dev_batches)
         if c.checkpoint_dir:  # the training state: the last step's weights, and the best ones beside them
-            self._checkpoint(optimizer, scheduler, sampler, c.n_epochs - 1)
+            checkpoints.save(self.step, c.n_epochs - 1, self.history, on_saved=self._checkpoint_saved)
         self._keep_best_weights(dev_batches)
         self._emit("on_train_end", self.history)
         return self.history
@@ -475,9 +410,8 @@ class Trainer:
         """Leave the model with the weights training keeps (the best evaluation's, with selection_metric) and dev's
         report about those weights: what is saved, what the model card says and what a resume returns are the same
         weights, described by their own evaluation, not the last step's."""
-        if self._best_weights is not None:
-            self.model.load_state_dict(self._best_weights)
-        kept_step = self.weights_step = self.history.best.get("step", self.step)
+        kept_step = self.best_weights.restore(self.model)  # None without selection_metric: the last step's weights
+        kept_step = self.weights_step = self.step if kept_step is None else kept_step
         described = self.history.kept_evaluations.get("dev", {}).get("step") == kept_step and "dev" in self.reports
         if dev_batches and not described:
             # The last dev evaluation was of other weights (or, resuming a finished run, none was made here). The
@@ -487,19 +421,12 @@ class Trainer:
     def _evaluate_dev(self, dev_batches) -> bool:
         """Evaluate on dev and keep the best weights by selection_metric; True when early stopping says stop."""
         self._evaluate_batches(dev_batches, "dev", self.dev_examples)
-        metric = self.config.selection_metric
-        if not metric:
-            return False
-        value = self.history.evaluations[-1][metric]
-        best = self.history.best.get("value")
-        if best is None or (value < best if metric_mode(metric) == "min" else value > best):
-            self.history.best = {"step": self.step, "metric": metric, "value": value}
-            self._best_weights = _cpu_copy(self.model.state_dict())
-            self._evaluations_without_gain = 0
-        else:
-            self._evaluations_without_gain += 1
-        patience = self.config.early_stopping_patience
-        return bool(patience) and self._evaluations_without_gain >= patience
+        stop = self.best_weights.observe(self.step, self.history.evaluations[-1], self.model)
+        self.history.best = self.best_weights.best  # in the history, it goes into checkpoints and the model card
+        return stop
+
+    def _checkpoint_saved(self, folder) -> None:
+        self._emit("on_checkpoint", folder)
 
     def _optimizer_step(self, optimizer, scheduler) -> float:
         all_reduce_gradients(self.model, self.group)
@@ -540,81 +467,6 @@ class Trainer:
         finally:
             self.model.train(was_training)
 
-    # -------------------------------------------------------------------------------------------------------------
-    # Checkpoints
-
-    def _checkpoint(self, optimizer, scheduler, sampler: BatchSampler, epoch: int) -> None:
-        # Each process draws its own dropout masks (seeded by its rank): all their generators are saved, so that
-        # every process of a resumed run continues its own sequence, not process 0's.
-        states_by_rank = gather_objects(random_states(), self.group)
-        if self.group.is_main:
-            state = {
-                "epoch": epoch + 1 if sampler.epoch_finished else epoch,
-                "sampler": sampler.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler else None,
-                "best_weights": self._best_weights,
-                "evaluations_without_gain": self._evaluations_without_gain,
-                "random_states_by_rank": states_by_rank,
-                "train_questions": len(self.train_examples),
-            }
-            for old in self._earlier_checkpoints:
-                shutil.rmtree(old, ignore_errors=True)
-            self._earlier_checkpoints = []
-            folder = save_checkpoint(
-                self.config.checkpoint_dir,
-                self.step,
-                self.model,
-                state,
-                self.config,
-                self.history,
-                self.config.checkpoints_to_keep,
-            )
-            self._emit("on_checkpoint", folder)
-        self.group.barrier()  # no process runs ahead of a checkpoint it might need to resume from
-
-    def _resume(self, optimizer, scheduler, sampler: BatchSampler) -> int:
-        """Restore the newest checkpoint; return the epoch to continue in."""
-        c = self.config
-        folder = latest_checkpoint(c.checkpoint_dir)
-        saved = TrainConfig.load(folder / "train_config.json").to_dict()
-        changed = {k: (saved[k], v) for k, v in c.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES}
-        _refuse_other_data(folder, {k: changed[k] for k in DATA_SETTINGS if k in changed})
-        if "share_encoders" in changed:  # the optimizer's state is of one encoder or of two, as the run began
-            then, now = changed["share_encoders"]
-            raise SettingsError(
-                f"Cannot resume from {folder}: share_encoders was {then!r} and is {now!r} now, and its optimizer "
-                f"state is of the model as it was. Resume with share_encoders={then!r}, or start a new run in "
-                "another checkpoint_dir."
-            )
-        state, history = load_checkpoint(folder, self.model, self.device)
-        if state.get("train_questions", len(self.train_examples)) != len(self.train_examples):
-            _refuse_other_data(folder, {"training questions": (state["train_questions"], len(self.train_examples))})
-        if changed:
-            warnings.warn(
-                f"Resuming from {folder} with settings that differ from the checkpoint's (saved, now): "
-                f"{changed}. The result will not match an uninterrupted run.",
-                stacklevel=3,
-            )
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if self.scaler and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        sampler.load_state_dict(state["sampler"])
-        by_rank = state.get("random_states_by_rank") or [state["random_states"]]
-        if len(by_rank) != self.group.world_size:
-            warnings.warn(
-                f"{folder} was written by {len(by_rank)} process(es) and is resumed by "
-                f"{self.group.world_size}: the dropout masks will differ from an uninterrupted run.",
-                stacklevel=3,
-            )
-        restore_random_states(by_rank[self.group.rank % len(by_rank)])
-        self._best_weights = state.get("best_weights")
-        self._evaluations_without_gain = state.get("evaluations_without_gain", 0)
-        self.history, self.step = History.from_dict(history), state["step"]
-        return state["epoch"]
-
     def _evaluate_batches(
         self,
         batches,
@@ -639,26 +491,3 @@ class Trainer:
             self.history.evaluations.append(record)
             self._emit("on_evaluate", record)
         return report
-
-
-def _refuse_other_data(folder: Path, refused: dict) -> None:
-    if refused:
-        listed = "; ".join(f"{k}: {old!r} then, {new!r} now" for k, (old, new) in refused.items())
-        raise SettingsError(
-            f"Cannot resume from {folder}: the data or batches changed ({listed}), so its place in the "
-            "shuffled questions would index other data. Resume with the checkpoint's settings "
-            f"({folder / 'train_config.json'}), or start a new run in another checkpoint_dir."
-        )
-
-
-def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A CPU copy of a state dict; a weight two names share (one encoder in both roles) is copied once and stays
-    shared, so a shared model's best weights take its size, not twice."""
-    copies: dict[tuple, torch.Tensor] = {}
-    result = {}
-    for name, tensor in state.items():
-        identity = storage_identity(tensor)
-        if identity not in copies:
-            copies[identity] = tensor.detach().to("cpu", copy=True)
-        result[name] = copies[identity]
-    return result
