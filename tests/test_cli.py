@@ -4,6 +4,7 @@ import pytest
 
 from dpr_nb import DensePassageRetriever, TrainConfig
 from dpr_nb.cli import main
+from dpr_nb.core.errors import SettingsError
 
 
 def test_train_command_writes_the_same_files_as_the_python_api(tmp_path, capsys):
@@ -167,3 +168,47 @@ def test_an_error_under_torchrun_leaves_the_process_group_for_the_others(monkeyp
     monkeypatch.setattr(distributed, "_leave_group_at_exit", False)
     assert main(["train", "--set", "batch_sise=8"]) == 1
     assert "error: " in capsys.readouterr().err and distributed._leave_group_at_exit
+
+
+def test_every_registered_command_has_its_help_line_and_dispatches_to_its_run(monkeypatch, capsys):
+    import argparse
+    import re
+
+    from dpr_nb import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    overview = capsys.readouterr().out
+    names = []
+    for command in cli.COMMANDS:
+        subparsers = argparse.ArgumentParser().add_subparsers()
+        command.register(subparsers)
+        (name,) = subparsers.choices  # one command per module, named as the module is
+        assert name == command.__name__.rsplit(".", 1)[1] and callable(command.run)
+        assert re.search(rf"^ +{name} +\S", overview, re.M), name
+        names.append(name)
+    assert names == ["demo", "train", "eval", "index", "fetch", "data"]  # the order --help lists them in
+
+    # main runs what the command's register names, and ends a user's error in one line
+    monkeypatch.setattr(cli.demo, "run", lambda args: 7)
+    assert main(["demo", "--epochs", "1"]) == 7
+    monkeypatch.setattr(cli.data, "run_stats", lambda args: 7 if args.path == "file.jsonl" else 0)
+    assert main(["data", "stats", "file.jsonl"]) == 7
+
+    def wrong(args):
+        raise SettingsError("--epochs 0: give 1 or more")
+
+    monkeypatch.setattr(cli.demo, "run", wrong)
+    assert main(["demo"]) == 1
+    assert capsys.readouterr().err == "error: --epochs 0: give 1 or more\n"
+
+
+def test_data_index_says_it_is_data_records_now(tmp_path, capsys):
+    source = tmp_path / "train.jsonl"
+    record = {"question": "q?", "answers": ["a"], "positive_ctxs": [{"title": "T", "text": "a passage"}]}
+    source.write_text(json.dumps(record) + "\n")
+    assert main(["data", "index", str(source), "--out", str(tmp_path / "old")]) == 0
+    assert "dpr-nb data index is now dpr-nb data records" in capsys.readouterr().err
+    assert main(["data", "records", str(source), "--out", str(tmp_path / "new")]) == 0
+    assert capsys.readouterr().err == ""

@@ -1,0 +1,136 @@
+"""`dpr-nb eval`: a model's retrieval over a whole corpus against BM25 (in memory with --corpus, through a FAISS
+index with --index), else the in-batch report."""
+
+from __future__ import annotations
+
+import argparse
+
+from .arguments import ks_list, positive_int
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("eval", help="retrieval from a corpus against BM25, or the in-batch report")
+    parser.add_argument("--model", required=True, help="a folder saved by training (or by Haystack v1)")
+    parser.add_argument("--questions", "--data", required=True, help="a DPR file of questions and gold passages")
+    parser.add_argument(
+        "--corpus",
+        default=None,
+        help="a passages TSV (id, text, title) or DPR file to rank in full; without it, the in-batch report",
+    )
+    parser.add_argument(
+        "--index",
+        default=None,
+        metavar="INDEX_DIR",
+        help="rank with this FAISS index (made by `dpr-nb index`) instead of embedding the "
+        "corpus in memory; --corpus then only feeds BM25",
+    )
+    parser.add_argument("--ks", default="1,5,20,100", type=ks_list, help="the k of top-k accuracy, MRR@k and recall@k")
+    parser.add_argument(
+        "--match",
+        choices=("id", "answer", "either"),
+        default="id",
+        help="a hit is the gold passage (id), a passage containing an answer, or either",
+    )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="another saved folder or model name in the same table, e.g. the untrained base",
+    )
+    parser.add_argument("--no-bm25", action="store_true", help="leave out the BM25 baseline")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="in-batch report: questions per batch")
+    parser.add_argument("--num-hard-negatives", type=int, default=1)
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    parser.set_defaults(run=run, outputs=outputs)
+
+
+def outputs(args: argparse.Namespace) -> list[tuple[str, str, bool]]:
+    return [(args.json, "--json", True)] if args.json else []
+
+
+def run(args: argparse.Namespace) -> int:
+    """Full-corpus retrieval against BM25 (with --corpus or --index), else the in-batch report."""
+    import json
+
+    from ..core.files import write_text_atomic
+    from ..data.dpr_file import load_dpr_file
+    from ..evaluation.report import format_report
+    from .arguments import open_retriever, quiet_transformers
+
+    quiet_transformers()
+    retriever = open_retriever(args.model)
+    if args.index:
+        return evaluate_with_index(args, retriever)
+    if not args.corpus:
+        report = retriever.evaluate(
+            args.questions, batch_size=args.batch_size, num_hard_negatives=args.num_hard_negatives
+        )
+        print(format_report(report, f"{args.model} on {args.questions}:"))
+        values = {k: v for k, v in report.items() if k != "report"}
+        values["classes"] = report["report"].to_dict(orient="index")
+    else:
+        from ..evaluation.corpus_eval import comparison_table, evaluate_corpus, evaluate_corpus_bm25, load_corpus
+
+        examples, corpus = load_dpr_file(args.questions), load_corpus(args.corpus)
+        ks = args.ks  # ascending, each at least 1 (ks_list)
+        results = [evaluate_corpus(retriever, examples, corpus, ks, args.match, name=args.model)]
+        for other in args.compare:
+            results.append(
+                evaluate_corpus(open_retriever(other, like=retriever), examples, corpus, ks, args.match, name=other)
+            )
+        if not args.no_bm25:
+            results.append(evaluate_corpus_bm25(examples, corpus, ks, args.match))
+        table = comparison_table(results)
+        print(
+            f"{len(examples)} questions of {args.questions}, each ranking all {len(corpus)} passages of "
+            f"{args.corpus}; a hit is {'the gold passage' if args.match == 'id' else 'a passage with an answer'}"
+            f"{' or the gold passage' if args.match == 'either' else ''}:\n"
+        )
+        print(table.drop(columns="questions").to_string(float_format=lambda v: f"{v:.4f}"))
+        values = {
+            "questions": args.questions,
+            "corpus": args.corpus,
+            "match": args.match,
+            "results": {r.name: r.metrics for r in results},
+        }
+    if args.json:
+        write_text_atomic(args.json, json.dumps(values, indent=2))
+    return 0
+
+
+def evaluate_with_index(args: argparse.Namespace, retriever) -> int:
+    """`dpr-nb eval --index`: the model's ranking comes from a prebuilt FAISS index (BM25 only with --corpus)."""
+    import json
+
+    from ..core.errors import SettingsError
+    from ..core.files import write_text_atomic
+    from ..data.dpr_file import load_dpr_file
+    from ..evaluation.corpus_eval import comparison_table, evaluate_corpus_bm25
+    from ..search.faiss_store import FAISSDocumentStore, evaluate_index
+
+    if args.compare:
+        raise SettingsError(
+            "--compare with --index: another model needs its own index. Evaluate each model with "
+            "`dpr-nb eval --model MODEL --index ITS_INDEX`, or compare in memory with --corpus."
+        )
+    examples, store = load_dpr_file(args.questions), FAISSDocumentStore.load(args.index)
+    ks = args.ks  # ascending, each at least 1 (ks_list)
+    results = [evaluate_index(retriever, examples, store, ks, args.match, name=args.model)]
+    if args.corpus and not args.no_bm25:
+        results.append(evaluate_corpus_bm25(examples, args.corpus, ks, args.match))
+    print(
+        f"{len(examples)} questions of {args.questions}, each ranking the {store.get_document_count()} passages "
+        f"of the {store.index_type} index {args.index}:\n"
+    )
+    print(comparison_table(results).drop(columns="questions").to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.json:
+        values = {
+            "questions": args.questions,
+            "index": args.index,
+            "index_type": store.index_type,
+            "match": args.match,
+            "results": {r.name: r.metrics for r in results},
+        }
+        write_text_atomic(args.json, json.dumps(values, indent=2))
+    return 0
