@@ -28,13 +28,14 @@ from .core import old_names as _old_names
 __version__ = "0.3.0"
 
 # What `from dpr_nb import X` finds, by module. Each is imported on first use (PEP 562), so `import dpr_nb`, the
-# data tools and `dpr-nb --help` start without loading torch and transformers (seconds and 350 MB of RAM).
+# data tools and `dpr-nb --help` start without loading torch and transformers (seconds and hundreds of MB of RAM:
+# docs/benchmarks.md, "Data tools").
 _EXPORTS = {
-    "core.config": ("BUILTIN_DATA", "EMBEDDED_DATA", "PRESETS", "TINY_MODEL", "TrainConfig"),
+    "core.config": ("BUILTIN_DATA", "PRESETS", "TINY_MODEL", "TrainConfig"),
     "core.errors": ("DPRNBError", "SettingsError", "TrainingDivergedError", "TrainingMemoryError"),
     "data.dpr_file": ("DPRDataError", "DPRExample", "Passage", "load_dpr_file", "read_dpr_file"),
     "data.documents": ("Document",),
-    "data.records_on_disk": ("DPRFileOnDisk", "IndexedDPRFile"),
+    "data.records_on_disk": ("DPRFileOnDisk",),
     "model.encoders": ("BiEncoder", "Encoder"),
     "model.interop": ("export_sentence_transformers",),
     "model.loss": ("in_batch_negatives_loss",),
@@ -57,7 +58,7 @@ def __getattr__(name: str):
             value = getattr(importlib.import_module(f".{module}", __name__), name)
             globals()[name] = value  # found once, then an ordinary attribute
             return value
-    raise AttributeError(f"module 'dpr_nb' has no attribute {name!r}")
+    return _old_names.renamed_attribute(__name__, name)  # EMBEDDED_DATA and IndexedDPRFile, with a warning
 
 
 def __dir__() -> list[str]:

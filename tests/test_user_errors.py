@@ -136,7 +136,7 @@ CASES = [
     ),
     Case(
         "--config with an unknown similarity",
-        lambda t: ["train", "--config", write(t, "bad.json", '{"similarity": "dot"}')],
+        lambda t: ["train", "--config", write(t, "bad.json", '{"similarity_function": "dot"}')],
         ["bad.json", "field 'similarity_function'", "'dot_product' or 'cosine'"],
     ),
     # Runs that would lose work.

@@ -25,21 +25,31 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
+from . import old_names
 from .errors import SettingsError
 from .files import write_text_atomic
+from .old_names import RENAMED_DATA, RENAMED_FIELDS
 
 # A model name that is not on the Hugging Face hub: a tiny BERT built from a config with a vocabulary made from
 # the built-in dataset, so tests, CI and the smoke mode of every notebook need no download.
 TINY_MODEL = "dpr-nb/tiny-bert"
 # A data_dir that means "the dataset the package generates itself" (dpr_nb.data.builtin_data).
 BUILTIN_DATA = "builtin"
-# Its name before 0.2 ("embedded" read as "embeddings" in this package); saved configs and habits still use it.
-EMBEDDED_DATA = "embedded"
+# The fields that may name the built-in dataset, and so its name before 0.2 (old_names.RENAMED_DATA).
+_DATA_FIELDS = ("data_dir", "eval_corpus")
+
+
+def __getattr__(name: str):
+    return old_names.renamed_attribute(__name__, name)  # EMBEDDED_DATA, BUILTIN_DATA's name before 0.2
 
 
 def is_builtin_data(data_dir) -> bool:
     """Whether a data_dir (or an eval_corpus) names the built-in dataset rather than a folder or file."""
-    return str(data_dir) in (BUILTIN_DATA, EMBEDDED_DATA)
+    if RENAMED_DATA.get(str(data_dir)) == BUILTIN_DATA:
+        # A config says "builtin" from the start (TrainConfig renames it): this is a function given the old name.
+        old_names.warn(f"the built-in dataset's name {str(data_dir)!r}", repr(BUILTIN_DATA))
+        return True
+    return str(data_dir) == BUILTIN_DATA
 
 
 Similarity = Literal["dot_product", "cosine"]
@@ -73,8 +83,8 @@ class TrainConfig:
     )
     # Half the memory for weights and optimizer state; both models must be the same checkpoint. None trains the model
     # as it was built or loaded (BiEncoder decides once): a sentence-transformers model is one encoder for both (kept
-    # as one, it ended 0.017 top-1 ahead of two copies on XQuAD de, the mean of 3 seeds: docs/benchmarks.md); DPR
-    # and BERT train two.
+    # as one, it ends ahead of two copies: docs/benchmarks.md, "Choosing the defaults from the measurement"); DPR and
+    # BERT train two.
     share_encoders: bool | None = setting(
         None,
         MODELS,
@@ -135,8 +145,8 @@ class TrainConfig:
         1, OPTIMISATION, "Batches per optimizer step: a larger step, but NOT more in-batch negatives."
     )
     n_epochs: int = setting(1, OPTIMISATION, "Passes over the training questions.")
-    # None follows the checkpoint's own recipe: sentence-transformers' 2e-5 for its checkpoints (on XQuAD de, the
-    # mean of 6 seeds, 0.005 top-1 and 0.007 MRR@10 above 1e-5: docs/benchmarks.md), DPR's and Haystack's 1e-5.
+    # None follows the checkpoint's own recipe: sentence-transformers' 2e-5 for its checkpoints (ahead of 1e-5 on
+    # XQuAD de: docs/benchmarks.md, "Choosing the defaults from the measurement"), DPR's and Haystack's 1e-5.
     learning_rate: float | None = setting(
         None,
         OPTIMISATION,
@@ -144,8 +154,8 @@ class TrainConfig:
         "recipe), else 1e-5 (DPR's). The tiny random model needs about 5e-4.",
     )
     # None: a tenth of the run. A fixed count outlasts a short fine-tune: Haystack's 100 against the 61 steps of an
-    # epoch of XQuAD German, where the rate never reached its peak, cost one shared encoder 0.036 top-1
-    # (benchmarks/retrieval_quality.py, docs/benchmarks.md). The NQ presets keep the tutorial's 100.
+    # epoch of XQuAD German, where the rate never reached its peak and the model learned less (docs/benchmarks.md,
+    # "Choosing the defaults from the measurement"). The NQ presets keep the tutorial's 100.
     num_warmup_steps: int | None = setting(
         None,
         OPTIMISATION,
@@ -266,10 +276,10 @@ class TrainConfig:
         """A named starting point; keyword arguments override any field."""
         if name not in PRESETS:
             raise SettingsError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        return dataclasses.replace(PRESETS[name], **current_names(overrides))
+        return dataclasses.replace(PRESETS[name], **_current_names(overrides, "TrainConfig.preset"))
 
     def replace(self, **changes) -> TrainConfig:
-        return dataclasses.replace(self, **current_names(changes))
+        return dataclasses.replace(self, **_current_names(changes, "TrainConfig.replace"))
 
     def warmup_steps(self, total_steps: int) -> int:
         """The warm-up of a run of `total_steps` optimizer steps: num_warmup_steps, or a tenth of the run.
@@ -282,11 +292,15 @@ class TrainConfig:
     # A field's name before 0.2 reads and writes the field it became.
     def __getattr__(self, name: str):
         if name in RENAMED_FIELDS:
+            old_names.warn(f"TrainConfig.{name}", f"TrainConfig.{RENAMED_FIELDS[name]}")
             return getattr(self, RENAMED_FIELDS[name])
         raise AttributeError(f"'TrainConfig' object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value) -> None:
-        object.__setattr__(self, RENAMED_FIELDS.get(name, name), value)
+        if name in RENAMED_FIELDS:
+            old_names.warn(f"TrainConfig.{name}", f"TrainConfig.{RENAMED_FIELDS[name]}")
+            name = RENAMED_FIELDS[name]
+        object.__setattr__(self, name, value)
 
     def with_settings(self, settings: list[str]) -> TrainConfig:
         """Apply "key=value" strings (the command line's --set), each value checked against the field's type.
@@ -298,11 +312,14 @@ class TrainConfig:
         changes = {}
         for setting in settings:
             key, equals, text = setting.partition("=")
-            key = RENAMED_FIELDS.get(key.strip(), key.strip())
+            key = key.strip()
+            if key in RENAMED_FIELDS:
+                old_names.warn(f"--set {key}", f"--set {RENAMED_FIELDS[key]}")
+                key = RENAMED_FIELDS[key]
             if not equals or key not in hints:
-                close = difflib.get_close_matches(key, hints, n=1)
+                close = closest_field(key)
                 hint = (
-                    f"did you mean {close[0]} ({TrainConfig.help(close[0])})"
+                    f"did you mean {close} ({TrainConfig.help(close)})"
                     if close
                     else "`dpr-nb train --help` lists every field"
                 )
@@ -318,7 +335,7 @@ class TrainConfig:
         """A TrainConfig from JSON values, each checked against its field's type; `where` names them in errors."""
         if not isinstance(values, dict):
             raise SettingsError(f"{where}: expected a JSON object of TrainConfig fields, got {type(values).__name__}.")
-        values = current_names(values)
+        values = _current_names(values, where, advice="save the config again to write the new names")
         hints = typing.get_type_hints(TrainConfig)
         unknown = sorted(set(values) - set(hints))
         if unknown:
@@ -348,46 +365,76 @@ class TrainConfig:
         return cls.from_dict(values, str(path))
 
 
-# Fields renamed in 0.2 so that one word means one thing in the package: the similarity setting is
-# `similarity_function` everywhere (Haystack's retriever's name), and "index" is left to FAISS. The old names are
-# still accepted wherever a field's name is: TrainConfig(...), replace, preset, --set and a saved train_config.json.
-RENAMED_FIELDS = {"similarity": "similarity_function", "index_on_disk": "records_on_disk"}
+def _current_names(values: dict, where: str, advice: str = "") -> dict:
+    """`values` with each field named as before 0.2 under its current name (old_names.RENAMED_FIELDS), and the
+    built-in dataset's old name as its current one, with one warning naming them all: a saved config says each once.
 
-
-def current_names(values: dict) -> dict:
-    """`values` with any field named as before 0.2 under its current name.
-
-    >>> current_names({"similarity": "cosine", "batch_size": 8})
-    {'similarity_function': 'cosine', 'batch_size': 8}
+    >>> _current_names({"batch_size": 8, "data_dir": "builtin"}, "TrainConfig")
+    {'batch_size': 8, 'data_dir': 'builtin'}
     """
-    renamed = {}
+    current, renamed = {}, []
     for key, value in values.items():
         new = RENAMED_FIELDS.get(key, key)
-        if new != key and new in values:
-            raise SettingsError(f"{key!r} is the old name of {new!r}: give only {new!r}.")
-        renamed[new] = value
-    return renamed
+        if new != key:
+            if new in values:
+                raise SettingsError(f"{where}: {key!r} is the old name of {new!r}: give only {new!r}.")
+            renamed.append((repr(key), repr(new)))
+        if new in _DATA_FIELDS and isinstance(value, str) and value in RENAMED_DATA:
+            renamed.append((f"{new}={value!r}", f"{new}={RENAMED_DATA[value]!r}"))
+            value = RENAMED_DATA[value]
+        current[new] = value
+    if renamed:
+        old_names.warn_renamed(renamed, where, advice)
+    return current
 
 
-# The constructor takes the old names too (its own code comes from @dataclass, so it is wrapped here).
+# The constructor takes the old names too (its own code comes from @dataclass, so it is wrapped here); replace and
+# preset come through it as well, with the names already current.
 _fields_init = TrainConfig.__init__
 
 
 @functools.wraps(_fields_init)
 def _init_with_old_names(self, *args, **values) -> None:
-    _fields_init(self, *args, **current_names(values))
+    _fields_init(self, *args, **_current_names(values, "TrainConfig"))
 
 
 TrainConfig.__init__ = _init_with_old_names
 
 
-def _options(hint) -> tuple:
+def field_options(hint) -> tuple:
+    """The types a field's type hint allows: each member of a union (None as type(None)), else the hint itself.
+
+    >>> field_options(int | None)
+    (<class 'int'>, <class 'NoneType'>)
+    """
     return typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+
+
+def closest_field(name: str) -> str | None:
+    """The TrainConfig field a mistyped name most likely meant, None when none is close.
+
+    >>> closest_field("batchsize")
+    'batch_size'
+    """
+    close = difflib.get_close_matches(name, [f.name for f in fields(TrainConfig)], n=1)
+    return close[0] if close else None
+
+
+def auto_device() -> str:
+    """What device="auto" means on this machine: "cuda" for an NVIDIA GPU, else "mps" for Apple Silicon's, else
+    "cpu". Said once, for the trainer and the course's mode alike; torch is imported here, on the first question,
+    so that `dpr-nb --help` and the data tools start without it."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
 
 
 def _has_type(value, hint) -> bool:
     """Whether a JSON value fits a field's type (an int is a float too; a bool is not an int)."""
-    for option in _options(hint):
+    for option in field_options(hint):
         if option is type(None) and value is None:
             return True
         if typing.get_origin(option) is Literal and value in typing.get_args(option):
@@ -405,7 +452,7 @@ def _has_type(value, hint) -> bool:
 
 def _type_name(hint) -> str:
     names = []
-    for option in _options(hint):
+    for option in field_options(hint):
         if typing.get_origin(option) is Literal:
             names.append(" or ".join(repr(v) for v in typing.get_args(option)))
         else:
@@ -415,7 +462,7 @@ def _type_name(hint) -> str:
 
 def _parse_value(key: str, text: str, hint) -> object:
     """`text` as a value of type `hint` (int, float, bool, str, a Literal, or any of them | None)."""
-    options = _options(hint)
+    options = field_options(hint)
     if text.lower() in ("none", "null") and type(None) in options:
         return None
     for option in options:

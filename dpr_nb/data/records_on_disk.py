@@ -32,12 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .dpr_file import DPRExample, Passage, parse_record, raw_records
+from ..core import old_names
 from ..core.files import replace_folder
+from .dpr_file import DPRExample, Passage, parse_record, raw_records
 
 FORMAT_VERSION = 1
 SUFFIX = ".records"
-OLD_SUFFIX = ".index"  # before 0.2; such a folder is renamed, not rebuilt
+OLD_SUFFIX = ".index"  # before 0.2; such a folder is renamed, not rebuilt, and silently: it is data, not code
 
 
 def _ctx(passage: Passage) -> dict:
@@ -160,15 +161,14 @@ class DPRFileOnDisk(Sequence):
         self.__dict__.update(state)
         self.offsets = np.load(self.folder / "offsets.npy", mmap_mode="r")
 
-    @property
-    def index_dir(self) -> Path:  # its name before 0.2
-        return self.folder
+    index_dir = old_names.renamed_property(f"{__name__}.DPRFileOnDisk", "index_dir")
 
     def __repr__(self) -> str:
         return f"DPRFileOnDisk({str(self.folder)!r}, {len(self)} questions)"
 
 
-IndexedDPRFile = DPRFileOnDisk  # its name before 0.2 ("index" is FAISS's in this package)
+def __getattr__(name: str):
+    return old_names.renamed_attribute(__name__, name)  # IndexedDPRFile, DPRFileOnDisk's name before 0.2
 
 
 def _default_folder(source: Path) -> Path:

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from ..core.errors import SettingsError
+from ..core.old_names import renamed_keywords
 from ..model.loss import in_batch_negatives_loss
 
 
@@ -122,7 +123,8 @@ def _classification_table(
 
 
 @torch.no_grad()
-def evaluate(model, batches, similarity: str, temperature: float, device="cpu") -> dict:
+@renamed_keywords
+def evaluate(model, batches, similarity_function: str, temperature: float, device="cpu") -> dict:
     """Run the bi-encoder over `batches` (dpr_nb.data.batches.Batch) and return the report with the mean loss per
     question (ranking_report weights each batch's loss by its questions, the rows of its positive mask)."""
     was_training = model.training
@@ -134,7 +136,11 @@ def evaluate(model, batches, similarity: str, temperature: float, device="cpu") 
             with torch.no_grad():  # no graph: evaluation needs scores only, and a graph would hold activations
                 query_embeddings, passage_embeddings = model(batch.query, batch.passage)
                 loss, batch_scores = in_batch_negatives_loss(
-                    query_embeddings.float(), passage_embeddings.float(), batch.positive_mask, similarity, temperature
+                    query_embeddings.float(),
+                    passage_embeddings.float(),
+                    batch.positive_mask,
+                    similarity_function,
+                    temperature,
                 )
             scores.append(batch_scores)
             masks.append(batch.positive_mask)

@@ -41,6 +41,7 @@ from transformers import (
 )
 from transformers.utils import logging as transformers_logging
 
+from ..core import old_names
 from ..core.config import TINY_MODEL
 from ..core.errors import SettingsError
 from ..data.batches import length_groups, trim_padding
@@ -58,9 +59,9 @@ SIMILARITY_FN_NAMES = {**{theirs: ours for ours, theirs in SIMILARITY_NAMES.item
 def attention_without_cudnn():
     """On a GPU, attention by flash or memory-efficient kernels, not cuDNN's.
 
-    cuDNN's attention builds a plan for every new (batch, length) shape, up to 2 s each on an H200, and with dynamic
-    padding nearly every batch is a new shape: batch 16 of BERT-base trained at 16-57 questions/s with it and at
-    195 without it (benchmarks/gpu_check.py, H200, torch 2.11). Flash and memory-efficient attention need no plan.
+    cuDNN's attention builds a plan for every new (batch, length) shape, and with dynamic padding nearly every batch
+    is a new shape, so a first epoch spends its time building plans (measured by benchmarks/gpu_check.py:
+    docs/benchmarks.md, "On a GPU"). Flash and memory-efficient attention need no plan.
     """
     try:
         from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -72,6 +73,7 @@ def attention_without_cudnn():
 class Encoder(nn.Module):
     """A transformer, a tokenizer and a pooling: text in, one vector per text out."""
 
+    @old_names.renamed_keywords
     def __init__(
         self,
         model: nn.Module,
@@ -79,16 +81,18 @@ class Encoder(nn.Module):
         pooling: str = "cls",
         normalize: bool = False,
         source: str = "",
-        similarity: str | None = None,
+        similarity_function: str | None = None,
     ):
         super().__init__()
         if pooling not in POOLINGS:
             raise SettingsError(f"pooling={pooling!r} is not supported; use one of {POOLINGS}")
-        if similarity not in (None, *SIMILARITIES):
-            raise SettingsError(f"similarity={similarity!r} is not supported; use one of {SIMILARITIES}")
+        if similarity_function not in (None, *SIMILARITIES):
+            raise SettingsError(
+                f"similarity_function={similarity_function!r} is not supported; use one of {SIMILARITIES}"
+            )
         self.model, self.tokenizer = model, tokenizer
         self.pooling, self.normalize, self.source = pooling, normalize, source
-        self.declared_similarity = similarity
+        self.declared_similarity = similarity_function
 
     @property
     def similarity(self) -> str:
@@ -158,7 +162,7 @@ class Encoder(nn.Module):
                 # Haystack's DPR encoders: the [CLS] vector, dot product, unless a note of ours says otherwise.
                 backbone, tokenizer = load_haystack_language_model(folder)
                 pooling, normalize, similarity = declared_pooling(name)
-                return cls(backbone, tokenizer, pooling, normalize, source=name, similarity=similarity)
+                return cls(backbone, tokenizer, pooling, normalize, source=name, similarity_function=similarity)
             contents = sorted(p.name for p in folder.iterdir())[:10] or "nothing"
             raise OSError(
                 f"{folder} holds no model dpr_nb can load: expected config.json (transformers, "
@@ -203,10 +207,15 @@ class Encoder(nn.Module):
             else:
                 backbone = AutoModel.from_pretrained(name, dtype=torch.float32, **hub)
         pooling, normalize, similarity = declared_pooling(name, **hub)
-        return cls(backbone, tokenizer, pooling, normalize, source=name, similarity=similarity)
+        return cls(backbone, tokenizer, pooling, normalize, source=name, similarity_function=similarity)
 
+    @old_names.renamed_keywords
     def save(
-        self, directory: str | Path, role: str, max_seq_length: int | None = None, similarity: str = "dot_product"
+        self,
+        directory: str | Path,
+        role: str,
+        max_seq_length: int | None = None,
+        similarity_function: str = "dot_product",
     ) -> None:
         """Write a folder that loads anywhere with this encoder's vectors.
 
@@ -245,10 +254,11 @@ class Encoder(nn.Module):
             None if dpr_format else self.pooling,
             self.normalize,
             max_seq_length,
-            similarity,
+            similarity_function,
             dpr_role=role if dpr_format else None,
         )
-        note = {"pooling": self.pooling, "normalize": self.normalize, "similarity": similarity}
+        # "similarity" is the note's key on disk (declared_pooling reads it): a file's format, not a parameter.
+        note = {"pooling": self.pooling, "normalize": self.normalize, "similarity": similarity_function}
         note["base_model"] = self.source
         (directory / ENCODER_FILE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
 
@@ -510,7 +520,7 @@ class BiEncoder(nn.Module):
         sentence-transformers checkpoint that says so or normalises, the dot product for DPR and BERT."""
         return self.query_encoder.similarity
 
-    default_similarity = similarity_function  # its name before 0.2
+    default_similarity = old_names.renamed_property(f"{__name__}.BiEncoder", "default_similarity")
 
     def forward(self, query: dict, passage: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(questions, dim), (passages, dim). Passages go through in one to four groups of consecutive rows, each
@@ -530,7 +540,9 @@ class BiEncoder(nn.Module):
             DeprecationWarning,
             stacklevel=2,
         )
-        self.query_encoder.save(Path(directory) / "query_encoder", role="query", similarity=self.similarity_function)
+        self.query_encoder.save(
+            Path(directory) / "query_encoder", role="query", similarity_function=self.similarity_function
+        )
         self.passage_encoder.save(
-            Path(directory) / "passage_encoder", role="passage", similarity=self.similarity_function
+            Path(directory) / "passage_encoder", role="passage", similarity_function=self.similarity_function
         )

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 from ..core.files import recover_folder, replace_folder, temporary_folder
+from ..core.old_names import renamed_keywords
 from .embedding import TextEmbedder
 from .encoders import BiEncoder, Encoder
 from .st_format import save_plain_transformer, write_modules
@@ -27,8 +28,9 @@ from .st_format import save_plain_transformer, write_modules
 # sentence-transformers folders
 
 
+@renamed_keywords
 def write_sentence_transformers_model(
-    encoder: Encoder, directory: str | Path, max_seq_length: int, similarity: str = "dot_product"
+    encoder: Encoder, directory: str | Path, max_seq_length: int, similarity_function: str = "dot_product"
 ) -> None:
     """Write one `Encoder` as a complete sentence-transformers model folder (not atomic; see the export below).
 
@@ -40,7 +42,9 @@ def write_sentence_transformers_model(
     directory.mkdir(parents=True)
     save_plain_transformer(encoder.model, directory)
     encoder.tokenizer.save_pretrained(directory)
-    write_modules(directory, encoder.model, encoder.dim, encoder.pooling, encoder.normalize, max_seq_length, similarity)
+    write_modules(
+        directory, encoder.model, encoder.dim, encoder.pooling, encoder.normalize, max_seq_length, similarity_function
+    )
 
 
 def export_sentence_transformers(
@@ -70,11 +74,11 @@ def export_sentence_transformers(
         >>> scores = questions.similarity(q, p)   # dot product, or cosine if the model normalises  # doctest: +SKIP
     """
     if isinstance(model, TextEmbedder):  # a DensePassageRetriever, with the lengths and similarity it embeds with
-        bi_encoder, similarity = model.model, model.similarity_function
+        bi_encoder, similarity_function = model.model, model.similarity_function
         max_seq_len_query = max_seq_len_query or model.max_seq_len_query
         max_seq_len_passage = max_seq_len_passage or model.max_seq_len_passage
     elif isinstance(model, BiEncoder):
-        bi_encoder, similarity = model, model.similarity_function
+        bi_encoder, similarity_function = model, model.similarity_function
         max_seq_len_query, max_seq_len_passage = max_seq_len_query or 64, max_seq_len_passage or 256
     else:
         raise TypeError(f"Expected a DensePassageRetriever or a BiEncoder, got {type(model).__name__}.")
@@ -89,9 +93,11 @@ def export_sentence_transformers(
     recover_folder(out_dir)
     temporary = temporary_folder(out_dir)
     try:
-        write_sentence_transformers_model(bi_encoder.query_encoder, temporary / "query", max_seq_len_query, similarity)
         write_sentence_transformers_model(
-            bi_encoder.passage_encoder, temporary / "passage", max_seq_len_passage, similarity
+            bi_encoder.query_encoder, temporary / "query", max_seq_len_query, similarity_function
+        )
+        write_sentence_transformers_model(
+            bi_encoder.passage_encoder, temporary / "passage", max_seq_len_passage, similarity_function
         )
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)  # leave no half-written export behind

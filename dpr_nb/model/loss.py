@@ -5,29 +5,32 @@ from __future__ import annotations
 import torch
 
 from ..core.errors import SettingsError
+from ..core.old_names import renamed_keywords
 
 
+@renamed_keywords
 def similarity_scores(
     query_embeddings: torch.Tensor,
     passage_embeddings: torch.Tensor,
-    similarity: str = "dot_product",
+    similarity_function: str = "dot_product",
     temperature: float = 1.0,
 ) -> torch.Tensor:
     """Every question against every passage: (num_questions, dim) x (num_passages, dim) -> (questions, passages)."""
-    if similarity == "cosine":
+    if similarity_function == "cosine":
         query_embeddings = torch.nn.functional.normalize(query_embeddings, dim=-1)
         passage_embeddings = torch.nn.functional.normalize(passage_embeddings, dim=-1)
-    elif similarity != "dot_product":
-        raise SettingsError(f"similarity={similarity!r}; use 'dot_product' or 'cosine'")
+    elif similarity_function != "dot_product":
+        raise SettingsError(f"similarity_function={similarity_function!r}; use 'dot_product' or 'cosine'")
     # Cosine scores live in [-1, 1]: dividing by a small temperature (0.05) makes the softmax sharp enough to learn.
     return query_embeddings @ passage_embeddings.T / temperature
 
 
+@renamed_keywords
 def in_batch_negatives_loss(
     query_embeddings: torch.Tensor,
     passage_embeddings: torch.Tensor,
     positive_mask: torch.Tensor,
-    similarity: str = "dot_product",
+    similarity_function: str = "dot_product",
     temperature: float = 1.0,
     passage_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,7 +60,7 @@ def in_batch_negatives_loss(
     """
     if not positive_mask.any(dim=1).all():
         raise ValueError("Every question needs at least one positive passage in the batch.")
-    scores = similarity_scores(query_embeddings, passage_embeddings, similarity, temperature)  # (Q, P)
+    scores = similarity_scores(query_embeddings, passage_embeddings, similarity_function, temperature)  # (Q, P)
     if passage_mask is not None:
         scores = scores.masked_fill(~passage_mask.unsqueeze(0), float("-inf"))  # (Q, P): left-out columns vanish
     log_all = torch.logsumexp(scores, dim=1)  # (Q,): log of the softmax denominator

@@ -23,6 +23,7 @@ import transformers
 from transformers import BertConfig, BertModel
 
 from ..core.errors import SettingsError
+from ..core.old_names import renamed_keywords
 
 # "3.0.0" is the oldest version that knows similarity_fn_name; a newer number would make older versions warn.
 _FORMAT_VERSION = "3.0.0"
@@ -54,6 +55,7 @@ def save_plain_transformer(model, directory: Path) -> None:
         BertConfig(**values, architectures=["BertModel"]).save_pretrained(directory)
 
 
+@renamed_keywords
 def write_modules(
     directory: Path,
     model,
@@ -61,13 +63,13 @@ def write_modules(
     pooling: str | None,
     normalize: bool,
     max_seq_length: int,
-    similarity: str = "dot_product",
+    similarity_function: str = "dot_product",
     dpr_role: str | None = None,
 ) -> None:
     """modules.json and the modules' settings. `pooling` None with `dpr_role` ("query" or "passage"): the folder
     holds a DPR wrapper whose pooled output is the embedding."""
-    if similarity not in SIMILARITY_NAMES:
-        raise SettingsError(f"similarity={similarity!r}; use one of {tuple(SIMILARITY_NAMES)}")
+    if similarity_function not in SIMILARITY_NAMES:
+        raise SettingsError(f"similarity_function={similarity_function!r}; use one of {tuple(SIMILARITY_NAMES)}")
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions and max_seq_length > positions:
         raise SettingsError(
@@ -130,7 +132,7 @@ def write_modules(
             "model_type": "SentenceTransformer",
             "prompts": {},
             "default_prompt_name": None,
-            "similarity_fn_name": SIMILARITY_NAMES[similarity],
+            "similarity_fn_name": SIMILARITY_NAMES[similarity_function],
         },
     )
 
