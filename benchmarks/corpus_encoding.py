@@ -62,9 +62,10 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from dpr_nb import DensePassageRetriever, Document
+    from dpr_nb.data.documents import passage_document
 
     passages = benchmark_passages(args.limit)
-    documents = [Document(content=p.text, meta={"name": p.title}) for p in passages]
+    documents = [passage_document(p) for p in passages]
     texts = [f"{p.title} [SEP] {p.text}" for p in passages]
     retriever = DensePassageRetriever(
         query_embedding_model=args.model,

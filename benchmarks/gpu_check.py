@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import MINILM, XQUAD, comparable_config, print_table, write_json
+from common import MINILM, XQUAD, comparable_config, device_name, print_table, write_json
 
 CHUNK = 16
 
@@ -51,11 +51,12 @@ def environment(args):
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
+    from dpr_nb.core.config import auto_device
     from dpr_nb.data.splits import load_splits
     from dpr_nb.model.encoders import tiny_encoder
     from dpr_nb.tools.squad import convert_squad
 
-    cuda = torch.cuda.is_available()
+    cuda = auto_device() == "cuda"
     device = torch.device("cuda" if cuda else "cpu")
     folder = Path(args.work) / "bert-base-shaped"
     tokenizer_dir = Path(args.tokenizer)
@@ -445,7 +446,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         args.work = work
         device, folder, examples, lengths = environment(args)
-        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+        name = device_name(device)
         summary.update(device=name, torch=torch.__version__, questions=len(examples), lengths=lengths)
         print(f"device: {name}; torch {torch.__version__}; {len(examples)} questions; lengths {lengths}\n")
         print("1. precision", flush=True)

@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 from common import MINILM as DEFAULT_MODEL
-from common import XQUAD, cpu_name, mmap_malloc_env, rss_mb, write_json
+from common import XQUAD, device_name, mmap_malloc_env, rss_mb, write_json
 
 XQUAD_EN = XQUAD / "xquad.en.json"
 TARGET = 1.3
@@ -158,7 +158,7 @@ def measure(settings: dict) -> dict:
         "losses": [s["loss"] for s in trainer.history.steps],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux reports KB
         "rss_baseline_mb": baseline_mb if not cuda else None,
-        "device": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "device": device_name(device),
         "precision": str(trainer.autocast_dtype).replace("torch.", "") if trainer.autocast_dtype else "float32",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,

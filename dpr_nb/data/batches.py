@@ -126,10 +126,8 @@ def length_groups(inputs: dict[str, torch.Tensor], size: int | None = None) -> l
     ]
 
 
-# One more pass through the encoder costs about what this many more tokens would (all-MiniLM-L6-v2's forward and
-# backward on a 2-core CPU, XQuAD batches of 16 questions and 1 hard negative: at passage length 64, where nothing
-# is trimmed, each extra group added 0.024 s to a 0.43 s batch, about 100 tokens; at length 256, four groups took
-# 5.3 s per 4 batches against 6.1 s for two and 8.5 s for one).
+# One more pass through the encoder costs about what this many more tokens would, on a CPU (measured:
+# docs/benchmarks.md, "Training throughput", GROUP_OVERHEAD).
 GROUP_OVERHEAD = 128
 
 
@@ -165,8 +163,8 @@ def config_batch(items, model, config) -> Batch:
 
 
 def evaluation_batches(examples: Sequence[DPRExample], model, config) -> list[Batch]:
-    """The fixed batches a model is evaluated on (the report, dpr_nb.evaluation.report): no shuffling, each question's first
-    positives and hard negatives, so that every evaluation of every model ranks the same candidates."""
+    """The fixed batches a model is evaluated on (the report, dpr_nb.evaluation.report): no shuffling, each question's
+    first positives and hard negatives, so that every evaluation of every model ranks the same candidates."""
     c = config
     sampler = BatchSampler(
         examples, c.eval_batch_size or c.batch_size, c.num_positives, c.num_hard_negatives, shuffle=False

@@ -196,7 +196,8 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
         with _open_binary(path) as raw:
             if head == "[":
                 # ijson parses the list incrementally: memory stays flat whatever the file's size (DPR's NQ training
-                # file is a single 7.4 GB list, which json.load turns into more than 25 GB of Python objects).
+                # file is a single 7.4 GB list, which json.load would hold as Python objects several times its size:
+                # docs/benchmarks.md, "Data tools").
                 records, number = ijson.items(raw, "item", use_float=True), 0
                 while True:
                     try:

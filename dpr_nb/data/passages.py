@@ -28,9 +28,9 @@ import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .dpr_file import DPRDataError, Passage
 from ..core.errors import SettingsError
 from ..core.files import write_text_atomic
+from .dpr_file import DPRDataError, Passage
 
 HEADER = ["id", "text", "title"]
 

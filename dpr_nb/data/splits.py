@@ -1,9 +1,9 @@
 """Which questions train, which evaluate: the train / dev / test splits of a run, in memory or read from disk.
 
-This is policy above the file format (dpr_nb.data.dpr_file reads DPR files, dpr_nb.data.records_on_disk copies them to disk): the
-built-in dataset's own splits, a dev split held out of the training questions when there is no dev file (as
-Haystack v1 does), `max_samples`, and whether questions stay on disk; and, after training, which questions a saved
-model trained on (`trained_questions`), so that an evaluation can leave them out.
+This is policy above the file format (dpr_nb.data.dpr_file reads DPR files, dpr_nb.data.records_on_disk copies them
+to disk): the built-in dataset's own splits, a dev split held out of the training questions when there is no dev
+file (as Haystack v1 does), `max_samples`, and whether questions stay on disk; and, after training, which questions
+a saved model trained on (`trained_questions`), so that an evaluation can leave them out.
 
     >>> splits = load_splits("builtin", "", max_samples=50)   # the built-in dataset has its own dev and test
     >>> {name: len(examples) for name, examples in splits.items()}
@@ -16,8 +16,8 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from .builtin_data import make_builtin_dataset
 from ..core.config import is_builtin_data
+from .builtin_data import make_builtin_dataset
 from .dpr_file import DPRExample, load_dpr_file, parse_record
 from .records_on_disk import DPRFileOnDisk, take
 
@@ -35,8 +35,9 @@ def load_splits(
     """The train / dev / test questions, from files in data_dir or from the built-in dataset (data_dir="builtin").
 
     `max_samples` caps the training questions. Without a dev file, `dev_split` holds out that fraction of the
-    training questions (a seeded shuffle), as Haystack v1 does. With `records_on_disk`, each file is copied to disk once
-    (dpr_nb.data.records_on_disk) and its questions are read from disk when a batch needs them, instead of held in memory.
+    training questions (a seeded shuffle), as Haystack v1 does. With `records_on_disk`, each file is copied to disk
+    once (dpr_nb.data.records_on_disk) and its questions are read from disk when a batch needs them, instead of held
+    in memory.
     """
     if is_builtin_data(data_dir):
         records = make_builtin_dataset()

@@ -34,7 +34,7 @@ import pandas as pd
 from ..core.config import is_builtin_data
 from ..core.errors import SettingsError
 from ..data.builtin_data import builtin_passages
-from ..data.documents import Document
+from ..data.documents import Document, document_passage, passage_document
 from ..data.dpr_file import DPRExample, Passage, load_dpr_file
 from ..data.matching import has_answer, looks_unspaced, tokenize
 from ..data.passages import read_passages_tsv
@@ -69,7 +69,7 @@ def load_corpus(source) -> list[Passage]:
     passages = []
     for item in source:
         if isinstance(item, Document):
-            item = Passage(title=item.meta.get("name", "") or "", text=item.content, passage_id=item.id)
+            item = document_passage(item)
         passages.append(item)
     return passages
 
@@ -204,7 +204,7 @@ def embed_for_ranking(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(question embeddings (Q, dim), passage embeddings (N, dim)) whose dot products rank by the retriever's
     similarity: normalised first when it compares by cosine."""
-    documents = [Document(content=p.text, meta={"name": p.title}, id=p.stable_id) for p in passages]
+    documents = [passage_document(p) for p in passages]
     passage_embeddings = retriever.embed_documents(documents, batch_size=batch_size)  # (N, dim)
     query_embeddings = retriever.embed_queries(list(questions), batch_size=batch_size)  # (Q, dim)
     if retriever.similarity_function == "cosine":

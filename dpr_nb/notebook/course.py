@@ -39,6 +39,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..core.config import auto_device
 from ..core.errors import SettingsError
 
 SWITCH = "DPR_NB_MODE"
@@ -46,7 +47,7 @@ OLD_SWITCH = "DPR_NB_SMOKE"
 MODES = ("small", "cpu", "gpu")
 
 # The CPU lesson: a real checkpoint small enough to train on 2 cores, on questions in a language it was not
-# trained for, so that minutes of training visibly move it (one epoch: top-1 over the 240 paragraphs 0.47 -> 0.56).
+# trained for, so that minutes of training visibly move it (how far: docs/benchmarks.md, "The course's CPU mode").
 CPU_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CPU_LANGUAGE = "de"
 
@@ -58,13 +59,10 @@ _SAYS = {
 
 
 def gpu_kind() -> str | None:
-    """ "cuda" for an NVIDIA GPU, "mps" for Apple Silicon's, None without one."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    return "mps" if mps is not None and mps.is_available() else None
+    """ "cuda" for an NVIDIA GPU, "mps" for Apple Silicon's, None without one: the GPU that training's
+    device="auto" takes (`auto_device`), so the mode chosen here is the one the notebook's training runs on."""
+    device = auto_device()
+    return None if device == "cpu" else device
 
 
 def has_gpu() -> bool:
@@ -107,7 +105,7 @@ def cpu_lesson_data(data_dir: str | Path = "data/xquad") -> Path:
     other 10 articles, questions about paragraphs training never shows) and passages.tsv (all 240 paragraphs).
 
     The split is by article with seed 0, the one benchmarks/retrieval_quality.py measures, and the hard negatives
-    are BM25's top paragraphs without an answer. Downloads xquad.de.json (1.5 MB) when it is not there."""
+    are BM25's top paragraphs without an answer. Downloads xquad.de.json (0.7 MB) when it is not there."""
     from ..tools.download import download
     from ..tools.squad import convert_squad
 

@@ -23,14 +23,13 @@ import html
 import io
 import numbers
 import time
-import types
 import typing
 import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import Literal
 
-from ..core.config import PRESETS, TrainConfig
+from ..core.config import PRESETS, TrainConfig, field_options
 from ..core.errors import MissingDependencyError, SettingsError
 from ..evaluation.plots import plot_heatmap, plot_runs, plot_setting, plot_training
 from ..training.runs import compare, load_runs, summarize
@@ -128,14 +127,6 @@ def _set_tooltip(widget, text: str) -> None:
         widget.description_tooltip = text
 
 
-def _options(hint) -> tuple[tuple, bool]:
-    """(the types a field's hint allows besides None, whether None is allowed)."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        return tuple(o for o in options if o is not type(None)), type(None) in options
-    return (hint,), False
-
-
 if widgets is not None:  # it subclasses an ipywidgets class
 
     class OptionalNumber(widgets.HBox):
@@ -193,7 +184,8 @@ class _Field:
 
 def _make_field(name: str, hint, value) -> _Field:
     """A control for field `name` chosen by its type, labelled with the name, with the description as tooltip."""
-    kinds, optional = _options(hint)
+    options = field_options(hint)
+    kinds, optional = tuple(o for o in options if o is not type(None)), type(None) in options
     kind = kinds[0] if len(kinds) == 1 else None
     common = dict(description=name, style=_STYLE)
     if typing.get_origin(kind) is Literal or (kind is bool and optional):  # share_encoders: True, False or None

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from ..core.errors import SettingsError
 from ..core.files import write_text_atomic
-from ..data.documents import Document
+from ..data.documents import passage_document
 from ..data.dpr_file import Passage
 from ..data.passages import is_gzipped, read_passage_rows
 from ..training.distributed import ProcessGroup, current_group
@@ -280,7 +280,7 @@ def encode_corpus(
             while position < stop:
                 count = min(batch_size, stop - position)
                 passages = [next(rows)[1] for _ in range(count)]
-                documents = [Document(content=p.text, meta={"name": p.title}, id=p.stable_id) for p in passages]
+                documents = [passage_document(p) for p in passages]
                 embeddings = retriever.embed_documents(documents, batch_size=count)  # (count, dim) float32
                 if dtype == "float16" and np.abs(embeddings).max() > FLOAT16_MAX:
                     raise SettingsError(

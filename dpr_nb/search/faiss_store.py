@@ -7,11 +7,13 @@ the vectors to a FAISS index, which keeps them in one of three forms:
 - "flat": every vector as it is, searched exhaustively by inner product. Exact (the same top-k as the in-memory
   store); memory 4 bytes x dim per passage (3 GB per million at 768); time grows with the corpus.
 - "hnsw": the same vectors plus a graph linking each to its `hnsw_m` nearest; a search walks the graph. Approximate
-  (recall@10 against exact search 0.92 to 0.99 at the defaults, lower as the corpus grows; a larger
-  `hnsw_ef_search` raises it), many times faster than flat, 7 % more memory, and slow to build on a CPU.
+  (recall@10 against exact search falls as the corpus grows; a larger `hnsw_ef_search` raises it), far faster to
+  search than flat for a little more memory, and slow to build on a CPU.
 - "ivfpq": vectors cut into `ivf_nlist` clusters (a search visits the `ivf_nprobe` nearest) and compressed by product
   quantisation to `pq_m` bytes each (192 at 768 dimensions: 16 times smaller; Wikipedia in about 4 GB). Approximate
-  (recall@10 lower still, see the README), for corpora whose vectors do not fit in memory; trained on a sample.
+  (recall@10 lower still), for corpora whose vectors do not fit in memory; trained on a sample.
+
+Each index's build time, memory, speed and recall on a million vectors: docs/scale.md, `benchmarks/faiss_indexes.py`.
 
 The similarity is the inner product. For a retriever that compares by cosine, vectors are normalised first (as
 dpr_nb.evaluation.corpus_eval.embed_for_ranking does), which makes the inner product the cosine. Documents are kept in
@@ -56,8 +58,7 @@ from tqdm.auto import tqdm
 
 from ..core.errors import MissingDependencyError, SettingsError
 from ..core.files import replace_folder
-from ..data.documents import Document
-from ..data.dpr_file import Passage
+from ..data.documents import Document, document_passage, passage_document
 from ..evaluation.corpus_eval import (
     DEFAULT_KS,
     CorpusResult,
@@ -99,7 +100,7 @@ def ivfpq_parameters(
     """nlist, pq_m and pq_bits of an IVF-PQ index over `rows` vectors; None picks a value those rows can train.
 
     nlist: 4 x sqrt(rows) (faiss's guideline), at most rows / 39. pq_m: dim / 4 (4 dimensions per byte of code;
-    dim / 8 halves the memory, and on the benchmark's vectors takes recall@10 from about 0.8 to 0.6).
+    dim / 8 halves the memory, for a lower recall).
     pq_bits: 8 (256 centroids per sub-vector), fewer when there are fewer than 39 x 256 vectors to train them.
 
     >>> ivfpq_parameters(21_000_000, 768)
@@ -361,7 +362,7 @@ class FAISSDocumentStore:
         temporary = index_dir.with_name(f".{index_dir.name}.tmp-{os.getpid()}")
         shutil.rmtree(temporary, ignore_errors=True)
         temporary.mkdir()
-        documents = (Document(content=p.text, meta={"name": p.title}, id=p.stable_id) for p in encoded.passages())
+        documents = map(passage_document, encoded.passages())
         written = _write_documents(temporary, documents)
         if written != encoded.rows:
             raise SettingsError(
@@ -520,16 +521,15 @@ def evaluate_index(
                 "a different model. Build the index again with this model.",
                 stacklevel=2,
             )
-    as_passage = lambda d: Passage(title=d.meta.get("name", "") or "", text=d.content, passage_id=d.id)  # noqa: E731
     query_embeddings = retriever.embed_queries([e.question for e in examples], batch_size=batch_size)  # (Q, dim)
     top_scores, top_indices = store.search(query_embeddings, max(ks), retriever.similarity_function)
     found = top_indices >= 0
     wanted = np.unique(top_indices[found])
-    corpus = {int(p): as_passage(d) for p, d in zip(wanted, store.get_documents_by_position(wanted))}
+    corpus = {int(p): document_passage(d) for p, d in zip(wanted, store.get_documents_by_position(wanted))}
     hits = np.zeros(top_indices.shape, dtype=bool)  # (questions, max k)
     if len(wanted):  # positions -1 (nothing found) stand in as a found passage, then count as no hit
         hits = hit_matrix(examples, corpus, np.where(found, top_indices, wanted[0]), match) & found
-    groups = gold_groups(examples, map(as_passage, store.iter_documents()))  # where the gold passages are
+    groups = gold_groups(examples, map(document_passage, store.iter_documents()))  # where the gold passages are
     gold_ranks = np.full(len(examples), -1)
     for row, question_groups in enumerate(groups):
         if question_groups:

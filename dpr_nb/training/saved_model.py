@@ -51,7 +51,9 @@ def save_model_folder(
             (model.query_encoder, query_encoder_dir, "query", embedder.max_seq_len_query),
             (model.passage_encoder, passage_encoder_dir, "passage", embedder.max_seq_len_passage),
         ):
-            encoder.save(temporary / folder, role=role, max_seq_length=length, similarity=embedder.similarity_function)
+            encoder.save(
+                temporary / folder, role=role, max_seq_length=length, similarity_function=embedder.similarity_function
+            )
         settings = {
             "max_seq_len_query": embedder.max_seq_len_query,
             "max_seq_len_passage": embedder.max_seq_len_passage,

@@ -19,7 +19,6 @@ sweep that would take longer says so before it starts.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import math
@@ -33,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..core.config import TrainConfig
+from ..core.config import TrainConfig, closest_field
 from ..core.errors import SettingsError
 from ..core.files import write_text_atomic
 from ..data.records_on_disk import take
@@ -116,8 +115,8 @@ def plan_sweep(
     for point in sweep_points(space, mode, samples, sample_seed):
         for name in point:
             if name not in fields:
-                close = difflib.get_close_matches(name, fields, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "TrainConfig.sections() lists them."
+                close = closest_field(name)
+                hint = f"did you mean {close!r}?" if close else "TrainConfig.sections() lists them."
                 raise SettingsError(f"The sweep's setting {name!r} is not a TrainConfig field; {hint}")
         if "seed" in point:
             raise SettingsError("Give seeds through seeds=[...], not as a setting of the sweep.")

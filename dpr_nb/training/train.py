@@ -29,8 +29,9 @@ from ..core.files import SaveFailedError, ensure_writable, folder_lock
 from ..data.splits import load_training_data
 from ..model.embedding import TextEmbedder
 from ..model.encoders import BiEncoder
+from .checkpoints import checkpoints_to_replace
 from .saved_model import save_model_folder
-from .trainer import History, Trainer, checkpoints_to_replace
+from .trainer import History, Trainer
 
 Callbacks = Mapping[str, Callable | Sequence[Callable]]
 
