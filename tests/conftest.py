@@ -2,7 +2,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 import transformers
+
+# This worker's share of the cores (the root conftest.py sets the variable; torch may have started before it).
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
 
 # ../shared sits beside the checkout on developer machines and in CI, never on a user's machine.
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -143,7 +143,6 @@ def test_architecture_doc_and_folder_maps_list_every_module_by_layer():
     assert layer == sorted(layer)  # grouped by layer, core first
     for folder in (p for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()):
         listed = re.findall(r"^- (\w+\.py) ", (folder / "__init__.py").read_text(encoding="utf-8"), re.M)
-        if folder.name != "cli":
-            assert sorted(listed) == sorted(p.name for p in folder.glob("*.py") if p.stem not in ("__init__",)), folder
+        assert sorted(listed) == sorted(p.name for p in folder.glob("*.py") if p.stem != "__init__"), folder
     folders = re.findall(r"^- (\w+)(?:/|\.py) ", dpr_nb.__doc__, re.M)
     assert folders == sorted(LAYERS, key=LAYERS.get)[: len(folders)] and set(folders) == set(LAYERS) - {"__init__"}

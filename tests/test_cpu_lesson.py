@@ -87,6 +87,9 @@ def test_the_quickstart_cpu_mode_learns_german_questions(tmp_path):
     assert (work / "data" / "xquad" / "de-dpr" / "test.json").is_file()  # downloaded through the mirror, converted
     checks = [line for line in printed.splitlines() if line.startswith(("✓", "✗"))]
     assert [line for line in checks if line.startswith("✗")] == [], checks
+    # The held-out questions' in-batch loss falls too (the reports before and after training print it).
+    before, after = (float(re.search(rf"{when} training:\s*loss=([\d.]+)", printed)[1]) for when in ("Before", "After"))
+    assert after < before, (before, after)
     for what in (
         "the learning rate reached its peak",
         "average rank of the gold passage, after minus before",

@@ -32,7 +32,6 @@ def world(tmp_path_factory):
             "HF_HOME": str(root / "hf"),
             "HF_HUB_OFFLINE": "1",
             "DPR_NB_DATA_MIRROR": url,
-            "OMP_NUM_THREADS": "2",
             "PYTHONWARNINGS": "default",
         }
         for name in ("HF_HUB_CACHE", "TRANSFORMERS_CACHE", "HUGGINGFACE_HUB_CACHE"):
@@ -197,7 +196,12 @@ def test_the_notebooks_gpu_mode_runs_through_on_the_stand_ins(world, tmp_path):
     notebooks.mkdir()
     environment = {**world["env"], "DPR_NB_MODE": "gpu"}  # which a machine without a GPU must ask for
     for name in ("00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"):
-        (notebooks / name).write_bytes((source / name).read_bytes())
+        # Without the exercises: they retrain and compare models, which nbval runs in the small mode already.
+        notebook = json.loads((source / name).read_text(encoding="utf-8"))
+        cells = notebook["cells"]
+        (exercises,) = [i for i, cell in enumerate(cells) if "".join(cell["source"]).startswith("## Exercises")]
+        notebook["cells"] = cells[:exercises] + cells[-1:]
+        (notebooks / name).write_text(json.dumps(notebook), encoding="utf-8")
         finished = subprocess.run(
             [
                 sys.executable,
@@ -222,7 +226,7 @@ def test_the_notebooks_gpu_mode_runs_through_on_the_stand_ins(world, tmp_path):
     # A real run's checks print ✓/✗ instead of stopping it. On the stand-ins (tiny models under the real names, a
     # few dozen questions) the checks of model quality may miss, and so may those that need NQ's size (a schedule
     # of 6 steps never reaches the peak of a 50-step warm-up; one held-out question ranks as many passages in any
-    # batch); the exercises compare trained models, which is quality too. Every other check must hold, as on Colab.
+    # batch). Every other check must hold, as on Colab.
     quality = (
         "gold passage first (f1)",
         "top-20 accuracy",
@@ -237,10 +241,8 @@ def test_the_notebooks_gpu_mode_runs_through_on_the_stand_ins(world, tmp_path):
     for name in ("00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"):
         executed = json.loads((notebooks / f"{name}.out.ipynb").read_text())
         cells = executed["cells"]
-        exercises = [i for i, cell in enumerate(cells) if "".join(cell["source"]).startswith("## Exercises")]
-        lesson = cells[: exercises[0]] if exercises else cells
         printed = "".join(
-            text for cell in lesson for output in cell.get("outputs", []) for text in output.get("text", [])
+            text for cell in cells for output in cell.get("outputs", []) for text in output.get("text", [])
         )
         lines = [line for line in printed.splitlines() if line.startswith(("✓", "✗"))]
         assert lines and "GPU mode (DPR_NB_MODE=gpu)" in printed, name
