@@ -6,9 +6,12 @@ pytest loaded last, and a notebooks/conftest.py would be that one."""
 import os
 
 # Each pytest-xdist worker (and the notebooks' kernels and the commands it starts, which inherit the variable) gets its
-# share of the cores: two workers each taking both cores of a 2-core machine thrash, and run slower than one.
-_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+# share of the cores: two workers each taking both cores of a 2-core machine thrash, and run slower than one. Only in
+# a worker: the controlling process's environment is what the workers start with, so a value set there would pass
+# for the user's own in every worker (one run took three times as long that way).
+if "PYTEST_XDIST_WORKER" in os.environ:
+    _WORKERS = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 # The slowest files first, in this order: the workers take files in collection order, and a slow file taken last
 # leaves the other workers idle while it runs (their times are in every run's --durations table).
