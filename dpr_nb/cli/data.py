@@ -94,7 +94,7 @@ def run_records(args: argparse.Namespace) -> int:
     from ..data.records_on_disk import DPRFileOnDisk
 
     if args.data_command == "index":
-        say_old_name("dpr-nb data index", "dpr-nb data records")
+        say_old_name("dpr-nb data index")
     examples = DPRFileOnDisk.build(args.path, args.out, rebuild=args.rebuild)
     print(f"{examples.folder}: {len(examples)} questions, ready for TrainConfig(records_on_disk=True)")
     return 0
@@ -128,15 +128,16 @@ def run_mine(args: argparse.Namespace) -> int:
     return 0
 
 
-def say_old_name(old: str, new: str) -> None:
-    """old_names' notice, printed on stderr: Python shows no DeprecationWarning raised outside __main__, so a user of
-    the command would never see the warning itself."""
+def say_old_name(old: str) -> None:
+    """old_names' notice for an old command (its table, RENAMED_COMMANDS, names the new one), printed on stderr:
+    Python shows no DeprecationWarning raised outside __main__, so a user of the command would never see the warning
+    itself."""
     import warnings
 
     from ..core import old_names
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        old_names.warn(old, new)
+        old_names.warn(old, old_names.RENAMED_COMMANDS[old])
     for warning in caught:
         print(f"{warning.category.__name__}: {warning.message}", file=sys.stderr)
