@@ -4,6 +4,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 import dpr_nb
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dpr_nb"
@@ -146,3 +148,17 @@ def test_architecture_doc_and_folder_maps_list_every_module_by_layer():
         assert sorted(listed) == sorted(p.name for p in folder.glob("*.py") if p.stem != "__init__"), folder
     folders = re.findall(r"^- (\w+)(?:/|\.py) ", dpr_nb.__doc__, re.M)
     assert folders == sorted(LAYERS, key=LAYERS.get)[: len(folders)] and set(folders) == set(LAYERS) - {"__init__"}
+
+
+def test_the_wheel_takes_every_folder_of_the_package():
+    """`packages = ["dpr_nb"]` left the folders out of a wheel: a git install on Colab could not import dpr_nb.core."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    find = pyproject["tool"]["setuptools"]["packages"]["find"]
+    folders = {module_name(path) for path in PACKAGE.rglob("__init__.py")}
+    packages = {"dpr_nb" if name == "__init__" else f"dpr_nb.{name}" for name in folders}
+    assert {"dpr_nb", "dpr_nb.core", "dpr_nb.cli"} < packages
+    taken = {name for name in packages if any(fnmatch.fnmatchcase(name, pattern) for pattern in find["include"])}
+    assert taken == packages
