@@ -3,8 +3,9 @@ all-MiniLM-L6-v2 and XQuAD's German (here ../shared's copies, from a Hugging Fac
 and from a local mirror), trains, and its checks must show a real improvement on questions about paragraphs it
 never trained on.
 
-CI trains on the first 320 questions (18 optimizer steps, about 2 minutes) instead of the learner's ~870 (one
-epoch, measured in docs/benchmarks.md); the exercises are left out (nbval runs them in the small mode).
+CI trains on the first 160 questions (9 optimizer steps; f1 +0.045 and average rank -0.081 where the checks ask for
++0.02 and -0.05) instead of the learner's ~870 (one epoch, measured in
+docs/benchmarks.md); the exercises are left out (nbval runs them in the small mode).
 """
 
 import json
@@ -47,7 +48,7 @@ def test_the_quickstart_cpu_mode_learns_german_questions(tmp_path):
     work = tmp_path / "notebooks"
     work.mkdir()
     notebook = json.loads((NOTEBOOKS / "00_quickstart.ipynb").read_text(encoding="utf-8"))
-    (work / "00_quickstart.ipynb").write_text(json.dumps(shortened(notebook, MAX_QUESTIONS=320, WARMUP_STEPS=2)))
+    (work / "00_quickstart.ipynb").write_text(json.dumps(shortened(notebook, MAX_QUESTIONS=160, WARMUP_STEPS=2)))
     with standins.serve(mirror) as url:
         environment = {
             **os.environ,

@@ -4,6 +4,9 @@ Models under their hub names in a Hugging Face cache (tiny, in the real formats)
 under their real names and formats (gzipped JSON lists, a quoted passages TSV) served over HTTP as
 DPR_NB_DATA_MIRROR. Then `dpr-nb fetch`, the `finetune` and `from_scratch` presets with a small budget, reload,
 full-corpus evaluation, indexing and evaluation on the index, each through the command a user types.
+
+A preset's five commands run one after another in one Python process, through the `main` that the `dpr-nb` script
+calls: each fresh process would spend about 7 seconds of a CI core importing torch and transformers again.
 """
 
 import json
@@ -55,6 +58,43 @@ def dpr_nb(world, *args, timeout=600):
     return finished
 
 
+# Runs the commands given as JSON in argv[1], in order, stopping at the first that fails; prints each one's exit
+# status and standard output as JSON on the last line.
+COMMANDS_IN_ONE_PROCESS = """
+import contextlib, io, json, sys
+from dpr_nb.cli import main
+finished = []
+for argv in json.loads(sys.argv[1]):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(argv)
+    finished.append({"argv": argv, "status": status, "stdout": printed.getvalue()})
+    if status:
+        break
+print(json.dumps(finished))
+"""
+
+
+def dpr_nb_commands(world, *commands, timeout=900) -> list[str]:
+    """Each command's standard output; the commands ran in one process (see the module's docstring)."""
+    process = subprocess.run(
+        [sys.executable, "-c", COMMANDS_IN_ONE_PROCESS, json.dumps([list(map(str, c)) for c in commands])],
+        cwd=world["work"],
+        env=world["env"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert process.returncode == 0, process.stderr[-4000:]
+    finished = json.loads(process.stdout.splitlines()[-1])
+    for command in finished:
+        assert command["status"] == 0, (
+            f"dpr-nb {' '.join(command['argv'])}:\n{command['stdout'][-2000:]}\n{process.stderr[-4000:]}"
+        )
+    assert len(finished) == len(commands)
+    return [command["stdout"] for command in finished]
+
+
 def test_fetch_downloads_the_files_from_the_mirror_and_caches_the_presets_models(world):
     finished = dpr_nb(world, "fetch", "nq-dev", "nq-train", "wikipedia-passages")
     data = world["work"] / "data" / "dpr_training"
@@ -102,8 +142,19 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
         "--set",
         "selection_metric=mrr_at_10",
     ]
-    trained = dpr_nb(world, "train", "--preset", preset, *budget)
-    assert "Saved to" in trained.stdout
+    evaluate = ["--model", save_dir, "--questions", "data/dpr_training/biencoder-nq-dev.json", "--ks", "1,20,100"]
+    trained, _, evaluated, _, _ = dpr_nb_commands(
+        world,
+        ["train", "--preset", preset, *budget],
+        # Resuming a finished run changes nothing and says so cleanly.
+        ["train", "--preset", preset, *budget, "--resume"],
+        # Full-corpus evaluation against BM25 on the quoted passages TSV, then the same through a FAISS index.
+        ["eval", *evaluate, "--corpus", "data/dpr_training/psgs_w100.tsv", "--json", "eval.json"],
+        ["index", "--model", save_dir, "--corpus", "data/dpr_training/psgs_w100.tsv", "--out", f"indexes/{preset}"]
+        + ["--index", "flat", "--dtype", "float32"],
+        ["eval", *evaluate, "--index", f"indexes/{preset}", "--json", "eval-index.json", "--no-bm25"],
+    )
+    assert "Saved to" in trained
     folder = world["work"] / save_dir
     config = json.loads((folder / "train_config.json").read_text())
     expected = {"finetune": standins.QUESTION_MODEL, "from_scratch": standins.BERT_MODEL}[preset]
@@ -111,8 +162,6 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
     history = json.loads((folder / "history.json").read_text())
     assert [s["step"] for s in history["steps"]] == [1, 2, 3, 4]  # 32 questions, batches of 4, 2 per step
     assert all("mrr_at_10" in e for e in history["evaluations"])
-    # Resuming a finished run changes nothing and says so cleanly.
-    dpr_nb(world, "train", "--preset", preset, *budget, "--resume")
 
     # The saved folders are DPR's format: transformers' classes give the retriever's vectors.
     from transformers import AutoTokenizer, DPRQuestionEncoder
@@ -127,52 +176,8 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
     with torch.no_grad():
         np.testing.assert_allclose(model(**inputs).pooler_output.numpy(), retriever.embed_queries(question), atol=1e-5)
 
-    # Full-corpus evaluation against BM25 on the quoted passages TSV, then the same through a FAISS index.
-    evaluated = dpr_nb(
-        world,
-        "eval",
-        "--model",
-        save_dir,
-        "--questions",
-        "data/dpr_training/biencoder-nq-dev.json",
-        "--corpus",
-        "data/dpr_training/psgs_w100.tsv",
-        "--ks",
-        "1,20,100",
-        "--json",
-        "eval.json",
-    )
     results = json.loads((world["work"] / "eval.json").read_text())["results"]
     assert set(results) == {save_dir, "BM25"} and all(0 <= r["recall_at_100"] <= 1 for r in results.values())
-    dpr_nb(
-        world,
-        "index",
-        "--model",
-        save_dir,
-        "--corpus",
-        "data/dpr_training/psgs_w100.tsv",
-        "--out",
-        f"indexes/{preset}",
-        "--index",
-        "flat",
-        "--dtype",
-        "float32",
-    )
-    dpr_nb(
-        world,
-        "eval",
-        "--model",
-        save_dir,
-        "--questions",
-        "data/dpr_training/biencoder-nq-dev.json",
-        "--index",
-        f"indexes/{preset}",
-        "--ks",
-        "1,20,100",
-        "--json",
-        "eval-index.json",
-        "--no-bm25",
-    )
     on_index = json.loads((world["work"] / "eval-index.json").read_text())["results"][save_dir]
     # The same ranking up to float rounding (passages are encoded in other batches): a tiny model's near-ties may
     # swap neighbours, which moves an MRR by a fraction of one question's reciprocal rank. After 4 steps from a
@@ -180,7 +185,7 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
     # and the two paths break some ties differently: up to 3 of the 60 questions may move there.
     tolerance = 0.01 if preset == "finetune" else 3 / 60 + 1e-9
     assert on_index == pytest.approx(results[save_dir], abs=tolerance)
-    assert "BM25" in evaluated.stdout
+    assert "BM25" in evaluated
 
 
 def test_the_notebooks_gpu_mode_runs_through_on_the_stand_ins(world, tmp_path):

@@ -170,7 +170,7 @@ def test_callbacks_see_every_step_and_evaluation():
 
 
 def test_demo_command_improves_the_report(tmp_path, capsys):
-    assert cli_main(["demo", "--save-dir", str(tmp_path / "demo"), "--epochs", "5"]) == 0
+    assert cli_main(["demo", "--save-dir", str(tmp_path / "demo"), "--epochs", "2"]) == 0
     output = capsys.readouterr().out
     assert "BEFORE training" in output and "AFTER training" in output
     assert "identical query embeddings: True" in output
