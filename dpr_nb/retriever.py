@@ -367,6 +367,21 @@ class DensePassageRetriever(TextEmbedder):
             passage_encoder_dir,
         )
 
+    def push_to_hub(
+        self, repo_id: str, *, private: bool | None = None, token: str | None = None, commit_message: str | None = None
+    ) -> str:
+        """Publish this model on the Hugging Face Hub as `repo_id` ("you/dpr-nq"): saved, as `save` saves it, into
+        a temporary folder that huggingface_hub uploads (dpr_nb.training.publish). Returns the commit's URL;
+        `DensePassageRetriever.load(repo_id)` reads it back anywhere."""
+        import tempfile
+
+        from .training.publish import publish_folder
+
+        with tempfile.TemporaryDirectory() as work:
+            self.save(Path(work) / "model")
+            options = {"commit_message": commit_message} if commit_message else {}
+            return publish_folder(Path(work) / "model", repo_id, private=private, token=token, **options)
+
     @classmethod
     def load(
         cls,
@@ -383,7 +398,8 @@ class DensePassageRetriever(TextEmbedder):
         passage_encoder_dir: str | None = None,
         **kwargs,
     ) -> DensePassageRetriever:
-        """Reload a saved retriever; arguments left out take the values it was saved with."""
+        """Reload a saved retriever, from a folder or by the Hub name it was published as; arguments left out take
+        the values it was saved with."""
         saved = read_model_folder(load_dir, query_encoder_dir, passage_encoder_dir)
         model, settings = saved.model, saved.settings
         pick = lambda given, key, default: given if given is not None else settings.get(key, default)  # noqa: E731

@@ -188,7 +188,7 @@ def test_every_registered_command_has_its_help_line_and_dispatches_to_its_run(mo
         assert name == command.__name__.rsplit(".", 1)[1] and callable(command.run)
         assert re.search(rf"^ +{name} +\S", overview, re.M), name
         names.append(name)
-    assert names == ["demo", "train", "eval", "index", "fetch", "data"]  # the order --help lists them in
+    assert names == ["demo", "train", "eval", "index", "fetch", "push", "data"]  # the order --help lists them in
 
     # main runs what the command's register names, and ends a user's error in one line
     monkeypatch.setattr(cli.demo, "run", lambda args: 7)

@@ -94,6 +94,33 @@ def test_card_from_a_retriever_describes_encoders_training_and_reports(retriever
     assert "DensePassageRetriever.load(" in card and "export_sentence_transformers(retriever" in card
 
 
+def test_the_cards_metadata_is_what_huggingface_hub_reads(retriever):
+    """The Hub reads the YAML between the card's first two `---` lines: through huggingface_hub's own parser, the
+    base model, the library, and the kept dev evaluation's corpus metric as the model index (no in-batch numbers)."""
+    from huggingface_hub import ModelCard
+
+    data = ModelCard(model_card(retriever)).data
+    assert data.base_model == "bert-base-uncased" and data.library_name == "dpr_nb"
+    assert data.pipeline_tag == "feature-extraction" and data.datasets is None  # a data folder names no Hub dataset
+    [result] = data.eval_results
+    assert (result.dataset_split, result.metric_type, result.metric_value) == ("dev", "top_20_accuracy", 0.6875)
+    assert (result.task_type, result.dataset_name) == ("information-retrieval", "nq/nq-dev.json")
+    named = ModelCard(model_card(retriever, datasets="sentence-transformers/natural-questions")).data
+    assert named.datasets == ["sentence-transformers/natural-questions"]
+
+
+def test_a_local_folder_or_the_offline_test_model_is_no_base_model_on_the_hub(tmp_path):
+    from huggingface_hub import ModelCard
+
+    config = TrainConfig(query_model=str(tmp_path), passage_model="dpr-nb/tiny-bert")
+    assert ModelCard(model_card(config=config)).data.base_model is None
+    two = TrainConfig(
+        query_model="facebook/dpr-question_encoder-single-nq-base",
+        passage_model="facebook/dpr-ctx_encoder-single-nq-base",
+    )
+    assert ModelCard(model_card(config=two)).data.base_model == [two.query_model, two.passage_model]
+
+
 def test_card_states_the_learning_rate_the_steps_used_when_the_config_left_it_to_the_checkpoint():
     # Warm-up to 2e-5 over 2 steps, then linear decay: the shape get_linear_schedule_with_warmup gives.
     rates = [1e-5, 2e-5, 1.5e-5, 1e-5, 5e-6]
@@ -105,7 +132,8 @@ def test_card_states_the_learning_rate_the_steps_used_when_the_config_left_it_to
 
 def test_card_without_retriever_config_or_history_still_renders():
     card = model_card()
-    assert card.startswith("# Dense Passage Retriever\n")
+    assert card.startswith("---\nlibrary_name: dpr_nb\npipeline_tag: feature-extraction\n")
+    assert "\n---\n\n# Dense Passage Retriever\n" in card
     assert "base model not recorded" in card and "No training history" in card
     assert "## Training configuration" not in card and "## Retrieval from a corpus" not in card
 

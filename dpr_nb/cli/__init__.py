@@ -16,6 +16,9 @@ dpr-nb eval --model DIR --questions FILE --index INDEX_DIR
 dpr-nb fetch [nq-dev nq-train wikipedia-passages xquad-en xquad-de] [--data-dir DIR] [--models NAME ...] [--no-models]
                                          download DPR's files (resumable) and the presets' models into the caches,
                                          so that everything then runs offline (HF_HUB_OFFLINE=1)
+dpr-nb push --model DIR --repo-id OWNER/NAME [--private] [--dry-run]
+                                         publish a saved model folder on the Hugging Face Hub, where
+                                         DensePassageRetriever.load("OWNER/NAME") reads it back
 dpr-nb data stats PATH                   counts and text lengths of a DPR file, streaming
 dpr-nb data subset IN OUT --n N [--seed S]   the first (or a seeded random) N questions in a small file
 dpr-nb data mine --model DIR IN OUT      hard negatives mined with a trained model
@@ -32,6 +35,7 @@ COMMANDS below is the registry, in the order `dpr-nb --help` lists them:
 - eval.py       `dpr-nb eval`: a whole corpus against BM25, in memory or through a FAISS index; the in-batch report
 - index.py      `dpr-nb index`: a corpus encoded to disk, then its FAISS index
 - fetch.py      `dpr-nb fetch`: DPR's files and the presets' models, ahead of time
+- push.py       `dpr-nb push`: a saved model folder published on the Hugging Face Hub
 - data.py       `dpr-nb data stats|subset|records|convert-squad|mine`
 - arguments.py  what several commands share: argparse types, a model opened by name, transformers kept quiet
 - __main__.py   `python -m dpr_nb.cli` (and torchrun's `-m dpr_nb.cli`)
@@ -44,9 +48,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import data, demo, eval, fetch, index, train
+from . import data, demo, eval, fetch, index, push, train
 
-COMMANDS = (demo, train, eval, index, fetch, data)
+COMMANDS = (demo, train, eval, index, fetch, push, data)
 
 
 def main(argv: list[str] | None = None) -> int:

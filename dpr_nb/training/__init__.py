@@ -7,7 +7,8 @@
 - checkpoints.py   atomic checkpoints and exact resume (Checkpointing: what the loop calls), the config diff
 - distributed.py   torchrun: embeddings gathered across processes, gradients summed
 - saved_model.py   the one folder a trained model is saved as, written by one function and read by one
-- model_card.py    the README.md written next to every saved model
+- model_card.py    the README.md written next to every saved model, the Hub's metadata first
+- publish.py       a saved model folder published on the Hugging Face Hub (`dpr-nb push`, retriever.push_to_hub)
 - runs.py          the run store: every run's config, history, reports and cost in its folder; the comparison table
 - sweeps.py        grid or random sweeps with seeds, resumable, their cost estimated before launch
 """

@@ -6,11 +6,17 @@ from what the run recorded (the TrainConfig, the History, the reports) and any c
 that is missing (a model that was never trained here, a history-less folder) is said to be missing, never
 guessed.
 
+The card starts with the Hub's metadata (`hub_metadata`: YAML between `---` lines, written by huggingface_hub's
+ModelCardData): the library, the pipeline tag, the base models, the datasets when named, and the corpus metrics of
+each held-out split as the model index the Hub shows as evaluation results.
+
     >>> from dpr_nb import TrainConfig
     >>> card = model_card(config=TrainConfig.preset("smoke"),
     ...                   corpus_metrics={"dense": {"top_20_accuracy": 0.8125, "questions": 40}})
-    >>> print(card.splitlines()[0])
-    # Dense Passage Retriever
+    >>> card.splitlines()[:3]  # the Hub's metadata first (the smoke preset's tiny model has no base model there)
+    ['---', 'library_name: dpr_nb', 'pipeline_tag: feature-extraction']
+    >>> "# Dense Passage Retriever" in card.splitlines()
+    True
     >>> "| dense | 40 | 0.8125 |" in card
     True
 """
@@ -314,6 +320,75 @@ def _usage_section(load_dir: str, embed_title: bool) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The Hub's metadata
+
+LIBRARY_NAME = "dpr_nb"
+# What a dense retriever's encoders do, as the Hub names it; sentence-transformers' cards name their retrieval results
+# the same way.
+PIPELINE_TAG = "feature-extraction"
+TASK = ("information-retrieval", "Information Retrieval")
+HUB_NAME = re.compile(r"[\w.-]+(/[\w.-]+)?")
+
+
+def _hub_names(names) -> list[str]:
+    """The names among `names` that can be models on the Hub: not a folder here, not dpr_nb's offline test model."""
+    found = []
+    for name in map(str, filter(None, names)):
+        if name != TINY_MODEL and HUB_NAME.fullmatch(name) and not Path(name).exists() and name not in found:
+            found.append(name)
+    return found
+
+
+def _data_name(config: TrainConfig, split: str) -> str:
+    if is_builtin_data(config.data_dir):
+        return "dpr_nb built-in dataset"
+    filename = {"dev": config.dev_filename, "test": config.test_filename}.get(split) or config.train_filename
+    return f"{Path(str(config.data_dir)).name}/{filename}" if filename else Path(str(config.data_dir)).name
+
+
+def hub_metadata(retriever=None, *, config=None, history=None, datasets=None, model_name=None):
+    """The card's metadata as huggingface_hub's ModelCardData.
+
+    `base_model`: the models training started from, where they are Hub names (a local folder is no Hub model);
+    `datasets`: Hub dataset names, only where given (a data folder here has none); `eval_results`: the corpus
+    metrics (top-k accuracy, MRR@k, recall@k: every question ranks the whole corpus) of each split's evaluation of
+    the weights training kept. In-batch numbers are left out: they depend on the evaluation batch, not the model.
+    """
+    from huggingface_hub import EvalResult, ModelCardData
+
+    config = config if config is not None else getattr(retriever, "train_config", None)
+    history = history if history is not None else getattr(retriever, "history", None)
+    results = []
+    for split, record in _last_evaluations(history).items() if config is not None else ():
+        for metric, value in record.items():
+            if CORPUS_METRIC.fullmatch(metric) and value is not None:
+                results.append(
+                    EvalResult(
+                        task_type=TASK[0],
+                        task_name=TASK[1],
+                        dataset_type=str(config.data_dir),
+                        dataset_name=_data_name(config, split),
+                        dataset_split=split,
+                        metric_type=metric,
+                        metric_name=metric.replace("_", " "),
+                        metric_value=float(value),
+                    )
+                )
+    bases = _hub_names([config.query_model, config.passage_model]) if config is not None else []
+    datasets = [datasets] if isinstance(datasets, str) else list(datasets or [])
+    return ModelCardData(
+        library_name=LIBRARY_NAME,
+        pipeline_tag=PIPELINE_TAG,
+        tags=["dpr_nb", "dense-passage-retrieval", "dpr"],
+        base_model=(bases[0] if len(bases) == 1 else bases) or None,
+        datasets=datasets or None,
+        # The Hub needs a model name beside evaluation results.
+        model_name=(model_name or "Dense Passage Retriever") if results else model_name,
+        eval_results=results or None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The card
 
 
@@ -332,8 +407,10 @@ def model_card(
     figures=None,
     title: str | None = None,
     load_dir: str | Path | None = None,
+    datasets=None,
 ) -> str:
-    """The Markdown model card of a retriever; every keyword overrides what the retriever itself recorded.
+    """The Markdown model card of a retriever, after its Hub metadata; every keyword overrides what the retriever
+    itself recorded.
 
     - `config`, `history`, `reports`: default to `retriever.train_config`, `.history` and `.reports` (split ->
       in-batch report dict); without reports, each split's last evaluation in the history.
@@ -342,6 +419,7 @@ def model_card(
       the corpus metrics of each split's last evaluation in the history.
     - `figures`: names (or a dict name -> Figure) linked as name.png; write_model_card saves the PNGs.
     - `load_dir`: the folder shown in the usage example (default: config.save_dir).
+    - `datasets`: the Hub names of the datasets it was trained on, for the metadata (none are guessed).
 
         >>> print(model_card(retriever, corpus_metrics=comparison_table([bm25, dense])))   # doctest: +SKIP
     """
@@ -356,7 +434,12 @@ def model_card(
         }
     load_dir = load_dir or (config.save_dir if config and config.save_dir else "path/to/this/folder")
     embed_title = getattr(retriever, "embed_title", config.embed_title if config else True)
+    metadata = hub_metadata(retriever, config=config, history=history, datasets=datasets, model_name=title)
     lines = [
+        "---",
+        metadata.to_yaml(),
+        "---",
+        "",
         f"# {title or 'Dense Passage Retriever'}",
         "",
         "A Dense Passage Retrieval model (Karpukhin et al., 2020) trained with `dpr_nb`.",

@@ -9,6 +9,8 @@
         history.json            its losses and evaluations
         README.md, *.png        the model card (dpr_nb.training.model_card), with the training and top-k curves
 
+A folder published on the Hugging Face Hub (dpr_nb.training.publish) reads back by its Hub name, "owner/model".
+
 Every path that saves a model writes this folder (`DensePassageRetriever.save`, its `train(save_dir=...)`, and
 `dpr_nb.training.runs.train_run(save_model=True)`, which the sweeps use), so a model loads back embedding exactly as it
 was trained wherever it was saved from. The folder is written whole beside save_dir and swapped in (dpr_nb.core.files),
@@ -102,15 +104,36 @@ class SavedModel:
     train_config: TrainConfig | None
 
 
+def hub_model_folder(name: str | Path) -> Path:
+    """The Hub repository `name` ("owner/model", as retriever.push_to_hub published it), downloaded into the Hugging
+    Face cache (offline, HF_HUB_OFFLINE=1: the cached copy). A name that is neither a folder here nor such a
+    repository ends in one FileNotFoundError that says both."""
+    missing = FileNotFoundError(
+        f"No saved retriever at {name}: not a folder here (expected one made by retriever.save()), nor a model on "
+        "the Hugging Face Hub that retriever.push_to_hub() published."
+    )
+    repo_id = Path(name).as_posix()
+    if Path(name).is_absolute() or repo_id.count("/") != 1:
+        raise missing
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=repo_id, repo_type="model"))
+    # No such repository, no connection and no cached copy, or not a valid repository name.
+    except (OSError, ValueError) as error:
+        raise missing from error
+
+
 def read_model_folder(
     load_dir: str | Path, query_encoder_dir: str | None = None, passage_encoder_dir: str | None = None
 ) -> SavedModel:
-    """The model in a folder `save_model_folder` wrote (or an older dpr_nb one): one encoder if it was saved as one,
-    else two; the settings it embeds with; its history and TrainConfig where recorded."""
+    """The model in a folder `save_model_folder` wrote (or an older dpr_nb one), here or published on the Hub: one
+    encoder if it was saved as one, else two; the settings it embeds with; its history and TrainConfig where
+    recorded."""
     load_dir = Path(load_dir)
     recover_folder(load_dir)  # a save killed between its two renames left the complete model beside load_dir
     if not load_dir.is_dir():
-        raise FileNotFoundError(f"No saved retriever at {load_dir}: expected a folder made by retriever.save().")
+        load_dir = hub_model_folder(load_dir)
     settings = {}
     train_config = None
     if (load_dir / "train_config.json").is_file():
