@@ -37,7 +37,7 @@ _EXPORTS = {
     "data.documents": ("Document",),
     "data.records_on_disk": ("DPRFileOnDisk",),
     "model.encoders": ("BiEncoder", "Encoder"),
-    "model.interop": ("export_sentence_transformers",),
+    "model.interop": ("export_sentence_transformers", "export_single_sentence_transformer"),
     "model.loss": ("in_batch_negatives_loss",),
     "evaluation.report": ("format_report", "ranking_report"),
     "training.train": ("TrainedModel", "train_model"),

@@ -8,7 +8,7 @@ from transformers import AutoConfig, AutoModel, BertConfig, DPRConfig, DPRContex
 from conftest import MINILM, need
 from dpr_nb import DensePassageRetriever, Document
 from dpr_nb.model.encoders import BiEncoder, Encoder, tiny_encoder
-from dpr_nb.model.interop import export_sentence_transformers
+from dpr_nb.model.interop import export_sentence_transformers, export_single_sentence_transformer
 
 QUESTIONS = ["in what year was velmora founded?", "who is the mayor of dorvan?"]
 DOCUMENTS = [
@@ -175,6 +175,41 @@ def test_export_loads_in_sentence_transformers_with_the_same_embeddings(tmp_path
     np.testing.assert_allclose(
         passage_model.encode([d.content for d in DOCUMENTS]), retriever.embed_documents(DOCUMENTS), atol=1e-5
     )
+
+
+@pytest.mark.parametrize("pooling, normalize", [("cls", False), ("mean", True)])
+@pytest.mark.parametrize("shared", [False, True])
+def test_one_sentence_transformers_model_encodes_queries_and_documents_as_the_retriever(
+    tmp_path, pooling, normalize, shared
+):
+    st = pytest.importorskip("sentence_transformers")
+    if not hasattr(st.SentenceTransformer, "encode_query"):
+        pytest.skip("one model for both encoders needs sentence-transformers 5 (its Router)")
+    retriever = tiny_retriever(pooling, normalize, max_seq_len_passage=48)
+    if shared:
+        encoder = retriever.model.query_encoder
+        retriever.model = BiEncoder(encoder, encoder)
+        assert retriever.model.shares_encoders
+    out = export_single_sentence_transformer(retriever, tmp_path / "one")
+    model = st.SentenceTransformer(str(out), device="cpu")
+    assert model.similarity_fn_name == ("cosine" if normalize else "dot")
+    queries, documents = model.encode_query(QUESTIONS), model.encode_document(as_single_strings(DOCUMENTS))
+    np.testing.assert_allclose(queries, retriever.embed_queries(QUESTIONS), atol=1e-5)
+    np.testing.assert_allclose(documents, retriever.embed_documents(DOCUMENTS), atol=1e-5)
+    np.testing.assert_allclose(
+        model.similarity(queries, documents).numpy(), retriever.embed_queries(QUESTIONS) @ documents.T, atol=1e-5
+    )
+    if not shared:  # the routes are two encoders: a question encoded as a document is another vector
+        assert not np.allclose(model.encode_document(QUESTIONS), queries, atol=1e-3)
+    # each route keeps its own length: 32 tokens for questions, 48 for passages
+    long_text = " ".join(["velmora"] * 100)
+    assert np.allclose(model.encode_query([long_text]), retriever.embed_queries([long_text]), atol=1e-5)
+    again = export_single_sentence_transformer(retriever, tmp_path / "one")  # an earlier export is replaced
+    assert again == out and (out / "modules.json").is_file()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not an earlier export"):
+        export_single_sentence_transformer(retriever, tmp_path / "mine")
 
 
 def test_export_writes_the_sentence_transformers_layout(tmp_path):

@@ -93,6 +93,17 @@ def test_push_to_hub_uploads_the_saved_folder_which_loads_back_by_its_name(tmp_p
     np.testing.assert_array_equal(reloaded.embed_queries(questions), retriever.embed_queries(questions))
     assert reloaded.train_config == retriever.train_config
 
+    # dpr-nb eval and index open it by that name too; a plain checkpoint's name stays a model to use as both encoders
+    from standins import QUESTION_MODEL
+
+    from dpr_nb.cli.arguments import open_retriever
+
+    opened = open_retriever(REPO)
+    assert opened.train_config == retriever.train_config and not opened.model.shares_encoders
+    np.testing.assert_array_equal(opened.embed_queries(questions), retriever.embed_queries(questions))
+    plain = open_retriever(QUESTION_MODEL)
+    assert plain.train_config is None and plain.model.query_encoder.source == QUESTION_MODEL
+
 
 def test_a_name_that_is_neither_a_folder_nor_on_the_hub_says_both(tmp_path, monkeypatch):
     import huggingface_hub.constants as constants

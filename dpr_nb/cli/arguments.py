@@ -37,14 +37,18 @@ def quiet_transformers() -> None:
 
 
 def open_retriever(name: str, like=None):
-    """A saved retriever folder, or a model (hub name or folder) used as both encoders, with `like`'s lengths."""
+    """A saved retriever (a folder, or one `dpr-nb push` published on the Hub), or a model (hub name or folder) used
+    as both encoders, with `like`'s lengths."""
     from pathlib import Path
 
     from ..retriever import DensePassageRetriever
+    from ..training.publish import is_published_model
 
     folder = Path(name)
     if folder.is_dir() and ((folder / "query_encoder").is_dir() or (folder / "retriever_config.json").is_file()):
         return DensePassageRetriever.load(folder, progress_bar=False)
+    if is_published_model(name):
+        return DensePassageRetriever.load(name, progress_bar=False)
     lengths = (
         {"max_seq_len_query": like.max_seq_len_query, "max_seq_len_passage": like.max_seq_len_passage} if like else {}
     )

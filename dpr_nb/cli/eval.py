@@ -10,7 +10,11 @@ from .arguments import ks_list, positive_int
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="retrieval from a corpus against BM25, or the in-batch report")
-    parser.add_argument("--model", required=True, help="a folder saved by training (or by Haystack v1)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a folder saved by training (or by Haystack v1), or a model dpr-nb push published",
+    )
     parser.add_argument("--questions", "--data", required=True, help="a DPR file of questions and gold passages")
     parser.add_argument(
         "--corpus",

@@ -11,7 +11,9 @@ from .arguments import positive_int
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("index", help="encode a passages TSV to disk and build a FAISS index")
-    parser.add_argument("--model", required=True, help="a folder saved by training (or a model name)")
+    parser.add_argument(
+        "--model", required=True, help="a folder saved by training, a model dpr-nb push published, or a model name"
+    )
     parser.add_argument("--corpus", required=True, help="a DPR passages TSV (id, text, title), any size")
     parser.add_argument("--out", required=True, help="the index folder to write")
     parser.add_argument(

@@ -6,5 +6,5 @@
 - embedding.py         TextEmbedder: questions and passages to vectors, for every tool that embeds
 - loss.py              the in-batch negatives loss
 - grad_cache.py        gradient caching: a large batch's exact gradient in one chunk's memory
-- interop.py           export: sentence-transformers folders out
+- interop.py           export: sentence-transformers models out, two or one (with a Router)
 """

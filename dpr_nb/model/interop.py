@@ -1,9 +1,11 @@
-"""Export to other tools: a trained retriever as two sentence-transformers models.
+"""Export to other tools: a trained retriever as sentence-transformers models, two or one.
 
 (Reading Haystack v1 folders is dpr_nb.model.haystack_folders, below the encoders that use it.)
 
 `export_sentence_transformers` turns a trained retriever into two sentence-transformers models, one for
 questions and one for passages, which load without dpr_nb: in sentence-transformers and the tools built on it.
+`export_single_sentence_transformer` writes one model holding both, whose `encode_query` and `encode_document` give
+the retriever's vectors (sentence-transformers 5's Router).
 
     >>> import tempfile
     >>> from dpr_nb.model.encoders import BiEncoder, tiny_encoder
@@ -103,4 +105,66 @@ def export_sentence_transformers(
         shutil.rmtree(temporary, ignore_errors=True)  # leave no half-written export behind
         raise
     replace_folder(temporary, out_dir)  # an earlier export stays whole until the new one is complete
+    return out_dir
+
+
+def export_single_sentence_transformer(
+    model: TextEmbedder | BiEncoder,
+    out_dir: str | Path,
+    max_seq_len_query: int | None = None,
+    max_seq_len_passage: int | None = None,
+) -> Path:
+    """Write `out_dir` as ONE sentence-transformers model holding both encoders; returns `out_dir`.
+
+    sentence-transformers' own `Router` sends `encode_query` to the query encoder and `encode_document` to the
+    passage encoder, each with its pooling, normalisation and length, so one `SentenceTransformer(out_dir)` gives the
+    retriever's vectors (passages as f"{title} [SEP] {text}", as export_sentence_transformers says). Built from that
+    export's two models, by the library itself; needs sentence-transformers 5 or later. A shared encoder is written
+    once per route (two copies of its weights), as the Router keeps a model per route.
+
+        >>> from sentence_transformers import SentenceTransformer                    # doctest: +SKIP
+        >>> export_single_sentence_transformer(retriever, "exported-one")                 # doctest: +SKIP
+        >>> model = SentenceTransformer("exported-one")                            # doctest: +SKIP
+        >>> questions = model.encode_query(["who founded velmora?"])                # doctest: +SKIP
+        >>> passages = model.encode_document(["Velmora [SEP] Velmora was founded in 1423."])  # doctest: +SKIP
+        >>> scores = model.similarity(questions, passages)                       # doctest: +SKIP
+    """
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            from sentence_transformers.sentence_transformer.modules import Router  # 6 and later
+        except ImportError:
+            from sentence_transformers.models import Router  # 5
+    except ImportError as error:
+        from ..core.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "One sentence-transformers model with both encoders needs sentence-transformers 5 or later (its Router): "
+            'pip install -U "sentence-transformers>=5"'
+        ) from error
+    import tempfile
+
+    out_dir = Path(out_dir)
+    modules = out_dir / "modules.json"
+    if out_dir.exists() and any(out_dir.iterdir()) and not (modules.is_file() and "Router" in modules.read_text()):
+        raise FileExistsError(
+            f"{out_dir} exists and is not an earlier export (no Router in its modules.json): choose a new folder, "
+            "or remove this one yourself."
+        )
+    with tempfile.TemporaryDirectory() as work:
+        two = export_sentence_transformers(model, Path(work) / "two", max_seq_len_query, max_seq_len_passage)
+        query, passage = (SentenceTransformer(str(two / role), device="cpu") for role in ("query", "passage"))
+        router = Router.for_query_document(query_modules=list(query), document_modules=list(passage))
+        # The two models' similarity is one: dot product, or cosine where the encoders normalise.
+        one = SentenceTransformer(modules=[router], similarity_fn_name=query.similarity_fn_name, device="cpu")
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        recover_folder(out_dir)
+        temporary = temporary_folder(out_dir)
+        try:
+            one.save(str(temporary))
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        replace_folder(temporary, out_dir)
     return out_dir

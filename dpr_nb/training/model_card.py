@@ -306,15 +306,17 @@ def _usage_section(load_dir: str, embed_title: bool) -> list[str]:
         'best = retriever.retrieve("your question", top_k=10)',
         "```",
         "",
-        "Or as two sentence-transformers models (no dpr_nb needed to use them):",
+        "Or as sentence-transformers models (no dpr_nb needed to use them):",
         "",
         "```python",
-        "from dpr_nb import export_sentence_transformers",
+        "from dpr_nb import export_sentence_transformers, export_single_sentence_transformer",
         "",
-        'export_sentence_transformers(retriever, "exported")  # exported/query and exported/passage',
+        'export_single_sentence_transformer(retriever, "one")  # one model: encode_query, encode_document',
+        'export_sentence_transformers(retriever, "exported")  # two: exported/query and exported/passage',
         "```",
         "",
-        f"Encode questions with `exported/query` and passages with `exported/passage`, as {passage_text}.",
+        f"Encode questions as queries (or with `exported/query`) and passages as documents (or with "
+        f"`exported/passage`), as {passage_text}.",
         "",
     ]
 
