@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import pytest
@@ -136,12 +137,42 @@ def test_eval_command_ranks_a_whole_corpus_against_bm25(tmp_path, capsys):
     assert "100 questions" in out and "all 280 passages" in out and "BM25" in out
     results = json.loads((tmp_path / "r.json").read_text())["results"]
     assert list(results) == [str(tmp_path / "model"), "dpr-nb/tiny-bert", "BM25"]
-    assert all(
-        set(m)
-        == {"questions", "top_1_accuracy", "top_20_accuracy", "mrr_at_1", "mrr_at_20", "recall_at_1", "recall_at_20"}
-        for m in results.values()
-    )
+    ours = {"questions", "top_1_accuracy", "top_20_accuracy", "mrr_at_1", "mrr_at_20", "recall_at_1", "recall_at_20"}
+    standard = {"ndcg_at_10", "map_at_20"} if importlib.util.find_spec("ir_measures") else set()  # the metrics extra
+    assert all(set(m) == ours | standard for m in results.values())
     assert results["BM25"]["top_20_accuracy"] > 0.5  # the questions name their town: BM25 finds most
+    # The table says which BM25 it ran, and the JSON keeps it; the DPR paper's parameters are one option away.
+    assert "BM25: k1=1.5, b=0.75 (the DPR paper's baseline: --bm25-k1 0.9 --bm25-b 0.4)" in out
+    assert json.loads((tmp_path / "r.json").read_text())["settings"] == {"BM25": {"k1": 1.5, "b": 0.75}}
+    from dpr_nb.data.dpr_file import load_dpr_file
+    from dpr_nb.evaluation.corpus_eval import evaluate_corpus_bm25
+
+    arguments = ["eval", "--model", str(tmp_path / "model"), "--questions", str(paths["test"]), "--corpus", str(corpus)]
+    arguments += ["--ks", "1,20", "--bm25-k1", "0.9", "--bm25-b", "0.4", "--json", str(tmp_path / "p.json")]
+    assert main(arguments) == 0
+    paper = json.loads((tmp_path / "p.json").read_text())
+    assert paper["settings"]["BM25"] == {"k1": 0.9, "b": 0.4}
+    expected = evaluate_corpus_bm25(load_dpr_file(paths["test"]), corpus, ks=(1, 20), k1=0.9, b=0.4)
+    assert {k: v for k, v in paper["results"]["BM25"].items() if k in expected.metrics} == expected.metrics
+
+
+def test_eval_command_adds_the_measures_asked_for_and_writes_a_trec_run(tmp_path, capsys):
+    pytest.importorskip("ir_measures")
+    from dpr_nb.data.builtin_data import write_builtin_dataset
+
+    paths = write_builtin_dataset(tmp_path / "data")
+    arguments = ["eval", "--model", "dpr-nb/tiny-bert", "--questions", str(paths["test"]), "--corpus", "builtin"]
+    arguments += ["--ks", "1,5", "--measures", "nDCG@5,P@1", "--trec-run", str(tmp_path / "run.trec")]
+    assert main([*arguments, "--json", str(tmp_path / "r.json")]) == 0
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    for metrics in results.values():
+        assert {"ndcg_at_5", "precision_at_1"} <= set(metrics) and "map_at_5" not in metrics
+        assert metrics["precision_at_1"] == pytest.approx(metrics["top_1_accuracy"])  # one gold passage each
+    lines = (tmp_path / "run.trec").read_text().splitlines()
+    assert len(lines) == 100 * 5 and lines[0].startswith("0 Q0 ") and lines[0].endswith(" dpr-nb/tiny-bert")
+    capsys.readouterr()
+    assert main([*arguments[:-4], "--measures", "R@10"]) == 1
+    assert "error: --measures 'R@10': give nDCG@k, AP@k or P@k" in capsys.readouterr().err
 
 
 def test_train_help_lists_every_setting_with_the_help_its_field_carries(capsys):

@@ -80,6 +80,44 @@ def test_answer_matching_counts_any_passage_with_the_answer():
     assert (either >= result.hits).all()
 
 
+def lucene_bm25(query: list[str], documents: list[list[str]], k1: float, b: float) -> np.ndarray:
+    """BM25 as Lucene scores it, written from its definition: each query word in a document adds
+    idf * tf / (tf + k1 (1 - b + b |d| / avgdl)), idf = ln(1 + (N - df + 0.5) / (df + 0.5))."""
+    average = np.mean([len(d) for d in documents])
+    scores = np.zeros(len(documents))
+    for word in set(query):
+        df = sum(word in d for d in documents)
+        idf = np.log(1 + (len(documents) - df + 0.5) / (df + 0.5))
+        for i, d in enumerate(documents):
+            tf = d.count(word)
+            scores[i] += idf * tf / (tf + k1 * (1 - b + b * len(d) / average)) if tf else 0.0
+    return scores
+
+
+@pytest.mark.parametrize("k1, b", [(1.5, 0.75), (0.9, 0.4), (1.2, 0.0)])
+def test_bm25_scores_are_lucenes_with_the_k1_and_b_given(k1, b):
+    from dpr_nb.data.matching import tokenize
+
+    question = DPRExample("velmora on the river osk", ["Osk"], [CORPUS[0]])
+    result = evaluate_corpus_bm25([question], CORPUS, ks=(4,), k1=k1, b=b)
+    assert result.settings == {"k1": k1, "b": b}
+    documents = [tokenize(f"{p.title} {p.text}", False) for p in CORPUS]
+    expected = lucene_bm25(tokenize(question.question, False), documents, k1, b)
+    order = np.argsort(-expected, kind="stable")
+    np.testing.assert_allclose(result.top_scores[0], expected[order], rtol=1e-5)
+    assert list(result.top_indices[0]) == list(order)
+
+
+def test_bm25_length_normalisation_follows_b():
+    """Two passages hold the question's word once; the longer one ranks lower with b=1 and ties with b=0."""
+    corpus = [Passage("", "osk " + "filler " * 12, "long"), Passage("", "osk river", "short")]
+    question = DPRExample("osk", [], [corpus[0]])
+    normalised = evaluate_corpus_bm25([question], corpus, ks=(2,), b=1.0)
+    assert [corpus[i].passage_id for i in normalised.top_indices[0]] == ["short", "long"]
+    flat = evaluate_corpus_bm25([question], corpus, ks=(2,), b=0.0)
+    assert flat.top_scores[0][0] == pytest.approx(flat.top_scores[0][1])
+
+
 def test_bm25_ranks_first_the_passage_sharing_the_rare_words():
     result = evaluate_corpus_bm25([DPRExample("dorvan salt mines", ["salt"], [CORPUS[1]])], CORPUS, ks=(1,))
     assert result.top_indices[0, 0] == 1 and result.metrics["top_1_accuracy"] == 1.0

@@ -114,6 +114,11 @@ def test_a_name_that_is_neither_a_folder_nor_on_the_hub_says_both(tmp_path, monk
     for name in ("nobody/nothing", "saved_models/deleted", "deleted"):
         with pytest.raises(FileNotFoundError, match=f"No saved retriever at {name}: not a folder here .* nor a model"):
             DensePassageRetriever.load(name)
+    # Where saved_models/ is a folder here, saved_models/deleted is a missing local model: the Hub is not asked.
+    (tmp_path / "saved_models").mkdir()
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda **options: pytest.fail("asked the Hub"))
+    with pytest.raises(FileNotFoundError, match="No saved retriever at saved_models/deleted"):
+        DensePassageRetriever.load("saved_models/deleted")
 
 
 def test_push_command_lists_the_files_and_a_dry_run_uploads_nothing(tmp_path, hub, retriever, capsys):

@@ -42,16 +42,21 @@ def open_retriever(name: str, like=None):
     from pathlib import Path
 
     from ..retriever import DensePassageRetriever
-    from ..training.publish import is_published_model
 
     folder = Path(name)
     if folder.is_dir() and ((folder / "query_encoder").is_dir() or (folder / "retriever_config.json").is_file()):
         return DensePassageRetriever.load(folder, progress_bar=False)
-    if is_published_model(name):
-        return DensePassageRetriever.load(name, progress_bar=False)
     lengths = (
         {"max_seq_len_query": like.max_seq_len_query, "max_seq_len_passage": like.max_seq_len_passage} if like else {}
     )
-    return DensePassageRetriever(
-        query_embedding_model=name, passage_embedding_model=name, progress_bar=False, **lengths
-    )
+    try:
+        return DensePassageRetriever(
+            query_embedding_model=name, passage_embedding_model=name, progress_bar=False, **lengths
+        )
+    except OSError as error:  # no model by that name: perhaps a saved retriever that `dpr-nb push` published
+        if folder.exists():
+            raise
+        try:
+            return DensePassageRetriever.load(name, progress_bar=False)
+        except FileNotFoundError:
+            raise error from None

@@ -43,6 +43,19 @@ def register(subparsers) -> None:
         help="another saved folder or model name in the same table, e.g. the untrained base",
     )
     parser.add_argument("--no-bm25", action="store_true", help="leave out the BM25 baseline")
+    parser.add_argument(
+        "--bm25-k1", type=float, default=None, help="BM25's term-frequency saturation (default 1.5; the DPR paper: 0.9)"
+    )
+    parser.add_argument(
+        "--bm25-b", type=float, default=None, help="BM25's length normalisation (default 0.75; the DPR paper: 0.4)"
+    )
+    parser.add_argument(
+        "--measures",
+        default=None,
+        help="standard IR measures through ir_measures, e.g. nDCG@10,AP@100,R@1000 (default: nDCG@10 and AP at the "
+        "largest k, where ir_measures is installed)",
+    )
+    parser.add_argument("--trec-run", default=None, metavar="FILE", help="also write the model's ranking as a TREC run")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="in-batch report: questions per batch")
     parser.add_argument("--num-hard-negatives", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -50,7 +63,7 @@ def register(subparsers) -> None:
 
 
 def outputs(args: argparse.Namespace) -> list[tuple[str, str, bool]]:
-    return [(args.json, "--json", True)] if args.json else []
+    return [(path, option, True) for path, option in ((args.json, "--json"), (args.trec_run, "--trec-run")) if path]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +97,12 @@ def run(args: argparse.Namespace) -> int:
                 evaluate_corpus(open_retriever(other, like=retriever), examples, corpus, ks, args.match, name=other)
             )
         if not args.no_bm25:
-            results.append(evaluate_corpus_bm25(examples, corpus, ks, args.match))
+            results.append(evaluate_corpus_bm25(examples, corpus, ks, args.match, **bm25_settings(args)))
+        add_standard_measures(args, results, examples, corpus)
+        if args.trec_run:
+            from ..evaluation.trec import write_trec_run
+
+            write_trec_run(args.trec_run, results[0], corpus)
         table = comparison_table(results)
         print(
             f"{len(examples)} questions of {args.questions}, each ranking all {len(corpus)} passages of "
@@ -92,11 +110,13 @@ def run(args: argparse.Namespace) -> int:
             f"{' or the gold passage' if args.match == 'either' else ''}:\n"
         )
         print(table.drop(columns="questions").to_string(float_format=lambda v: f"{v:.4f}"))
+        print_bm25_settings(results)
         values = {
             "questions": args.questions,
             "corpus": args.corpus,
             "match": args.match,
             "results": {r.name: r.metrics for r in results},
+            "settings": {r.name: r.settings for r in results if r.settings},
         }
     if args.json:
         write_text_atomic(args.json, json.dumps(values, indent=2))
@@ -122,12 +142,13 @@ def evaluate_with_index(args: argparse.Namespace, retriever) -> int:
     ks = args.ks  # ascending, each at least 1 (ks_list)
     results = [evaluate_index(retriever, examples, store, ks, args.match, name=args.model)]
     if args.corpus and not args.no_bm25:
-        results.append(evaluate_corpus_bm25(examples, args.corpus, ks, args.match))
+        results.append(evaluate_corpus_bm25(examples, args.corpus, ks, args.match, **bm25_settings(args)))
     print(
         f"{len(examples)} questions of {args.questions}, each ranking the {store.get_document_count()} passages "
         f"of the {store.index_type} index {args.index}:\n"
     )
     print(comparison_table(results).drop(columns="questions").to_string(float_format=lambda v: f"{v:.4f}"))
+    print_bm25_settings(results)
     if args.json:
         values = {
             "questions": args.questions,
@@ -135,6 +156,45 @@ def evaluate_with_index(args: argparse.Namespace, retriever) -> int:
             "index_type": store.index_type,
             "match": args.match,
             "results": {r.name: r.metrics for r in results},
+            "settings": {r.name: r.settings for r in results if r.settings},
         }
         write_text_atomic(args.json, json.dumps(values, indent=2))
     return 0
+
+
+def bm25_settings(args: argparse.Namespace) -> dict:
+    """The k1 and b given on the command line; the ones left out keep evaluate_corpus_bm25's defaults."""
+    return {name: value for name, value in (("k1", args.bm25_k1), ("b", args.bm25_b)) if value is not None}
+
+
+def print_bm25_settings(results) -> None:
+    """Under the table, the BM25 parameters its row used, beside the DPR paper's."""
+    from ..evaluation.corpus_eval import DPR_PAPER_BM25
+
+    for result in results:
+        if result.settings:
+            used = ", ".join(f"{name}={value:g}" for name, value in result.settings.items())
+            paper = " ".join(f"--bm25-{name} {value:g}" for name, value in DPR_PAPER_BM25.items())
+            print(f"\n{result.name}: {used} (the DPR paper's baseline: {paper})")
+
+
+def add_standard_measures(args: argparse.Namespace, results, examples, corpus) -> None:
+    """nDCG, MAP, ... (ir_measures) added to each result's metrics: those --measures names, else nDCG@10 and AP at the
+    largest k where ir_measures is installed (a line says how to get them where it is not)."""
+    import importlib.util
+
+    from ..evaluation.trec import default_measures, measure_key, standard_measures
+
+    if args.measures is None and importlib.util.find_spec("ir_measures") is None:
+        print("(nDCG@10 and MAP too: pip install ir-measures)")
+        return
+    measures = args.measures.split(",") if args.measures else default_measures(args.ks)
+    try:
+        for measure in measures:
+            measure_key(measure)
+    except ValueError as error:
+        from ..core.errors import SettingsError
+
+        raise SettingsError(f"--measures {error}") from None
+    for result in results:
+        result.metrics.update(standard_measures(result, examples, corpus, measures))

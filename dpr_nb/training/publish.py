@@ -68,20 +68,3 @@ def publish_folder(
         ignore_patterns=IGNORED,
     )
     return str(getattr(commit, "commit_url", commit))
-
-
-def is_published_model(name: str) -> bool:
-    """Whether `name` is no folder here but a Hub repository holding a saved dpr_nb folder (its retriever_config.json),
-    as `dpr-nb push` publishes one; False for a plain model (a checkpoint to train from) or where the Hub cannot be
-    asked (offline, and not in the cache)."""
-    repo_id = Path(name).as_posix()
-    if Path(name).exists() or Path(name).is_absolute() or repo_id.count("/") != 1:
-        return False
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    try:
-        hf_hub_download(repo_id=repo_id, filename=RETRIEVER_FILE, repo_type="model")
-    except (OSError, ValueError, EntryNotFoundError):  # no such file or repository, no connection, no valid name
-        return False
-    return True

@@ -113,7 +113,9 @@ def hub_model_folder(name: str | Path) -> Path:
         "the Hugging Face Hub that retriever.push_to_hub() published."
     )
     repo_id = Path(name).as_posix()
-    if Path(name).is_absolute() or repo_id.count("/") != 1:
+    # "saved_models/dpr" where saved_models/ is a folder here names a missing local model: no need to ask the Hub
+    # (offline, that waits through its retries).
+    if Path(name).is_absolute() or repo_id.count("/") != 1 or Path(repo_id.split("/")[0]).is_dir():
         raise missing
     from huggingface_hub import snapshot_download
 
