@@ -164,9 +164,41 @@ def test_index_command_under_torchrun_and_eval_against_the_index(setup, tmp_path
 
     questions = write_builtin_dataset(tmp_path / "data")["test"]
     base = ["eval", "--model", str(setup["model"]), "--questions", str(questions), "--no-bm25"]
-    assert main([*base, "--index", str(index), "--json", str(tmp_path / "index.json")]) == 0
+    runs = ("index", "memory")
+    assert (
+        main(
+            [
+                *base,
+                "--index",
+                str(index),
+                "--json",
+                str(tmp_path / "index.json"),
+                "--trec-run",
+                str(tmp_path / "index.trec"),
+            ]
+        )
+        == 0
+    )
     assert "ranking the 280 passages of the flat index" in capsys.readouterr().out
-    assert main([*base, "--corpus", str(setup["corpus"]), "--json", str(tmp_path / "memory.json")]) == 0
+    assert (
+        main(
+            [
+                *base,
+                "--corpus",
+                str(setup["corpus"]),
+                "--json",
+                str(tmp_path / "memory.json"),
+                "--trec-run",
+                str(tmp_path / "memory.trec"),
+            ]
+        )
+        == 0
+    )
+    # The same run file either way, passages by their corpus ids: the same passage first for every question (deeper
+    # down, passages whose scores differ by less than the float16 the index stores may swap places).
+    index_run, memory_run = ([line.split() for line in (tmp_path / f"{w}.trec").read_text().splitlines()] for w in runs)
+    assert len(index_run) == len(memory_run) == 100 * 100
+    assert [r[:3] for r in index_run if r[3] == "1"] == [r[:3] for r in memory_run if r[3] == "1"]
     from_index = json.loads((tmp_path / "index.json").read_text())["results"][str(setup["model"])]
     in_memory = json.loads((tmp_path / "memory.json").read_text())["results"][str(setup["model"])]
     assert from_index == pytest.approx(in_memory, abs=1e-12) and from_index["questions"] == 100

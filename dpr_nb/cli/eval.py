@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             )
         if not args.no_bm25:
             results.append(evaluate_corpus_bm25(examples, corpus, ks, args.match, **bm25_settings(args)))
-        add_standard_measures(args, results, examples, corpus)
+        add_standard_measures(args, [(result, corpus) for result in results])
         if args.trec_run:
             from ..evaluation.trec import write_trec_run
 
@@ -127,10 +127,13 @@ def evaluate_with_index(args: argparse.Namespace, retriever) -> int:
     """`dpr-nb eval --index`: the model's ranking comes from a prebuilt FAISS index (BM25 only with --corpus)."""
     import json
 
+    import numpy as np
+
     from ..core.errors import SettingsError
     from ..core.files import write_text_atomic
+    from ..data.documents import document_passage
     from ..data.dpr_file import load_dpr_file
-    from ..evaluation.corpus_eval import comparison_table, evaluate_corpus_bm25
+    from ..evaluation.corpus_eval import comparison_table, evaluate_corpus_bm25, load_corpus
     from ..search.faiss_store import FAISSDocumentStore, evaluate_index
 
     if args.compare:
@@ -141,8 +144,18 @@ def evaluate_with_index(args: argparse.Namespace, retriever) -> int:
     examples, store = load_dpr_file(args.questions), FAISSDocumentStore.load(args.index)
     ks = args.ks  # ascending, each at least 1 (ks_list)
     results = [evaluate_index(retriever, examples, store, ks, args.match, name=args.model)]
+    ranked = [(results[0], map(document_passage, store.iter_documents()))]  # the store's passages, in index order
     if args.corpus and not args.no_bm25:
-        results.append(evaluate_corpus_bm25(examples, args.corpus, ks, args.match, **bm25_settings(args)))
+        corpus = load_corpus(args.corpus)
+        results.append(evaluate_corpus_bm25(examples, corpus, ks, args.match, **bm25_settings(args)))
+        ranked.append((results[-1], corpus))
+    add_standard_measures(args, ranked)
+    if args.trec_run:
+        from ..evaluation.trec import write_trec_run
+
+        positions = np.unique(results[0].top_indices[results[0].top_indices >= 0])
+        found = dict(zip(positions.tolist(), map(document_passage, store.get_documents_by_position(positions))))
+        write_trec_run(args.trec_run, results[0], found)
     print(
         f"{len(examples)} questions of {args.questions}, each ranking the {store.get_document_count()} passages "
         f"of the {store.index_type} index {args.index}:\n"
@@ -178,11 +191,13 @@ def print_bm25_settings(results) -> None:
             print(f"\n{result.name}: {used} (the DPR paper's baseline: {paper})")
 
 
-def add_standard_measures(args: argparse.Namespace, results, examples, corpus) -> None:
-    """nDCG, MAP, ... (ir_measures) added to each result's metrics: those --measures names, else nDCG@10 and AP at the
-    largest k where ir_measures is installed (a line says how to get them where it is not)."""
+def add_standard_measures(args: argparse.Namespace, ranked) -> None:
+    """nDCG, MAP, ... (ir_measures) added to the metrics of each (result, the corpus it ranked) in `ranked`: those
+    --measures names, else nDCG@10 and AP at the largest k where ir_measures is installed (a line says how to get
+    them where it is not). In memory and through an index alike, so the two give the same table."""
     import importlib.util
 
+    from ..data.dpr_file import load_dpr_file
     from ..evaluation.trec import default_measures, measure_key, standard_measures
 
     if args.measures is None and importlib.util.find_spec("ir_measures") is None:
@@ -196,5 +211,6 @@ def add_standard_measures(args: argparse.Namespace, results, examples, corpus) -
         from ..core.errors import SettingsError
 
         raise SettingsError(f"--measures {error}") from None
-    for result in results:
+    examples = load_dpr_file(args.questions)
+    for result, corpus in ranked:
         result.metrics.update(standard_measures(result, examples, corpus, measures))

@@ -54,6 +54,8 @@ def _judged(result: CorpusResult, examples: Sequence[DPRExample], corpus: Sequen
         qrels += [ir_measures.Qrel(question, f"gold-{j}", 1) for j in range(len(groups))]
         seen = set()
         for rank, position in enumerate(indices):
+            if position < 0:  # a FAISS index found fewer passages than asked for
+                break
             name = document.get(int(position), f"passage-{int(position)}")
             if name not in seen:  # a duplicate of a gold passage found again adds nothing
                 seen.add(name)
@@ -68,7 +70,8 @@ def standard_measures(
     measures: Sequence[str] = ("nDCG@10", "AP@100"),
 ) -> dict[str, float]:
     """ir_measures' values of `measures` (trec_eval's definitions) on the ranking in `result`, the questions' gold
-    passages relevant: {"ndcg_at_10": ..., "map_at_100": ...}. Averaged over the questions whose gold passage the
+    passages relevant: {"ndcg_at_10": ..., "map_at_100": ...}. `corpus`: the passages `result` ranked, in its order
+    (read once: a FAISS store's documents may stream). Averaged over the questions whose gold passage the
     corpus holds (trec_eval's convention; top-k accuracy counts the others as misses). A ranking deeper than
     `result` holds (R@1000 of a top-100 ranking) counts what lies beyond as not retrieved."""
     try:
@@ -84,15 +87,16 @@ def standard_measures(
     return {key: float(values.get(measure, 0.0)) for measure, key in parsed.items()}
 
 
-def write_trec_run(
-    path: str | Path, result: CorpusResult, corpus: Sequence[Passage], run_name: str | None = None
-) -> Path:
+def write_trec_run(path: str | Path, result: CorpusResult, corpus, run_name: str | None = None) -> Path:
     """`result`'s ranking as a TREC run file: `question Q0 passage_id rank score run_name` a line, questions numbered
-    from 0 in the order evaluated, passages by their corpus id (its position where the id is blank)."""
+    from 0 in the order evaluated, passages by their corpus id (its position where the id is blank). `corpus`: the
+    passages by position (a list, or a dict of the ranked positions)."""
     run_name = re.sub(r"\s+", "_", run_name or result.name) or "dpr_nb"
     lines = []
     for row, (indices, scores) in enumerate(zip(result.top_indices, result.top_scores)):
         for rank, (position, score) in enumerate(zip(indices, scores), start=1):
+            if position < 0:  # a FAISS index found fewer passages than asked for
+                break
             passage_id = corpus[int(position)].passage_id or f"position-{int(position)}"
             lines.append(f"{row} Q0 {passage_id} {rank} {float(score):.6f} {run_name}\n")
     write_text_atomic(path, "".join(lines))
