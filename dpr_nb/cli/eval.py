@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             )
         if not args.no_bm25:
             results.append(evaluate_corpus_bm25(examples, corpus, ks, args.match, **bm25_settings(args)))
-        add_standard_measures(args, [(result, corpus) for result in results])
+        add_standard_measures(args, examples, [(result, corpus) for result in results])
         if args.trec_run:
             from ..evaluation.trec import write_trec_run
 
@@ -149,7 +149,7 @@ def evaluate_with_index(args: argparse.Namespace, retriever) -> int:
         corpus = load_corpus(args.corpus)
         results.append(evaluate_corpus_bm25(examples, corpus, ks, args.match, **bm25_settings(args)))
         ranked.append((results[-1], corpus))
-    add_standard_measures(args, ranked)
+    add_standard_measures(args, examples, ranked)
     if args.trec_run:
         from ..evaluation.trec import write_trec_run
 
@@ -191,13 +191,12 @@ def print_bm25_settings(results) -> None:
             print(f"\n{result.name}: {used} (the DPR paper's baseline: {paper})")
 
 
-def add_standard_measures(args: argparse.Namespace, ranked) -> None:
+def add_standard_measures(args: argparse.Namespace, examples, ranked) -> None:
     """nDCG, MAP, ... (ir_measures) added to the metrics of each (result, the corpus it ranked) in `ranked`: those
     --measures names, else nDCG@10 and AP at the largest k where ir_measures is installed (a line says how to get
     them where it is not). In memory and through an index alike, so the two give the same table."""
     import importlib.util
 
-    from ..data.dpr_file import load_dpr_file
     from ..evaluation.trec import default_measures, measure_key, standard_measures
 
     if args.measures is None and importlib.util.find_spec("ir_measures") is None:
@@ -211,6 +210,5 @@ def add_standard_measures(args: argparse.Namespace, ranked) -> None:
         from ..core.errors import SettingsError
 
         raise SettingsError(f"--measures {error}") from None
-    examples = load_dpr_file(args.questions)
     for result, corpus in ranked:
         result.metrics.update(standard_measures(result, examples, corpus, measures))

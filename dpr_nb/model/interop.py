@@ -85,26 +85,40 @@ def export_sentence_transformers(
     else:
         raise TypeError(f"Expected a DensePassageRetriever or a BiEncoder, got {type(model).__name__}.")
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "query" / "modules.json").is_file():
-        raise FileExistsError(
-            f"{out_dir} exists and is not an earlier export (no query/modules.json): choose a new "
-            "folder, or remove this one yourself."
+    def write(folder: Path) -> None:
+        write_sentence_transformers_model(
+            bi_encoder.query_encoder, folder / "query", max_seq_len_query, similarity_function
         )
+        write_sentence_transformers_model(
+            bi_encoder.passage_encoder, folder / "passage", max_seq_len_passage, similarity_function
+        )
+
+    earlier = lambda folder: (folder / "query" / "modules.json").is_file()  # noqa: E731
+    return _replace_export(Path(out_dir), earlier, "no query/modules.json", write)
+
+
+def _check_export_folder(out_dir: Path, is_earlier_export, missing: str) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()) and not is_earlier_export(out_dir):
+        raise FileExistsError(
+            f"{out_dir} exists and is not an earlier export ({missing}): choose a new folder, or remove this one "
+            "yourself."
+        )
+
+
+def _replace_export(out_dir: Path, is_earlier_export, missing: str, write) -> Path:
+    """Run `write(folder)` on a temporary folder beside `out_dir`, then swap it in: an earlier export stays whole
+    until the new one is complete. An existing `out_dir` is replaced only when empty or an earlier export (by
+    `is_earlier_export(out_dir)`), never another folder; `missing` says what it lacks."""
+    _check_export_folder(out_dir, is_earlier_export, missing)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover_folder(out_dir)
     temporary = temporary_folder(out_dir)
     try:
-        write_sentence_transformers_model(
-            bi_encoder.query_encoder, temporary / "query", max_seq_len_query, similarity_function
-        )
-        write_sentence_transformers_model(
-            bi_encoder.passage_encoder, temporary / "passage", max_seq_len_passage, similarity_function
-        )
+        write(temporary)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)  # leave no half-written export behind
         raise
-    replace_folder(temporary, out_dir)  # an earlier export stays whole until the new one is complete
+    replace_folder(temporary, out_dir)
     return out_dir
 
 
@@ -145,26 +159,14 @@ def export_single_sentence_transformer(
         ) from error
     import tempfile
 
-    out_dir = Path(out_dir)
-    modules = out_dir / "modules.json"
-    if out_dir.exists() and any(out_dir.iterdir()) and not (modules.is_file() and "Router" in modules.read_text()):
-        raise FileExistsError(
-            f"{out_dir} exists and is not an earlier export (no Router in its modules.json): choose a new folder, "
-            "or remove this one yourself."
-        )
+    def earlier(folder: Path) -> bool:
+        return (folder / "modules.json").is_file() and "Router" in (folder / "modules.json").read_text()
+
+    _check_export_folder(Path(out_dir), earlier, "no Router in its modules.json")  # before any work
     with tempfile.TemporaryDirectory() as work:
         two = export_sentence_transformers(model, Path(work) / "two", max_seq_len_query, max_seq_len_passage)
         query, passage = (SentenceTransformer(str(two / role), device="cpu") for role in ("query", "passage"))
         router = Router.for_query_document(query_modules=list(query), document_modules=list(passage))
         # The two models' similarity is one: dot product, or cosine where the encoders normalise.
         one = SentenceTransformer(modules=[router], similarity_fn_name=query.similarity_fn_name, device="cpu")
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        recover_folder(out_dir)
-        temporary = temporary_folder(out_dir)
-        try:
-            one.save(str(temporary))
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
-        replace_folder(temporary, out_dir)
-    return out_dir
+        return _replace_export(Path(out_dir), earlier, "no Router in its modules.json", lambda f: one.save(str(f)))

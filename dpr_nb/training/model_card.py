@@ -361,7 +361,9 @@ def hub_metadata(retriever=None, *, config=None, history=None, datasets=None, mo
     config = config if config is not None else getattr(retriever, "train_config", None)
     history = history if history is not None else getattr(retriever, "history", None)
     results = []
-    for split, record in _last_evaluations(history).items() if config is not None else ():
+    # Without the config, the data the numbers were measured on is unknown: no result to show then.
+    evaluations = _last_evaluations(history) if config is not None else {}
+    for split, record in evaluations.items():
         for metric, value in record.items():
             if CORPUS_METRIC.fullmatch(metric) and value is not None:
                 results.append(

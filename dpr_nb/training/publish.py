@@ -35,12 +35,13 @@ def check_model_folder(folder: str | Path) -> Path:
 
 
 def files_to_publish(folder: str | Path) -> list[str]:
-    """The files `publish_folder` uploads, relative to the folder, sorted."""
-    import fnmatch
+    """The files `publish_folder` uploads, relative to the folder, sorted: chosen by huggingface_hub's own filter,
+    the one upload_folder applies to IGNORED."""
+    from huggingface_hub.utils import filter_repo_objects
 
     folder = check_model_folder(folder)
-    names = (path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
-    return sorted(name for name in names if not any(fnmatch.fnmatch(name, pattern) for pattern in IGNORED))
+    names = [path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()]
+    return sorted(filter_repo_objects(names, ignore_patterns=IGNORED))
 
 
 def publish_folder(
