@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -23,3 +24,17 @@ def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (../shared exists on developer machines and in CI only)")
     return path
+
+
+def execute_notebook(notebook: dict, folder: Path, environment: dict, timeout: int = 900) -> dict:
+    """Run a notebook (nbformat's JSON) in a fresh kernel started in `folder` with `environment`, as a learner's
+    Jupyter would; return it with its outputs. A failing cell raises nbclient's CellExecutionError, which quotes the
+    cell and its traceback. Here rather than through `jupyter nbconvert`: one process fewer to start per notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    executed = nbformat.reads(json.dumps(notebook), as_version=4)  # joins sources kept as lists of lines
+    NotebookClient(
+        executed, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute(env=environment)
+    return executed

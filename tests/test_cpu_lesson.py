@@ -12,13 +12,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import MINILM, XQUAD, need
+from conftest import MINILM, XQUAD, execute_notebook, need
 
 standins = pytest.importorskip("standins")
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -48,7 +46,6 @@ def test_the_quickstart_cpu_mode_learns_german_questions(tmp_path):
     work = tmp_path / "notebooks"
     work.mkdir()
     notebook = json.loads((NOTEBOOKS / "00_quickstart.ipynb").read_text(encoding="utf-8"))
-    (work / "00_quickstart.ipynb").write_text(json.dumps(shortened(notebook, MAX_QUESTIONS=160, WARMUP_STEPS=2)))
     with standins.serve(mirror) as url:
         environment = {
             **os.environ,
@@ -59,28 +56,7 @@ def test_the_quickstart_cpu_mode_learns_german_questions(tmp_path):
         }
         for name in ("HF_HUB_CACHE", "TRANSFORMERS_CACHE", "HUGGINGFACE_HUB_CACHE", "DPR_NB_SMOKE"):
             environment.pop(name, None)
-        finished = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "nbconvert",
-                "--to",
-                "notebook",
-                "--execute",
-                "--ExecutePreprocessor.timeout=900",
-                "--output",
-                "out",
-                "00_quickstart.ipynb",
-            ],
-            cwd=work,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-    assert finished.returncode == 0, finished.stderr[-5000:]
-    executed = json.loads((work / "out.ipynb").read_text())
+        executed = execute_notebook(shortened(notebook, MAX_QUESTIONS=160, WARMUP_STEPS=2), work, environment)
     printed = "".join(
         text for cell in executed["cells"] for output in cell.get("outputs", []) for text in output.get("text", [])
     )

@@ -11,33 +11,31 @@ from training_worker import make_trainer
 WORKER = Path(__file__).with_name("training_worker.py")
 
 
-@pytest.mark.parametrize("chunk", [None, 3])
-def test_two_processes_train_like_one_with_the_combined_batch(tmp_path, chunk):
-    """torchrun, 2 processes on the CPU (gloo), 4 questions each: the loss of every step and the final weights
-    equal one process training on the 8 questions together (dropout off: the processes draw other masks)."""
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(WORKER),
-        str(tmp_path),
-        "--no-dropout",
-        "--epsilon",
-        "1",
-    ] + (["--chunk", str(chunk)] if chunk else [])
+@pytest.fixture(scope="module")
+def two_process_runs(tmp_path_factory):
+    """torchrun, 2 processes on the CPU (gloo), 4 questions each, trained with the whole batch and then (in the same
+    processes) in chunks of 3: each run's OUT/weights.pt and OUT/history.json, by chunk."""
+    out = tmp_path_factory.mktemp("two-processes")
+    same = ["--no-dropout", "--epsilon", "1"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(WORKER)]
+    command += [str(out / "None"), *same, "--then", str(out / "3"), *same, "--chunk", "3"]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
     assert finished.returncode == 0, finished.stderr[-3000:]
+    return out
 
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_two_processes_train_like_one_with_the_combined_batch(two_process_runs, chunk):
+    """The loss of every step and the final weights of the two processes equal one process training on the 8
+    questions together (dropout off: the processes draw other masks)."""
+    run = two_process_runs / str(chunk)
     # Adam's epsilon is raised in both runs so that gradients equal to rounding give updates equal to rounding.
     reference = make_trainer(dropout=False, epsilon=1.0)
     history = reference.train()
-    distributed = json.loads((tmp_path / "history.json").read_text())
+    distributed = json.loads((run / "history.json").read_text())
     assert [s["loss"] for s in distributed["steps"]] == pytest.approx([s["loss"] for s in history.steps], abs=1e-5)
-    weights = torch.load(tmp_path / "weights.pt")
+    weights = torch.load(run / "weights.pt")
     for name, expected in reference.model.state_dict().items():
         torch.testing.assert_close(weights[name], expected, atol=1e-5, rtol=1e-4, msg=name)
 

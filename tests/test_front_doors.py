@@ -22,18 +22,17 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 TRAINING_NOTEBOOKS = {"00_quickstart", "02_train", "03_evaluate", "04_explore"}  # the ones that ask for a GPU
 
-# Runs the cells given on stdin in a fresh interpreter; on "Colab", pip is a stand-in that records its command.
+# Runs each scenario given on stdin (a notebook's first cells, whether on "Colab", pip's exit status) in a namespace of
+# its own, one after another in one interpreter: a fresh interpreter for each spent about 4 seconds of a CI core
+# importing torch. On "Colab", a google.colab module is there and pip is a stand-in that records its command.
 DRIVER = textwrap.dedent(
     """
-    import json, subprocess, sys, types
+    import contextlib, io, json, subprocess, sys, types
 
-    cells, colab, pip_status = json.loads(sys.stdin.read())
-    commands = []
-    if colab:
-        sys.modules["google"] = types.ModuleType("google")
-        sys.modules["google.colab"] = types.ModuleType("google.colab")
-
-        real_popen = subprocess.Popen
+    real_popen = subprocess.Popen
+    results = []
+    for cells, colab, pip_status in json.loads(sys.stdin.read()):
+        commands = []
 
         class Pip:
             def __init__(self, command, **kwargs):
@@ -43,18 +42,25 @@ DRIVER = textwrap.dedent(
             def wait(self):
                 return pip_status
 
+        for name in ("google", "google.colab"):
+            sys.modules.pop(name, None)
+            if colab:
+                sys.modules[name] = types.ModuleType(name)
         # Only pip is stood in for: other programs (ldconfig, which ctypes asks about libraries) run as usual.
         subprocess.Popen = lambda command, **kwargs: (
-            Pip(command) if command[1:4] == ["-m", "pip", "install"] else real_popen(command, **kwargs)
+            Pip(command) if colab and command[1:4] == ["-m", "pip", "install"] else real_popen(command, **kwargs)
         )
-    namespace = {}
-    try:
-        for source in cells:
-            exec(compile(source, "<cell>", "exec"), namespace)
-        error = None
-    except Exception as e:
-        error = f"{type(e).__name__}: {e}"
-    print("RESULT " + json.dumps({"mode": namespace.get("MODE"), "pip": commands, "error": error}))
+        namespace, printed = {}, io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                for source in cells:
+                    exec(compile(source, "<cell>", "exec"), namespace)
+            error = None
+        except Exception as e:
+            error = f"{type(e).__name__}: {e}"
+        mode = namespace.get("MODE")
+        results.append({"mode": mode, "pip": commands, "error": error, "printed": printed.getvalue()})
+    print("RESULT " + json.dumps(results))
     """
 )
 
@@ -71,21 +77,30 @@ def first_cells(path: Path) -> list[str]:
     raise AssertionError(f"{path.name} has no cell tagged 'parameters'")
 
 
-def run_first_cells(path: Path, colab: bool, pip_status: int = 0) -> tuple[dict, str]:
+def run_first_cells(scenarios: list[tuple[Path, bool, int]]) -> list[dict]:
+    """For each (notebook, on Colab, pip's exit status): MODE, pip's commands, the error and what was printed."""
     env = {k: v for k, v in os.environ.items() if k not in ("DPR_NB_MODE", "DPR_NB_SMOKE")}
     env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU, as on Binder and a Colab CPU runtime
     result = subprocess.run(
         [sys.executable, "-c", DRIVER],
-        input=json.dumps([first_cells(path), colab, pip_status]),
+        input=json.dumps([[first_cells(path), colab, pip_status] for path, colab, pip_status in scenarios]),
         capture_output=True,
         text=True,
         env=env,
-        cwd=path.parent,
+        cwd=ROOT / "notebooks",
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    printed, _, outcome = result.stdout.rpartition("RESULT ")
-    return json.loads(outcome), printed
+    return json.loads(result.stdout.rpartition("RESULT ")[2])
+
+
+SCENARIOS = [(path, colab, 0) for path in NOTEBOOKS for colab in (False, True)] + [(NOTEBOOKS[0], True, 1)]
+
+
+@pytest.fixture(scope="module")
+def first_cells_run():
+    """Each scenario's outcome, by (notebook, on Colab, pip's exit status)."""
+    return dict(zip(SCENARIOS, run_first_cells(SCENARIOS)))
 
 
 def course() -> dict:
@@ -94,9 +109,10 @@ def course() -> dict:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_without_a_gpu_binder_and_colab_choose_the_cpu_mode(path):
+def test_without_a_gpu_binder_and_colab_choose_the_cpu_mode(path, first_cells_run):
     for colab in (False, True):
-        outcome, printed = run_first_cells(path, colab)
+        outcome = first_cells_run[path, colab, 0]
+        printed = outcome["printed"]
         assert outcome["error"] is None and outcome["mode"] == "cpu", (colab, outcome)
         mode_line = [line for line in printed.splitlines() if "mode" in line]
         assert mode_line == [
@@ -111,8 +127,8 @@ def test_without_a_gpu_binder_and_colab_choose_the_cpu_mode(path):
             assert outcome["pip"] == []
 
 
-def test_a_failed_install_on_colab_says_what_to_do():
-    outcome, _ = run_first_cells(NOTEBOOKS[0], colab=True, pip_status=1)
+def test_a_failed_install_on_colab_says_what_to_do(first_cells_run):
+    outcome = first_cells_run[NOTEBOOKS[0], True, 1]
     assert outcome["error"].startswith("RuntimeError: pip could not install dpr-nb @ git+https://github.com/")
     assert "its message is above" in outcome["error"] and "run this cell again" in outcome["error"]
 

@@ -5,20 +5,22 @@ under their real names and formats (gzipped JSON lists, a quoted passages TSV) s
 DPR_NB_DATA_MIRROR. Then `dpr-nb fetch`, the `finetune` and `from_scratch` presets with a small budget, reload,
 full-corpus evaluation, indexing and evaluation on the index, each through the command a user types.
 
-A preset's five commands run one after another in one Python process, through the `main` that the `dpr-nb` script
-calls: each fresh process would spend about 7 seconds of a CI core importing torch and transformers again.
+The commands (the fetch, then each preset's five) run one after another in one Python process, through the `main`
+that the `dpr-nb` script calls: each fresh process would spend about 7 seconds of a CI core importing torch and
+transformers again.
 """
 
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import DPR_SAMPLES, need
+from conftest import DPR_SAMPLES, execute_notebook, need
 
 standins = pytest.importorskip("standins")
 
@@ -43,40 +45,25 @@ def world(tmp_path_factory):
         yield {"root": root, "work": root / "work", "env": environment}
 
 
-def dpr_nb(world, *args, timeout=600):
-    finished = subprocess.run(
-        [sys.executable, "-m", "dpr_nb.cli", *map(str, args)],
-        cwd=world["work"],
-        env=world["env"],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert finished.returncode == 0, (
-        f"dpr-nb {' '.join(map(str, args))}:\n{finished.stdout[-2000:]}\n{finished.stderr[-4000:]}"
-    )
-    return finished
-
-
 # Runs the commands given as JSON in argv[1], in order, stopping at the first that fails; prints each one's exit
-# status and standard output as JSON on the last line.
+# status, standard output and standard error as JSON on the last line.
 COMMANDS_IN_ONE_PROCESS = """
 import contextlib, io, json, sys
 from dpr_nb.cli import main
 finished = []
 for argv in json.loads(sys.argv[1]):
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    printed, said = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(said):
         status = main(argv)
-    finished.append({"argv": argv, "status": status, "stdout": printed.getvalue()})
+    finished.append({"argv": argv, "status": status, "stdout": printed.getvalue(), "stderr": said.getvalue()})
     if status:
         break
 print(json.dumps(finished))
 """
 
 
-def dpr_nb_commands(world, *commands, timeout=900) -> list[str]:
-    """Each command's standard output; the commands ran in one process (see the module's docstring)."""
+def dpr_nb_commands(world, *commands, timeout=900) -> list[dict]:
+    """Each command's "stdout" and "stderr"; the commands ran in one process (see the module's docstring)."""
     process = subprocess.run(
         [sys.executable, "-c", COMMANDS_IN_ONE_PROCESS, json.dumps([list(map(str, c)) for c in commands])],
         cwd=world["work"],
@@ -89,33 +76,17 @@ def dpr_nb_commands(world, *commands, timeout=900) -> list[str]:
     finished = json.loads(process.stdout.splitlines()[-1])
     for command in finished:
         assert command["status"] == 0, (
-            f"dpr-nb {' '.join(command['argv'])}:\n{command['stdout'][-2000:]}\n{process.stderr[-4000:]}"
+            f"dpr-nb {' '.join(command['argv'])}:\n{command['stdout'][-2000:]}\n{command['stderr'][-4000:]}"
         )
     assert len(finished) == len(commands)
-    return [command["stdout"] for command in finished]
+    return finished
 
 
-def test_fetch_downloads_the_files_from_the_mirror_and_caches_the_presets_models(world):
-    finished = dpr_nb(world, "fetch", "nq-dev", "nq-train", "wikipedia-passages")
-    data = world["work"] / "data" / "dpr_training"
-    assert sorted(p.name for p in data.iterdir()) == [
-        "biencoder-nq-dev.json",
-        "biencoder-nq-train.json",
-        "psgs_w100.tsv",
-    ]
-    for name in (standins.QUESTION_MODEL, standins.CONTEXT_MODEL, standins.BERT_MODEL):
-        assert f"{name}: in the Hugging Face cache" in finished.stdout
-    assert "could not fetch" not in finished.stderr  # the cache knows these models declare no pooling of their own
-    first = json.loads((data / "biencoder-nq-train.json").read_text())[0]
-    assert first["question"] == "who sings does he love me with reba"
-    again = dpr_nb(world, "fetch", "nq-dev", "--no-models")  # a second fetch finds the file and downloads nothing
-    assert "biencoder-nq-dev.json" in again.stdout
+PRESETS = ("finetune", "from_scratch")
 
 
-@pytest.mark.parametrize("preset", ["finetune", "from_scratch"])
-def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, preset):
-    if not (world["work"] / "data" / "dpr_training" / "psgs_w100.tsv").is_file():
-        dpr_nb(world, "fetch", "nq-dev", "nq-train", "wikipedia-passages", "--no-models")
+def preset_commands(preset: str) -> list[list[str]]:
+    """A preset's five commands: train, resume the finished run, evaluate against BM25, index, evaluate the index."""
     save_dir, checkpoints = f"saved_models/{preset}", f"saved_models/{preset}-checkpoints"
     # The preset as it is (NQ train and dev, index on disk, checkpoints, batch 16 x 8), with a small budget.
     budget = [
@@ -143,17 +114,52 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
         "selection_metric=mrr_at_10",
     ]
     evaluate = ["--model", save_dir, "--questions", "data/dpr_training/biencoder-nq-dev.json", "--ks", "1,20,100"]
-    trained, _, evaluated, _, _ = dpr_nb_commands(
-        world,
+    return [
         ["train", "--preset", preset, *budget],
         # Resuming a finished run changes nothing and says so cleanly.
         ["train", "--preset", preset, *budget, "--resume"],
         # Full-corpus evaluation against BM25 on the quoted passages TSV, then the same through a FAISS index.
-        ["eval", *evaluate, "--corpus", "data/dpr_training/psgs_w100.tsv", "--json", "eval.json"],
+        ["eval", *evaluate, "--corpus", "data/dpr_training/psgs_w100.tsv", "--json", f"eval-{preset}.json"],
         ["index", "--model", save_dir, "--corpus", "data/dpr_training/psgs_w100.tsv", "--out", f"indexes/{preset}"]
         + ["--index", "flat", "--dtype", "float32"],
-        ["eval", *evaluate, "--index", f"indexes/{preset}", "--json", "eval-index.json", "--no-bm25"],
-    )
+        ["eval", *evaluate, "--index", f"indexes/{preset}", "--json", f"eval-index-{preset}.json", "--no-bm25"],
+    ]
+
+
+@pytest.fixture(scope="module")
+def commands_run(world):
+    """What each command printed, by name: `dpr-nb fetch`, the same fetch again, then each preset's five commands,
+    all in one process, in that order."""
+    names = ["fetch", "fetch again"] + [(preset, i) for preset in PRESETS for i in range(5)]
+    commands = [
+        ["fetch", "nq-dev", "nq-train", "wikipedia-passages"],
+        ["fetch", "nq-dev", "--no-models"],  # a second fetch finds the file and downloads nothing
+        *[command for preset in PRESETS for command in preset_commands(preset)],
+    ]
+    return dict(zip(names, dpr_nb_commands(world, *commands)))
+
+
+def test_fetch_downloads_the_files_from_the_mirror_and_caches_the_presets_models(world, commands_run):
+    finished = commands_run["fetch"]
+    data = world["work"] / "data" / "dpr_training"
+    # The files fetched (the presets' runs, after it, copied each one's questions into a `.records` folder beside it)
+    assert sorted(p.name for p in data.iterdir() if p.is_file()) == [
+        "biencoder-nq-dev.json",
+        "biencoder-nq-train.json",
+        "psgs_w100.tsv",
+    ]
+    for name in (standins.QUESTION_MODEL, standins.CONTEXT_MODEL, standins.BERT_MODEL):
+        assert f"{name}: in the Hugging Face cache" in finished["stdout"]
+    assert "could not fetch" not in finished["stderr"]  # the cache knows these models declare no pooling of their own
+    first = json.loads((data / "biencoder-nq-train.json").read_text())[0]
+    assert first["question"] == "who sings does he love me with reba"
+    assert "biencoder-nq-dev.json" in commands_run["fetch again"]["stdout"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, commands_run, preset):
+    save_dir = f"saved_models/{preset}"
+    trained, evaluated = commands_run[preset, 0]["stdout"], commands_run[preset, 2]["stdout"]
     assert "Saved to" in trained
     folder = world["work"] / save_dir
     config = json.loads((folder / "train_config.json").read_text())
@@ -176,9 +182,9 @@ def test_a_preset_trains_checkpoints_saves_reloads_evaluates_and_indexes(world, 
     with torch.no_grad():
         np.testing.assert_allclose(model(**inputs).pooler_output.numpy(), retriever.embed_queries(question), atol=1e-5)
 
-    results = json.loads((world["work"] / "eval.json").read_text())["results"]
+    results = json.loads((world["work"] / f"eval-{preset}.json").read_text())["results"]
     assert set(results) == {save_dir, "BM25"} and all(0 <= r["recall_at_100"] <= 1 for r in results.values())
-    on_index = json.loads((world["work"] / "eval-index.json").read_text())["results"][save_dir]
+    on_index = json.loads((world["work"] / f"eval-index-{preset}.json").read_text())["results"][save_dir]
     # The same ranking up to float rounding (passages are encoded in other batches): a tiny model's near-ties may
     # swap neighbours, which moves an MRR by a fraction of one question's reciprocal rank. After 4 steps from a
     # random BERT (from_scratch) the [CLS] vectors of all passages are still nearly equal, so scores tie to rounding
@@ -193,41 +199,29 @@ def test_the_notebooks_gpu_mode_runs_through_on_the_stand_ins(world, tmp_path):
     through the mirror, the hub models from the cache, and every assert a real run must satisfy.
 
     04_explore is left out: its real mode touches no real artifact (the tiny model on the built-in data, as in
-    smoke mode) and only sweeps longer, about 8 minutes on this CPU."""
-    from pathlib import Path
+    smoke mode) and only sweeps longer, about 8 minutes on this CPU.
 
+    The four run one after another in one kernel, each after `%reset -f` (an empty namespace, as in a kernel of its
+    own, so that no notebook can lean on another's variables): a kernel of its own spent about 8 seconds of a CI
+    core importing torch and transformers again, half of what each notebook took here."""
     notebooks = tmp_path / "notebooks"
     source = Path(__file__).resolve().parents[1] / "notebooks"
     notebooks.mkdir()
-    environment = {**world["env"], "DPR_NB_MODE": "gpu"}  # which a machine without a GPU must ask for
-    for name in ("00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"):
+    names = ("00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb")
+    combined = None
+    for name in names:
         # Without the exercises: they retrain and compare models, which nbval runs in the small mode already.
         notebook = json.loads((source / name).read_text(encoding="utf-8"))
         cells = notebook["cells"]
         (exercises,) = [i for i, cell in enumerate(cells) if "".join(cell["source"]).startswith("## Exercises")]
-        notebook["cells"] = cells[:exercises] + cells[-1:]
-        (notebooks / name).write_text(json.dumps(notebook), encoding="utf-8")
-        finished = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "nbconvert",
-                "--to",
-                "notebook",
-                "--execute",
-                "--ExecutePreprocessor.timeout=600",
-                "--output",
-                f"{name}.out",
-                name,
-            ],
-            cwd=notebooks,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert finished.returncode == 0, f"{name} in real mode:\n{finished.stderr[-5000:]}"
+        reset = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": "%reset -f"}
+        if combined is None:
+            combined, reset = {**notebook, "cells": []}, None
+        for cell in ([reset] if reset else []) + cells[:exercises] + cells[-1:]:
+            cell = {**cell, "id": f"cell-{len(combined['cells'])}", "metadata": {**cell["metadata"], "rehearsed": name}}
+            combined["cells"].append(cell)
+    environment = {**world["env"], "DPR_NB_MODE": "gpu"}  # which a machine without a GPU must ask for
+    executed = execute_notebook(combined, notebooks, environment, timeout=600)
     # A real run's checks print ✓/✗ instead of stopping it. On the stand-ins (tiny models under the real names, a
     # few dozen questions) the checks of model quality may miss, and so may those that need NQ's size (a schedule
     # of 6 steps never reaches the peak of a 50-step warm-up; one held-out question ranks as many passages in any
@@ -243,9 +237,8 @@ def test_the_notebooks_gpu_mode_runs_through_on_the_stand_ins(world, tmp_path):
         "the learning rate reached its peak",
         "a bigger evaluation batch gives more passages to rank",
     )
-    for name in ("00_quickstart.ipynb", "01_data.ipynb", "02_train.ipynb", "03_evaluate.ipynb"):
-        executed = json.loads((notebooks / f"{name}.out.ipynb").read_text())
-        cells = executed["cells"]
+    for name in names:
+        cells = [cell for cell in executed["cells"] if cell["metadata"]["rehearsed"] == name]
         printed = "".join(
             text for cell in cells for output in cell.get("outputs", []) for text in output.get("text", [])
         )

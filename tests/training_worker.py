@@ -1,10 +1,11 @@
 """A small training run that tests start in a subprocess: under torchrun, or to be killed midway and resumed.
 
     python tests/training_worker.py OUT [--chunk N] [--checkpoint-dir DIR] [--die-at STEP] [--resume]
-    torchrun --standalone --nproc_per_node 2 tests/training_worker.py OUT
+    torchrun --standalone --nproc_per_node 2 tests/training_worker.py OUT [...] [--then OUT [...]]
 
 Process 0 writes OUT/weights.pt and OUT/history.json at the end. `--die-at` kills the process with SIGKILL (no
-cleanup, as a Colab disconnect) right after that optimizer step.
+cleanup, as a Colab disconnect) right after that optimizer step. Runs separated by `--then` train one after another
+in the same processes: each new process spends about 7 seconds of a CI core importing torch and transformers.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def make_trainer(
     return Trainer(model, config, examples, progress_bar=False)
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--chunk", type=int, default=None)
@@ -61,8 +62,7 @@ def main() -> None:
     parser.add_argument("--die-at", type=int, default=None)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--epsilon", type=float, default=1e-8)
-    args = parser.parse_args()
-    torch.set_num_threads(1)  # two processes share two cores
+    args = parser.parse_args(argv)
     trainer = make_trainer(
         args.chunk,
         not args.no_dropout,
@@ -86,4 +86,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    torch.set_num_threads(1)  # two processes share two cores
+    runs = [[]]
+    for argument in sys.argv[1:]:
+        if argument == "--then":
+            runs.append([])
+        else:
+            runs[-1].append(argument)
+    for run in runs:
+        main(run)

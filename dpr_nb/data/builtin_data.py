@@ -283,6 +283,13 @@ def _record(town: dict, fact: str, split_towns: list[dict], rng: random.Random) 
 def make_builtin_dataset(seed: int = BUILTIN_SEED) -> dict[str, list[dict]]:
     """Return {"train", "dev", "test"} -> lists of DPR biencoder records, one question per
     fact per town (10 per town). The same seed always gives identical output."""
+    # Mining the hard negatives by word overlap is most of the cost of building the data, and a sweep loads it once
+    # per run: built once per seed, kept as JSON, and each caller gets records of its own to change.
+    return json.loads(_dataset_as_json(seed))
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset_as_json(seed: int) -> str:
     _, splits = _generate(seed)
     rng = random.Random(f"questions-{seed}")  # own stream: rewording questions keeps the towns
     dataset = {}
@@ -290,7 +297,7 @@ def make_builtin_dataset(seed: int = BUILTIN_SEED) -> dict[str, list[dict]]:
         records = [_record(town, fact, split_towns, rng) for town in split_towns for fact in _QUESTIONS]
         rng.shuffle(records)  # DPR files are not grouped by topic; neither are ours
         dataset[name] = records
-    return dataset
+    return json.dumps(dataset)
 
 
 def builtin_passages(seed: int = BUILTIN_SEED) -> list[dict]:
@@ -319,10 +326,15 @@ def builtin_vocabulary(seed: int = BUILTIN_SEED) -> list[str]:
     """Every distinct token of all questions, answers, titles and passage texts, sorted.
     Tokens are split as BERT's BasicTokenizer would, so a word-level WordPiece vocabulary
     built from this list never needs [UNK] on this data."""
+    return list(_vocabulary(seed))
+
+
+@functools.lru_cache(maxsize=4)  # every tiny model built (a sweep builds one per run) asks for it
+def _vocabulary(seed: int) -> tuple[str, ...]:
     texts = [p["title"] + " " + p["text"] for p in builtin_passages(seed)]
     for records in make_builtin_dataset(seed).values():
         texts += [r["question"] + " " + " ".join(r["answers"]) for r in records]
-    return sorted({token for text in texts for token in _tokenize(text)})
+    return tuple(sorted({token for text in texts for token in _tokenize(text)}))
 
 
 def _example_questions(seed: int = BUILTIN_SEED) -> list[str]:
