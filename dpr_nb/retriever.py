@@ -26,7 +26,8 @@ from .core.config import TrainConfig
 from .core.errors import SettingsError
 from .data.batches import evaluation_batches
 from .data.documents import Document
-from .data.dpr_file import DPRExample, load_dpr_file
+from .data.dpr_file import DPRExample
+from .data.splits import load_questions
 from .evaluation.report import evaluate as evaluate_report
 from .model.embedding import TextEmbedder
 from .model.encoders import BiEncoder
@@ -204,9 +205,9 @@ class DensePassageRetriever(TextEmbedder):
         num_positives: int = 1,
         embed_title: bool | None = None,
     ) -> dict:
-        """The report (dpr_nb.evaluation.report) on a DPR file or a list of examples, without training. The model is
-        only read: evaluating never changes its weights, or whether it is one encoder or two."""
-        examples = load_dpr_file(data) if isinstance(data, (str, Path)) else list(data)
+        """The report (dpr_nb.evaluation.report) on a DPR file, a BEIR folder or a list of examples, without training.
+        The model is only read: evaluating never changes its weights, or whether it is one encoder or two."""
+        examples = load_questions(data) if isinstance(data, (str, Path)) else list(data)
         config = self._config(
             batch_size=batch_size or self.batch_size,
             num_hard_negatives=num_hard_negatives,

@@ -15,11 +15,18 @@ def register(subparsers) -> None:
         required=True,
         help="a folder saved by training (or by Haystack v1), or a model dpr-nb push published",
     )
-    parser.add_argument("--questions", "--data", required=True, help="a DPR file of questions and gold passages")
+    parser.add_argument(
+        "--questions",
+        "--data",
+        required=True,
+        help="a DPR file of questions and gold passages, a BEIR folder (its test split) or a qrels file in one "
+        "(FOLDER/qrels/dev.tsv)",
+    )
     parser.add_argument(
         "--corpus",
         default=None,
-        help="a passages TSV (id, text, title) or DPR file to rank in full; without it, the in-batch report",
+        help="a passages TSV (id, text, title), DPR file or BEIR folder to rank in full; without it, the in-batch "
+        "report (a BEIR folder's questions: its own corpus)",
     )
     parser.add_argument(
         "--index",
@@ -71,11 +78,15 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..core.files import write_text_atomic
-    from ..data.dpr_file import load_dpr_file
+    from ..data.beir import beir_split
+    from ..data.splits import load_questions
     from ..evaluation.report import format_report
     from .arguments import open_retriever, quiet_transformers
 
     quiet_transformers()
+    beir = beir_split(args.questions)
+    if beir and not args.corpus and not args.index:  # a BEIR dataset is its questions and the corpus they rank
+        args.corpus = str(beir[0])
     retriever = open_retriever(args.model)
     if args.index:
         return evaluate_with_index(args, retriever)
@@ -89,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..evaluation.corpus_eval import comparison_table, evaluate_corpus, evaluate_corpus_bm25, load_corpus
 
-        examples, corpus = load_dpr_file(args.questions), load_corpus(args.corpus)
+        examples, corpus = load_questions(args.questions), load_corpus(args.corpus)
         ks = args.ks  # ascending, each at least 1 (ks_list)
         results = [evaluate_corpus(retriever, examples, corpus, ks, args.match, name=args.model)]
         for other in args.compare:
@@ -102,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         if args.trec_run:
             from ..evaluation.trec import write_trec_run
 
-            write_trec_run(args.trec_run, results[0], corpus)
+            write_trec_run(args.trec_run, results[0], corpus, examples=examples)
         table = comparison_table(results)
         print(
             f"{len(examples)} questions of {args.questions}, each ranking all {len(corpus)} passages of "
@@ -132,7 +143,7 @@ def evaluate_with_index(args: argparse.Namespace, retriever) -> int:
     from ..core.errors import SettingsError
     from ..core.files import write_text_atomic
     from ..data.documents import document_passage
-    from ..data.dpr_file import load_dpr_file
+    from ..data.splits import load_questions
     from ..evaluation.corpus_eval import comparison_table, evaluate_corpus_bm25, load_corpus
     from ..search.faiss_store import FAISSDocumentStore, evaluate_index
 
@@ -141,7 +152,7 @@ def evaluate_with_index(args: argparse.Namespace, retriever) -> int:
             "--compare with --index: another model needs its own index. Evaluate each model with "
             "`dpr-nb eval --model MODEL --index ITS_INDEX`, or compare in memory with --corpus."
         )
-    examples, store = load_dpr_file(args.questions), FAISSDocumentStore.load(args.index)
+    examples, store = load_questions(args.questions), FAISSDocumentStore.load(args.index)
     ks = args.ks  # ascending, each at least 1 (ks_list)
     results = [evaluate_index(retriever, examples, store, ks, args.match, name=args.model)]
     ranked = [(results[0], map(document_passage, store.iter_documents()))]  # the store's passages, in index order
@@ -155,7 +166,7 @@ def evaluate_with_index(args: argparse.Namespace, retriever) -> int:
 
         positions = np.unique(results[0].top_indices[results[0].top_indices >= 0])
         found = dict(zip(positions.tolist(), map(document_passage, store.get_documents_by_position(positions))))
-        write_trec_run(args.trec_run, results[0], found)
+        write_trec_run(args.trec_run, results[0], found, examples=examples)
     print(
         f"{len(examples)} questions of {args.questions}, each ranking the {store.get_document_count()} passages "
         f"of the {store.index_type} index {args.index}:\n"

@@ -91,6 +91,10 @@ class DPRExample:
     positives: list[Passage]
     hard_negatives: list[Passage] = field(default_factory=list)
     negatives: list[Passage] = field(default_factory=list)
+    # Graded relevance of positives by `Passage.key`, where the source grades them (BEIR's qrels: 1 relevant, 2 highly
+    # relevant, ...); a positive not listed here has grade 1. nDCG weighs the gain by it; the other measures do not.
+    relevance: dict[str, int] = field(default_factory=dict)
+    question_id: str | None = None  # where the source names its questions (BEIR's query ids): a TREC run's ids
 
 
 # ---------------------------------------------------------------------------------------------------------------

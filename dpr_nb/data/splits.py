@@ -1,9 +1,10 @@
 """Which questions train, which evaluate: the train / dev / test splits of a run, in memory or read from disk.
 
-This is policy above the file format (dpr_nb.data.dpr_file reads DPR files, dpr_nb.data.records_on_disk copies them
-to disk): the built-in dataset's own splits, a dev split held out of the training questions when there is no dev
-file (as Haystack v1 does), `max_samples`, and whether questions stay on disk; and, after training, which questions
-a saved model trained on (`trained_questions`), so that an evaluation can leave them out.
+This is policy above the file formats (dpr_nb.data.dpr_file reads DPR files, dpr_nb.data.beir BEIR folders,
+dpr_nb.data.records_on_disk copies DPR files to disk): the built-in dataset's own splits, a dev split held out of the
+training questions when there is no dev file (as Haystack v1 does), `max_samples`, and whether questions stay on
+disk; and, after training, which questions a saved model trained on (`trained_questions`), so that an evaluation can
+leave them out.
 
     >>> splits = load_splits("builtin", "", max_samples=50)   # the built-in dataset has its own dev and test
     >>> {name: len(examples) for name, examples in splits.items()}
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.config import is_builtin_data
+from .beir import beir_split, load_beir_questions
 from .builtin_data import make_builtin_dataset
 from .dpr_file import DPRExample, load_dpr_file, parse_record
 from .records_on_disk import DPRFileOnDisk, take
@@ -54,6 +56,8 @@ def load_splits(
         def read(filename: str | None, limit: int | None = None) -> Sequence[DPRExample]:
             if not filename:
                 return []
+            if beir := beir_split(data_dir / filename):  # data_dir a BEIR folder, filename "qrels/train.tsv"
+                return load_beir_questions(*beir, max_samples=limit)
             if (data_dir / filename).is_dir():  # a records folder made by `dpr-nb data records FILE --out FOLDER`
                 examples = DPRFileOnDisk(data_dir / filename)
             elif not records_on_disk:
@@ -71,6 +75,14 @@ def load_splits(
         train = splits["train"]
         splits["dev"], splits["train"] = take(train, order[:held_out]), take(train, order[held_out:])
     return splits
+
+
+def load_questions(source: str | Path, max_samples: int | None = None) -> list[DPRExample]:
+    """Questions to evaluate: from a DPR file, a BEIR folder (its test split) or a qrels file in one
+    (`FOLDER/qrels/dev.tsv`: that split)."""
+    if beir := beir_split(source):
+        return load_beir_questions(*beir, max_samples=max_samples)
+    return load_dpr_file(source, max_samples)
 
 
 def load_training_data(config) -> dict[str, Sequence[DPRExample]]:

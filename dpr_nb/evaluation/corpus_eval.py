@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..core.config import is_builtin_data
 from ..core.errors import SettingsError
+from ..data.beir import CORPUS, beir_split, read_beir_corpus
 from ..data.builtin_data import builtin_passages
 from ..data.documents import Document, document_passage, passage_document
 from ..data.dpr_file import DPRExample, Passage, load_dpr_file
@@ -57,12 +58,16 @@ class CorpusResult:
 
 
 def load_corpus(source) -> list[Passage]:
-    """Passages from a DPR TSV (id, text, title; plain or .gz), a DPR file (all its contexts), a list of Documents
-    or Passages, or "builtin": the 280 passages of the built-in dataset."""
+    """Passages from a DPR TSV (id, text, title; plain or .gz), a DPR file (all its contexts), a BEIR folder or its
+    corpus.jsonl, a list of Documents or Passages, or "builtin": the 280 passages of the built-in dataset."""
     if is_builtin_data(source):
         return [Passage(p["title"], p["text"], p["passage_id"]) for p in builtin_passages()]
     if isinstance(source, (str, Path)):
         path = Path(source)
+        if beir := beir_split(path):
+            return list(read_beir_corpus(beir[0]))
+        if path.name in (CORPUS, f"{CORPUS}.gz"):
+            return list(read_beir_corpus(path))
         if path.name.endswith((".tsv", ".tsv.gz")):
             return read_passages_tsv(path)
         examples = load_dpr_file(path)
@@ -125,10 +130,11 @@ def retrieval_metrics(
     return metrics
 
 
-def gold_groups(examples: Sequence[DPRExample], corpus: Iterable[Passage]) -> list[list[set[int]]]:
+def gold_groups(examples: Sequence[DPRExample], corpus: Iterable[Passage], graded: bool = False) -> list[list]:
     """Per question, per gold passage the corpus holds: its corpus positions (by id, and by title and text, since a
-    text may be stored under several ids). One pass over `corpus`, keeping only the questions' gold keys, so a
-    corpus of 21 million passages streamed from a FAISS store needs no dict of all its keys."""
+    text may be stored under several ids), with `graded` as (positions, its grade of relevance). One pass over
+    `corpus`, keeping only the questions' gold keys, so a corpus of 21 million passages streamed from a FAISS store
+    needs no dict of all its keys."""
     wanted = {k for e in examples for p in e.positives for k in (p.key, p.text_key)}
     keys: dict[str, list[int]] = {}
     for position, passage in enumerate(corpus):
@@ -141,7 +147,7 @@ def gold_groups(examples: Sequence[DPRExample], corpus: Iterable[Passage]) -> li
         for passage in {p.key: p for p in example.positives}.values():
             positions = {i for k in (passage.key, passage.text_key) for i in keys.get(k, ())}
             if positions:
-                question_groups.append(positions)
+                question_groups.append((positions, example.relevance.get(passage.key, 1)) if graded else positions)
         groups.append(question_groups)
     return groups
 

@@ -40,7 +40,8 @@ def default_measures(ks: Sequence[int]) -> list[str]:
 
 
 def _judged(result: CorpusResult, examples: Sequence[DPRExample], corpus: Sequence[Passage]):
-    """(qrels, run) as ir_measures takes them: each question's gold passages relevant (1), and its ranking.
+    """(qrels, run) as ir_measures takes them: each question's gold passages relevant, with their grades where the
+    questions have them (BEIR's qrels) and 1 elsewhere, and its ranking.
 
     A gold passage the corpus holds several times (one text under several ids) is one document, as our recall@k
     counts it once. The run's scores are the ranks reversed, so that trec_eval keeps our order: it breaks ties by
@@ -48,10 +49,10 @@ def _judged(result: CorpusResult, examples: Sequence[DPRExample], corpus: Sequen
     import ir_measures
 
     qrels, run = [], []
-    for row, (groups, indices) in enumerate(zip(gold_groups(examples, corpus), result.top_indices)):
+    for row, (groups, indices) in enumerate(zip(gold_groups(examples, corpus, graded=True), result.top_indices)):
         question = str(row)
-        document = {position: f"gold-{j}" for j, group in enumerate(groups) for position in group}
-        qrels += [ir_measures.Qrel(question, f"gold-{j}", 1) for j in range(len(groups))]
+        document = {position: f"gold-{j}" for j, (group, _) in enumerate(groups) for position in group}
+        qrels += [ir_measures.Qrel(question, f"gold-{j}", grade) for j, (_, grade) in enumerate(groups)]
         seen = set()
         for rank, position in enumerate(indices):
             if position < 0:  # a FAISS index found fewer passages than asked for
@@ -87,17 +88,25 @@ def standard_measures(
     return {key: float(values.get(measure, 0.0)) for measure, key in parsed.items()}
 
 
-def write_trec_run(path: str | Path, result: CorpusResult, corpus, run_name: str | None = None) -> Path:
-    """`result`'s ranking as a TREC run file: `question Q0 passage_id rank score run_name` a line, questions numbered
-    from 0 in the order evaluated, passages by their corpus id (its position where the id is blank). `corpus`: the
-    passages by position (a list, or a dict of the ranked positions)."""
+def write_trec_run(
+    path: str | Path,
+    result: CorpusResult,
+    corpus,
+    run_name: str | None = None,
+    examples: Sequence[DPRExample] | None = None,
+) -> Path:
+    """`result`'s ranking as a TREC run file: `question Q0 passage_id rank score run_name` a line, passages by their
+    corpus id (its position where the id is blank), questions by the ids of `examples` where they have them (BEIR's
+    query ids, so that the dataset's own qrels judge the run), else numbered from 0 in the order evaluated.
+    `corpus`: the passages by position (a list, or a dict of the ranked positions)."""
     run_name = re.sub(r"\s+", "_", run_name or result.name) or "dpr_nb"
     lines = []
     for row, (indices, scores) in enumerate(zip(result.top_indices, result.top_scores)):
+        question = (examples[row].question_id if examples is not None else None) or row
         for rank, (position, score) in enumerate(zip(indices, scores), start=1):
             if position < 0:  # a FAISS index found fewer passages than asked for
                 break
             passage_id = corpus[int(position)].passage_id or f"position-{int(position)}"
-            lines.append(f"{row} Q0 {passage_id} {rank} {float(score):.6f} {run_name}\n")
+            lines.append(f"{question} Q0 {passage_id} {rank} {float(score):.6f} {run_name}\n")
     write_text_atomic(path, "".join(lines))
     return Path(path)

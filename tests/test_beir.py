@@ -1,0 +1,176 @@
+"""dpr_nb.data.beir: BEIR folders as BEIR's own loader reads them (a header line in each qrels file, `_id` fields,
+metadata, graded scores), evaluated and trained on, with one-line errors; nDCG's graded gain against ir_measures
+reading the dataset's own qrels and our TREC run."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from dpr_nb.data.beir import beir_split, load_beir_questions, read_beir_corpus
+from dpr_nb.data.builtin_data import builtin_passages, make_builtin_dataset
+from dpr_nb.data.dpr_file import DPRDataError, DPRExample, Passage
+from dpr_nb.data.splits import load_questions
+from dpr_nb.evaluation.corpus_eval import load_corpus, score_ranking
+
+
+def write_beir(folder, corpus, queries, qrels_by_split):
+    """A BEIR folder as the benchmark's zip files hold it."""
+    (folder / "qrels").mkdir(parents=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as out:
+        for doc_id, title, text in corpus:
+            out.write(json.dumps({"_id": doc_id, "title": title, "text": text, "metadata": {}}) + "\n")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as out:
+        for query_id, text in queries:
+            out.write(json.dumps({"_id": query_id, "text": text, "metadata": {}}) + "\n")
+    for split, rows in qrels_by_split.items():
+        lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{s}" for q, d, s in rows]
+        (folder / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def toy(tmp_path):
+    corpus = [("d1", "Alpha", "alpha text"), ("d2", "Beta", "beta text"), ("d3", "", "gamma text"), ("d4", "D", "")]
+    queries = [("q1", "which is beta"), ("q2", "alpha or gamma"), ("q3", "nothing relevant"), ("q4", "unused")]
+    qrels = {
+        "test": [("q1", "d2", 1), ("q2", "d3", 1), ("q2", "d1", 2), ("q2", "d4", 0), ("q3", "d1", 0)],
+        "dev": [("q1", "d2", 1)],
+    }
+    return write_beir(tmp_path / "toy", corpus, queries, qrels)
+
+
+def test_a_split_becomes_questions_with_their_graded_positives_best_first(toy):
+    examples = load_beir_questions(toy, "test")
+    # q3 has no passage judged relevant (only a 0): nothing to find, left out. q4 is in no qrels.
+    assert [(e.question_id, e.question) for e in examples] == [("q1", "which is beta"), ("q2", "alpha or gamma")]
+    assert [p.passage_id for p in examples[1].positives] == ["d1", "d3"]  # grade 2 before grade 1
+    assert examples[1].relevance == {"id:d1": 2, "id:d3": 1}
+    assert examples[0].answers == [] and examples[0].hard_negatives == []
+    assert [e.question_id for e in load_questions(toy / "qrels" / "dev.tsv")] == ["q1"]
+    assert [e.question_id for e in load_questions(toy, max_samples=1)] == ["q1"]
+
+
+def test_the_corpus_is_every_document_in_file_order_titles_and_blank_texts_kept(toy):
+    expected = [Passage("Alpha", "alpha text", "d1"), Passage("Beta", "beta text", "d2")]
+    expected += [Passage("", "gamma text", "d3"), Passage("D", "", "d4")]
+    assert list(read_beir_corpus(toy)) == expected
+    assert load_corpus(toy) == load_corpus(toy / "corpus.jsonl") == load_corpus(toy / "qrels" / "test.tsv") == expected
+
+
+def test_what_is_and_is_not_a_beir_source(toy, tmp_path):
+    assert beir_split(toy) == (toy, "test") and beir_split(toy / "qrels" / "dev.tsv") == (toy, "dev")
+    (tmp_path / "file.json").write_text("[]")
+    assert beir_split(tmp_path / "file.json") is None and beir_split(tmp_path) is None
+
+
+def test_graded_ndcg_equals_ir_measures_on_the_datasets_own_qrels_and_our_run_file(toy, tmp_path):
+    ir_measures = pytest.importorskip("ir_measures")
+    from dpr_nb.evaluation.trec import standard_measures, write_trec_run
+
+    examples, corpus = load_beir_questions(toy), load_corpus(toy)
+    scores = np.array([[0.1, 0.9, 0.3, 0.2], [0.8, 0.1, 0.9, 0.5]], dtype=np.float32)  # q2 ranks d3 over d1
+    result = score_ranking("model", examples, corpus, scores, ks=(4,))
+    ours = standard_measures(result, examples, corpus, ["nDCG@10", "AP@4"])
+    gain = lambda rank: 1 / math.log2(rank + 1)  # noqa: E731  (rank from 1)
+    # q2: d3 (grade 1) at rank 1, d1 (grade 2) at rank 2; ideally d1 first.
+    expected = np.mean([1.0, (1 * gain(1) + 2 * gain(2)) / (2 * gain(1) + 1 * gain(2))])
+    assert ours["ndcg_at_10"] == pytest.approx(expected)
+
+    run = write_trec_run(tmp_path / "run.trec", result, corpus, examples=examples)
+    assert run.read_text().splitlines()[0] == "q1 Q0 d2 1 0.900000 model"  # BEIR's own ids
+    rows = [line.split("\t") for line in (toy / "qrels" / "test.tsv").read_text().splitlines()[1:]]
+    judged = {q for q, _, s in rows if int(s) > 0}
+    qrels = [ir_measures.Qrel(q, d, int(s)) for q, d, s in rows if q in judged]
+    theirs = ir_measures.calc_aggregate(
+        [ir_measures.parse_measure("nDCG@10"), ir_measures.parse_measure("AP@4")],
+        qrels,
+        list(ir_measures.read_trec_run(str(run))),
+    )
+    assert ours == pytest.approx({"ndcg_at_10": theirs[ir_measures.nDCG @ 10], "map_at_4": theirs[ir_measures.AP @ 4]})
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (("qrels/test.tsv", "q1\td2\n"), r"qrels/test.tsv, line 2: expected 3 fields separated by tabs"),
+        (("qrels/test.tsv", "q1\td2\thigh\n"), r"qrels/test.tsv, line 2: field 'score' must be an integer"),
+        (("qrels/test.tsv", "q9\td2\t1\n"), r"query-id 'q9' \(1 in all\) is not in queries.jsonl"),
+        (("corpus.jsonl", '{"_id": "d1", "text": "a"}\n{"_id": "d2", "te'), r"corpus.jsonl, line 2: invalid JSON"),
+        (("corpus.jsonl", '{"title": "A", "text": "a"}\n'), r"corpus.jsonl, line 1: field '_id' must be a non-empty"),
+        (("queries.jsonl", '{"_id": "q1"}\n'), r"queries.jsonl, line 1: field 'text' must be a non-empty string"),
+    ],
+    ids=["two fields", "score", "unknown query", "broken line", "no id", "no text"],
+)
+def test_a_damaged_folder_is_one_line_naming_file_line_and_field(toy, damage, message):
+    name, content = damage
+    if name.startswith("qrels"):
+        content = "query-id\tcorpus-id\tscore\n" + content
+    (toy / name).write_text(content, encoding="utf-8")
+    with pytest.raises(DPRDataError, match=message):
+        load_beir_questions(toy)
+
+
+def test_judged_passages_missing_from_the_corpus_are_said_and_their_questions_left_out(toy):
+    rows = "query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\tgone\t1\n"
+    (toy / "qrels" / "test.tsv").write_text(rows, encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"1 passage\(s\) judged relevant are not in corpus.jsonl; 1 question"):
+        assert [e.question_id for e in load_beir_questions(toy)] == ["q1"]
+
+
+@pytest.fixture
+def builtin_beir(tmp_path):
+    """The built-in dataset as a BEIR folder: its 280 passages, its train and test questions, each judging its gold
+    passage 2 and its first hard negative 1 (a passage about the right town)."""
+    data, corpus = make_builtin_dataset(), builtin_passages()
+    queries, qrels = [], {}
+    for split in ("train", "test"):
+        qrels[split] = []
+        for number, record in enumerate(data[split]):
+            query_id = f"{split}-{number}"
+            queries.append((query_id, record["question"]))
+            qrels[split].append((query_id, record["positive_ctxs"][0]["passage_id"], 2))
+            qrels[split].append((query_id, record["hard_negative_ctxs"][0]["passage_id"], 1))
+    rows = [(p["passage_id"], p["title"], p["text"]) for p in corpus]
+    return write_beir(tmp_path / "builtin-beir", rows, queries, qrels)
+
+
+def test_dpr_nb_eval_on_a_beir_folder_ranks_its_corpus_with_graded_ndcg(builtin_beir, tmp_path, capsys):
+    pytest.importorskip("ir_measures")
+    from dpr_nb import DensePassageRetriever
+    from dpr_nb.cli import main
+    from dpr_nb.model.encoders import BiEncoder, tiny_encoder
+
+    DensePassageRetriever(model=BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), use_gpu=False).save(
+        tmp_path / "model"
+    )
+    command = ["eval", "--model", str(tmp_path / "model"), "--questions", str(builtin_beir)]
+    assert main([*command, "--json", str(tmp_path / "out.json"), "--trec-run", str(tmp_path / "run.trec")]) == 0
+    printed = capsys.readouterr().out
+    assert "100 questions" in printed and "all 280 passages" in printed and "ndcg_at_10" in printed
+    saved = json.loads((tmp_path / "out.json").read_text())
+    assert saved["corpus"] == str(builtin_beir)
+    assert set(saved["results"]) == {str(tmp_path / "model"), "BM25"}
+    for metrics in saved["results"].values():
+        assert 0 <= metrics["ndcg_at_10"] <= 1 and metrics["recall_at_100"] <= 1
+    assert {line.split()[0] for line in (tmp_path / "run.trec").read_text().splitlines()} == {
+        f"test-{n}" for n in range(100)
+    }
+
+
+def test_a_model_trains_on_a_beir_folders_train_split(builtin_beir, tmp_path):
+    from dpr_nb import TrainConfig
+    from dpr_nb.data.splits import load_training_data
+    from dpr_nb.training.train import train_model
+
+    config = TrainConfig.preset(
+        "smoke", data_dir=str(builtin_beir), train_filename="qrels/train.tsv", test_filename="qrels/test.tsv"
+    )
+    splits = load_training_data(config.replace(dev_split=0.1))
+    assert (len(splits["train"]), len(splits["dev"]), len(splits["test"])) == (450, 50, 100)
+    example = splits["train"][0]
+    assert isinstance(example, DPRExample) and len(example.positives) == 2 and example.relevance
+    trained = train_model(config.replace(n_epochs=1, max_samples=64, save_dir=None))
+    assert len(trained.history.steps) == 64 // config.batch_size
+    assert "test" in trained.reports
