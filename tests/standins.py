@@ -88,10 +88,16 @@ _ABSENT = (
 )
 
 
-def hub_cache(root: str | Path, copies: dict[str, Path] | None = None) -> Path:
-    """A Hugging Face cache under `root` (use as HF_HOME) with the stand-ins under their hub names, and `copies`
-    (hub name -> a model folder) copied in under theirs."""
+def hub_cache(root: str | Path, copies: dict[str, Path] | None = None, datasets: dict[str, Path] | None = None) -> Path:
+    """A Hugging Face cache under `root` (use as HF_HOME) with the stand-ins under their hub names, `copies`
+    (hub name -> a model folder) copied in under theirs, and `datasets` (hub name -> a folder of the dataset
+    repository's files) as dataset repositories."""
     hub = Path(root) / "hub"
+    for name, folder in (datasets or {}).items():
+        repo = hub / f"datasets--{name.replace('/', '--')}"
+        shutil.copytree(folder, repo / "snapshots" / REVISION)
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text(REVISION)
     makers = {
         QUESTION_MODEL: functools.partial(save_dpr_checkpoint, role="question", seed=1),
         CONTEXT_MODEL: functools.partial(save_dpr_checkpoint, role="context", seed=2),

@@ -1,6 +1,7 @@
 """The questions and passages: DPR files read and checked, turned into batches, split, matched by words.
 
 - dpr_file.py         read (streaming) and validate DPR files; sample questions into batches (no torch)
+- hub_files.py        hf://datasets/OWNER/NAME/FILE: a Hub dataset's file, through the Hugging Face cache
 - beir.py             BEIR folders (corpus.jsonl, queries.jsonl, qrels/*.tsv) as DPR questions, graded
 - batches.py          a batch as tensors: tokenised questions and passages, which passage answers which question
 - passages.py         DPR's passages TSV, read and written as DPR does (csv quoting)

@@ -7,8 +7,10 @@ The original DPR format is one record per question:
      "negative_ctxs": [...],        # random passages
      "hard_negative_ctxs": [...]}   # BM25 top hits that do not contain the answer
 
-Files are a JSON list (DPR's biencoder-*.json) or JSON Lines, either optionally gzipped. A bad record fails with a
-`DPRDataError` naming the file, the record, the field and the fix, never with a traceback from inside torch.
+Files are a JSON list (DPR's biencoder-*.json) or JSON Lines, either optionally gzipped. A record may also be in the
+dense-retrieval layout of Tevatron's files (`query`, `positive_passages`, `negative_passages`: TEVATRON_FIELDS). A
+bad record fails with a `DPRDataError` naming the file, the record, the field and the fix, never with a traceback
+from inside torch.
 
 A batch of B questions holds B queries and B * (num_positives + num_hard_negatives) passages. Every question
 scores every passage of the batch: the other questions' passages are its "in-batch negatives".
@@ -134,10 +136,11 @@ def _parse_passage(value, where: str) -> Passage:
         title = ""
     if not isinstance(title, str):
         raise DPRDataError(f"{where}: field 'title' must be a string, got {type(title).__name__}.")
-    # SQuAD-derived DPR files call the id "psg_id"; NQ files call it "passage_id".
+    # NQ files call the id "passage_id", SQuAD-derived DPR files "psg_id", Tevatron's files "docid".
     passage_id = value.get("passage_id")
-    if passage_id is None or not str(passage_id).strip():
-        passage_id = value.get("psg_id")
+    for other in ("psg_id", "docid"):
+        if passage_id is None or not str(passage_id).strip():
+            passage_id = value.get(other)
     return Passage(title=title, text=text, passage_id=None if passage_id is None else str(passage_id))
 
 
@@ -165,32 +168,47 @@ def _parse_passages(record: dict, name: str, where: str, required: bool) -> list
     return passages
 
 
+# The fields of a record in DPR's layout, and in the dense-retrieval layout of Tevatron's files and its copies of DPR's
+# data on the Hugging Face Hub ({"query_id", "query", "answers", "positive_passages": [{"docid", "title", "text"}],
+# "negative_passages": [...]}, whose negatives are BM25's hard negatives).
+DPR_FIELDS = {
+    "question": "question",
+    "positives": "positive_ctxs",
+    "hard": "hard_negative_ctxs",
+    "random": "negative_ctxs",
+}
+TEVATRON_FIELDS = {"question": "query", "positives": "positive_passages", "hard": "negative_passages", "random": None}
+
+
 def parse_record(record, where: str) -> DPRExample:
-    """Validate one DPR record; `where` names it in errors (file and record number)."""
+    """Validate one record, in DPR's layout or Tevatron's; `where` names it in errors (file and record number)."""
     if not isinstance(record, dict):
         raise DPRDataError(f"{where}: expected a JSON object, got {type(record).__name__}.")
-    question = record.get("question")
+    fields = TEVATRON_FIELDS if "query" in record and "question" not in record else DPR_FIELDS
+    question = record.get(fields["question"])
     if not isinstance(question, str) or not question.strip():
         raise DPRDataError(
-            f"{where}: field 'question' must be a non-empty string, got {question!r}. "
+            f"{where}: field '{fields['question']}' must be a non-empty string, got {question!r}. "
             "Every record needs the question text."
         )
     answers = record.get("answers") or []
     if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
         raise DPRDataError(f"{where}: field 'answers' must be a list of strings, got {answers!r}.")
-    positives = _parse_passages(record, "positive_ctxs", where, required=True)
+    positives = _parse_passages(record, fields["positives"], where, required=True)
     # A "negative" that is also listed as positive (by id, or by its text under another id or none) would teach the
     # model to push the answer away.
     positive = {key for p in positives for key in (p.key, p.text_key)}
     hard_negatives, negatives = (
         [
             p
-            for p in _parse_passages(record, name, where, required=False)
+            for p in (_parse_passages(record, name, where, required=False) if name else [])
             if p.key not in positive and p.text_key not in positive
         ]
-        for name in ("hard_negative_ctxs", "negative_ctxs")
+        for name in (fields["hard"], fields["random"])
     )
-    return DPRExample(question.strip(), answers, positives, hard_negatives, negatives)
+    question_id = record.get("query_id")
+    question_id = None if question_id is None or not str(question_id).strip() else str(question_id).strip()
+    return DPRExample(question.strip(), answers, positives, hard_negatives, negatives, question_id=question_id)
 
 
 def raw_records(path: Path) -> Iterator[tuple[object, str]]:

@@ -50,13 +50,16 @@ def _ctx(passage: Passage) -> dict:
 
 def example_to_record(example: DPRExample) -> dict:
     """A DPR record holding exactly what training uses; `parse_record` turns it back into the same example."""
-    return {
+    record = {
         "question": example.question,
         "answers": example.answers,
         "positive_ctxs": [_ctx(p) for p in example.positives],
         "hard_negative_ctxs": [_ctx(p) for p in example.hard_negatives],
         "negative_ctxs": [_ctx(p) for p in example.negatives],
     }
+    if example.question_id is not None:  # a source's own id (Tevatron's query_id), kept for TREC runs
+        record["query_id"] = example.question_id
+    return record
 
 
 def _source_stamp(source: Path) -> dict:

@@ -21,6 +21,7 @@ from ..core.config import is_builtin_data
 from .beir import beir_split, load_beir_questions
 from .builtin_data import make_builtin_dataset
 from .dpr_file import DPRExample, load_dpr_file, parse_record
+from .hub_files import hub_path_join, is_hub_path, local_copy
 from .records_on_disk import DPRFileOnDisk, take
 
 
@@ -51,19 +52,19 @@ def load_splits(
         }
         splits["train"] = splits["train"][:max_samples]
     else:
-        data_dir = Path(data_dir)
 
         def read(filename: str | None, limit: int | None = None) -> Sequence[DPRExample]:
             if not filename:
                 return []
-            if beir := beir_split(data_dir / filename):  # data_dir a BEIR folder, filename "qrels/train.tsv"
+            path = data_path(data_dir, filename)
+            if beir := beir_split(path):  # data_dir a BEIR folder, filename "qrels/train.tsv"
                 return load_beir_questions(*beir, max_samples=limit)
-            if (data_dir / filename).is_dir():  # a records folder made by `dpr-nb data records FILE --out FOLDER`
-                examples = DPRFileOnDisk(data_dir / filename)
+            if path.is_dir():  # a records folder made by `dpr-nb data records FILE --out FOLDER`
+                examples = DPRFileOnDisk(path)
             elif not records_on_disk:
-                return load_dpr_file(data_dir / filename, limit)
+                return load_dpr_file(path, limit)
             else:
-                examples = DPRFileOnDisk.build(data_dir / filename, max_records=limit)
+                examples = DPRFileOnDisk.build(path, max_records=limit)
             return examples if limit is None or len(examples) <= limit else examples.subset(range(limit))
 
         splits = {"train": read(train_filename, max_samples), "dev": read(dev_filename), "test": read(test_filename)}
@@ -77,9 +78,18 @@ def load_splits(
     return splits
 
 
+def data_path(data_dir: str | Path, filename: str) -> Path:
+    """Where a run's data file is: in the data_dir folder, or for an hf://datasets/... data_dir, the file's copy in
+    the Hugging Face cache (downloaded once)."""
+    if is_hub_path(data_dir):
+        return local_copy(hub_path_join(str(data_dir), filename))
+    return Path(data_dir) / filename
+
+
 def load_questions(source: str | Path, max_samples: int | None = None) -> list[DPRExample]:
-    """Questions to evaluate: from a DPR file, a BEIR folder (its test split) or a qrels file in one
-    (`FOLDER/qrels/dev.tsv`: that split)."""
+    """Questions to evaluate: from a DPR file (DPR's layout or Tevatron's), a BEIR folder (its test split), a qrels
+    file in one (`FOLDER/qrels/dev.tsv`: that split), or a file of a Hub dataset (`hf://datasets/OWNER/NAME/FILE`)."""
+    source = local_copy(source)
     if beir := beir_split(source):
         return load_beir_questions(*beir, max_samples=max_samples)
     return load_dpr_file(source, max_samples)
@@ -130,7 +140,7 @@ def trained_questions(config, include_dev: bool = False) -> set[str]:
     if not is_builtin_data(config.data_dir):
         wanted = [config.train_filename, *([config.dev_filename] if include_dev and config.dev_filename else [])]
         for filename in wanted:
-            source = Path(config.data_dir) / filename
+            source = data_path(config.data_dir, filename)
             if not source.exists():
                 raise FileNotFoundError(
                     f"{source} is not here: the model's train_config.json names it as its data (data_dir="

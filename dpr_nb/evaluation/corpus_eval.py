@@ -37,6 +37,7 @@ from ..data.beir import CORPUS, beir_split, read_beir_corpus
 from ..data.builtin_data import builtin_passages
 from ..data.documents import Document, document_passage, passage_document
 from ..data.dpr_file import DPRExample, Passage, load_dpr_file
+from ..data.hub_files import local_copy
 from ..data.matching import has_answer, looks_unspaced, tokenize
 from ..data.passages import read_passages_tsv
 
@@ -63,7 +64,7 @@ def load_corpus(source) -> list[Passage]:
     if is_builtin_data(source):
         return [Passage(p["title"], p["text"], p["passage_id"]) for p in builtin_passages()]
     if isinstance(source, (str, Path)):
-        path = Path(source)
+        path = local_copy(source)  # an hf://datasets/... file: its copy in the Hugging Face cache
         if beir := beir_split(path):
             return list(read_beir_corpus(beir[0]))
         if path.name in (CORPUS, f"{CORPUS}.gz"):

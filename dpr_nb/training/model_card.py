@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..core.config import TINY_MODEL, TrainConfig, is_builtin_data
 from ..core.files import write_atomic
+from ..data.hub_files import hub_dataset_parts, is_hub_path
 
 README = "README.md"
 REPORT_COLUMNS = ("loss", "acc", "f1", "acc_and_f1", "average_rank")
@@ -352,7 +353,7 @@ def hub_metadata(retriever=None, *, config=None, history=None, datasets=None, mo
     """The card's metadata as huggingface_hub's ModelCardData.
 
     `base_model`: the models training started from, where they are Hub names (a local folder is no Hub model);
-    `datasets`: Hub dataset names, only where given (a data folder here has none); `eval_results`: the corpus
+    `datasets`: Hub dataset names given, and the one an hf://datasets/... data_dir names; `eval_results`: the corpus
     metrics (top-k accuracy, MRR@k, recall@k: every question ranks the whole corpus) of each split's evaluation of
     the weights training kept. In-batch numbers are left out: they depend on the evaluation batch, not the model.
     """
@@ -380,6 +381,9 @@ def hub_metadata(retriever=None, *, config=None, history=None, datasets=None, mo
                 )
     bases = _hub_names([config.query_model, config.passage_model]) if config is not None else []
     datasets = [datasets] if isinstance(datasets, str) else list(datasets or [])
+    if config is not None and is_hub_path(config.data_dir):  # trained on a Hub dataset's files: the Hub links it
+        repo_id = hub_dataset_parts(str(config.data_dir))[0]
+        datasets += [repo_id] if repo_id not in datasets else []
     return ModelCardData(
         library_name=LIBRARY_NAME,
         pipeline_tag=PIPELINE_TAG,
