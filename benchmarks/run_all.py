@@ -54,6 +54,7 @@ BENCHMARKS = {
     "grad_cache_cost": ([], ["--rounds", "1", "--repeats", "1", "--batch-size", "8", "--chunk", "4"]),
     "streaming_reader": (["--size-mb", "1024"], ["--size-mb", "20"]),
     "faiss_indexes": ([], ["--n", "20000", "--queries", "200"]),
+    "eval_scale": ([], ["--passages", "20000", "--questions", "500"]),
 }
 
 SCRIPTS = {"training_throughput_cached": "training_throughput"}

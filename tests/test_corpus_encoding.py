@@ -13,6 +13,7 @@ import torch
 
 from dpr_nb import DensePassageRetriever, Document
 from dpr_nb.cli import main
+from dpr_nb.core.messages import show_messages
 from dpr_nb.data.builtin_data import builtin_passages, write_builtin_dataset
 from dpr_nb.data.passages import read_passage_rows
 from dpr_nb.evaluation.corpus_eval import load_corpus
@@ -108,8 +109,9 @@ def test_a_killed_encoding_resumes_to_the_same_file(setup, tmp_path, capsys):
     retriever = DensePassageRetriever.load(setup["model"], use_gpu=False, progress_bar=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    show_messages()  # as the command line and the notebooks do: the library's messages on standard output
     try:
-        encode_corpus(retriever, setup["corpus"], out, **SETTINGS)
+        encode_corpus(retriever, setup["corpus"], out, progress_bar=False, **SETTINGS)
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out

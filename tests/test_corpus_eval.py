@@ -281,3 +281,40 @@ def test_a_tied_gold_passage_gets_the_rank_top_indices_gives_it():
     # The same with the boundary inside the tie: the top 2 of 4 tied passages are the first two in the corpus.
     retriever = ScoresRetriever({"x": [1.0], "y": [1.0], "g": [1.0], "z": [1.0]}, {"q": [1.0]})
     assert evaluate_corpus(retriever, [question], corpus, ks=(2,)).top_indices.tolist() == [[0, 1]]
+
+
+def test_ranking_block_by_block_gives_the_whole_matrix_ranking(monkeypatch):
+    """A large corpus is ranked a block of questions at a time; blocks of one question give exactly what the whole
+    (questions, corpus) matrix gives, ties included, for dense scores and for BM25."""
+    from dpr_nb.data.splits import load_splits
+    from dpr_nb.evaluation import corpus_eval
+
+    examples, corpus = load_splits("builtin", "")["test"][:40], load_corpus("builtin")
+    scores = np.random.default_rng(0).standard_normal((40, len(corpus))).astype(np.float32).round(1)  # many ties
+    whole = corpus_eval.score_ranking("whole", examples, corpus, scores, ks=(1, 5, 100))
+    whole_bm25 = evaluate_corpus_bm25(examples, corpus, ks=(1, 5, 100))
+    monkeypatch.setattr(corpus_eval, "BLOCK_SCORES", len(corpus))  # one question a block
+    asked = []
+
+    def rows_of(rows):
+        asked.append((rows.start, rows.stop))
+        return scores[rows]
+
+    blocked = corpus_eval.score_ranking("blocks", examples, corpus, rows_of, ks=(1, 5, 100))
+    assert asked == [(n, n + 1) for n in range(40)]
+    blocked_bm25 = evaluate_corpus_bm25(examples, corpus, ks=(1, 5, 100))
+    for a, b in ((whole, blocked), (whole_bm25, blocked_bm25)):
+        assert a.metrics == b.metrics
+        np.testing.assert_array_equal(a.top_indices, b.top_indices)
+        np.testing.assert_array_equal(a.top_scores, b.top_scores)
+        np.testing.assert_array_equal(a.gold_ranks, b.gold_ranks)
+
+
+def test_an_in_memory_ranking_that_cannot_fit_is_refused_before_encoding(monkeypatch):
+    from dpr_nb.core.errors import SettingsError
+    from dpr_nb.evaluation import corpus_eval
+
+    monkeypatch.setattr(corpus_eval, "memory_limit", lambda: 2 * 2**30)  # Binder's 2 GB
+    corpus_eval.check_embeddings_fit(300_000, 768)  # 0.86 GB: fits in half
+    with pytest.raises(SettingsError, match=r"1,000,000 passages in memory needs 2.9 GB .*`dpr-nb eval --index"):
+        corpus_eval.check_embeddings_fit(1_000_000, 768)

@@ -113,3 +113,32 @@ def test_data_tools_and_help_do_not_load_the_model_stack(tmp_path):
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert result.stdout.splitlines()[-1] == "LOADED 0 []", (command, result.stdout[-500:], result.stderr[-500:])
+
+
+MESSAGES = """
+import sys
+sys.path.insert(0, {root!r})
+from dpr_nb.tools.download import fetch_archive_from_http
+url = "https://example.org/biencoder-nq-dev.json.gz"
+fetch_archive_from_http(url, {folder!r})  # the file is there: nothing to download, which it says at INFO
+print("--- shown")
+from dpr_nb.core.messages import show_messages
+show_messages()
+fetch_archive_from_http(url, {folder!r})
+"""
+
+
+def test_library_messages_are_quiet_in_a_script_and_shown_once_asked(tmp_path):
+    """Library modules log instead of printing: a script sees nothing until it (or the command line, or a notebook's
+    course_mode) asks for the package's messages. A fresh interpreter, so that no earlier test has asked."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "biencoder-nq-dev.json").write_text("[]")
+    code = MESSAGES.format(root=str(Path(__file__).resolve().parents[1]), folder=str(tmp_path))
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    before, after = printed.stdout.split("--- shown\n")
+    assert before == "" and printed.stderr == ""
+    assert after.startswith(f"Found {tmp_path / 'biencoder-nq-dev.json'} already. Skipping the download")

@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     # Only what every command needs: the data tools and --help stay clear of torch and transformers.
     from ..core.errors import DPRNBError
     from ..core.files import ensure_writable
+    from ..core.messages import show_messages
+
+    show_messages()  # the library's messages (a download skipped, an encoding resumed) are part of a command's output
 
     try:
         for path, option, is_file in args.outputs(args):  # an output that cannot be written is found before the work

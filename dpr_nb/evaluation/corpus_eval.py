@@ -24,7 +24,7 @@ passage is one of many that answer). `match="either"` counts both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..core.config import is_builtin_data
 from ..core.errors import SettingsError
+from ..core.memory import memory_limit
 from ..data.beir import CORPUS, beir_split, read_beir_corpus
 from ..data.builtin_data import builtin_passages
 from ..data.documents import Document, document_passage, passage_document
@@ -178,31 +179,53 @@ def _top_indices(scores: np.ndarray, top_k: int) -> np.ndarray:
     return top
 
 
+# A block of questions ranked at a time holds at most this many scores (256 MB of float32): no (questions, corpus)
+# matrix is ever held whole (NQ's 6,515 test questions against DPR's 21M passages would be 510 GB).
+BLOCK_SCORES = 64 * 2**20
+
+
+def question_blocks(questions: int, corpus_size: int) -> Iterator[slice]:
+    """Slices of questions whose scores against the whole corpus fit in BLOCK_SCORES."""
+    rows = max(1, BLOCK_SCORES // max(1, corpus_size))
+    for start in range(0, questions, rows):
+        yield slice(start, min(start + rows, questions))
+
+
+def _gold_rank(values: np.ndarray, positions: np.ndarray) -> int:
+    """The rank (from 0) of the first of `positions` in the order _top_indices ranks `values`: every passage scored
+    above it, and the equal ones before it in the corpus."""
+    best = positions[np.lexsort((positions, -values[positions]))[0]]
+    return int((values > values[best]).sum() + (values[:best] == values[best]).sum())
+
+
 def score_ranking(
     name: str,
     examples: Sequence[DPRExample],
     corpus: Sequence[Passage],
-    scores: np.ndarray,
+    scores: np.ndarray | Callable[[slice], np.ndarray],
     ks: Sequence[int] = DEFAULT_KS,
     match: str = "id",
 ) -> CorpusResult:
-    """Rank every question's row of `scores` (questions, corpus) and score the ranking.
+    """Rank every question's scores over the corpus and score the ranking.
 
-    Any model's scores go through the same metrics: benchmarks/retrieval_quality.py scores a sentence-transformers
-    model's own `encode` this way, next to dpr_nb's retrievers and BM25."""
+    `scores`: a (questions, corpus) array, or a function giving the rows of a slice of questions, which is called
+    block by block (question_blocks) so that a large corpus never needs the whole matrix. Any model's scores go
+    through the same metrics: benchmarks/retrieval_quality.py scores a sentence-transformers model's own `encode`
+    this way, next to dpr_nb's retrievers and BM25."""
+    rows_of = scores.__getitem__ if isinstance(scores, np.ndarray) else scores
     top_k = min(max(ks), len(corpus))
-    top_indices = _top_indices(scores, top_k)  # (questions, top_k)
-    top_scores = np.take_along_axis(scores, top_indices, axis=1)
-    hits = hit_matrix(examples, corpus, top_indices, match)
     groups = gold_groups(examples, corpus)
+    top_indices = np.empty((len(examples), top_k), dtype=np.int64)
+    top_scores = np.empty((len(examples), top_k), dtype=np.float32)
     gold_ranks = np.full(len(examples), -1)
-    for row, question_groups in enumerate(groups):
-        if question_groups:
-            positions = np.array(sorted(set().union(*question_groups)))
-            values = scores[row]
-            best = positions[np.lexsort((positions, -values[positions]))[0]]  # the first gold one in ranking order
-            # Its rank in the order top_indices uses: every passage scored above it, and the equal ones before it.
-            gold_ranks[row] = int((values > values[best]).sum() + (values[:best] == values[best]).sum())
+    for rows in question_blocks(len(examples), len(corpus)):
+        block = np.asarray(rows_of(rows), dtype=np.float32)  # (rows, corpus)
+        top_indices[rows] = _top_indices(block, top_k)
+        top_scores[rows] = np.take_along_axis(block, top_indices[rows], axis=1)
+        for values, row in zip(block, range(rows.start, rows.stop)):
+            if groups[row]:
+                gold_ranks[row] = _gold_rank(values, np.array(sorted(set().union(*groups[row]))))
+    hits = hit_matrix(examples, corpus, top_indices, match)
     metrics = retrieval_metrics(hits, ks, np.array([len(g) for g in groups]), gold_found_matrix(groups, top_indices))
     return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)
 
@@ -232,11 +255,26 @@ def evaluate_corpus(
 ) -> CorpusResult:
     """Rank the whole `corpus` for every question with a DensePassageRetriever, by its own similarity."""
     corpus = load_corpus(corpus)
+    dim = getattr(getattr(getattr(retriever, "model", None), "passage_encoder", None), "dim", None)
+    if dim:  # a DensePassageRetriever (benchmarks pass other embedders)
+        check_embeddings_fit(len(corpus), dim)
     query_embeddings, passage_embeddings = embed_for_ranking(
         retriever, [e.question for e in examples], corpus, batch_size
     )
-    scores = query_embeddings @ passage_embeddings.T  # (questions, corpus)
-    return score_ranking(name, examples, corpus, scores, ks, match)
+    return score_ranking(name, examples, corpus, lambda rows: query_embeddings[rows] @ passage_embeddings.T, ks, match)
+
+
+def check_embeddings_fit(passages: int, dim: int) -> None:
+    """Refuse, before an hour of encoding, an in-memory evaluation whose passage embeddings (float32) would take more
+    than half the memory this process may use (the rest: the model, the corpus's texts, a block of scores)."""
+    needed, limit = passages * dim * 4, memory_limit()
+    if limit is not None and needed > limit / 2:
+        raise SettingsError(
+            f"Ranking {passages:,} passages in memory needs {needed / 2**30:.1f} GB for their embeddings, more than "
+            f"half of the {limit / 2**30:.1f} GB this machine gives this process. Build a FAISS index once "
+            "(`dpr-nb index --model MODEL --corpus CORPUS --out INDEX`, which encodes to disk a batch at a time; "
+            "`--index ivfpq` for a fraction of the memory) and evaluate through it (`dpr-nb eval --index INDEX`)."
+        )
 
 
 # BM25's term-frequency saturation (k1) and length normalisation (b): bm25s's defaults, which every figure in the docs
@@ -269,8 +307,10 @@ def evaluate_corpus_bm25(
         char_level = looks_unspaced(texts[:1000])
     index = bm25s.BM25(k1=k1, b=b, method="lucene")
     index.index([tokenize(t, char_level) for t in texts], show_progress=False)
-    scores = np.stack([index.get_scores(tokenize(e.question, char_level)) for e in examples])  # (questions, corpus)
-    result = score_ranking(name, examples, corpus, scores.astype(np.float32), ks, match)
+    questions = [tokenize(e.question, char_level) for e in examples]
+    result = score_ranking(
+        name, examples, corpus, lambda rows: np.stack([index.get_scores(q) for q in questions[rows]]), ks, match
+    )
     result.settings = {"k1": k1, "b": b}
     return result
 

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from ..core.config import auto_device
 from ..core.errors import SettingsError
+from ..core.messages import show_messages
 
 SWITCH = "DPR_NB_MODE"
 OLD_SWITCH = "DPR_NB_SMOKE"
@@ -74,6 +75,7 @@ def course_mode(environ: Mapping[str, str] | None = None, gpu: str | None | bool
     """ "small", "cpu" or "gpu"; says which in one line, and how to choose another.
 
     `gpu` is what `gpu_kind()` returns (looked up when left False)."""
+    show_messages()  # every notebook calls this first: the library's messages show in its cells
     environ = os.environ if environ is None else environ
     choice = environ.get(SWITCH, "").strip().lower()
     old = environ.get(OLD_SWITCH, "").strip()

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -49,6 +50,8 @@ from ..data.documents import passage_document
 from ..data.dpr_file import Passage
 from ..data.passages import is_gzipped, read_passage_rows
 from ..training.distributed import ProcessGroup, current_group
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 EMBEDDINGS = "embeddings.npy"
@@ -237,7 +240,6 @@ def encode_corpus(
         "batch_size": batch_size,
     }
     manifest = {"format": 1, "corpus": str(corpus.resolve()), "dim": wanted["model"]["dim"], **wanted}
-    say = print if progress_bar and group.is_main else (lambda *args, **kwargs: None)
     if group.is_main:
         if (folder / MANIFEST).is_file():
             saved = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -254,8 +256,8 @@ def encode_corpus(
     shards = encoded.shard_progress()
     mine = shards[group.rank :: group.world_size]
     already = sum(shard["done"] for shard in mine)
-    if already and already < sum(s["stop"] - s["start"] for s in mine):
-        say(f"Resuming {folder}: {encoded.rows_done():,} of {encoded.rows:,} passages are already encoded.")
+    if already and already < sum(s["stop"] - s["start"] for s in mine) and group.is_main:
+        log.info(f"Resuming {folder}: {encoded.rows_done():,} of {encoded.rows:,} passages are already encoded.")
     offsets = np.load(folder / ROW_OFFSETS, mmap_mode="r")
     header_bytes = encoded.embeddings.offset  # where row 0 starts in the .npy file
     row_bytes = encoded.dim * np.dtype(dtype).itemsize

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import logging
 import os
 import re
 import shutil
@@ -32,6 +33,8 @@ from urllib.request import ProxyHandler, Request, build_opener
 from tqdm.auto import tqdm
 
 from ..core.errors import DPRNBError, SettingsError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["fetch_archive_from_http", "download_file", "download", "DPR_FILES", "HTTPDownloadError", "resolve_url"]
 
@@ -270,7 +273,7 @@ def fetch_archive_from_http(
     archive = output_dir / filename
     produced = _produced(archive)
     if produced.exists():
-        print(f"Found {produced} already. Skipping the download of {url} (delete that file to fetch it again).")
+        log.info(f"Found {produced} already. Skipping the download of {url} (delete that file to fetch it again).")
         return False
     output_dir.mkdir(parents=True, exist_ok=True)
     download_file(url, archive, proxies=proxies, timeout=timeout, checksum=checksum)
