@@ -14,6 +14,9 @@ from dpr_nb.data.dpr_file import DPRDataError, DPRExample, Passage
 from dpr_nb.data.splits import load_questions
 from dpr_nb.evaluation.corpus_eval import load_corpus, score_ranking
 
+# The toy folder's q3 has only a passage judged 0: each load says it is left out (one test checks that warning).
+pytestmark = pytest.mark.filterwarnings("ignore:.*have no passage judged relevant:UserWarning")
+
 
 def write_beir(folder, corpus, queries, qrels_by_split):
     """A BEIR folder as the benchmark's zip files hold it."""
@@ -42,7 +45,9 @@ def toy(tmp_path):
 
 
 def test_a_split_becomes_questions_with_their_graded_positives_best_first(toy):
-    examples = load_beir_questions(toy, "test")
+    left_out = r"1 query\(ies\) have no passage judged relevant and are left out \(BEIR's own"
+    with pytest.warns(UserWarning, match=left_out):
+        examples = load_beir_questions(toy, "test")
     # q3 has no passage judged relevant (only a 0): nothing to find, left out. q4 is in no qrels.
     assert [(e.question_id, e.question) for e in examples] == [("q1", "which is beta"), ("q2", "alpha or gamma")]
     assert [p.passage_id for p in examples[1].positives] == ["d1", "d3"]  # grade 2 before grade 1
@@ -174,3 +179,34 @@ def test_a_model_trains_on_a_beir_folders_train_split(builtin_beir, tmp_path):
     trained = train_model(config.replace(n_epochs=1, max_samples=64, save_dir=None))
     assert len(trained.history.steps) == 64 // config.batch_size
     assert "test" in trained.reports
+
+
+def test_the_qrels_are_read_as_beirs_loader_reads_them(toy):
+    """The first line is the header whatever its names; fields past the third are ignored; ids are matched without
+    the spaces around them, in the queries as in the qrels."""
+    (toy / "qrels" / "test.tsv").write_text("query_id\tdoc_id\trelevance\nq1\td2\t1\textra\n", encoding="utf-8")
+    (toy / "queries.jsonl").write_text(json.dumps({"_id": "q1 ", "text": "which is beta"}) + "\n", encoding="utf-8")
+    assert [(e.question_id, [p.passage_id for p in e.positives]) for e in load_beir_questions(toy)] == [("q1", ["d2"])]
+
+
+def test_two_judged_ids_of_one_text_are_one_document_with_the_better_grade(tmp_path):
+    """Two ids, one title and text: the corpus holds one document to find twice. Ranked first, it is a perfect
+    ranking (nDCG 1, AP 1), graded by the better of its two grades."""
+    pytest.importorskip("ir_measures")
+    from dpr_nb.evaluation.trec import _judged, standard_measures
+
+    corpus = [("d1", "Same", "same text"), ("d2", "Same", "same text"), ("d3", "Other", "other text")]
+    folder = write_beir(tmp_path / "dup", corpus, [("q1", "same")], {"test": [("q1", "d1", 2), ("q1", "d2", 1)]})
+    examples, passages = load_beir_questions(folder), load_corpus(folder)
+    result = score_ranking("m", examples, passages, np.array([[0.9, 0.8, 0.1]], dtype=np.float32), ks=(3,))
+    assert standard_measures(result, examples, passages, ["nDCG@10", "AP@3"]) == {"ndcg_at_10": 1.0, "map_at_3": 1.0}
+    qrels, _ = _judged(result, examples, passages)
+    assert [(q.doc_id, q.relevance) for q in qrels] == [("gold-0", 2)]
+    assert result.metrics["recall_at_3"] == 1.0
+
+
+def test_a_float64_ranking_keeps_its_precision():
+    corpus = [Passage("A", "a", "a"), Passage("B", "b", "b")]
+    examples = [DPRExample("q", [], [corpus[1]])]
+    result = score_ranking("m", examples, corpus, np.array([[1.0, 1.0 + 1e-9]]), ks=(2,))
+    assert result.top_indices.tolist() == [[1, 0]] and result.top_scores.dtype == np.float64

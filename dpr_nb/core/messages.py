@@ -36,8 +36,10 @@ def show_messages(level: int = logging.INFO) -> None:
     a second time."""
     logger = logging.getLogger(LOGGER)
     logger.setLevel(level)
-    if not any(isinstance(handler, _StandardOutput) for handler in logger.handlers):
+    # Found by a mark, not by class: a module reloaded (autoreload) defines the class anew.
+    if not any(getattr(handler, "dpr_nb_messages", False) for handler in logger.handlers):
         handler = _StandardOutput()
+        handler.dpr_nb_messages = True
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.propagate = False

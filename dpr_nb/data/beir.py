@@ -9,8 +9,10 @@ A BEIR dataset is a folder:
 Each query of a split with a passage judged relevant (score > 0) becomes a `DPRExample`: its relevant passages are
 the positives, best first, and their grades are kept (`DPRExample.relevance`) for nDCG's graded gain. BEIR has no
 answers and no hard negatives: a hit is the judged passage (`match="id"`), and training tops each question up with
-other questions' passages (dpr_file.BatchSampler). Passages judged 0 (seen and found not relevant) are left out, as
-BEIR's own evaluation leaves them out of the gain.
+other questions' passages (dpr_file.BatchSampler). Passages judged 0 (seen and found not relevant) add no gain, as in
+BEIR's own evaluation. Two things differ from it, each said in a warning where it happens: a query with no passage
+judged relevant is left out (BEIR counts it as 0), and so is a judged passage the corpus lacks (BEIR keeps it in the
+ideal ranking).
 
     >>> beir_split("scifact/qrels/dev.tsv", must_exist=False)
     (PosixPath('scifact'), 'dev')
@@ -20,6 +22,8 @@ This module needs neither torch nor transformers (as dpr_file).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import warnings
 from collections.abc import Iterator
@@ -74,13 +78,12 @@ def _json_lines(path: Path) -> Iterator[tuple[dict, str]]:
             yield value, where
 
 
-def _field(value: dict, name: str, where: str, blank: bool = False) -> str:
+def _field(value: dict, name: str, where: str) -> str:
     found = value.get(name)
     if name == "_id" and isinstance(found, int):  # some BEIR corpora write numeric ids
         found = str(found)
-    if not isinstance(found, str) or (not blank and not found.strip()):
-        wanted = "a string" if blank else "a non-empty string"
-        raise DPRDataError(f"{where}: field {name!r} must be {wanted}, got {found!r}. Each line needs it.")
+    if not isinstance(found, str) or not found.strip():
+        raise DPRDataError(f"{where}: field {name!r} must be a non-empty string, got {found!r}. Each line needs it.")
     return found
 
 
@@ -92,25 +95,31 @@ def read_beir_corpus(source: str | Path) -> Iterator[Passage]:
         title = value.get("title") or ""
         if not isinstance(title, str):
             raise DPRDataError(f"{where}: field 'title' must be a string, got {type(title).__name__}.")
-        yield Passage(title, _field(value, "text", where, blank=True), _field(value, "_id", where))
+        text = value.get("text") or ""  # BEIR keeps a document without text (its title may be all it has)
+        if not isinstance(text, str):
+            raise DPRDataError(f"{where}: field 'text' must be a string, got {type(text).__name__}.")
+        yield Passage(title, text, _field(value, "_id", where))
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """{query id: {corpus id: score}} from a qrels TSV, in file order; its header line is skipped."""
+    """{query id: {corpus id: score}} from a qrels TSV, in file order, read as BEIR's loader reads it (the csv
+    module, tab-separated, the first three fields); the first line is the header whatever it names its columns."""
     qrels: dict[str, dict[str, int]] = {}
     with _open_binary(path) as raw:
-        for number, line in enumerate(raw, start=1):
-            fields = line.decode("utf-8").rstrip("\r\n").split("\t")
-            if number == 1 and fields[:2] == ["query-id", "corpus-id"] or not line.strip():
+        rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""), delimiter="\t")
+        for number, fields in enumerate(rows, start=1):
+            if not fields or not "".join(fields).strip():
                 continue
             where = f"{path}, line {number}"
-            if len(fields) != 3:
+            if len(fields) < 3:
                 raise DPRDataError(
                     f"{where}: expected 3 fields separated by tabs (query-id, corpus-id, score), got {len(fields)}."
                 )
             try:
                 score = int(fields[2])
             except ValueError:
+                if number == 1:  # the header
+                    continue
                 raise DPRDataError(f"{where}: field 'score' must be an integer grade, got {fields[2]!r}.") from None
             qrels.setdefault(fields[0].strip(), {})[fields[1].strip()] = score
     return qrels
@@ -126,10 +135,17 @@ def load_beir_questions(folder: str | Path, split: str = "test", max_samples: in
         splits = sorted(p.stem for p in (folder / QRELS).glob("*.tsv"))
         raise DPRDataError(f"{qrels_file}: no such split in {folder}. Its splits: {', '.join(splits) or 'none'}.")
     judged = {q: {d: s for d, s in docs.items() if s > 0} for q, docs in read_qrels(qrels_file).items()}
+    unjudged = sum(not docs for docs in judged.values())
+    if unjudged:
+        warnings.warn(
+            f"{qrels_file}: {unjudged} query(ies) have no passage judged relevant and are left out (BEIR's own "
+            "evaluation counts each as 0).",
+            stacklevel=2,
+        )
     judged = dict(list(((q, docs) for q, docs in judged.items() if docs))[:max_samples])
     queries: dict[str, str] = {}
     for value, where in _json_lines(_file(folder, QUERIES)):
-        query_id = _field(value, "_id", where)
+        query_id = _field(value, "_id", where).strip()  # as the qrels' ids are read
         if query_id in judged:
             queries[query_id] = _field(value, "text", where)
     missing = [q for q in judged if q not in queries]

@@ -3,10 +3,13 @@ as huggingface_hub's file system names them: downloaded once into the Hugging Fa
 any local file (offline too, with HF_HUB_OFFLINE=1).
 
 Tevatron's copies of DPR's data are such files (`hf://datasets/Tevatron/wikipedia-nq/train.jsonl.gz`, records in
-Tevatron's layout, which dpr_file reads), or a BEIR dataset's qrels and corpus a user uploaded:
+Tevatron's layout, which dpr_file reads). One file is fetched, not a folder: a BEIR dataset is read from a folder
+on disk.
 
     >>> hub_dataset_parts("hf://datasets/Tevatron/wikipedia-nq@v1/dev.jsonl.gz")
     ('Tevatron/wikipedia-nq', 'dev.jsonl.gz', 'v1')
+    >>> hub_dataset_parts("hf://datasets/you/data@refs%2Fpr%2F3/train.jsonl")   # a pull request's branch
+    ('you/data', 'train.jsonl', 'refs/pr/3')
     >>> is_hub_path("data/dpr_training/train.json")
     False
 """
@@ -14,6 +17,7 @@ Tevatron's layout, which dpr_file reads), or a BEIR dataset's qrels and corpus a
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 from .dpr_file import DPRDataError
 
@@ -29,6 +33,7 @@ def hub_dataset_parts(path: str) -> tuple[str, str, str | None]:
     owner, _, rest = str(path)[len(PREFIX) :].partition("/")
     name, _, filename = rest.partition("/")
     name, _, revision = name.partition("@")
+    revision = unquote(revision)  # a branch with "/" is written %2F, as huggingface_hub's file system writes it
     if not owner or not name:
         raise ValueError(f"{path}: name a Hub dataset as hf://datasets/OWNER/NAME/FILE (e.g. Tevatron/wikipedia-nq).")
     return f"{owner}/{name}", filename.strip("/"), revision or None

@@ -145,11 +145,21 @@ def gold_groups(examples: Sequence[DPRExample], corpus: Iterable[Passage], grade
                 keys.setdefault(key, []).append(position)
     groups = []
     for example in examples:
-        question_groups = []
+        graded_groups: list[tuple[set[int], int]] = []
         for passage in {p.key: p for p in example.positives}.values():
             positions = {i for k in (passage.key, passage.text_key) for i in keys.get(k, ())}
             if positions:
-                question_groups.append((positions, example.relevance.get(passage.key, 1)) if graded else positions)
+                graded_groups.append((positions, example.relevance.get(passage.key, 1)))
+        # Two gold passages the corpus holds at a common position (two ids, one title and text) are one document
+        # to find, with the better of their grades.
+        merged: list[tuple[set[int], int]] = []
+        for positions, grade in graded_groups:
+            overlapping = [g for g in merged if g[0] & positions]
+            for g in overlapping:
+                merged.remove(g)
+                positions, grade = positions | g[0], max(grade, g[1])
+            merged.append((positions, grade))
+        question_groups = merged if graded else [positions for positions, _ in merged]
         groups.append(question_groups)
     return groups
 
@@ -216,15 +226,19 @@ def score_ranking(
     top_k = min(max(ks), len(corpus))
     groups = gold_groups(examples, corpus)
     top_indices = np.empty((len(examples), top_k), dtype=np.int64)
-    top_scores = np.empty((len(examples), top_k), dtype=np.float32)
+    top_scores = None  # of the scores' own dtype
     gold_ranks = np.full(len(examples), -1)
     for rows in question_blocks(len(examples), len(corpus)):
-        block = np.asarray(rows_of(rows), dtype=np.float32)  # (rows, corpus)
+        block = np.asarray(rows_of(rows))  # (rows, corpus)
+        if top_scores is None:
+            top_scores = np.empty((len(examples), top_k), dtype=block.dtype)
         top_indices[rows] = _top_indices(block, top_k)
         top_scores[rows] = np.take_along_axis(block, top_indices[rows], axis=1)
         for values, row in zip(block, range(rows.start, rows.stop)):
             if groups[row]:
                 gold_ranks[row] = _gold_rank(values, np.array(sorted(set().union(*groups[row]))))
+    if top_scores is None:  # no questions
+        top_scores = np.empty((0, top_k), dtype=np.float32)
     hits = hit_matrix(examples, corpus, top_indices, match)
     metrics = retrieval_metrics(hits, ks, np.array([len(g) for g in groups]), gold_found_matrix(groups, top_indices))
     return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)
@@ -309,7 +323,12 @@ def evaluate_corpus_bm25(
     index.index([tokenize(t, char_level) for t in texts], show_progress=False)
     questions = [tokenize(e.question, char_level) for e in examples]
     result = score_ranking(
-        name, examples, corpus, lambda rows: np.stack([index.get_scores(q) for q in questions[rows]]), ks, match
+        name,
+        examples,
+        corpus,
+        lambda rows: np.stack([index.get_scores(q) for q in questions[rows]]).astype(np.float32),
+        ks,
+        match,
     )
     result.settings = {"k1": k1, "b": b}
     return result
