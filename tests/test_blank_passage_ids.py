@@ -7,7 +7,6 @@ evaluation reported top-1 = 1.0. The reference here is the same file with real i
 
 import json
 
-import numpy as np
 import pytest
 
 from dpr_nb.data.batches import collate
@@ -107,7 +106,7 @@ def test_documents_with_blank_ids_stay_distinct_in_the_stores(blank):
     faiss_store.write_documents([Document(content=d.content, meta=d.meta, id=blank) for d in documents])
     assert faiss_store.get_document_count() == 4
     assert len({d.id for d in faiss_store.get_all_documents()}) == 4
-    assert np.all([d.id.strip() for d in store.get_all_documents()])
+    assert all(d.id.strip() for d in store.get_all_documents())
 
 
 def test_mining_from_a_corpus_never_makes_a_questions_own_paragraph_its_negative(tmp_path, files):

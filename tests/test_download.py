@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from dpr_nb.core.messages import show_messages
 from dpr_nb.tools.download import HTTPDownloadError, download_file, fetch_archive_from_http
 
 PAYLOAD = bytes(range(256)) * 800  # 200 KiB, non-repeating within 256 bytes
@@ -113,6 +114,7 @@ def test_gz_is_gunzipped_and_second_call_skips(server, tmp_path, capsys):
     assert (out / "train.json").read_bytes() == PAYLOAD
 
     n_requests = len(server.ranges)
+    show_messages()  # as the command line and the notebooks do (otherwise the message is logged, not printed)
     assert fetch_archive_from_http(server.base + "/data/train.json.gz", out, timeout=5) is False
     assert len(server.ranges) == n_requests  # skipped without touching the network
     assert "Skipping" in capsys.readouterr().out

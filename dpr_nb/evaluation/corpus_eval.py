@@ -177,7 +177,7 @@ def gold_found_matrix(groups: Sequence[list[set[int]]], top_indices: np.ndarray)
     return found
 
 
-def _top_indices(scores: np.ndarray, top_k: int) -> np.ndarray:
+def rank_top(scores: np.ndarray, top_k: int) -> np.ndarray:
     """(questions, top_k) corpus positions by score, best first; equal scores in corpus order."""
     top = np.empty((len(scores), top_k), dtype=np.int64)
     for row, values in enumerate(scores):
@@ -202,7 +202,7 @@ def question_blocks(questions: int, corpus_size: int) -> Iterator[slice]:
 
 
 def _gold_rank(values: np.ndarray, positions: np.ndarray) -> int:
-    """The rank (from 0) of the first of `positions` in the order _top_indices ranks `values`: every passage scored
+    """The rank (from 0) of the first of `positions` in the order rank_top ranks `values`: every passage scored
     above it, and the equal ones before it in the corpus."""
     best = positions[np.lexsort((positions, -values[positions]))[0]]
     return int((values > values[best]).sum() + (values[:best] == values[best]).sum())
@@ -232,7 +232,7 @@ def score_ranking(
         block = np.asarray(rows_of(rows))  # (rows, corpus)
         if top_scores is None:
             top_scores = np.empty((len(examples), top_k), dtype=block.dtype)
-        top_indices[rows] = _top_indices(block, top_k)
+        top_indices[rows] = rank_top(block, top_k)
         top_scores[rows] = np.take_along_axis(block, top_indices[rows], axis=1)
         for values, row in zip(block, range(rows.start, rows.stop)):
             if groups[row]:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..core.errors import SettingsError
 from ..data.documents import Document
+from ..evaluation.corpus_eval import rank_top
 
 DUPLICATE_POLICIES = ("overwrite", "skip", "fail")
 
@@ -110,9 +111,9 @@ class InMemoryDocumentStore:
             query = query / max(np.linalg.norm(query), 1e-12)
         scores = matrix @ query  # (num_documents,)
         top_k = min(top_k, len(documents))
-        # The top k in linear time, then only those sorted: best score first, ties in the order of writing.
-        candidates = np.argpartition(-scores, top_k - 1)[:top_k] if top_k < len(documents) else np.arange(len(scores))
-        best = candidates[np.lexsort((candidates, -scores[candidates]))]
+        # Best score first, ties in the order of writing, also at the k-th place (rank_top: argpartition alone let
+        # numpy's version choose which of the tied documents made the cut).
+        best = rank_top(scores[None, :], top_k)[0]
         results = []
         for i in best:
             score = float(scores[i])
