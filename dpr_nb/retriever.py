@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -199,15 +199,16 @@ class DensePassageRetriever(TextEmbedder):
 
     def evaluate(
         self,
-        data: str | Path | Sequence[DPRExample],
+        data: str | Path | Iterable[DPRExample | dict],
         batch_size: int | None = None,
         num_hard_negatives: int = 1,
         num_positives: int = 1,
         embed_title: bool | None = None,
     ) -> dict:
-        """The report (dpr_nb.evaluation.report) on a DPR file, a BEIR folder or a list of examples, without training.
-        The model is only read: evaluating never changes its weights, or whether it is one encoder or two."""
-        examples = load_questions(data) if isinstance(data, (str, Path)) else list(data)
+        """The report (dpr_nb.evaluation.report) on a DPR file, a BEIR folder, a list of examples or records, or a
+        `datasets.Dataset` (dpr_nb.data.splits.load_questions), without training. The model is only read: evaluating
+        never changes its weights, or whether it is one encoder or two."""
+        examples = load_questions(data)
         config = self._config(
             batch_size=batch_size or self.batch_size,
             num_hard_negatives=num_hard_negatives,

@@ -117,11 +117,43 @@ def test_a_damaged_folder_is_one_line_naming_file_line_and_field(toy, damage, me
         load_beir_questions(toy)
 
 
-def test_judged_passages_missing_from_the_corpus_are_said_and_their_questions_left_out(toy):
+def test_judged_passages_missing_from_the_corpus_are_said_and_a_question_with_none_left_is_left_out(toy):
     rows = "query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\tgone\t1\n"
     (toy / "qrels" / "test.tsv").write_text(rows, encoding="utf-8")
-    with pytest.warns(UserWarning, match=r"1 passage\(s\) judged relevant are not in corpus.jsonl; 1 question"):
+    said = r"1 passage\(s\) judged relevant are not in corpus.jsonl \(they count as never found.*\); 1 question"
+    with pytest.warns(UserWarning, match=said):
         assert [e.question_id for e in load_beir_questions(toy)] == ["q1"]
+
+
+def test_a_judged_passage_the_corpus_lacks_counts_as_never_found_as_in_beirs_evaluation(toy, tmp_path):
+    """BEIR's evaluation (pytrec_eval on the dataset's qrels) keeps a judged document its corpus lacks in recall's
+    denominator and nDCG's ideal ranking: ours equals ir_measures on the whole qrels file and our run."""
+    ir_measures = pytest.importorskip("ir_measures")
+    from dpr_nb.evaluation.trec import standard_measures, write_trec_run
+
+    rows = "query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\td3\t1\nq2\tgone\t2\nq2\td1\t2\n"
+    (toy / "qrels" / "test.tsv").write_text(rows, encoding="utf-8")
+    with pytest.warns(UserWarning, match="not in corpus.jsonl"):
+        examples = load_beir_questions(toy)
+    assert [e.unavailable_grades() for e in examples] == [[], [2]]
+    corpus = load_corpus(toy)
+    scores = np.array([[0.1, 0.9, 0.3, 0.2], [0.8, 0.1, 0.9, 0.5]], dtype=np.float32)  # q2: d3, d1, d4, d2
+    result = score_ranking("model", examples, corpus, scores, ks=(1, 4))
+    # By hand: q1 finds its one passage at rank 1; q2 finds d3 (1) at rank 1 and d1 (2) at rank 2 of three judged.
+    assert result.metrics["recall_at_1"] == pytest.approx((1 + 1 / 3) / 2)
+    assert result.metrics["recall_at_4"] == pytest.approx((1 + 2 / 3) / 2)
+    gain = lambda rank: 1 / math.log2(rank + 1)  # noqa: E731  (rank from 1)
+    ideal = 2 * gain(1) + 2 * gain(2) + 1 * gain(3)
+    ours = standard_measures(result, examples, corpus, ["nDCG@10", "AP@4"])
+    assert ours["ndcg_at_10"] == pytest.approx((1 + (gain(1) + 2 * gain(2)) / ideal) / 2)
+
+    run = write_trec_run(tmp_path / "run.trec", result, corpus, examples=examples)
+    qrels = [ir_measures.Qrel(*line.split("\t")[:2], int(line.split("\t")[2])) for line in rows.splitlines()[1:]]
+    measures = [ir_measures.nDCG @ 10, ir_measures.AP @ 4, ir_measures.R @ 1, ir_measures.R @ 4]
+    theirs = ir_measures.calc_aggregate(measures, qrels, list(ir_measures.read_trec_run(str(run))))
+    assert ours == pytest.approx({"ndcg_at_10": theirs[ir_measures.nDCG @ 10], "map_at_4": theirs[ir_measures.AP @ 4]})
+    recall = {k: result.metrics[f"recall_at_{k}"] for k in (1, 4)}
+    assert recall == pytest.approx({1: theirs[ir_measures.R @ 1], 4: theirs[ir_measures.R @ 4]})
 
 
 @pytest.fixture

@@ -97,3 +97,76 @@ def test_a_hub_file_missing_offline_is_one_line_that_says_what_to_do(offline_hub
         load_questions(f"hf://datasets/{TEVATRON_NQ}/dev.jsonl.gz")
     with pytest.raises(DPRDataError, match=r"name the file in the dataset"):
         load_questions(f"hf://datasets/{TEVATRON_NQ}")
+
+
+# Parquet, and a `datasets.Dataset` in memory: the files and objects the `datasets` library itself writes and makes.
+
+
+def write_with_datasets(path, records):
+    """Tevatron's rows written by `datasets` (a Hub dataset's Parquet shard is this file)."""
+    datasets = pytest.importorskip("datasets")
+    rows = [tevatron_row(record, number) for number, record in enumerate(records)]
+    datasets.Dataset.from_list(rows).to_parquet(str(path))
+    return path
+
+
+def test_a_parquet_shard_reads_as_its_json_lines_copy_in_memory_and_on_disk(records, tmp_path):
+    expected = load_dpr_file(write_tevatron(tmp_path / "train.jsonl.gz", records))
+    parquet = write_with_datasets(tmp_path / "train-00000-of-00001.parquet", records)
+    assert parquet.read_bytes()[:4] == b"PAR1"
+    assert load_dpr_file(parquet) == expected
+    assert load_dpr_file(parquet, max_samples=3) == expected[:3]
+    on_disk = load_splits(tmp_path, parquet.name, records_on_disk=True)["train"]
+    assert list(on_disk) == expected
+
+
+def test_a_hub_datasets_parquet_file_is_fetched_and_read(offline_hub, records):
+    write_with_datasets(offline_hub / "repo.parquet", records)
+    files = offline_hub / "parquet-repo" / "data"
+    files.mkdir(parents=True)
+    (offline_hub / "repo.parquet").rename(files / "train-00000-of-00001.parquet")
+    standins.hub_cache(offline_hub / "hf", datasets={"someone/nq-parquet": files.parent})
+    questions = load_questions("hf://datasets/someone/nq-parquet/data/train-00000-of-00001.parquet")
+    assert [e.question for e in questions] == [r["question"] for r in records]
+
+
+def test_a_damaged_or_unreadable_parquet_file_is_one_line(records, tmp_path, monkeypatch):
+    from dpr_nb.core.errors import MissingDependencyError
+
+    parquet = write_with_datasets(tmp_path / "train.parquet", records)
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(parquet.read_bytes()[:200])  # a download that stopped: the footer is missing
+    with pytest.raises(DPRDataError, match=r"cut.parquet: cannot be read as Parquet .*download it again"):
+        load_dpr_file(cut)
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)  # as where pyarrow is not installed
+    with pytest.raises(MissingDependencyError, match=r"train.parquet is a Parquet file; .* pip install pyarrow"):
+        load_dpr_file(parquet)
+
+
+def test_a_datasets_dataset_evaluates_as_its_file_does(records, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from dpr_nb import DensePassageRetriever
+    from dpr_nb.model.encoders import BiEncoder, tiny_encoder
+
+    path = write_tevatron(tmp_path / "dev.jsonl.gz", records[:12])
+    dataset = datasets.Dataset.from_list([tevatron_row(r, n) for n, r in enumerate(records[:12])])
+    assert load_questions(dataset) == load_questions(path)
+    assert load_questions(dataset.to_iterable_dataset(), max_samples=5) == load_questions(path)[:5]  # streamed
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    retriever = DensePassageRetriever(model=BiEncoder(tiny_encoder(), tiny_encoder()), use_gpu=False)
+    from dpr_nb.evaluation.report import report_numbers
+
+    report = retriever.evaluate(dataset, batch_size=4)
+    assert report_numbers(report) == report_numbers(retriever.evaluate(path, batch_size=4))
+    assert report["num_questions"] == 12 and len(report["question_ranks"]) == 12
+
+
+def test_a_bad_row_of_a_dataset_names_its_row_and_field(records):
+    datasets = pytest.importorskip("datasets")
+    rows = [tevatron_row(r, n) for n, r in enumerate(records[:4])]
+    rows[2]["query"] = " "
+    with pytest.raises(DPRDataError, match=r"Dataset of records\[2\]: field 'query' must be a non-empty string"):
+        load_questions(datasets.Dataset.from_list(rows))
+    with pytest.raises(DPRDataError, match=r"expected a file path or an iterable of records .* got int"):
+        load_questions(7)

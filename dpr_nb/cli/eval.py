@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.files import write_text_atomic
     from ..data.beir import beir_split
     from ..data.splits import load_questions
-    from ..evaluation.report import format_report
+    from ..evaluation.report import format_report, report_numbers
     from .arguments import open_retriever, quiet_transformers
 
     quiet_transformers()
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             args.questions, batch_size=args.batch_size, num_hard_negatives=args.num_hard_negatives
         )
         print(format_report(report, f"{args.model} on {args.questions}:"))
-        values = {k: v for k, v in report.items() if k != "report"}
+        values = report_numbers(report)
         values["classes"] = report["report"].to_dict(orient="index")
     else:
         from ..evaluation.corpus_eval import comparison_table, evaluate_corpus, evaluate_corpus_bm25, load_corpus

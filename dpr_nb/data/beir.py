@@ -10,9 +10,9 @@ Each query of a split with a passage judged relevant (score > 0) becomes a `DPRE
 the positives, best first, and their grades are kept (`DPRExample.relevance`) for nDCG's graded gain. BEIR has no
 answers and no hard negatives: a hit is the judged passage (`match="id"`), and training tops each question up with
 other questions' passages (dpr_file.BatchSampler). Passages judged 0 (seen and found not relevant) add no gain, as in
-BEIR's own evaluation. Two things differ from it, each said in a warning where it happens: a query with no passage
-judged relevant is left out (BEIR counts it as 0), and so is a judged passage the corpus lacks (BEIR keeps it in the
-ideal ranking).
+BEIR's own evaluation. A judged passage the corpus lacks stays in recall's denominator and nDCG's ideal ranking, as
+in BEIR's. One thing differs, said in a warning where it happens: a query with no passage judged relevant that the
+corpus holds is left out (BEIR counts it as 0 in every measure; a training question needs a positive).
 
     >>> beir_split("scifact/qrels/dev.tsv", must_exist=False)
     (PosixPath('scifact'), 'dev')
@@ -163,12 +163,15 @@ def load_beir_questions(folder: str | Path, split: str = "test", max_samples: in
         if not found:
             continue
         positives = [passages[d] for d in found]
-        relevance = {p.key: docs[p.passage_id] for p in positives}
+        # The judged passages the corpus lacks keep their grades (under the key their id gives): as in BEIR's
+        # evaluation, they stay in recall's denominator and nDCG's ideal ranking (DPRExample.unavailable_grades).
+        relevance = {Passage("", "absent", d).key: docs[d] for d in docs if d not in passages}
+        relevance |= {p.key: docs[p.passage_id] for p in positives}
         examples.append(DPRExample(queries[query_id].strip(), [], positives, relevance=relevance, question_id=query_id))
     if absent:
         warnings.warn(
-            f"{qrels_file}: {absent} passage(s) judged relevant are not in {CORPUS}; "
-            f"{len(judged) - len(examples)} question(s) kept none and are left out.",
+            f"{qrels_file}: {absent} passage(s) judged relevant are not in {CORPUS} (they count as never found, as in "
+            f"BEIR's evaluation); {len(judged) - len(examples)} question(s) kept none and are left out.",
             stacklevel=2,
         )
     return examples

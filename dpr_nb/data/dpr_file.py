@@ -7,10 +7,11 @@ The original DPR format is one record per question:
      "negative_ctxs": [...],        # random passages
      "hard_negative_ctxs": [...]}   # BM25 top hits that do not contain the answer
 
-Files are a JSON list (DPR's biencoder-*.json) or JSON Lines, either optionally gzipped. A record may also be in the
-dense-retrieval layout of Tevatron's files (`query`, `positive_passages`, `negative_passages`: TEVATRON_FIELDS). A
-bad record fails with a `DPRDataError` naming the file, the record, the field and the fix, never with a traceback
-from inside torch.
+Files are a JSON list (DPR's biencoder-*.json) or JSON Lines, either optionally gzipped, or Parquet (the Hub's
+format; read with pyarrow, which `datasets` installs). Records already in memory, a `datasets.Dataset` among them,
+are read by `parse_records`. A record may also be in the dense-retrieval layout of Tevatron's files (`query`,
+`positive_passages`, `negative_passages`: TEVATRON_FIELDS). A bad record fails with a `DPRDataError` naming the file,
+the record, the field and the fix, never with a traceback from inside torch.
 
 A batch of B questions holds B queries and B * (num_positives + num_hard_negatives) passages. Every question
 scores every passage of the batch: the other questions' passages are its "in-batch negatives".
@@ -27,13 +28,13 @@ import io
 import itertools
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ijson
 
-from ..core.errors import DPRNBError
+from ..core.errors import DPRNBError, MissingDependencyError
 
 
 class DPRDataError(DPRNBError, ValueError):
@@ -95,8 +96,16 @@ class DPRExample:
     negatives: list[Passage] = field(default_factory=list)
     # Graded relevance of positives by `Passage.key`, where the source grades them (BEIR's qrels: 1 relevant, 2 highly
     # relevant, ...); a positive not listed here has grade 1. nDCG weighs the gain by it; the other measures do not.
+    # A key no positive has is a passage judged relevant that the corpus lacks (`unavailable_grades`).
     relevance: dict[str, int] = field(default_factory=dict)
     question_id: str | None = None  # where the source names its questions (BEIR's query ids): a TREC run's ids
+
+    def unavailable_grades(self) -> list[int]:
+        """The grades of the passages judged relevant that are not among the positives (BEIR's qrels may judge a
+        document its corpus does not hold). BEIR's evaluation keeps them in recall's denominator and in nDCG's ideal
+        ranking, where nothing can find them; so does ours."""
+        positives = {p.key for p in self.positives}
+        return [grade for key, grade in self.relevance.items() if key not in positives and grade > 0]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -211,8 +220,38 @@ def parse_record(record, where: str) -> DPRExample:
     return DPRExample(question.strip(), answers, positives, hard_negatives, negatives, question_id=question_id)
 
 
+def _is_parquet(path: Path) -> bool:
+    with open(path, "rb") as raw:
+        return raw.read(4) == b"PAR1"  # Parquet's magic number (the Hub's converted datasets, `Dataset.to_parquet`)
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[object, str]]:
+    """The rows of a Parquet file as records, a row group's slice at a time: a Hub dataset's Parquet shard streams
+    as its JSON Lines copy would."""
+    try:
+        import pyarrow
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingDependencyError(
+            f"{path} is a Parquet file; reading it needs pyarrow: pip install pyarrow (or give the file as JSON Lines)."
+        ) from None
+    try:
+        table = pq.ParquetFile(path)
+        number = 0
+        for batch in table.iter_batches(batch_size=64):
+            for record in batch.to_pylist():
+                number += 1
+                yield record, f"record {number}"
+    except (OSError, pyarrow.ArrowException) as e:  # a truncated or damaged file
+        raise DPRDataError(f"{path}: cannot be read as Parquet ({e}); download it again.") from None
+
+
 def raw_records(path: Path) -> Iterator[tuple[object, str]]:
-    """Yield (record, position) pairs from a JSON list or a JSON Lines file, one record in memory at a time."""
+    """Yield (record, position) pairs from a JSON list, a JSON Lines or a Parquet file, one record (or, for Parquet,
+    a slice of 64) in memory at a time."""
+    if _is_parquet(path):
+        yield from _parquet_records(path)
+        return
     try:
         head = _first_character(path)
         with _open_binary(path) as raw:
@@ -280,6 +319,22 @@ def read_dpr_file(path: str | Path, max_samples: int | None = None) -> Iterator[
 
 def load_dpr_file(path: str | Path, max_samples: int | None = None) -> list[DPRExample]:
     return list(read_dpr_file(path, max_samples))
+
+
+def parse_records(records: Iterable, source: str = "records", max_samples: int | None = None) -> list[DPRExample]:
+    """Validated `DPRExample`s from records already in memory or streamed: a list of dicts, or a Hugging Face
+    `datasets.Dataset` or `IterableDataset` (each row a dict) in DPR's layout or Tevatron's; a `DPRExample` among them
+    is taken as it is. `source` names them in errors ("records[3]: ...")."""
+    if isinstance(records, (str, bytes, dict)) or not isinstance(records, Iterable):
+        raise DPRDataError(
+            f"{source}: expected a file path or an iterable of records (dicts, or a datasets.Dataset), "
+            f"got {type(records).__name__}."
+        )
+    records = itertools.islice(records, max_samples)
+    return [
+        record if isinstance(record, DPRExample) else parse_record(record, f"{source}[{index}]")
+        for index, record in enumerate(records)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------

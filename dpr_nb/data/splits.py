@@ -20,7 +20,7 @@ from pathlib import Path
 from ..core.config import is_builtin_data
 from .beir import beir_split, load_beir_questions
 from .builtin_data import make_builtin_dataset
-from .dpr_file import DPRExample, load_dpr_file, parse_record
+from .dpr_file import DPRExample, load_dpr_file, parse_record, parse_records
 from .hub_files import hub_path_join, is_hub_path, local_copy
 from .records_on_disk import DPRFileOnDisk, take
 
@@ -86,9 +86,16 @@ def data_path(data_dir: str | Path, filename: str) -> Path:
     return Path(data_dir) / filename
 
 
-def load_questions(source: str | Path, max_samples: int | None = None) -> list[DPRExample]:
-    """Questions to evaluate: from a DPR file (DPR's layout or Tevatron's), a BEIR folder (its test split), a qrels
-    file in one (`FOLDER/qrels/dev.tsv`: that split), or a file of a Hub dataset (`hf://datasets/OWNER/NAME/FILE`)."""
+def load_questions(source, max_samples: int | None = None) -> list[DPRExample]:
+    """Questions to evaluate: from a DPR file (DPR's layout or Tevatron's; JSON, JSON Lines or Parquet), a BEIR folder
+    (its test split), a qrels file in one (`FOLDER/qrels/dev.tsv`: that split), a file of a Hub dataset
+    (`hf://datasets/OWNER/NAME/FILE`), or records in memory: `DPRExample`s, dicts, or a `datasets.Dataset`.
+
+        >>> [e.question for e in load_questions([{"query": "where is Lyon?", "positive_passages": [{"text": "..."}]}])]
+        ['where is Lyon?']
+    """
+    if not isinstance(source, (str, Path)):
+        return parse_records(source, f"{type(source).__name__} of records", max_samples)
     source = local_copy(source)
     if beir := beir_split(source):
         return load_beir_questions(*beir, max_samples=max_samples)

@@ -57,6 +57,26 @@ class CorpusResult:
     hits: np.ndarray  # (questions, max k) bool: whether each ranked passage counts as a hit
     gold_ranks: np.ndarray  # (questions,) 0-based rank of the best-ranked gold passage in the whole corpus, -1: absent
     settings: dict = field(default_factory=dict)  # how it ranked, where that is a choice: BM25's k1 and b
+    # Each question's term of each metric (question_metrics): `metrics` are their means.
+    per_question: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def ranking_result(
+    name: str,
+    examples: Sequence[DPRExample],
+    groups: Sequence[list[set[int]]],
+    top_indices: np.ndarray,
+    top_scores: np.ndarray,
+    hits: np.ndarray,
+    gold_ranks: np.ndarray,
+    ks: Sequence[int],
+) -> CorpusResult:
+    """The CorpusResult of a ranking (top_indices -1 where an index found fewer passages), its metrics computed the
+    one way whichever search made it."""
+    found = gold_found_matrix(groups, np.where(top_indices >= 0, top_indices, -1))
+    per_question = question_metrics(hits, ks, gold_counts(groups, examples), found)
+    metrics = {"questions": len(examples), **{metric: float(v.mean()) for metric, v in per_question.items()}}
+    return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks, per_question=per_question)
 
 
 def load_corpus(source) -> list[Passage]:
@@ -105,6 +125,31 @@ def hit_matrix(
     return hits
 
 
+def question_metrics(
+    hits: np.ndarray,
+    ks: Sequence[int] = DEFAULT_KS,
+    num_gold: np.ndarray | None = None,
+    gold_found: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Each question's own term of every metric: (questions,) arrays named as `retrieval_metrics` names their means.
+    Two models compared question by question (dpr_nb.evaluation.paired) are compared on these.
+
+    >>> hits = np.array([[False, True, False], [False, False, False]])   # question 1: a hit at rank 2
+    >>> {name: values.tolist() for name, values in question_metrics(hits, ks=(1, 3)).items()}
+    {'top_1_accuracy': [0.0, 0.0], 'mrr_at_1': [0.0, 0.0], 'top_3_accuracy': [1.0, 0.0], 'mrr_at_3': [0.5, 0.0]}
+    """
+    values: dict[str, np.ndarray] = {}
+    for k in ks:
+        top = hits[:, :k]
+        first = np.where(top.any(axis=1), top.argmax(axis=1) + 1, 0)  # 1-based rank of the first hit, 0: none
+        values[f"top_{k}_accuracy"] = top.any(axis=1).astype(np.float64)
+        values[f"mrr_at_{k}"] = np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0)
+        if num_gold is not None and gold_found is not None:
+            found = gold_found[:, :k].sum(axis=1)  # each gold passage counts once: recall is at most 1
+            values[f"recall_at_{k}"] = np.where(num_gold > 0, found / np.maximum(num_gold, 1), 0.0)
+    return values
+
+
 def retrieval_metrics(
     hits: np.ndarray,
     ks: Sequence[int] = DEFAULT_KS,
@@ -112,7 +157,8 @@ def retrieval_metrics(
     gold_found: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Top-k accuracy, MRR@k and, given each question's number of gold passages in the corpus and `gold_found`
-    ((questions, k) int: how many of its gold passages are first found at each rank, see gold_found_matrix), recall@k.
+    ((questions, k) int: how many of its gold passages are first found at each rank, see gold_found_matrix), recall@k:
+    the means of `question_metrics`.
 
     >>> hits = np.array([[False, True, False], [False, False, False]])   # question 1: a hit at rank 2
     >>> found = np.array([[0, 1, 0], [0, 0, 0]])                           # ... which is one of its 2 gold passages
@@ -120,16 +166,8 @@ def retrieval_metrics(
     >>> m["top_1_accuracy"], m["top_3_accuracy"], m["mrr_at_3"], m["recall_at_3"]
     (0.0, 0.5, 0.25, 0.25)
     """
-    metrics: dict[str, float] = {"questions": int(hits.shape[0])}
-    for k in ks:
-        top = hits[:, :k]
-        first = np.where(top.any(axis=1), top.argmax(axis=1) + 1, 0)  # 1-based rank of the first hit, 0: none
-        metrics[f"top_{k}_accuracy"] = float(top.any(axis=1).mean())
-        metrics[f"mrr_at_{k}"] = float(np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0).mean())
-        if num_gold is not None and gold_found is not None:
-            found = gold_found[:, :k].sum(axis=1)  # each gold passage counts once: recall is at most 1
-            metrics[f"recall_at_{k}"] = float(np.where(num_gold > 0, found / np.maximum(num_gold, 1), 0.0).mean())
-    return metrics
+    per_question = question_metrics(hits, ks, num_gold, gold_found)
+    return {"questions": int(hits.shape[0]), **{metric: float(v.mean()) for metric, v in per_question.items()}}
 
 
 def gold_groups(examples: Sequence[DPRExample], corpus: Iterable[Passage], graded: bool = False) -> list[list]:
@@ -162,6 +200,12 @@ def gold_groups(examples: Sequence[DPRExample], corpus: Iterable[Passage], grade
         question_groups = merged if graded else [positions for positions, _ in merged]
         groups.append(question_groups)
     return groups
+
+
+def gold_counts(groups: Sequence[list[set[int]]], examples: Sequence[DPRExample]) -> np.ndarray:
+    """(questions,) how many relevant passages each question has to find, recall's denominator: its gold groups, and
+    the passages judged relevant that the corpus lacks (BEIR's qrels may judge one), which nothing can find."""
+    return np.array([len(g) + len(e.unavailable_grades()) for g, e in zip(groups, examples)], dtype=np.int64)
 
 
 def gold_found_matrix(groups: Sequence[list[set[int]]], top_indices: np.ndarray) -> np.ndarray:
@@ -240,8 +284,7 @@ def score_ranking(
     if top_scores is None:  # no questions
         top_scores = np.empty((0, top_k), dtype=np.float32)
     hits = hit_matrix(examples, corpus, top_indices, match)
-    metrics = retrieval_metrics(hits, ks, np.array([len(g) for g in groups]), gold_found_matrix(groups, top_indices))
-    return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)
+    return ranking_result(name, examples, groups, top_indices, top_scores, hits, gold_ranks, ks)
 
 
 def embed_for_ranking(

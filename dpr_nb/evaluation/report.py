@@ -14,6 +14,8 @@ Then:
   With one positive and N candidates per question, acc = 1 - 2 * (1 - f1) / N.
 - `report`: precision, recall, F1 and support of the classes `hard_negative` and `positive` over those pairs
   (scikit-learn's classification_report), as a pandas DataFrame.
+- `question_ranks`: each question's rank, in the order of the questions: `average_rank` is their mean, and two models
+  are compared question by question on them (dpr_nb.evaluation.paired). `report_numbers` leaves these two out.
 
 These numbers depend on the batch: a question ranks `num_candidates` passages, not a corpus. They are only
 comparable between runs with the same evaluation batch size and number of hard negatives; `num_candidates` is in
@@ -83,6 +85,7 @@ def ranking_report(
         "num_questions": questions,
         "num_candidates": candidates / questions,  # passages each question ranked, on average
         "report": table,
+        "question_ranks": ranks,
     }
     if losses is not None:
         # Each batch's loss is a mean over its questions: weighted by them, a short last batch counts for its few.
@@ -90,6 +93,11 @@ def ranking_report(
         summed = sum(batch_loss * count for batch_loss, count in zip(losses, questions_per_batch))
         report = {"loss": summed / sum(questions_per_batch), **report}
     return report
+
+
+def report_numbers(report: dict) -> dict:
+    """The report's numbers, without its per-class table and per-question ranks: what a history records."""
+    return {k: v for k, v in report.items() if k not in ("report", "question_ranks")}
 
 
 def _classification_table(

@@ -53,6 +53,9 @@ def _judged(result: CorpusResult, examples: Sequence[DPRExample], corpus: Sequen
         question = str(row)
         document = {position: f"gold-{j}" for j, (group, _) in enumerate(groups) for position in group}
         qrels += [ir_measures.Qrel(question, f"gold-{j}", grade) for j, (_, grade) in enumerate(groups)]
+        if groups:  # judged passages the corpus lacks: in the ideal ranking, never in the run (as BEIR scores them)
+            unavailable = examples[row].unavailable_grades()
+            qrels += [ir_measures.Qrel(question, f"absent-{j}", grade) for j, grade in enumerate(unavailable)]
         seen = set()
         for rank, position in enumerate(indices):
             if position < 0:  # a FAISS index found fewer passages than asked for

@@ -59,14 +59,7 @@ from tqdm.auto import tqdm
 from ..core.errors import MissingDependencyError, SettingsError
 from ..core.files import replace_folder
 from ..data.documents import Document, document_passage, passage_document
-from ..evaluation.corpus_eval import (
-    DEFAULT_KS,
-    CorpusResult,
-    gold_found_matrix,
-    gold_groups,
-    hit_matrix,
-    retrieval_metrics,
-)
+from ..evaluation.corpus_eval import DEFAULT_KS, gold_groups, hit_matrix, ranking_result
 from .corpus_encoding import EncodedCorpus, model_fingerprint
 from .document_store import DUPLICATE_POLICIES
 
@@ -535,6 +528,4 @@ def evaluate_index(
         if question_groups:
             ranked = np.flatnonzero(np.isin(top_indices[row], list(set().union(*question_groups))))
             gold_ranks[row] = ranked[0] if len(ranked) else top_indices.shape[1]
-    found = gold_found_matrix(groups, np.where(top_indices >= 0, top_indices, -1))
-    metrics = retrieval_metrics(hits, ks, np.array([len(g) for g in groups]), found)
-    return CorpusResult(name, metrics, top_indices, top_scores, hits, gold_ranks)
+    return ranking_result(name, examples, groups, top_indices, top_scores, hits, gold_ranks, ks)

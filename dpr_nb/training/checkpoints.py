@@ -211,7 +211,7 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, device: torch.de
     except pickle.UnpicklingError as e:
         # Only the name of what it holds: torch's own message goes on to say how to load it anyway, which would run it.
         found = re.search(r"Unsupported global: (?:GLOBAL )?([\w.]+)", str(e))
-        what = f"{found.group(1)}, " if found else ""
+        what = f"{found.group(1).removeprefix('builtins.')}, " if found else ""  # torch 2.4 names builtins so
         raise DamagedCheckpointError(
             f"Cannot resume from {folder}: it holds Python objects other than tensors and plain values ({what}in "
             "a pickle), and loading those could run code from the file, so it is refused. Resume only from "

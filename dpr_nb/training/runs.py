@@ -85,8 +85,9 @@ class Run:
 
 
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("dpr-nb", "torch", "transformers"):
+    # torch's own version names its build ("2.4.0+cu121", "2.13.0+cpu"), which the package metadata may leave out.
+    versions = {"python": platform.python_version(), "torch": torch.__version__}
+    for package in ("dpr-nb", "transformers"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:  # a source checkout that was never installed

@@ -46,7 +46,7 @@ from ..core.errors import SettingsError, TrainingDivergedError, TrainingMemoryEr
 from ..data.batches import Batch, config_batch, evaluation_batches
 from ..data.dpr_file import BatchSampler, DPRExample, Passage
 from ..evaluation.corpus_eval import DEFAULT_KS, evaluate_corpus, load_corpus
-from ..evaluation.report import evaluate
+from ..evaluation.report import evaluate, report_numbers
 from ..model.embedding import TextEmbedder
 from ..model.encoders import BiEncoder
 from ..model.grad_cache import GradCache
@@ -481,7 +481,7 @@ class Trainer:
         self.reports[split] = report  # the latest full report (with its table) per split
         step = step if step is not None else self.weights_step if self.weights_step is not None else self.step
         record = {"step": step, "split": split}
-        record.update({k: v for k, v in report.items() if k != "report"})
+        record.update(report_numbers(report))
         if self.config.eval_corpus and examples:
             result = self._corpus_evaluation(examples)
             self.corpus_results[split] = result
