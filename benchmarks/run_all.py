@@ -55,6 +55,7 @@ BENCHMARKS = {
     "streaming_reader": (["--size-mb", "1024"], ["--size-mb", "20"]),
     "faiss_indexes": ([], ["--n", "20000", "--queries", "200"]),
     "eval_scale": ([], ["--passages", "20000", "--questions", "500"]),
+    "paired_coverage": ([], ["--sweeps", "20", "--resamples", "200"]),
 }
 
 SCRIPTS = {"training_throughput_cached": "training_throughput"}

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from dpr_nb import TrainConfig
+from dpr_nb.core.errors import SettingsError
 from dpr_nb.data.splits import load_training_data
 from dpr_nb.model.encoders import BiEncoder, Encoder
 from dpr_nb.training.runs import (
@@ -69,6 +70,21 @@ def test_the_saved_model_gives_the_trained_vectors(recorded):
     tokens = saved.tokenizer(["which town has a harbour", "who founded it"], return_tensors="pt", padding=True)
     with torch.no_grad():
         torch.testing.assert_close(saved(**tokens), model.query_encoder.eval()(**tokens))
+
+
+def test_each_questions_result_is_recorded_and_their_means_are_the_reported_metrics(tmp_path):
+    run = train_run(SMALL.replace(eval_corpus="builtin"), tmp_path, name="per_question")
+    splits = load_training_data(SMALL)
+    for split in ("dev", "test"):
+        table = run.question_results(split)
+        assert list(table.index) == [example.question for example in splits[split]]
+        for metric in ("average_rank", "top_1_accuracy", "top_5_accuracy", "mrr_at_20", "recall_at_20"):
+            assert table[metric].mean() == pytest.approx(run.reports[split][metric]), (split, metric)
+        assert set(table["top_5_accuracy"]) <= {0.0, 1.0}
+        # A hit is the gold passage here (match="id"): found in the top 5 exactly when it ranks below 5.
+        assert ((table["gold_rank"] < 5) == (table["top_5_accuracy"] == 1.0)).all()
+    with pytest.raises(SettingsError, match="no per-question results of split 'train' \\(this run has: dev, test\\)"):
+        run.question_results("train")
 
 
 def test_a_finished_run_is_not_overwritten_by_accident(recorded):

@@ -318,6 +318,23 @@ def test_default_warmup_is_a_tenth_of_the_run_so_a_short_fine_tune_reaches_its_l
     assert rates == pytest.approx(expected)
 
 
+def test_max_steps_trains_that_many_steps_over_the_epochs_they_take_the_rate_ending_there():
+    """Batch sizes compared at a fixed number of steps: batch 8 and batch 32 both take 10 steps of 64 questions, over
+    2 and 5 epochs, and the linear schedule reaches 0 at the 10th whatever n_epochs says."""
+    examples = load_splits("builtin", "")["train"][:64]
+    for batch_size, last_epoch in ((8, 1), (32, 4)):
+        config = TrainConfig.preset(
+            "smoke", batch_size=batch_size, n_epochs=1, max_steps=10, num_warmup_steps=0, save_dir=None
+        )
+        model = BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2))
+        steps = Trainer(model, config, examples).train().steps
+        assert [s["step"] for s in steps] == list(range(1, 11)) and steps[-1]["epoch"] == last_epoch
+        peak = config.learning_rate
+        assert [s["learning_rate"] for s in steps] == pytest.approx([peak * (10 - step) / 10 for step in range(10)])
+    with pytest.raises(ValueError, match="max_steps=0 must be at least 1"):
+        TrainConfig(max_steps=0)
+
+
 def early_stopped(checkpoint_dir=None, **overrides) -> Trainer:
     """A run whose last weights are not its best: a learning rate far too high, so the dev loss gets worse after
     the first evaluations and early stopping ends it `patience` evaluations after the best."""

@@ -95,8 +95,8 @@ class TrainConfig:
     data_dir: str = setting(
         BUILTIN_DATA,
         DATA,
-        "Folder of the DPR training files (JSON or JSON Lines, optionally "
-        ".gz), or 'builtin' for the dataset the package generates.",
+        "Folder of the DPR training files (JSON or JSON Lines, optionally .gz, or Parquet), a BEIR folder, "
+        "hf://datasets/OWNER/NAME, or 'builtin' for the dataset the package generates.",
     )
     train_filename: str = setting("train.json", DATA, "The training file in data_dir.")
     dev_filename: str | None = setting(
@@ -145,6 +145,13 @@ class TrainConfig:
         1, OPTIMISATION, "Batches per optimizer step: a larger step, but NOT more in-batch negatives."
     )
     n_epochs: int = setting(1, OPTIMISATION, "Passes over the training questions.")
+    # Settings compared at a fixed number of steps (batch sizes, say) need it: at a fixed n_epochs a bigger batch
+    # also means fewer steps, and the comparison mixes the two.
+    max_steps: int | None = setting(
+        None,
+        OPTIMISATION,
+        "Optimizer steps to train, over as many epochs as they take (n_epochs is then not used); none: n_epochs.",
+    )
     # None follows the checkpoint's own recipe: sentence-transformers' 2e-5 for its checkpoints (ahead of 1e-5 on
     # XQuAD de: docs/benchmarks.md, "Choosing the defaults from the measurement"), DPR's and Haystack's 1e-5.
     learning_rate: float | None = setting(
@@ -240,6 +247,8 @@ class TrainConfig:
         for name in ("num_hard_negatives", "num_warmup_steps", "evaluate_every"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} must not be negative")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append(f"max_steps={self.max_steps} must be at least 1 (or None: n_epochs decides)")
         if not 0.0 <= self.dev_split < 1.0:
             problems.append(f"dev_split={self.dev_split} must be in [0, 1)")
         if self.selection_metric is not None and not _known_metric(self.selection_metric):
@@ -280,6 +289,14 @@ class TrainConfig:
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **_current_names(changes, "TrainConfig.replace"))
+
+    def total_steps(self, batches_per_epoch: int) -> int:
+        """The optimizer steps of a run whose epoch is `batches_per_epoch` batches: max_steps, or n_epochs' worth.
+
+        >>> TrainConfig(n_epochs=3, grad_acc_steps=2).total_steps(5), TrainConfig(max_steps=7).total_steps(5)
+        (9, 7)
+        """
+        return self.max_steps or math.ceil(batches_per_epoch / self.grad_acc_steps) * self.n_epochs
 
     def warmup_steps(self, total_steps: int) -> int:
         """The warm-up of a run of `total_steps` optimizer steps: num_warmup_steps, or a tenth of the run.

@@ -56,6 +56,7 @@ DEFAULT_FIELDS = (
     "batch_size",
     "grad_acc_steps",
     "n_epochs",
+    "max_steps",
     "learning_rate",
     "num_warmup_steps",
     "similarity_function",
@@ -389,7 +390,7 @@ class TrainingDashboard:
     """A progress bar, the latest evaluation and the loss and learning-rate curves of a run, updated in place.
 
     Pass `dashboard.callbacks()` as `retriever.train(callbacks=...)`, or `dashboard.attach(trainer)`.
-    `total_steps`: None reads it from the trainer at "on_train_start" (Trainer sets it there, as
+    `total_steps`: None reads it from the trainer at "on_train_start" (Trainer sets it there: max_steps, or
     ceil(batches per epoch / grad_acc_steps) * n_epochs); without one the bar stays full and the label shows the
     step without a total or time left. The curves are redrawn every `refresh_every`
     optimizer steps, at every evaluation and at the end: a redraw takes a fraction of a second, so a run of
@@ -551,6 +552,7 @@ SWEEP_FIELDS = (
     "grad_cache_chunk_size",
     "grad_acc_steps",
     "n_epochs",
+    "max_steps",
     "max_samples",
     "similarity_function",
     "dropout",

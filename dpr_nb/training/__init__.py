@@ -11,4 +11,5 @@
 - publish.py       a saved model folder published on the Hugging Face Hub (`dpr-nb push`, retriever.push_to_hub)
 - runs.py          the run store: every run's config, history, reports and cost in its folder; the comparison table
 - sweeps.py        grid or random sweeps with seeds, resumable, their cost estimated before launch
+- effects.py       what the runs say: paired differences, the winner chosen on dev and reported on test
 """

@@ -9,6 +9,8 @@ A run's folder holds, each file written whole (dpr_nb.core.files):
     run.json           status, seed, device, time, peak memory, library versions, the final reports per split
     train_config.json  its TrainConfig (TrainConfig.load reads it back)
     history.json       every step's loss, learning rate and negatives per question; every evaluation
+    per_question.json  per held-out split, each question's own result of the final evaluation (its rank, and with
+                       eval_corpus its top-k hit, reciprocal rank, recall and gold rank): `Run.question_results`
     model/             the trained model, only with save_model=True: the folder DensePassageRetriever.load reads
                        (dpr_nb.training.saved_model), with the settings it was trained with
     tensorboard/       only with tensorboard=True
@@ -45,6 +47,7 @@ from .train import train_model
 from .trainer import NEGATIVES, History, Trainer
 
 RUN_FILE = "run.json"
+PER_QUESTION_FILE = "per_question.json"
 FINISHED, RUNNING, INTERRUPTED, STOPPED, FAILED = "finished", "running", "interrupted", "stopped", "failed"
 # The metrics a comparison shows when none are named: the in-batch report's and, with eval_corpus, the corpus's.
 DEFAULT_METRICS = ("loss", "average_rank", "top_1_accuracy", "top_5_accuracy", "top_20_accuracy", "mrr_at_20")
@@ -78,6 +81,20 @@ class Run:
     def tags(self) -> dict:
         """What a sweep set for this run ({"batch_size": 16, "seed": 1}); empty for a run of its own."""
         return self.info.get("tags", {})
+
+    def question_results(self, split: str) -> pd.DataFrame:
+        """One row per question of `split`'s final evaluation, indexed by the question: its rank in its batch
+        (`average_rank`) and, with eval_corpus, each metric's term (`top_5_accuracy` 1 or 0, `mrr_at_20`, ...) and
+        `gold_rank`. Each column's mean is the run's reported metric."""
+        path = self.folder / PER_QUESTION_FILE
+        results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if split not in results:
+            held = ", ".join(results) or "none"
+            raise SettingsError(
+                f"{self.folder}: no per-question results of split {split!r} (this run has: {held}). A run records "
+                "them for each split it evaluates; one recorded by an older dpr_nb has none: train it again."
+            )
+        return pd.DataFrame(results[split]).set_index("question")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -201,6 +218,7 @@ def train_run(
                 events.setdefault(event, []).append(function)
         trained = train_model(trained_config, callbacks=events, progress_bar=progress_bar)
         info["reports"] = trained.history.kept_evaluations  # each split's evaluation of the weights training kept
+        _write_json(folder / PER_QUESTION_FILE, trained.per_question)
     except BaseException as error:
         info["status"] = STOPPED if isinstance(error, (RunStopped, KeyboardInterrupt)) else FAILED
         info["error"] = f"{type(error).__name__}: {error}"

@@ -54,6 +54,7 @@ COST_FREE = (
     "dropout",
     "similarity_function",
     "n_epochs",
+    "max_steps",
     "max_samples",
     "evaluate_every",
     "selection_metric",
@@ -147,7 +148,7 @@ def _refuse_repeated_names(names: Sequence[str], what: str) -> None:
 
 
 def _total_steps(config: TrainConfig, questions: int) -> int:
-    return math.ceil(math.ceil(questions / config.batch_size) / config.grad_acc_steps) * config.n_epochs
+    return config.total_steps(math.ceil(questions / config.batch_size))
 
 
 def _evaluations(config: TrainConfig, steps: int, has_dev: bool, has_test: bool) -> int:

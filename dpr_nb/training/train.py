@@ -45,6 +45,7 @@ class TrainedModel:
     history: History
     reports: dict  # split -> the report of the weights kept (dpr_nb.evaluation.report)
     corpus_results: dict  # split -> dpr_nb.evaluation.corpus_eval.CorpusResult, with eval_corpus
+    per_question: dict  # split -> each question's results (Trainer.per_question), of the weights kept
     similarity_function: str
     device: torch.device
     saved_to: Path | None  # config.save_dir, or None when nothing was saved
@@ -101,6 +102,7 @@ def train_model(
             history,
             trainer.reports,
             trainer.corpus_results,
+            trainer.per_question,
             trainer.similarity_function,
             trainer.device,
             Path(config.save_dir) if saves else None,

@@ -157,6 +157,9 @@ class Trainer:
         # table) and the corpus result (with eval_corpus); their numbers are the history's kept_evaluations.
         self.reports: dict[str, dict] = {}
         self.corpus_results: dict = {}  # split -> dpr_nb.evaluation.corpus_eval.CorpusResult
+        # Per split, of the latest evaluation: each question's own result, so that two runs can be compared question
+        # by question (dpr_nb.evaluation.paired): {"question": [...], "average_rank": [...], "top_5_accuracy": ...}.
+        self.per_question: dict[str, dict[str, list]] = {}
         self.weights_step: int | None = None  # after training: the step whose weights the model holds
         self.step = 0
         self.total_steps: int | None = None  # optimizer steps of the whole run, known once train() starts
@@ -321,7 +324,8 @@ class Trainer:
             min_last_batch=self.group.world_size,
         )
         batches_per_epoch = len(sampler)
-        total_steps = math.ceil(batches_per_epoch / c.grad_acc_steps) * c.n_epochs
+        total_steps = c.total_steps(batches_per_epoch)
+        epochs = math.ceil(total_steps / math.ceil(batches_per_epoch / c.grad_acc_steps))  # n_epochs, or max_steps'
         self.total_steps = total_steps  # for progress displays subscribed to "on_train_start"
         optimizer = self._optimizer()
         scheduler = get_linear_schedule_with_warmup(optimizer, c.warmup_steps(total_steps), total_steps)
@@ -354,8 +358,8 @@ class Trainer:
             disable=not (self.progress_bar and self.group.is_main),
         )
         stop = False
-        for epoch in range(start_epoch, c.n_epochs):
-            if stop:
+        for epoch in range(start_epoch, epochs):
+            if stop or self.step >= total_steps:
                 break
             accumulated_loss, negatives = 0.0, Counter()
             for index, items in enumerate(sampler, start=sampler.batches_done):
@@ -389,19 +393,20 @@ class Trainer:
                 progress.update(1)
                 progress.set_postfix(loss=f"{accumulated_loss:.4f}")
                 accumulated_loss = 0.0
-                if self.step < total_steps:
-                    if dev_batches and c.evaluate_every and self.step % c.evaluate_every == 0:
-                        stop = self._evaluate_dev(dev_batches)
-                    if checkpoints.due(self.step):
-                        checkpoints.save(self.step, epoch, self.history, on_saved=self._checkpoint_saved)
-                    if stop:
-                        self.history.stopped_early_at = self.step
-                        break
+                if self.step >= total_steps:  # the last step (with max_steps, maybe within an epoch)
+                    break
+                if dev_batches and c.evaluate_every and self.step % c.evaluate_every == 0:
+                    stop = self._evaluate_dev(dev_batches)
+                if checkpoints.due(self.step):
+                    checkpoints.save(self.step, epoch, self.history, on_saved=self._checkpoint_saved)
+                if stop:
+                    self.history.stopped_early_at = self.step
+                    break
         progress.close()
         if dev_batches and not stop:
             self._evaluate_dev(dev_batches)
         if c.checkpoint_dir:  # the training state: the last step's weights, and the best ones beside them
-            checkpoints.save(self.step, c.n_epochs - 1, self.history, on_saved=self._checkpoint_saved)
+            checkpoints.save(self.step, epochs - 1, self.history, on_saved=self._checkpoint_saved)
         self._keep_best_weights(dev_batches)
         self._emit("on_train_end", self.history)
         return self.history
@@ -482,10 +487,14 @@ class Trainer:
         step = step if step is not None else self.weights_step if self.weights_step is not None else self.step
         record = {"step": step, "split": split}
         record.update(report_numbers(report))
+        per_question = {"question": [e.question for e in examples or []], "average_rank": report["question_ranks"]}
         if self.config.eval_corpus and examples:
             result = self._corpus_evaluation(examples)
             self.corpus_results[split] = result
             record.update({k: v for k, v in result.metrics.items() if k != "questions"})
+            per_question |= {name: values.tolist() for name, values in result.per_question.items()}
+            per_question["gold_rank"] = result.gold_ranks.tolist()  # in the whole corpus, from 0; -1: not in it
+        self.per_question[split] = per_question
         self.history.kept_evaluations[split] = {**record, "questions": len(examples) if examples is not None else None}
         if in_history:
             self.history.evaluations.append(record)
