@@ -93,10 +93,55 @@ def test_a_hub_datasets_file_trains_through_the_cache_and_the_card_names_the_dat
 
 
 def test_a_hub_file_missing_offline_is_one_line_that_says_what_to_do(offline_hub):
-    with pytest.raises(DPRDataError, match=r"dev.jsonl.gz: not in the Hugging Face cache, and the Hub cannot be"):
+    with pytest.raises(DPRDataError, match=r"dev.jsonl.gz: not in the Hugging Face cache, and the Hub cannot be") as e:
         load_questions(f"hf://datasets/{TEVATRON_NQ}/dev.jsonl.gz")
+    assert "\n" not in str(e.value) and e.value.__suppress_context__
     with pytest.raises(DPRDataError, match=r"name the file in the dataset"):
         load_questions(f"hf://datasets/{TEVATRON_NQ}")
+    with pytest.raises(DPRDataError, match=r"hf://datasets/Tevatron: name a Hub dataset's file as hf://datasets/OWNER"):
+        load_questions("hf://datasets/Tevatron")
+
+
+@pytest.mark.parametrize(
+    "error, said",
+    [
+        ("RepositoryNotFoundError", r"no dataset someone/gone on the Hub \(or a private one: log in"),
+        ("EntryNotFoundError", r"the dataset someone/gone has no file 'train.jsonl' \(its Hub page lists them\)"),
+    ],
+)
+def test_a_dataset_or_file_the_hub_does_not_have_is_one_line(monkeypatch, error, said):
+    import huggingface_hub.errors
+
+    def refuse(*args, **kwargs):
+        import httpx
+
+        kind = getattr(huggingface_hub.errors, error)
+        url = "https://huggingface.co/api/datasets/someone/gone"
+        try:  # an HTTP error of huggingface_hub takes the Hub's response; a local one does not
+            raised = kind("404 from the Hub", response=httpx.Response(404, request=httpx.Request("GET", url)))
+        except TypeError:
+            raised = kind("404 from the Hub")
+        raise raised
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+    with pytest.raises(DPRDataError, match=said):
+        load_questions("hf://datasets/someone/gone/train.jsonl")
+
+
+def test_a_revision_reads_that_revisions_file(offline_hub, records):
+    """`NAME@REVISION` (a tag, or a pull request's branch written %2F) reads that snapshot, not main's."""
+    hub = offline_hub / "hf" / "hub" / f"datasets--{TEVATRON_NQ.replace('/', '--')}"
+    older = "1" * 40
+    write_tevatron(offline_hub / "older.jsonl.gz", records[:3])
+    (hub / "snapshots" / older).mkdir()
+    (offline_hub / "older.jsonl.gz").rename(hub / "snapshots" / older / "train.jsonl.gz")
+    for ref in ("v1", "refs/pr/3"):
+        (hub / "refs" / ref).parent.mkdir(parents=True, exist_ok=True)
+        (hub / "refs" / ref).write_text(older)
+    main = load_questions(f"hf://datasets/{TEVATRON_NQ}/train.jsonl.gz")
+    assert len(main) == 40
+    for revision in ("v1", "refs%2Fpr%2F3"):
+        assert load_questions(f"hf://datasets/{TEVATRON_NQ}@{revision}/train.jsonl.gz") == main[:3]
 
 
 # Parquet, and a `datasets.Dataset` in memory: the files and objects the `datasets` library itself writes and makes.
@@ -162,7 +207,7 @@ def test_a_datasets_dataset_evaluates_as_its_file_does(records, tmp_path):
     assert report["num_questions"] == 12 and len(report["question_ranks"]) == 12
 
 
-def test_a_bad_row_of_a_dataset_names_its_row_and_field(records):
+def test_a_bad_row_of_a_dataset_names_its_row_and_field(records, tmp_path):
     datasets = pytest.importorskip("datasets")
     rows = [tevatron_row(r, n) for n, r in enumerate(records[:4])]
     rows[2]["query"] = " "
@@ -170,3 +215,5 @@ def test_a_bad_row_of_a_dataset_names_its_row_and_field(records):
         load_questions(datasets.Dataset.from_list(rows))
     with pytest.raises(DPRDataError, match=r"expected a file path or an iterable of records .* got int"):
         load_questions(7)
+    examples = load_dpr_file(write_tevatron(tmp_path / "two.jsonl.gz", records[:2]))
+    assert all(a is b for a, b in zip(load_questions(examples), examples))  # DPRExamples are taken as they are

@@ -35,7 +35,10 @@ def hub_dataset_parts(path: str) -> tuple[str, str, str | None]:
     name, _, revision = name.partition("@")
     revision = unquote(revision)  # a branch with "/" is written %2F, as huggingface_hub's file system writes it
     if not owner or not name:
-        raise ValueError(f"{path}: name a Hub dataset as hf://datasets/OWNER/NAME/FILE (e.g. Tevatron/wikipedia-nq).")
+        raise DPRDataError(
+            f"{path}: name a Hub dataset's file as hf://datasets/OWNER/NAME/FILE "
+            "(e.g. hf://datasets/Tevatron/wikipedia-nq/train.jsonl.gz)."
+        )
     return f"{owner}/{name}", filename.strip("/"), revision or None
 
 
