@@ -1,6 +1,8 @@
-"""Sweeps: planning, cost before launch, and a sweep killed mid-run that continues where it stopped."""
+"""Sweeps: planning, cost before launch, a sweep killed mid-run that continues where it stopped, and two workers
+sharing one sweep through claims."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,7 +13,7 @@ import pytest
 
 from dpr_nb import TrainConfig
 from dpr_nb.training.runs import INTERRUPTED, load_run, train_run
-from dpr_nb.training.sweeps import estimate_cost, plan_sweep, run_sweep, sweep_points
+from dpr_nb.training.sweeps import claim_file, claim_run, estimate_cost, plan_sweep, run_sweep, sweep_points
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = TrainConfig.preset(
@@ -66,6 +68,25 @@ def test_cost_is_estimated_from_timed_steps_and_shared_by_runs_that_cost_the_sam
     assert cost.attrs["total_seconds"] == pytest.approx(cost["estimated_seconds"].sum())
     with pytest.warns(UserWarning, match="more than time_budget=0.001 s"):
         run_sweep(tmp_path, BASE, {"batch_size": [8]}, time_budget=1e-3, log=None)
+
+
+def test_a_run_of_max_steps_is_costed_at_them_and_probed_for_a_few(monkeypatch):
+    """The probe times probe_steps steps (after one warm-up), whatever the run's max_steps: a probe that trained the
+    run's 30 steps made 04_explore's cost cell take 12 minutes on a CPU."""
+    from dpr_nb.training import sweeps
+    from dpr_nb.training.trainer import Trainer
+
+    trained = []
+
+    class Counting(Trainer):
+        def train(self, *args, **kwargs):
+            history = super().train(*args, **kwargs)
+            trained.append(len(history.steps))
+            return history
+
+    monkeypatch.setattr(sweeps, "Trainer", Counting)
+    cost = estimate_cost(plan_sweep(BASE.replace(max_steps=50), {"batch_size": [4]}, seeds=[0]), probe_steps=2)
+    assert trained == [3] and cost["steps"].tolist() == [50]
 
 
 CHILD = textwrap.dedent(
@@ -129,6 +150,87 @@ def test_a_killed_sweep_continues_where_it_stopped(tmp_path):
         run_sweep(runs_dir, BASE, {"learning_rate": [1e-4]})
     with pytest.raises(ValueError, match="differing: base batch_size"):
         run_sweep(runs_dir, BASE.replace(batch_size=4), SPACE)
+
+
+WORKER = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from dpr_nb import TrainConfig
+    from dpr_nb.training.sweeps import run_sweep
+
+    runs_dir, trained, pause_at = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[4])
+    base = TrainConfig.from_dict(__import__("json").loads(sys.argv[3]))
+
+    def started(trainer):  # every training that starts, and in which process
+        with open(trained, "a") as out:
+            out.write(f"{os.getpid()} {trainer.config.learning_rate}\\n")
+
+    def slow(trainer, record):  # runs long enough for two workers to overlap; one may stop to be killed
+        time.sleep(0.3)
+        if trainer.config.learning_rate == pause_at:
+            (runs_dir / "paused").write_text("paused")
+            time.sleep(120)
+
+    run_sweep(runs_dir, base, {"learning_rate": [1e-4, 5e-4, 1e-3, 2e-3]},
+              callbacks={"on_train_start": started, "on_step_end": slow})
+    """
+)
+
+
+def test_two_workers_share_a_sweep_and_a_killed_ones_claim_is_taken_over(tmp_path):
+    """Worker A trains the first run and is killed in the second; worker B, started meanwhile, skips A's claimed run
+    and trains the others; the sweep run again here takes over the dead worker's claim. No run is trained twice but
+    the one whose worker died, and no claim is left behind."""
+    runs_dir, trained, script = tmp_path / "sweep", tmp_path / "trained.txt", tmp_path / "worker.py"
+    script.write_text(WORKER)
+
+    def worker(pause_at):
+        arguments = [str(runs_dir), str(trained), json.dumps(BASE.to_dict()), str(pause_at)]
+        return subprocess.Popen([sys.executable, str(script), *arguments], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+    a = worker(pause_at=5e-4)
+    try:
+        deadline = time.monotonic() + 120
+        while not (runs_dir / "paused").exists():
+            assert a.poll() is None and time.monotonic() < deadline, "worker A never reached its second run"
+            time.sleep(0.1)
+        b = worker(pause_at=-1)
+        said, _ = b.communicate(timeout=180)
+        assert b.returncode == 0, said
+    finally:
+        a.kill()  # SIGKILL, in its second run: its claim stays behind
+        a.wait()
+    first, second = "learning_rate=0.0001,seed=0", "learning_rate=0.0005,seed=0"
+    assert f"{second}: another worker trains it ({a.pid}@" in said
+    assert claim_file(runs_dir, second).exists() and load_run(runs_dir / second).status == INTERRUPTED
+
+    table = run_sweep(runs_dir, BASE, {"learning_rate": [1e-4, 5e-4, 1e-3, 2e-3]}, log=None)
+    assert set(table["status"]) == {"finished"} and len(table) == 4
+    lines = [line.split() for line in trained.read_text().splitlines()]
+    by_rate = {rate: [int(pid) for pid, r in lines if float(r) == rate] for rate in (1e-4, 5e-4, 1e-3, 2e-3)}
+    assert by_rate[1e-4] == [a.pid] and by_rate[1e-3] == [b.pid] and by_rate[2e-3] == [b.pid]
+    assert by_rate[5e-4] == [a.pid]  # started by A, killed; trained again here (without the logging callback)
+    assert load_run(runs_dir / second).info["pid"] == os.getpid() and load_run(runs_dir / first).info["pid"] == a.pid
+    assert not list(runs_dir.glob(".*.claim"))
+
+
+def test_a_claim_is_taken_over_by_rule(tmp_path):
+    """Another host's claim is taken over only once its heartbeat is older than the timeout; a live process's of
+    this host never; a dead one's at once."""
+    import socket
+
+    claim = tmp_path / ".run.claim"
+    claim.write_text("4242@another-machine")
+    assert claim_run(claim, timeout=600) == "4242@another-machine"  # fresh: that worker may be training
+    os.utime(claim, (time.time() - 601, time.time() - 601))
+    assert claim_run(claim, timeout=600) == "" and claim.read_text() == f"{os.getpid()}@{socket.gethostname()}"
+    claim.write_text(f"{os.getppid()}@{socket.gethostname()}")  # this machine, alive: never
+    os.utime(claim, (time.time() - 10**6, time.time() - 10**6))
+    assert claim_run(claim, timeout=600) == f"{os.getppid()}@{socket.gethostname()}"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    claim.write_text(f"{dead.stdout.strip()}@{socket.gethostname()}")
+    assert claim_run(claim, timeout=600) == ""
 
 
 def test_runs_of_one_name_in_two_sweeps_are_two_rows_and_one_plan_may_not_repeat_a_name(tmp_path):

@@ -230,62 +230,90 @@ def _age(path: Path) -> str:
     return f"{minutes} min" if minutes else "under a minute"
 
 
+HELD, ENTERED_AGAIN = "held", "entered again"
+
+
+def take_lock(lock: Path, abandoned: Callable[[tuple[str, int] | None], bool]) -> str:
+    """Try to hold `lock` for this process, without waiting: HELD (made now), ENTERED_AGAIN (this process holds it
+    already), or the "PID@HOST" of the live holder. The lock is a file holding its owner's "PID@HOST", made whole
+    and then linked into place (atomic on local and network disks). A lock `abandoned(holder)` says is dead
+    ((host, pid) from its text; None for text that names no process) is taken over: moved aside under a name of this
+    process's own first, so that of two processes taking it over at once only one can, and never a lock a live
+    process made meanwhile."""
+    host = socket.gethostname()
+    mine = f"{os.getpid()}@{host}"
+    owner = ""
+    for _ in range(3):
+        if _create_lock(lock, mine):
+            return HELD
+        owner = _lock_owner(lock)
+        holder = _lock_holder(owner)
+        if holder == (host, os.getpid()):
+            return ENTERED_AGAIN
+        if not owner:
+            continue  # released between our try and the read: try again
+        if not abandoned(holder):
+            return owner
+        aside = lock.with_name(f"{lock.name}.stale-{_file_safe(mine)}")
+        try:
+            os.rename(lock, aside)
+        except FileNotFoundError:
+            continue  # another process moved it first
+        if _lock_owner(aside) == owner:
+            aside.unlink()  # the dead process's lock: gone, try again
+            continue
+        os.replace(aside, lock)  # a live process's lock, made after our read: put it back
+        owner = _lock_owner(lock) or owner
+    return owner
+
+
+def release_lock(lock: Path) -> None:
+    """Delete `lock` if this process holds it (a lock taken over by another process meanwhile is left alone)."""
+    if _lock_holder(_lock_owner(lock)) == (socket.gethostname(), os.getpid()):
+        lock.unlink(missing_ok=True)
+
+
+def dead_on_this_host(holder: tuple[str, int] | None) -> bool:
+    """A lock whose process is known to be gone: it names none, or one of this host that no longer runs. Another
+    host's process cannot be seen from here."""
+    return holder is None or (holder[0] == socket.gethostname() and not process_alive(holder[1]))
+
+
 @contextmanager
 def folder_lock(folder: str | Path, setting: str = "save_dir"):
     """Hold `folder` for this process while the block runs: a second run writing the same folder is refused.
 
-    The lock is a file `.NAME.lock` beside the folder holding the owner's "PID@HOST" (process id and host name),
-    made whole and then linked into place (atomic on local and network disks). A lock of this host whose process no
-    longer runs (a killed run) is taken over: moved aside under a name of this process's own first, so that of two
-    processes taking it over at once only one can, and never a lock a live run made meanwhile. A lock of another
-    host is never taken over, since this machine cannot see whether that process runs (a shared Drive or network
-    disk): the error names the host, the lock's age and the command that deletes it. A bare "PID" (an older lock) is
-    this host's. The same process may enter again (training holds it, and its final save takes it once more).
+    The lock is a file `.NAME.lock` beside the folder (`take_lock`). A lock of this host whose process no longer
+    runs (a killed run) is taken over. A lock of another host is never taken over, since this machine cannot see
+    whether that process runs (a shared Drive or network disk): the error names the host, the lock's age and the
+    command that deletes it. A bare "PID" (an older lock) is this host's. The same process may enter again
+    (training holds it, and its final save takes it once more).
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = folder.with_name(f".{folder.name}.lock")
-    host = socket.gethostname()
-    mine = f"{os.getpid()}@{host}"
-    for _ in range(3):
-        if _create_lock(lock, mine):
-            try:
-                yield
-            finally:
-                lock.unlink(missing_ok=True)
-            return
-        owner = _lock_owner(lock)
-        holder = _lock_holder(owner)
-        if holder == (host, os.getpid()):
-            yield  # already held by this process: it is released by the outer block
-            return
-        if not owner:
-            continue  # released between our try and the read: try again
-        if holder is None or (holder[0] == host and not process_alive(holder[1])):
-            aside = lock.with_name(f"{lock.name}.stale-{_file_safe(mine)}")
-            try:
-                os.rename(lock, aside)
-            except FileNotFoundError:
-                continue  # another process moved it first
-            if _lock_owner(aside) == owner:
-                aside.unlink()  # the dead run's lock: gone, try again
-                continue
-            os.replace(aside, lock)  # a live run's lock, made after our read: put it back
-            owner = _lock_owner(lock)
-            holder = _lock_holder(owner)
-        if holder is not None and holder[0] != host:
-            try:
-                age = _age(lock)
-            except FileNotFoundError:
-                continue  # released while we looked: try again
-            raise FolderInUseError(
-                f"{setting}={str(folder)!r} is in use by a run on another machine (process {holder[1]} on host "
-                f"{holder[0]!r}, its lock made {age} ago): two runs writing one folder would lose one's model, and "
-                f"from here it cannot be seen whether that run still goes. Choose another {setting}, or wait for "
-                f"that run to end; if it is gone, delete its lock: rm {shlex.quote(str(lock))}"
-            )
+    taken = take_lock(lock, dead_on_this_host)
+    if taken == HELD:
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+        return
+    if taken == ENTERED_AGAIN:
+        yield  # already held by this process: it is released by the outer block
+        return
+    holder = _lock_holder(taken)
+    if holder is not None and holder[0] != socket.gethostname():
         raise FolderInUseError(
-            f"{setting}={str(folder)!r} is in use by another run (process {holder[1] if holder else owner}): two "
+            f"{setting}={str(folder)!r} is in use by a run on another machine (process {holder[1]} on host "
+            f"{holder[0]!r}, its lock made {_age(lock) if lock.exists() else 'a moment'} ago): two runs writing one "
+            f"folder would lose one's model, and from here it cannot be seen whether that run still goes. Choose "
+            f"another {setting}, or wait for that run to end; if it is gone, delete its lock: "
+            f"rm {shlex.quote(str(lock))}"
+        )
+    if taken:
+        raise FolderInUseError(
+            f"{setting}={str(folder)!r} is in use by another run (process {holder[1] if holder else taken}): two "
             f"runs writing one folder would lose one's model. Choose another {setting}, or wait for that run to end."
         )
     raise FolderInUseError(

@@ -15,6 +15,13 @@ in the same folder is refused, so results of two questions never mix in one tabl
 Before the first run, `estimate_cost` times a few steps of each kind of run (runs that differ only in learning
 rate, temperature or seed cost the same) and one evaluation, and multiplies out; with `time_budget` (seconds) a
 sweep that would take longer says so before it starts.
+
+Several workers may run one sweep: processes on one machine (one per GPU: `CUDA_VISIBLE_DEVICES=1 python sweep.py`)
+or machines sharing the folder (a network disk, a shared Drive). Each run is claimed before it trains, by a file
+`.NAME.claim` beside its folder naming the worker's process and host, so no run is trained twice: a worker skips the
+runs others hold. A claim is released when its run ends, however it ends. One whose process died on this machine
+is taken over at once; one of another machine, whose process cannot be seen from here, once it has not been
+touched for `claim_timeout` seconds (a training run touches its claim at every step, at most every 30 seconds).
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
+import socket
 import time
 import typing
 import warnings
@@ -34,7 +43,7 @@ import torch
 
 from ..core.config import TrainConfig, closest_field
 from ..core.errors import SettingsError
-from ..core.files import write_text_atomic
+from ..core.files import ENTERED_AGAIN, HELD, dead_on_this_host, release_lock, take_lock, write_text_atomic
 from ..data.records_on_disk import take
 from ..data.splits import load_training_data
 from ..model.encoders import BiEncoder
@@ -42,6 +51,10 @@ from .runs import FINISHED, RUN_FILE, Run, RunStopped, compare, load_run, run_na
 from .trainer import Trainer
 
 SWEEP_FILE = "sweep.json"
+# Another machine's claim untouched this long (seconds) is taken to be a dead worker's: longer than any step and
+# evaluation, so that a live worker's run is never trained twice.
+CLAIM_TIMEOUT = 30 * 60
+HEARTBEAT_SECONDS = 30
 # Settings that change what a run learns but not what a step costs: runs that differ only in these are timed once.
 COST_FREE = (
     "learning_rate",
@@ -209,7 +222,9 @@ def _probe(config: TrainConfig, splits: dict, probe_steps: int) -> tuple[float, 
     """(seconds to load the model, per step, per evaluation, memory in MB, what the memory is) of a kind of run."""
     questions = config.batch_size * config.grad_acc_steps * (probe_steps + 1)  # one warm-up step, then the timed
     train = take(splits["train"], range(min(questions, len(splits["train"]))))
-    probe = config.replace(n_epochs=1, evaluate_every=0, save_dir=None, checkpoint_dir=None, num_warmup_steps=0)
+    probe = config.replace(
+        n_epochs=1, max_steps=None, evaluate_every=0, save_dir=None, checkpoint_dir=None, num_warmup_steps=0
+    )
     started = time.perf_counter()
     model = BiEncoder.from_pretrained(config.query_model, config.passage_model)
     trainer = Trainer(model, probe, train, progress_bar=False)
@@ -280,6 +295,54 @@ def is_finished(folder: Path, config: TrainConfig) -> bool:
     return info.get("status") == FINISHED and TrainConfig.load(folder / "train_config.json") == config
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Several workers, one sweep
+
+
+def claim_file(runs_dir: str | Path, name: str) -> Path:
+    """The file that claims run `name` of the sweep in `runs_dir` for a worker while it trains."""
+    return Path(runs_dir) / f".{name}.claim"
+
+
+def claim_run(claim: Path, timeout: float = CLAIM_TIMEOUT) -> str:
+    """Claim a run for this process: "" when it is ours now, else the "PID@HOST" of the worker that holds it. A
+    claim whose process died on this host is taken over, and so is another host's untouched for `timeout` s."""
+
+    def abandoned(holder: tuple[str, int] | None) -> bool:
+        if dead_on_this_host(holder):
+            return True
+        if holder[0] == socket.gethostname():
+            return False  # its process runs, here
+        try:
+            return time.time() - claim.stat().st_mtime > timeout
+        except FileNotFoundError:
+            return True
+
+    taken = take_lock(claim, abandoned)
+    return "" if taken in (HELD, ENTERED_AGAIN) else taken
+
+
+def _heartbeat(claim: Path) -> Callable:
+    """A step callback that touches `claim` at most every HEARTBEAT_SECONDS: the run's worker is alive."""
+    touched = [time.monotonic()]
+
+    def touch(trainer, record) -> None:
+        if time.monotonic() - touched[0] >= HEARTBEAT_SECONDS:
+            touched[0] = time.monotonic()
+            try:
+                os.utime(claim)
+            except FileNotFoundError:  # deleted by hand: the run goes on, unclaimed
+                pass
+
+    return touch
+
+
+def _with_heartbeat(callbacks: Mapping | None, claim: Path) -> dict:
+    events = {event: list(f) if isinstance(f, (list, tuple)) else [f] for event, f in (callbacks or {}).items()}
+    events.setdefault("on_step_end", []).append(_heartbeat(claim))
+    return events
+
+
 def run_sweep(
     runs_dir: str | Path,
     base: TrainConfig,
@@ -296,14 +359,18 @@ def run_sweep(
     stop: Callable[[], bool] | None = None,
     on_run_end: Callable[[Run], None] | None = None,
     log: Callable[[str], None] | None = print,
+    claim_timeout: float = CLAIM_TIMEOUT,
+    trackers: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Train every point of `space` (a dict {field: [values]}, or a list of dicts) with every seed, record each
     run under `runs_dir`, and return the comparison table of the sweep's runs (dpr_nb.training.runs.compare).
 
-    Finished runs are skipped, so calling it again after an interruption continues the sweep. With
+    Finished runs are skipped, so calling it again after an interruption continues the sweep; so are runs another
+    worker has claimed (the module's docstring: several workers, one sweep). With
     `time_budget` (seconds), or `estimate=True`, the runs still to train are first timed (`estimate_cost`) and a
     sweep over budget is warned about before it starts. `stop()` is asked before each run and after each step;
-    `on_run_end(run)` is called after each run (a live table); `callbacks` go to every run's trainer. A run that
+    `on_run_end(run)` is called after each run (a live table); `callbacks` go to every run's trainer, and
+    `trackers` ("tensorboard", "mlflow", "wandb", "trackio") get every run, named as its folder. A run that
     fails (a diverged loss, say) is recorded as failed and the sweep goes on: in a sweep it is a finding.
     """
     folder = Path(runs_dir)
@@ -329,14 +396,24 @@ def run_sweep(
                 stacklevel=2,
             )
 
+    elsewhere = []  # runs other workers were training
     for number, (name, config, tags) in enumerate(plan, start=1):
         if (name, config, tags) not in pending:
             continue
         if stop is not None and stop():
             say("Stopped: run the same sweep again to continue it.")
             break
+        claim = claim_file(folder, name)
+        holder = claim_run(claim, claim_timeout)
+        if holder:
+            elsewhere.append(name)
+            say(f"[{number}/{len(plan)}] {name}: another worker trains it ({holder}); skipped")
+            continue
         try:
-            run = train_run(config, folder, name, save_models, callbacks, tags, stop, overwrite=True)
+            if is_finished(folder / name, config):
+                continue  # another worker finished it between our first look and our claim
+            events = _with_heartbeat(callbacks, claim)
+            run = train_run(config, folder, name, save_models, events, tags, stop, overwrite=True, trackers=trackers)
         except RunStopped:
             say(f"[{number}/{len(plan)}] {name}: stopped. Run the same sweep again to continue it.")
             break
@@ -345,8 +422,12 @@ def run_sweep(
             run = load_run(folder / name)
         else:
             say(f"[{number}/{len(plan)}] {name}: {_summary(run)}")
+        finally:
+            release_lock(claim)
         if on_run_end is not None:
             on_run_end(run)
+    if elsewhere:
+        say(f"{len(elsewhere)} run(s) were training in other workers: run the same sweep again to see them finished.")
     return compare([load_run(folder / name) for name, _, _ in plan if (folder / name / RUN_FILE).is_file()])
 
 
