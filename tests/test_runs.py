@@ -162,20 +162,6 @@ def test_summary_is_mean_and_std_over_seeds_with_one_questions_worth():
         summarize(compare(RUNS), "bs", "top_5_accuracy")
 
 
-def test_tensorboard_logs_what_the_history_holds(tmp_path):
-    pytest.importorskip("tensorboard")
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    run = train_run(SMALL, tmp_path, name="logged", tensorboard=True)
-    events = EventAccumulator(str(run.folder / "tensorboard"))
-    events.Reload()
-    logged = [(e.step, e.value) for e in events.Scalars("train/loss")]
-    assert logged == [(s["step"], pytest.approx(s["loss"])) for s in run.history.steps]
-    negatives = [e.value for e in events.Scalars("train/negatives")]
-    assert negatives == [pytest.approx(s["negatives"]) for s in run.history.steps]
-    assert events.Scalars("test/loss")[-1].value == pytest.approx(run.reports["test"]["loss"])
-
-
 def test_a_recorded_model_loads_with_the_settings_it_was_trained_with(tmp_path):
     """train_run(save_model=True) wrote the encoders alone (BiEncoder.save): loading gave lengths 64/256, titles,
     dot product and two encoders whatever the run used. It now writes the one saved-model folder."""

@@ -205,6 +205,20 @@ def test_dashboard_shows_each_steps_negatives():
     assert "15 negatives per question (6 in-batch, 1 hard, 8 from other GPUs)" in dashboard.status.value
 
 
+def test_dashboard_shows_questions_per_second_from_the_batch_and_the_time(monkeypatch):
+    import dpr_nb.notebook.widgets as module
+
+    trainer = types.SimpleNamespace(
+        history=None, total_steps=4, step=0, config=TrainConfig(batch_size=16, grad_acc_steps=2), device=None
+    )
+    dashboard = TrainingDashboard()
+    clock = iter([100.0, 110.0])  # training starts at 100 s; 2 steps of 16 x 2 accumulated questions by 110 s
+    monkeypatch.setattr(module.time, "monotonic", lambda: next(clock))
+    dashboard.on_train_start(trainer)
+    dashboard.on_step_end(trainer, {"step": 2, "loss": 2.0, "learning_rate": 1e-4})
+    assert "6.4 questions/s" in dashboard.status.value and "GPU" not in dashboard.status.value  # 64 in 10 s
+
+
 def test_dashboard_progress_metrics_and_plot(run):
     _, dashboard, history = run
     assert dashboard.progress.max == 4 and dashboard.progress.value == dashboard.progress.max
@@ -344,3 +358,52 @@ def test_sweep_panel_stop_and_bad_input(tmp_path):
     panel.seeds.value, panel.first_values.value = "0", "8, sixteen"
     panel.start()
     assert "batch_size" in panel.status.value and "sixteen" in panel.status.value
+
+
+def test_sweep_panel_estimates_chooses_metric_and_split_says_the_verdict_and_exports(tmp_path):
+    from dpr_nb.notebook.widgets import SweepPanel
+    from dpr_nb.training.effects import select_and_report
+    from dpr_nb.training.runs import load_runs
+
+    base = TrainConfig.preset(
+        "smoke", max_samples=16, batch_size=8, n_epochs=1, num_warmup_steps=0, save_dir=None, device="cpu"
+    )
+    panel = SweepPanel(tmp_path, base, metric="average_rank", seeds="0, 1", background=True)
+    panel.first.value, panel.first_values.value = "batch_size", "4, 8"
+    cost = panel.estimate()
+    assert len(cost) == 4 and panel.status.value.startswith("4 runs to train, about ")
+    panel.start(wait=True)
+    chosen = select_and_report(load_runs(tmp_path), "batch_size", "average_rank")
+    assert f"Best batch_size on dev: {chosen['best']}; on test average_rank" in panel.verdict.value
+    assert chosen["verdict"] in panel.verdict.value
+    assert panel.table.attrs["split"] == "test"
+    panel.split_choice.value = "dev"  # the table follows the split chosen
+    assert panel.table.attrs["split"] == "dev"
+    assert panel.estimate() is None and panel.status.value == "All 4 runs are finished: nothing to train."
+    written = panel.export()
+    assert written == str(tmp_path / "sweep.csv") and (tmp_path / "sweep.csv").read_text().startswith("run,")
+
+
+def test_on_colab_the_sweep_panel_runs_in_the_foreground_where_its_updates_show(tmp_path, monkeypatch):
+    """Colab shows no widget change made by a background thread (googlecolab/colabtools#3373): the panel trains in
+    the cell's own thread there, and hides the Stop button a busy cell could not take."""
+    import sys
+
+    from dpr_nb.notebook.widgets import SweepPanel
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    base = TrainConfig.preset("smoke", max_samples=8, batch_size=8, n_epochs=1, save_dir=None, device="cpu")
+    panel = SweepPanel(tmp_path, base, seeds="0")
+    assert not panel.background and panel.stop_button.layout.display == "none"
+    panel.first_values.value = "8"
+    panel.start()  # returns when the sweep is done: no thread
+    assert panel._thread is None and len(panel.table) == 1 and not panel.start_button.disabled
+
+
+def test_config_panel_estimates_its_configuration_or_says_why_not(tmp_path):
+    panel = ConfigPanel(TrainConfig.preset("smoke", max_samples=16, batch_size=8, n_epochs=1, device="cpu"))
+    cost = panel.estimate()
+    assert cost.loc["this configuration", "steps"] == 2
+    assert panel.estimate_text.value.startswith("about ") and "for 2 steps" in panel.estimate_text.value
+    panel.set_config(TrainConfig(data_dir=str(tmp_path), train_filename="missing.json"))
+    assert panel.estimate() is None and "missing.json" in panel.estimate_text.value

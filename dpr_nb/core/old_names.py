@@ -25,6 +25,8 @@ import sys
 import warnings
 
 REMOVED_IN = "0.4"
+# Old names of a later release go later: a release's users get one release of warnings.
+REMOVED_LATER = {"dpr_nb.training.runs.TensorBoardLogger": "0.5"}
 
 # ---------------------------------------------------------------------------------------------------------------
 # 0.2: names renamed so that one word means one thing
@@ -41,6 +43,8 @@ RENAMED_ATTRIBUTES = {
     "dpr_nb.data.records_on_disk": {"IndexedDPRFile": "DPRFileOnDisk"},
     "dpr_nb.data.records_on_disk.DPRFileOnDisk": {"index_dir": "folder"},
     "dpr_nb.model.encoders.BiEncoder": {"default_similarity": "similarity_function"},
+    # Moved in 0.4, where every tracker lives now (a dotted new name is a module's attribute).
+    "dpr_nb.training.runs": {"TensorBoardLogger": "dpr_nb.training.trackers.TensorBoardLogger"},
 }
 # Keyword arguments of our own functions (`renamed_keywords` answers them). Not the document stores': Haystack v1's
 # InMemoryDocumentStore and FAISSDocumentStore take `similarity=`, and so do ours (dpr_nb.search).
@@ -103,7 +107,8 @@ def warn_renamed(renamed: list[tuple[str, str]], where: str = "", advice: str = 
     fields of one saved config: said once, with `advice` on how to update them."""
     message = "; ".join(f"{old} is now {new}" for old, new in renamed)
     message = f"{where}: {message}" if where else message
-    message += f"; the old name goes in dpr_nb {REMOVED_IN}" + (f" ({advice})." if advice else ".")
+    removed_in = max(REMOVED_LATER.get(old, REMOVED_IN) for old, _ in renamed)
+    message += f"; the old name goes in dpr_nb {removed_in}" + (f" ({advice})." if advice else ".")
     level = _users_stacklevel() if stacklevel is None else stacklevel + 1
     warnings.warn(message, DeprecationWarning, stacklevel=level)
 
@@ -142,9 +147,10 @@ def renamed_attribute(owner: str, name: str):
     new = RENAMED_ATTRIBUTES.get(owner, {}).get(name)
     if new is None:
         raise AttributeError(f"module {owner!r} has no attribute {name!r}")
+    module, _, attribute = new.rpartition(".")
     if not _asked_by_the_import_machinery():
-        warn(f"{owner}.{name}", f"{owner}.{new}")
-    return getattr(sys.modules[owner], new)
+        warn(f"{owner}.{name}", new if module else f"{owner}.{new}")
+    return getattr(importlib.import_module(module) if module else sys.modules[owner], attribute)
 
 
 def _asked_by_the_import_machinery() -> bool:

@@ -29,11 +29,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Literal
 
+import pandas as pd
+
 from ..core.config import PRESETS, TrainConfig, field_options
 from ..core.errors import MissingDependencyError, SettingsError
 from ..evaluation.plots import plot_heatmap, plot_runs, plot_setting, plot_training
-from ..training.runs import compare, load_runs, summarize
-from ..training.sweeps import run_sweep
+from ..training.effects import select_and_report
+from ..training.runs import DEFAULT_METRICS, compare, load_runs, summarize
+from ..training.sweeps import estimate_cost, plan_sweep, run_sweep
 from ..training.trainer import EVENTS, History
 
 try:
@@ -247,7 +250,12 @@ class ConfigPanel:
             "fields (data_dir, the files, save_dir, ...); 'custom' keeps your changes.",
         )
         self.error = widgets.HTML("")  # TrainConfig's ValueError, instead of an exception from a callback
-        self.widget = widgets.VBox([self.preset, *self._sections(names), self.error])
+        self.estimate_button = widgets.Button(description="Estimate")
+        _set_tooltip(self.estimate_button, "Time a few training steps and one evaluation of this configuration here.")
+        self.estimate_text = widgets.HTML("")
+        self.estimate_button.on_click(lambda _: self.estimate())
+        estimate = widgets.HBox([self.estimate_button, self.estimate_text])
+        self.widget = widgets.VBox([self.preset, *self._sections(names), estimate, self.error])
         self.preset.observe(self._on_preset, names="value")
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
@@ -307,6 +315,27 @@ class ConfigPanel:
             self.preset.value = self._matching_preset(config)
         finally:
             self._holding = False
+
+    def estimate(self) -> pd.DataFrame | None:
+        """How long training this configuration takes here, and its memory: a few timed steps and one evaluation
+        (dpr_nb.training.sweeps.estimate_cost), said beside the button; the table, or None where it cannot say."""
+        try:
+            config = self.config
+        except (ValueError, TypeError) as error:
+            self.estimate_text.value = html.escape(str(error))
+            return None
+        self.estimate_text.value = "timing a few steps…"
+        try:
+            cost = estimate_cost([("this configuration", config, {})], probe_steps=2)
+        except Exception as error:  # its data or its model not there: said beside the button, not raised by a click
+            self.estimate_text.value = html.escape(f"{type(error).__name__}: {error}")
+            return None
+        row = cost.iloc[0]
+        self.estimate_text.value = html.escape(
+            f"about {_clock(row['estimated_seconds'])} for {row['steps']} steps ({row['seconds_per_step']:.2f} s a "
+            f"step) and {row['evaluations']} evaluation(s); memory about {row['memory_mb']:.0f} MB ({row['memory']})"
+        )
+        return cost
 
     @staticmethod
     def _matching_preset(config: TrainConfig) -> str:
@@ -386,6 +415,20 @@ def _show_only(output, png: bytes) -> None:
     output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
 
 
+def _speed_and_memory(trainer, steps: int, seconds: float) -> str:
+    """ " · 41.3 questions/s · GPU 5.2 GB": the run's throughput so far, and on a GPU its peak memory so far."""
+    config = getattr(trainer, "config", None)
+    text = ""
+    if config is not None and steps > 0 and seconds > 0:
+        text += f" · {steps * config.batch_size * config.grad_acc_steps / seconds:.1f} questions/s"
+    device = getattr(trainer, "device", None)
+    if getattr(device, "type", None) == "cuda":
+        import torch
+
+        text += f" · GPU {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GB"
+    return text
+
+
 class TrainingDashboard:
     """A progress bar, the latest evaluation and the loss and learning-rate curves of a run, updated in place.
 
@@ -462,6 +505,7 @@ class TrainingDashboard:
         )
         if self.total_steps and done > 0:
             text += f" · {_clock(elapsed / done * max(0, self.total_steps - step))} left"
+        text += _speed_and_memory(trainer, done, elapsed)
         if "negatives" in record:
             text += " · " + negatives_text(record)
         self._show_progress(step, text)
@@ -560,6 +604,12 @@ SWEEP_FIELDS = (
 _NO_FIELD = "(none)"
 
 
+def on_colab() -> bool:
+    import sys
+
+    return "google.colab" in sys.modules
+
+
 class SweepPanel:
     """Choose one or two settings and their values, the seeds, then Start: a sweep (dpr_nb.training.sweeps) trains in
     the background while the table and the plots below fill in after every run; Stop ends it after the current step.
@@ -569,7 +619,14 @@ class SweepPanel:
 
     The runs are on disk (dpr_nb.training.runs), not in the panel: re-running the cell shows the finished runs again,
     and Start continues an interrupted sweep where it stopped. Values are comma-separated and read as `--set` reads
-    them ("4, 16, 64"; "None" for no caching). `panel.table` is the latest comparison table.
+    them ("4, 16, 64"; "None" for no caching). Estimate times the runs still to train before any starts
+    (`estimate_cost`); the metric and split chosen redraw the table, and the verdict line chooses the best setting on
+    dev and measures its lead on test, question by question (dpr_nb.training.effects). Export writes the table as CSV
+    beside the runs. `panel.table` is the latest comparison table.
+
+    On Colab the sweep runs in the foreground, the cell busy until it ends: Colab does not show what a background
+    thread changes in a widget (googlecolab/colabtools#3373), so the table would stay still. Interrupt the cell
+    (Runtime > Interrupt execution) to stop; Start continues. `background=` chooses either way.
     """
 
     def __init__(
@@ -579,38 +636,60 @@ class SweepPanel:
         fields: Sequence[str] = SWEEP_FIELDS,
         metric: str = "top_5_accuracy",
         seeds: str = "0, 1, 2",
+        background: bool | None = None,
     ):
         _require_widgets()
-        self.runs_dir, self.base, self.metric = runs_dir, base, metric
+        self.runs_dir, self.base = runs_dir, base
+        self.background = not on_colab() if background is None else background
         self.table = None
         self._thread = None
         self._stop = False
+        metrics = [*dict.fromkeys([metric, *DEFAULT_METRICS, "top_100_accuracy", "mrr_at_100", "recall_at_20"])]
+        self.metric_choice = widgets.Dropdown(options=metrics, value=metric, description="metric", style=_STYLE)
+        self.split_choice = widgets.Dropdown(options=["test", "dev"], value="test", description="split", style=_STYLE)
         options = [*fields]
         self.first = widgets.Dropdown(options=options, value=options[0], description="sweep", style=_STYLE)
         self.first_values = widgets.Text(value="4, 16, 64", description="values", layout=widgets.Layout(width="420px"))
         self.second = widgets.Dropdown(options=[_NO_FIELD, *options], value=_NO_FIELD, description="and", style=_STYLE)
         self.second_values = widgets.Text(value="", description="values", layout=widgets.Layout(width="420px"))
         self.seeds = widgets.Text(value=seeds, description="seeds", layout=widgets.Layout(width="420px"))
+        self.estimate_button = widgets.Button(description="Estimate")
         self.start_button = widgets.Button(description="Start", button_style="primary")
         self.stop_button = widgets.Button(description="Stop", disabled=True)
+        self.export_button = widgets.Button(description="Export CSV")
+        _set_tooltip(self.estimate_button, "Time a few steps of each kind of run: the sweep's cost before it starts.")
         _set_tooltip(self.start_button, "Train every point with every seed; finished runs are skipped.")
         _set_tooltip(self.stop_button, "Stop after the current step; Start continues the sweep later.")
+        _set_tooltip(self.export_button, "Write the table to sweep.csv beside the runs.")
         self.status = widgets.Label("")
+        self.verdict = widgets.HTML("")
         self.results = widgets.HTML("")
         self.curves, self.chart = widgets.Image(format="png"), widgets.Image(format="png")
+        self.estimate_button.on_click(lambda _: self.estimate())
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
+        self.export_button.on_click(lambda _: self.export())
+        for choice in (self.metric_choice, self.split_choice):
+            choice.observe(lambda change: self.refresh(), names="value")
+        if not self.background:
+            self.stop_button.layout.display = "none"  # a busy cell takes no clicks: interrupt it instead
         self.widget = widgets.VBox(
             [
                 widgets.HBox([self.first, self.first_values]),
                 widgets.HBox([self.second, self.second_values]),
                 self.seeds,
-                widgets.HBox([self.start_button, self.stop_button, self.status]),
+                widgets.HBox([self.estimate_button, self.start_button, self.stop_button, self.status]),
+                widgets.HBox([self.metric_choice, self.split_choice, self.export_button]),
+                self.verdict,
                 self.results,
                 widgets.HBox([self.chart, self.curves]),
             ]
         )
         self.refresh()  # what earlier runs left on disk, shown at once
+
+    @property
+    def metric(self) -> str:
+        return self.metric_choice.value
 
     def space(self) -> dict:
         """{field: [values]} as the controls say; a ValueError naming the field and the fix where they do not parse."""
@@ -632,8 +711,30 @@ class SweepPanel:
                 f"seeds={self.seeds.value!r}: give whole numbers, comma-separated, e.g. 0, 1, 2."
             ) from None
 
+    def estimate(self) -> pd.DataFrame | None:
+        """The cost of the runs still to train (dpr_nb.training.sweeps.estimate_cost), said in the status line."""
+        try:
+            plan = plan_sweep(self.base, self.space(), self.seed_list())
+        except ValueError as error:
+            self.status.value = str(error)
+            return None
+        finished = {run.name for run in load_runs(self.runs_dir, status="finished")}
+        pending = [entry for entry in plan if entry[0] not in finished]
+        if not pending:
+            self.status.value = f"All {len(plan)} runs are finished: nothing to train."
+            return None
+        self.status.value = f"timing a few steps of each kind of run ({len(pending)} to train)…"
+        cost = estimate_cost(pending, probe_steps=2)
+        total = cost.attrs["total_seconds"]
+        self.status.value = (
+            f"{len(pending)} runs to train, about {_clock(total)} "
+            f"(peak memory about {cost['memory_mb'].max():.0f} MB, {cost['memory'].iloc[0]})"
+        )
+        return cost
+
     def start(self, wait: bool = False) -> None:
-        """Start the sweep in a background thread (the notebook stays usable, Stop can be pressed); `wait` joins it."""
+        """Start the sweep: in a background thread (the notebook stays usable, Stop can be pressed; `wait` joins it),
+        or, on Colab, in the foreground (the class's docstring says why)."""
         import threading
 
         if self._thread is not None and self._thread.is_alive():
@@ -645,10 +746,25 @@ class SweepPanel:
             return
         self._stop = False
         self.start_button.disabled, self.stop_button.disabled = True, False
+        if not self.background:
+            self._sweep(space, seeds)
+            return
         self._thread = threading.Thread(target=self._sweep, args=(space, seeds), daemon=True)
         self._thread.start()
         if wait:
             self.join()
+
+    def export(self, path=None) -> str | None:
+        """Write the table as CSV (default: sweep.csv in runs_dir); returns where."""
+        if self.table is None:
+            self.status.value = "No runs yet: nothing to export."
+            return None
+        from pathlib import Path
+
+        target = Path(path) if path is not None else Path(self.runs_dir) / "sweep.csv"
+        self.table.to_csv(target)
+        self.status.value = f"wrote {target}"
+        return str(target)
 
     def stop(self) -> None:
         self._stop = True
@@ -669,6 +785,8 @@ class SweepPanel:
                 on_run_end=lambda run: self.refresh(),
                 log=self._say,
             )
+        except KeyboardInterrupt:  # the foreground's Stop: the cell interrupted (the run is recorded as stopped)
+            self._say("Stopped: press Start to continue the sweep.")
         except Exception as error:  # an exception in a thread would vanish: show it where the learner looks
             self._say(f"{type(error).__name__}: {error}")
         finally:
@@ -684,9 +802,11 @@ class SweepPanel:
         if not runs:
             self.results.value = "<i>No runs yet: choose settings and press Start.</i>"
             return
-        self.table = compare(runs)
+        split = self.split_choice.value if all(self.split_choice.value in run.reports for run in runs) else None
+        self.table = compare(runs, split=split)
         settings = [name for name in self.table.columns[: list(self.table.columns).index("status")] if name != "seed"]
         parts = [self.table.round(4).to_html()]
+        self.verdict.value = self._verdict(runs, settings)
         try:
             if settings and self.metric in self.table:
                 finished = self.table[self.table["status"] == "finished"]
@@ -700,6 +820,22 @@ class SweepPanel:
         except Exception as error:  # a plot must never end a sweep that may have taken hours
             warnings.warn(f"SweepPanel could not draw: {error!r}", stacklevel=2)
         self.results.value = "".join(parts)
+
+    def _verdict(self, runs, settings: list[str]) -> str:
+        """One line: the best setting chosen on dev, its lead on test with its interval (effects.select_and_report);
+        empty where the runs cannot say (one setting's value, no dev or test, no per-question results)."""
+        if not settings:
+            return ""
+        try:
+            chosen = select_and_report(runs, settings[0] if len(settings) == 1 else settings, self.metric)
+        except (ValueError, KeyError):
+            return ""
+        lead = chosen["lead on test"]
+        name = " x ".join(settings)
+        return html.escape(
+            f"Best {name} on dev: {chosen['best']}; on test {self.metric} {chosen[f'{self.metric} on test']:.3f}, "
+            f"ahead of {chosen['runner-up']} by {lead}"
+        ).join(("<b>", "</b>"))
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -12,4 +12,6 @@
 - runs.py          the run store: every run's config, history, reports and cost in its folder; the comparison table
 - sweeps.py        grid or random sweeps with seeds, resumable, their cost estimated before launch
 - effects.py       what the runs say: paired differences, the winner chosen on dev and reported on test
+- studies.py       searches larger than a grid: an Optuna study whose trials are recorded runs
+- trackers.py      TensorBoard, MLflow, Weights & Biases and trackio, fed by the trainer's events
 """

@@ -13,7 +13,7 @@ A run's folder holds, each file written whole (dpr_nb.core.files):
                        eval_corpus its top-k hit, reciprocal rank, recall and gold rank): `Run.question_results`
     model/             the trained model, only with save_model=True: the folder DensePassageRetriever.load reads
                        (dpr_nb.training.saved_model), with the settings it was trained with
-    tensorboard/       only with tensorboard=True
+    tensorboard/       only with the "tensorboard" tracker (dpr_nb.training.trackers)
 
 run.json is written first with status "running" and last with "finished": a folder whose process died on the way
 (a kill, a closed laptop, a Colab disconnect) still says "running", and `load_run` reports it as "interrupted" once
@@ -40,11 +40,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..core import old_names
 from ..core.config import TrainConfig
-from ..core.errors import MissingDependencyError, SettingsError
+from ..core.errors import SettingsError
 from ..core.files import folder_labels, process_alive, replace_folder, temporary_folder, write_text_atomic
+from .trackers import Tracker, make_trackers
 from .train import train_model
-from .trainer import NEGATIVES, History, Trainer
+from .trainer import History, Trainer
 
 RUN_FILE = "run.json"
 PER_QUESTION_FILE = "per_question.json"
@@ -155,12 +157,16 @@ def train_run(
     tensorboard: bool = False,
     progress_bar: bool = False,
     overwrite: bool = False,
+    trackers: Sequence[str | Tracker] = (),
 ) -> Run:
     """Train `config` from its models' starting weights, evaluate dev (and test), and record it all under
     runs_dir/name; returns the Run as `load_run` reads it back.
 
     A finished run of the same name is refused unless `overwrite`; an unfinished one (interrupted, stopped,
     failed) is replaced. `stop()` is asked after every step; when it says True the run ends as "stopped".
+    `trackers` ("tensorboard", "mlflow", "wandb", "trackio", or Tracker objects: dpr_nb.training.trackers) also
+    receive every step and evaluation, the run named as its folder in a project named as runs_dir;
+    `tensorboard=True` is trackers=["tensorboard"].
     """
     name = name or datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
     folder = Path(runs_dir) / name
@@ -187,7 +193,7 @@ def train_run(
     replace_folder(fresh, folder)
 
     started = time.perf_counter()
-    trainers, logger = [], None  # the trainer, once training starts: its history is written even if the run fails
+    trainers, loggers = [], []  # the trainer, once training starts: its history is written even if the run fails
 
     def watch(trainer):
         trainers.append(trainer)
@@ -212,8 +218,9 @@ def train_run(
         checkpoint_dir=str(folder / "checkpoints") if config.checkpoint_dir else None,
     )
     try:
-        if tensorboard:
-            logger = TensorBoardLogger(folder / "tensorboard")
+        names = [*trackers, *(["tensorboard"] if tensorboard and "tensorboard" not in trackers else [])]
+        loggers = make_trackers(names, folder, Path(runs_dir).resolve().name, name, config)
+        for logger in loggers:
             for event, function in logger.callbacks().items():
                 events.setdefault(event, []).append(function)
         trained = train_model(trained_config, callbacks=events, progress_bar=progress_bar)
@@ -225,7 +232,7 @@ def train_run(
         _finish(folder, info, trainers[-1] if trainers else None, started)
         raise
     finally:
-        if logger is not None:
+        for logger in loggers:
             logger.close()
     info["status"] = FINISHED
     _finish(folder, info, trainers[-1], started)
@@ -391,46 +398,5 @@ def summarize(table: pd.DataFrame, by: str | Sequence[str], metric: str) -> pd.D
     return summary
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# TensorBoard, for those who look at runs there (the run store stays the record)
-
-
-class TensorBoardLogger:
-    """Trainer callbacks that log every step and evaluation to TensorBoard under `log_dir`.
-
-        logger = TensorBoardLogger("runs/tensorboard/first")
-        retriever.train(config=config, callbacks=logger.callbacks())   # then: tensorboard --logdir runs
-        logger.close()
-
-    Needs the `tensorboard` extra (pip install "dpr-nb[tensorboard]"); `train_run(..., tensorboard=True)` does
-    this for a recorded run, in its folder.
-    """
-
-    def __init__(self, log_dir: str | Path):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise MissingDependencyError(
-                'TensorBoard logging needs the tensorboard package: pip install "dpr-nb[tensorboard]"'
-            ) from None
-        self.writer = SummaryWriter(str(log_dir))
-
-    def callbacks(self) -> dict[str, Callable]:
-        return {"on_step_end": self.on_step_end, "on_evaluate": self.on_evaluate, "on_train_end": self.on_train_end}
-
-    def on_step_end(self, trainer, record: dict) -> None:
-        for name in ("loss", "learning_rate", *NEGATIVES):
-            if name in record:
-                self.writer.add_scalar(f"train/{name}", record[name], record["step"])
-
-    def on_evaluate(self, trainer, record: dict) -> None:
-        for name, value in record.items():
-            if name not in ("step", "split") and isinstance(value, (int, float)):
-                self.writer.add_scalar(f"{record['split']}/{name}", value, record["step"])
-        self.writer.flush()
-
-    def on_train_end(self, trainer, history) -> None:
-        self.writer.flush()
-
-    def close(self) -> None:
-        self.writer.close()
+def __getattr__(name: str):
+    return old_names.renamed_attribute(__name__, name)  # TensorBoardLogger, in dpr_nb.training.trackers since 0.4
