@@ -605,6 +605,7 @@ _NO_FIELD = "(none)"
 
 
 def on_colab() -> bool:
+    """Whether this kernel is Colab's (its module is imported there before any cell runs)."""
     import sys
 
     return "google.colab" in sys.modules

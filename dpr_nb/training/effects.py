@@ -104,8 +104,8 @@ def select_and_report(
     report on `report_on` its mean and its lead over the runner-up (chosen on `select_on` too), question by question.
 
     Returns {"best", "runner-up", "<metric> on <select_on>" (the best's), "<metric> on <report_on>", "lead on
-    <report_on>" (a PairedDifference, best minus runner-up: higher is better for accuracies, lower for ranks),
-    "verdict"}."""
+    <report_on>" (a PairedDifference, positive when the best is better: the best's minus the runner-up's for
+    accuracies, the runner-up's minus the best's for loss and ranks), "verdict"}."""
     by = [by] if isinstance(by, str) else list(by)
     finished = _finished(runs, {})
     groups: dict = {}
