@@ -37,7 +37,7 @@ def run_study(
     split: str = "dev",
     study_name: str | None = None,
     storage: str | None = None,
-    sampler_seed: int = 0,
+    sampler_seed: int | None = None,
     trackers: Sequence[str] = (),
     callbacks: Mapping | None = None,
 ):
@@ -45,7 +45,8 @@ def run_study(
 
     `space(trial)` returns the trial's settings ({field: value}, each from `trial.suggest_*`); the trial trains
     `base` with them and records the run under `runs_dir`. Its value is the run's `metric` on `split`, maximised, or
-    minimised for loss and ranks. A run that fails is a failed trial; the study goes on."""
+    minimised for loss and ranks. A run that fails is a failed trial; the study goes on. `sampler_seed` repeats one
+    worker's choices; left None, each worker draws its own (workers given one seed would try the same settings)."""
     try:
         import optuna
     except ImportError:
