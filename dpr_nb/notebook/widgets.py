@@ -36,7 +36,7 @@ from ..core.errors import MissingDependencyError, SettingsError
 from ..evaluation.plots import plot_heatmap, plot_runs, plot_setting, plot_training
 from ..training.effects import select_and_report
 from ..training.runs import DEFAULT_METRICS, compare, load_runs, summarize
-from ..training.sweeps import estimate_cost, plan_sweep, run_sweep
+from ..training.sweeps import estimate_cost, pending_runs, plan_sweep, run_sweep
 from ..training.trainer import EVENTS, History
 
 try:
@@ -719,8 +719,7 @@ class SweepPanel:
         except ValueError as error:
             self.status.value = str(error)
             return None
-        finished = {run.name for run in load_runs(self.runs_dir, status="finished")}
-        pending = [entry for entry in plan if entry[0] not in finished]
+        pending = pending_runs(self.runs_dir, plan)
         if not pending:
             self.status.value = f"All {len(plan)} runs are finished: nothing to train."
             return None

@@ -287,6 +287,12 @@ def _check_same_sweep(folder: Path, spec: dict) -> None:
         )
 
 
+def pending_runs(runs_dir: str | Path, plan: Sequence[tuple[str, TrainConfig, dict]]) -> list:
+    """The runs of `plan` (plan_sweep's list) that `runs_dir` does not hold finished: what a sweep still trains, and
+    what a cost estimate should time."""
+    return [entry for entry in plan if not is_finished(Path(runs_dir) / entry[0], entry[1])]
+
+
 def is_finished(folder: Path, config: TrainConfig) -> bool:
     """Whether `folder` holds a finished run of exactly `config`."""
     if not (folder / RUN_FILE).is_file():
@@ -381,7 +387,7 @@ def run_sweep(
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(folder / SWEEP_FILE, json.dumps({**spec, "runs": [name for name, _, _ in plan]}, indent=1))
 
-    pending = [entry for entry in plan if not is_finished(folder / entry[0], entry[1])]
+    pending = pending_runs(folder, plan)
     if len(pending) < len(plan):
         say(f"{len(plan) - len(pending)} of {len(plan)} runs already finished in {folder}: continuing with the rest.")
     if pending and (estimate or (estimate is None and time_budget is not None)):

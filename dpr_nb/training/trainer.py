@@ -301,7 +301,8 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------------------------------
     def train(self, resume: bool = False, restart: bool = False) -> History:
-        """Train for config.n_epochs; with `resume`, continue from the newest checkpoint in config.checkpoint_dir.
+        """Train for config.n_epochs (or config.max_steps); with `resume`, continue from the newest checkpoint in
+        config.checkpoint_dir.
 
         A checkpoint_dir that holds an earlier run's checkpoints is refused unless `resume` (continue it) or
         `restart` (replace it: its checkpoints are deleted once this run has one of its own); `resume` with no
@@ -325,7 +326,8 @@ class Trainer:
         )
         batches_per_epoch = len(sampler)
         total_steps = c.total_steps(batches_per_epoch)
-        epochs = math.ceil(total_steps / math.ceil(batches_per_epoch / c.grad_acc_steps))  # n_epochs, or max_steps'
+        # n_epochs, or as many epochs as max_steps takes (the last one may stop part-way)
+        epochs = math.ceil(total_steps / math.ceil(batches_per_epoch / c.grad_acc_steps))
         self.total_steps = total_steps  # for progress displays subscribed to "on_train_start"
         optimizer = self._optimizer()
         scheduler = get_linear_schedule_with_warmup(optimizer, c.warmup_steps(total_steps), total_steps)
