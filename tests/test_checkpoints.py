@@ -228,3 +228,28 @@ def test_a_resume_that_changes_whether_the_encoders_are_shared_is_refused_with_t
     trainer = make_trainer(checkpoint_dir=str(tmp_path), checkpoint_every=6, n_epochs=2, share_encoders=False)
     with pytest.raises(ValueError, match=r"share_encoders was True and is False now.*Resume with share_encoders=True"):
         trainer.train(resume=True)
+
+
+@pytest.mark.parametrize("stop_at", [4, 6])
+def test_a_stopped_run_keeps_its_model_and_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, stop_at):
+    """request_stop (the dashboard's Stop) at step 4 (mid-epoch) or 6 (an epoch's end) of 12: training ends there as
+    at its planned end, with a checkpoint of that step; resuming ends with the weights of a run never stopped."""
+    checkpoints = tmp_path / "checkpoints"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        stopped = make_trainer(checkpoint_dir=str(checkpoints), checkpoint_every=100)
+        stopped.add_callback("on_step_end", lambda t, record: record["step"] == stop_at and t.request_stop())
+        history = stopped.train()
+        assert history.stopped_at == stop_at and [s["step"] for s in history.steps] == list(range(1, stop_at + 1))
+        assert stopped.weights_step == stop_at and latest_checkpoint(checkpoints).name == f"step-{stop_at:06d}"
+        resumed = make_trainer(checkpoint_dir=str(checkpoints), checkpoint_every=100)
+        resumed_history = resumed.train(resume=True)
+        reference = make_trainer(checkpoint_every=100)
+        reference.train()
+    finally:
+        torch.set_num_threads(threads)
+    assert resumed_history.stopped_at is None and [s["step"] for s in resumed_history.steps] == list(range(1, 13))
+    weights = resumed.model.state_dict()
+    for name, expected in reference.model.state_dict().items():
+        torch.testing.assert_close(weights[name], expected, atol=1e-6, rtol=0, msg=name)

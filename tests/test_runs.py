@@ -118,6 +118,23 @@ def test_a_stopped_run_says_so_and_keeps_its_steps(tmp_path):
     assert len(run.history.steps) == 1  # asked after the first step
 
 
+def test_a_run_the_dashboard_stops_is_recorded_stopped_with_the_files_of_the_steps_trained(tmp_path):
+    """The dashboard's Stop at step 2 of 4: the run says "stopped" at step 2, and keeps what a finished run has (its
+    model, each split's report and per-question results), of the weights of step 2."""
+    from dpr_nb.notebook.widgets import TrainingDashboard
+
+    dashboard = TrainingDashboard()
+    callbacks = dashboard.callbacks()
+    callbacks["on_step_end"] = [callbacks["on_step_end"], lambda t, record: record["step"] == 2 and dashboard.stop()]
+    run = train_run(SMALL.replace(max_samples=32), tmp_path, name="stopped", save_model=True, callbacks=callbacks)
+    assert run.status == "stopped" and run.history.stopped_at == 2 and len(run.history.steps) == 2
+    assert run.reports["dev"]["step"] == 2 and run.reports["test"]["questions"] == 100
+    assert len(run.question_results("test")) == 100 and "average_rank" in run.question_results("test").columns
+    assert (run.folder / "model").is_dir()
+    assert dashboard.status.value.startswith("stopped at step 2 of 4")
+    assert dashboard.progress.bar_style == "warning" and dashboard.stop_button.disabled
+
+
 def fake_run(name, config, top_5, questions=100, negatives=7.0, seconds=2.0):
     history = History(steps=[{"step": 1, "loss": 1.0, "learning_rate": 1e-3, "negatives": negatives}])
     reports = {"test": {"top_5_accuracy": top_5, "loss": 1.5, "questions": questions}}

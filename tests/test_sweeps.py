@@ -255,3 +255,21 @@ def test_runs_of_one_name_in_two_sweeps_are_two_rows_and_one_plan_may_not_repeat
         estimate_cost([run for plan in plans.values() for run in plan], probe_steps=1)
     with pytest.raises(ValueError, match=r"two points of the sweep make runs of the same name"):
         plan_sweep(BASE, [{"batch_size": 8}, {"batch_size": 8}])
+
+
+def test_a_run_stopped_by_the_dashboard_stops_the_sweep_and_is_trained_again_in_full(tmp_path):
+    lines = []
+    stop_once = [True]
+
+    def stop(trainer, record):  # the dashboard's Stop, clicked once during the sweep's second run
+        if trainer.config.learning_rate == 5e-4 and stop_once[0]:
+            stop_once[0] = False
+            trainer.request_stop()
+
+    run_sweep(tmp_path, BASE, SPACE, callbacks={"on_step_end": stop}, log=lines.append)
+    first, second, third = "learning_rate=0.0001,seed=0", "learning_rate=0.0005,seed=0", "learning_rate=0.001,seed=0"
+    assert lines[-1] == f"[2/3] {second}: stopped at step 1. Run the same sweep again to continue it."
+    assert load_run(tmp_path / second).status == "stopped" and not (tmp_path / third).exists()
+    table = run_sweep(tmp_path, BASE, SPACE, log=lines.append)
+    assert set(table["status"]) == {"finished"}
+    assert len(load_run(tmp_path / second).history.steps) == len(load_run(tmp_path / first).history.steps)

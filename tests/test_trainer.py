@@ -382,3 +382,36 @@ def test_resuming_a_finished_run_returns_the_weights_it_kept(tmp_path):
     again = early_stopped(str(tmp_path / "plain"), **settings)
     again.train(resume=True)
     assert again.reports["dev"]["loss"] == pytest.approx(plain.reports["dev"]["loss"], abs=1e-6)
+
+
+def test_with_stop_on_interrupt_a_first_interrupt_stops_after_the_step_and_a_second_at_once():
+    """The notebook's interrupt is SIGINT: with stop_on_interrupt the first ends training as request_stop does, the
+    second raises KeyboardInterrupt; without it, the first raises, as ever. The handler is put back after training."""
+    import os
+    import signal
+
+    examples = load_splits("builtin", "")["train"][:48]
+    config = TrainConfig.preset("smoke", batch_size=8, n_epochs=1, save_dir=None, device="cpu")
+
+    def train(interrupts: int, stop_on_interrupt: bool = True) -> Trainer:
+        trainer = Trainer(BiEncoder(tiny_encoder(seed=1), tiny_encoder(seed=2)), config, examples, progress_bar=False)
+        trainer.stop_on_interrupt = stop_on_interrupt
+
+        def interrupt(trainer, record):
+            if record["step"] == 2:
+                for _ in range(interrupts):
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        trainer.add_callback("on_step_end", interrupt)
+        trainer.train()
+        return trainer
+
+    before = signal.getsignal(signal.SIGINT)
+    trainer = train(interrupts=1)
+    assert trainer.history.stopped_at == 2 and len(trainer.history.steps) == 2  # of 6
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupts=2)
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupts=1, stop_on_interrupt=False)

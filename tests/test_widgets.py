@@ -1,6 +1,7 @@
 """The widgets as plain Python objects: no browser, values set on the controls as a learner's clicks would."""
 
 import dataclasses
+import time
 import types
 
 import matplotlib
@@ -407,3 +408,54 @@ def test_config_panel_estimates_its_configuration_or_says_why_not(tmp_path):
     assert panel.estimate_text.value.startswith("about ") and "for 2 steps" in panel.estimate_text.value
     panel.set_config(TrainConfig(data_dir=str(tmp_path), train_filename="missing.json"))
     assert panel.estimate() is None and "missing.json" in panel.estimate_text.value
+
+
+KERNEL_CELL = """
+import time
+from dpr_nb import TrainConfig
+from dpr_nb.notebook.widgets import TrainingDashboard
+from dpr_nb.training.train import train_model
+
+dashboard = TrainingDashboard()
+display(dashboard)
+callbacks, planned = dashboard.callbacks(), []
+callbacks["on_train_start"] = [callbacks["on_train_start"], lambda t: planned.append(t.total_steps)]
+slow = lambda t, r: (print("step", r["step"], flush=True), time.sleep(0.3))  # time for the interrupt to come
+callbacks["on_step_end"] = [callbacks["on_step_end"], slow]
+config = TrainConfig.preset("smoke", max_samples=400, batch_size=4, save_dir=None, device="cpu")
+trained = train_model(config, callbacks=callbacks)
+print("stopped_at", trained.history.stopped_at, "steps", len(trained.history.steps), "of", planned[0])
+print("stop button", "on" if dashboard._poll else "greyed", flush=True)
+"""
+
+
+def test_in_a_jupyter_kernel_an_interrupt_ends_the_dashboards_training_keeping_the_model():
+    """A real kernel (ipykernel), as a notebook runs it: interrupted while the cell trains, the cell still ends
+    normally, with the model of the steps trained; the dashboard's Stop is greyed where the kernel takes no click
+    while busy (ipykernel 7), live where it can (6 and older, through jupyter-ui-poll)."""
+    import ipykernel
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        msg_id, lines, reply = client.execute(KERNEL_CELL), [], None
+        deadline = time.monotonic() + 120
+        while reply is None and time.monotonic() < deadline:
+            message = client.get_iopub_msg(timeout=120)
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            if message["msg_type"] == "stream":
+                lines += message["content"]["text"].splitlines()
+                if "step 2" in lines and not any("Stopping" in line for line in lines):
+                    manager.interrupt_kernel()
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                reply = client.get_shell_msg(timeout=30)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert reply is not None and reply["content"]["status"] == "ok", lines
+    assert any(line.startswith("Stopping after step") for line in lines), lines
+    last = next(line for line in lines if line.startswith("stopped_at")).split()
+    assert last[1] == last[3] and 2 <= int(last[1]) < int(last[5])  # stopped at the last step trained, before the end
+    expected = "on" if int(ipykernel.__version__.split(".")[0]) < 7 else "greyed"
+    assert lines[-1] == f"stop button {expected}"

@@ -441,6 +441,13 @@ class TrainingDashboard:
 
     `dashboard.history` (a History) records every step and evaluation it is sent, and `dashboard.events` counts
     the events by name.
+
+    Stop (or `dashboard.stop()`) ends training after the step under way as at its planned end: dev evaluated, a
+    checkpoint saved (with checkpoint_dir), and the model trained so far returned by `train` (Trainer.request_stop);
+    `train(resume=True)` continues it. A cell busy training hears a click only where its kernel can handle one
+    message at a time (ipykernel 6 and older, Colab's among them, through jupyter-ui-poll); elsewhere (ipykernel 7)
+    the button is greyed and the kernel's interrupt (■, or Ctrl-C in a script) does the same, a second interrupt
+    stopping at once.
     """
 
     def __init__(self, total_steps: int | None = None, refresh_every: int = 1):
@@ -454,6 +461,8 @@ class TrainingDashboard:
         self._start_step = 0
         self._checkpoint = ""
         self._plot_failed = False
+        self._trainer = None  # the trainer running, which Stop asks to stop
+        self._poll = None  # handles clicks while the cell is busy, where the kernel can (busy_cell_polling)
         self.widget = None
         if widgets is not None:
             self.progress = widgets.IntProgress(
@@ -464,9 +473,13 @@ class TrainingDashboard:
                 layout=widgets.Layout(width="420px"),
             )
             self.status = widgets.Label("waiting for training to start")
+            self.stop_button = widgets.Button(description="Stop", disabled=True, layout=widgets.Layout(width="70px"))
+            self.stop_button.on_click(lambda _: self.stop())
             self.metrics = widgets.HTML("")
             self.plot = widgets.Output()
-            self.widget = widgets.VBox([widgets.HBox([self.progress, self.status]), self.metrics, self.plot])
+            self.widget = widgets.VBox(
+                [widgets.HBox([self.progress, self.stop_button, self.status]), self.metrics, self.plot]
+            )
 
     def callbacks(self) -> dict:
         """{event: function} for every trainer event, as `retriever.train(callbacks=...)` takes them."""
@@ -477,6 +490,18 @@ class TrainingDashboard:
         for event, function in self.callbacks().items():
             trainer.add_callback(event, function)
         return trainer
+
+    def stop(self) -> None:
+        """Ask the training under way to end after its step, keeping the model trained so far."""
+        if self._trainer is None:
+            return
+        self._trainer.request_stop()
+        text = f"stopping after step {self._trainer.step + 1}: then dev is evaluated and the model so far kept"
+        if self.widget is None:
+            print(text, flush=True)
+            return
+        self.stop_button.disabled = True
+        self.status.value = text
 
     # --- the events ----------------------------------------------------------------------------------------------
 
@@ -489,9 +514,19 @@ class TrainingDashboard:
         self._start_step = getattr(trainer, "step", 0) or 0
         self._started = time.monotonic()
         self.latest, self._checkpoint = {}, ""  # a dashboard used for a second run shows only that run
+        self._trainer = trainer
+        trainer.stop_on_interrupt = True  # the kernel's interrupt ends the run as Stop does
+        self._poll = busy_cell_polling()
         if self.widget is not None:
             self.progress.bar_style = ""
             self.metrics.value = ""
+            self.stop_button.disabled = self._poll is None
+            _set_tooltip(
+                self.stop_button,
+                "End training after this step, keeping the model so far"
+                if self._poll
+                else "This kernel hears no click while a cell runs: interrupt it (■) to stop, keeping the model so far",
+            )
         self._show_progress(self._start_step, "started")
 
     def on_step_end(self, trainer, record: dict) -> None:
@@ -511,6 +546,8 @@ class TrainingDashboard:
         self._show_progress(step, text)
         if step % self.refresh_every == 0:
             self._redraw()
+        if self._poll is not None:  # a click on Stop, if one came
+            self._poll()
 
     def on_evaluate(self, trainer, record: dict) -> None:
         self.events["on_evaluate"] += 1
@@ -542,13 +579,18 @@ class TrainingDashboard:
         text = f"done: {step} steps in {_clock(time.monotonic() - self._started)}"
         if history.stopped_early_at:
             text += f" (stopped early at step {history.stopped_early_at})"
+        if history.stopped_at:
+            text = f"stopped at step {step} of {trainer.total_steps} in {_clock(time.monotonic() - self._started)}"
+            text += "; train(resume=True) continues it" if trainer.config.checkpoint_dir else ""
+        self._trainer = None
         best = history.best
         if best:
             text += f" · kept the weights of step {best['step']} (best {best['metric']}: {_number(best['value'])})"
         self.total_steps = step  # the bar ends full, also when early stopping ended the run before the planned end
         self._show_progress(step, text, always=True)
         if self.widget is not None:
-            self.progress.bar_style = "success"
+            self.progress.bar_style = "warning" if history.stopped_at else "success"
+            self.stop_button.disabled = True
             self._redraw()
 
     # --- showing ---------------------------------------------------------------------------------------------------
@@ -583,6 +625,32 @@ class TrainingDashboard:
 
         if self.widget is not None:
             display(self.widget)
+
+
+def busy_cell_polling():
+    """A function that lets a busy cell handle the widgets' waiting messages (a click on Stop), or None where this
+    kernel cannot: ipykernel 6 and older (Colab's) handle one message at a time through jupyter-ui-poll; ipykernel 7
+    has no such call, so its clicks wait for the cell to end. None outside a Jupyter kernel."""
+    try:
+        from IPython import get_ipython
+        from jupyter_ui_poll import ui_events
+    except ImportError:
+        return None
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None or not hasattr(kernel, "do_one_iteration"):
+        return None
+
+    polled = [0.0]
+
+    def poll() -> None:
+        if time.monotonic() - polled[0] < 0.25:  # at most four times a second: each look costs a thread's start
+            return
+        # Messages that would run a cell wait until this one ends (jupyter-ui-poll queues and replays them).
+        with ui_events() as handle:
+            handle(20)
+        polled[0] = time.monotonic()
+
+    return poll
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -626,8 +694,10 @@ class SweepPanel:
     beside the runs. `panel.table` is the latest comparison table.
 
     On Colab the sweep runs in the foreground, the cell busy until it ends: Colab does not show what a background
-    thread changes in a widget (googlecolab/colabtools#3373), so the table would stay still. Interrupt the cell
-    (Runtime > Interrupt execution) to stop; Start continues. `background=` chooses either way.
+    thread changes in a widget (googlecolab/colabtools#3373), so the table would stay still. Stop is heard there
+    between steps where the kernel can handle a click while busy (busy_cell_polling: Colab's can); elsewhere it is
+    hidden, and interrupting the cell (Runtime > Interrupt execution) stops. Start continues. `background=` chooses
+    either way.
     """
 
     def __init__(
@@ -672,8 +742,9 @@ class SweepPanel:
         self.export_button.on_click(lambda _: self.export())
         for choice in (self.metric_choice, self.split_choice):
             choice.observe(lambda change: self.refresh(), names="value")
-        if not self.background:
-            self.stop_button.layout.display = "none"  # a busy cell takes no clicks: interrupt it instead
+        self._poll = None if self.background else busy_cell_polling()
+        if not self.background and self._poll is None:
+            self.stop_button.layout.display = "none"  # this busy cell takes no clicks: interrupt it instead
         self.widget = widgets.VBox(
             [
                 widgets.HBox([self.first, self.first_values]),
@@ -784,6 +855,7 @@ class SweepPanel:
                 stop=lambda: self._stop,
                 on_run_end=lambda run: self.refresh(),
                 log=self._say,
+                callbacks={"on_step_end": lambda trainer, record: self._poll()} if self._poll else None,
             )
         except KeyboardInterrupt:  # the foreground's Stop: the cell interrupted (the run is recorded as stopped)
             self._say("Stopped: press Start to continue the sweep.")

@@ -21,6 +21,9 @@ class History:
     evaluations: list[dict] = field(default_factory=list)  # {"step", "split", "loss", "acc", "f1", ...}
     best: dict = field(default_factory=dict)  # with selection_metric: {"step", "metric", "value"} of the kept weights
     stopped_early_at: int | None = None  # the step early stopping ended training, if it did
+    # The last step trained when a stop was asked for (Trainer.request_stop: the dashboard's Stop, an interrupt);
+    # a resume continues the run, and clears it.
+    stopped_at: int | None = None
     # Per split, the latest evaluation, which after training is of the weights training kept (the best, with
     # selection_metric), with its number of questions: what the run store and the model card report. `evaluations`
     # keeps every one as it happened, for the curves.
@@ -36,6 +39,7 @@ class History:
             evaluations=list(values.get("evaluations", [])),
             best=dict(values.get("best") or {}),
             stopped_early_at=values.get("stopped_early_at"),
+            stopped_at=values.get("stopped_at"),
             kept_evaluations=dict(values.get("kept_evaluations") or {}),
         )
 

@@ -17,8 +17,9 @@ A run's folder holds, each file written whole (dpr_nb.core.files):
 
 run.json is written first with status "running" and last with "finished": a folder whose process died on the way
 (a kill, a closed laptop, a Colab disconnect) still says "running", and `load_run` reports it as "interrupted" once
-that process is gone. A run stopped by a KeyboardInterrupt or a sweep's Stop button says "stopped"; one that raised,
-"failed" with the error. Only a finished run has all of its files, which is why a resumed sweep reruns the others.
+that process is gone. A run stopped by a KeyboardInterrupt, a sweep's Stop button or the dashboard's Stop says
+"stopped" (the dashboard's keeps the files of a finished run, of the steps trained); one that raised, "failed" with
+the error. Only a finished run has all of its files, which is why a resumed sweep reruns the others.
 """
 
 from __future__ import annotations
@@ -234,7 +235,9 @@ def train_run(
     finally:
         for logger in loggers:
             logger.close()
-    info["status"] = FINISHED
+    # The dashboard's Stop (Trainer.request_stop) ends training early but keeps its files: recorded, not finished,
+    # so that a sweep trains it again in full.
+    info["status"] = FINISHED if trained.history.stopped_at is None else STOPPED
     _finish(folder, info, trainers[-1], started)
     return load_run(folder)
 

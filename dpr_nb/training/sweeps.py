@@ -47,7 +47,7 @@ from ..core.files import ENTERED_AGAIN, HELD, dead_on_this_host, release_lock, t
 from ..data.records_on_disk import take
 from ..data.splits import load_training_data
 from ..model.encoders import BiEncoder
-from .runs import FINISHED, RUN_FILE, Run, RunStopped, compare, load_run, run_name, train_run
+from .runs import FINISHED, RUN_FILE, STOPPED, Run, RunStopped, compare, load_run, run_name, train_run
 from .trainer import Trainer
 
 SWEEP_FILE = "sweep.json"
@@ -55,6 +55,7 @@ SWEEP_FILE = "sweep.json"
 # evaluation, so that a live worker's run is never trained twice.
 CLAIM_TIMEOUT = 30 * 60
 HEARTBEAT_SECONDS = 30
+CONTINUE = "Run the same sweep again to continue it."  # said wherever a sweep stops before its end
 # Settings that change what a run learns but not what a step costs: runs that differ only in these are timed once.
 COST_FREE = (
     "learning_rate",
@@ -407,7 +408,7 @@ def run_sweep(
         if (name, config, tags) not in pending:
             continue
         if stop is not None and stop():
-            say("Stopped: run the same sweep again to continue it.")
+            say(f"Stopped. {CONTINUE}")
             break
         claim = claim_file(folder, name)
         holder = claim_run(claim, claim_timeout)
@@ -421,17 +422,22 @@ def run_sweep(
             events = _with_heartbeat(callbacks, claim)
             run = train_run(config, folder, name, save_models, events, tags, stop, overwrite=True, trackers=trackers)
         except RunStopped:
-            say(f"[{number}/{len(plan)}] {name}: stopped. Run the same sweep again to continue it.")
+            say(f"[{number}/{len(plan)}] {name}: stopped. {CONTINUE}")
             break
         except Exception as error:  # recorded as failed by train_run; the other points still answer the question
             say(f"[{number}/{len(plan)}] {name}: failed ({type(error).__name__}: {error})")
             run = load_run(folder / name)
         else:
-            say(f"[{number}/{len(plan)}] {name}: {_summary(run)}")
+            if run.status == STOPPED:  # the dashboard's Stop (or an interrupt) ended it early, keeping its files
+                say(f"[{number}/{len(plan)}] {name}: stopped at step {run.history.stopped_at}. {CONTINUE}")
+            else:
+                say(f"[{number}/{len(plan)}] {name}: {_summary(run)}")
         finally:
             release_lock(claim)
         if on_run_end is not None:
             on_run_end(run)
+        if run.status == STOPPED:  # the learner who stopped this run stopped the sweep
+            break
     if elsewhere:
         say(f"{len(elsewhere)} run(s) were training in other workers: run the same sweep again to see them finished.")
     return compare([load_run(folder / name) for name, _, _ in plan if (folder / name / RUN_FILE).is_file()])

@@ -9,6 +9,12 @@ Plots, live dashboards and the command line subscribe to events instead of livin
 Events: "on_train_start" (trainer), "on_step_end" (trainer, step record), "on_evaluate" (trainer, evaluation
 record), "on_checkpoint" (trainer, folder), "on_train_end" (trainer, history).
 
+`trainer.request_stop()` (from a callback, a widget's click handler or another thread) ends training after the step
+under way as it would end at its planned last step: dev evaluated, a checkpoint saved (with checkpoint_dir), the
+weights kept returned; `history.stopped_at` says where, and a resume continues from there. With
+`trainer.stop_on_interrupt` (the dashboard sets it), the notebook's interrupt (a first Ctrl-C) asks the same; a
+second one interrupts at once.
+
 This module is the step (`forward_backward`, then the optimizer step) and the loop (`Trainer.train`), to be read top
 to bottom. The loop calls two parts that live in modules of their own: after each dev evaluation, the best weights
 and early stopping (`BestWeights`, dpr_nb.training.best_weights); every checkpoint_every steps and at the end, the
@@ -32,10 +38,12 @@ for one batch; caching adds none beyond its batch, but lets that batch be larger
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import torch
 from tqdm.auto import tqdm
@@ -166,6 +174,16 @@ class Trainer:
         self._corpus = None  # the eval_corpus passages, read once
         self.best_weights = BestWeights(config.selection_metric, config.early_stopping_patience)
         self._gathered_keys: list[str] | None = None  # every process's passage keys of the last batch (torchrun)
+        self._stop_requested = False
+        self.stop_on_interrupt = False  # a first SIGINT asks for a stop (request_stop) instead of raising
+
+    def request_stop(self) -> None:
+        """End training after the step under way, as at its planned end: dev evaluated, a checkpoint saved (with
+        checkpoint_dir), the weights kept (the best, with selection_metric) left in the model; history.stopped_at
+        is the last step trained, and train(resume=True) continues from there. Safe from any thread."""
+        if self.group.world_size > 1:  # one process leaving the loop would leave the others waiting for it
+            raise SettingsError("request_stop stops one process: under torchrun, interrupt every process instead.")
+        self._stop_requested = True
 
     def add_callback(self, event: str, callback: Callable) -> None:
         if event not in EVENTS:
@@ -350,68 +368,102 @@ class Trainer:
             if self.step >= total_steps or self.history.stopped_early_at:
                 self._keep_best_weights(dev_batches)  # the checkpoint is of a finished run: nothing left to train
                 return self.history
+            self.history.stopped_at = None  # a stopped run continues
+        self._stop_requested = False
         self._emit("on_train_start")
-
-        progress = tqdm(
-            total=total_steps,
-            initial=self.step,
-            desc="training",
-            unit="step",
-            disable=not (self.progress_bar and self.group.is_main),
-        )
-        stop = False
-        for epoch in range(start_epoch, epochs):
-            if stop or self.step >= total_steps:
-                break
-            accumulated_loss, negatives = 0.0, Counter()
-            for index, items in enumerate(sampler, start=sampler.batches_done):
-                # Gradient accumulation: batches group_start .. group_start + group_size - 1 make one step.
-                group_start = index - index % c.grad_acc_steps
-                group_size = min(c.grad_acc_steps, batches_per_epoch - group_start)
-                shared = self.group.share(items)
-                batch = self.make_batch(shared).to(self.device)
-                try:
-                    loss = self.forward_backward(batch, 1 / group_size)
-                except torch.OutOfMemoryError:
-                    raise TrainingMemoryError(self._memory_advice(batch)) from None
-                if not math.isfinite(loss):  # before the optimizer step: the weights stay those of the last step
-                    raise TrainingDivergedError(
-                        f"The loss became {loss} at step {self.step + 1}: training stopped before the weights, a "
-                        f"checkpoint or the model were changed. Lower learning_rate (now {self.learning_rate}) or "
-                        f"raise temperature, or train in precision='fp32'."
-                    )
-                accumulated_loss += loss / group_size
-                # Per question, averaged over the step's batches: accumulation adds batches, not negatives.
-                for name, value in count_negatives(shared, self._gathered_keys).items():
-                    negatives[name] += value / group_size
-                if index - group_start + 1 < group_size:
-                    continue
-                learning_rate = self._optimizer_step(optimizer, scheduler)
-                record = {"step": self.step, "epoch": epoch, "loss": accumulated_loss, "learning_rate": learning_rate}
-                record.update({name: negatives[name] for name in NEGATIVES})
-                negatives = Counter()
-                self.history.steps.append(record)
-                self._emit("on_step_end", record)
-                progress.update(1)
-                progress.set_postfix(loss=f"{accumulated_loss:.4f}")
-                accumulated_loss = 0.0
-                if self.step >= total_steps:  # the last step (with max_steps, maybe within an epoch)
+        # Within it, a first interrupt asks for a stop (with stop_on_interrupt): see _interrupt_asks_stop.
+        with self._interrupt_asks_stop():
+            progress = tqdm(
+                total=total_steps,
+                initial=self.step,
+                desc="training",
+                unit="step",
+                disable=not (self.progress_bar and self.group.is_main),
+            )
+            stop = False
+            last_epoch = start_epoch
+            for epoch in range(start_epoch, epochs):
+                if stop or self.step >= total_steps:
                     break
-                if dev_batches and c.evaluate_every and self.step % c.evaluate_every == 0:
-                    stop = self._evaluate_dev(dev_batches)
-                if checkpoints.due(self.step):
-                    checkpoints.save(self.step, epoch, self.history, on_saved=self._checkpoint_saved)
-                if stop:
-                    self.history.stopped_early_at = self.step
-                    break
-        progress.close()
-        if dev_batches and not stop:
-            self._evaluate_dev(dev_batches)
-        if c.checkpoint_dir:  # the training state: the last step's weights, and the best ones beside them
-            checkpoints.save(self.step, epochs - 1, self.history, on_saved=self._checkpoint_saved)
+                last_epoch = epoch
+                accumulated_loss, negatives = 0.0, Counter()
+                for index, items in enumerate(sampler, start=sampler.batches_done):
+                    # Gradient accumulation: batches group_start .. group_start + group_size - 1 make one step.
+                    group_start = index - index % c.grad_acc_steps
+                    group_size = min(c.grad_acc_steps, batches_per_epoch - group_start)
+                    shared = self.group.share(items)
+                    batch = self.make_batch(shared).to(self.device)
+                    try:
+                        loss = self.forward_backward(batch, 1 / group_size)
+                    except torch.OutOfMemoryError:
+                        raise TrainingMemoryError(self._memory_advice(batch)) from None
+                    if not math.isfinite(loss):  # before the optimizer step: the weights stay those of the last step
+                        raise TrainingDivergedError(
+                            f"The loss became {loss} at step {self.step + 1}: training stopped before the weights, a "
+                            f"checkpoint or the model were changed. Lower learning_rate (now {self.learning_rate}) or "
+                            f"raise temperature, or train in precision='fp32'."
+                        )
+                    accumulated_loss += loss / group_size
+                    # Per question, averaged over the step's batches: accumulation adds batches, not negatives.
+                    for name, value in count_negatives(shared, self._gathered_keys).items():
+                        negatives[name] += value / group_size
+                    if index - group_start + 1 < group_size:
+                        continue
+                    learning_rate = self._optimizer_step(optimizer, scheduler)
+                    record = {
+                        "step": self.step,
+                        "epoch": epoch,
+                        "loss": accumulated_loss,
+                        "learning_rate": learning_rate,
+                    }
+                    record.update({name: negatives[name] for name in NEGATIVES})
+                    negatives = Counter()
+                    self.history.steps.append(record)
+                    self._emit("on_step_end", record)
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{accumulated_loss:.4f}")
+                    accumulated_loss = 0.0
+                    if self.step >= total_steps:  # the last step (with max_steps, maybe within an epoch)
+                        break
+                    if self._stop_requested:  # asked by a callback, a widget or an interrupt: end as at the last step
+                        self.history.stopped_at = self.step
+                        stop = True
+                        break
+                    if dev_batches and c.evaluate_every and self.step % c.evaluate_every == 0:
+                        stop = self._evaluate_dev(dev_batches)
+                    if checkpoints.due(self.step):
+                        checkpoints.save(self.step, epoch, self.history, on_saved=self._checkpoint_saved)
+                    if stop:
+                        self.history.stopped_early_at = self.step
+                        break
+            progress.close()
+            if dev_batches and not self.history.stopped_early_at:  # early stopping has just evaluated this step
+                self._evaluate_dev(dev_batches)
+            if c.checkpoint_dir:  # the training state: the last step's weights, and the best ones beside them
+                checkpoints.save(self.step, last_epoch, self.history, on_saved=self._checkpoint_saved)
         self._keep_best_weights(dev_batches)
         self._emit("on_train_end", self.history)
         return self.history
+
+    @contextmanager
+    def _interrupt_asks_stop(self):
+        """With stop_on_interrupt, the first SIGINT asks for a stop at the end of the step, so an interrupted
+        notebook keeps its model; a second one raises KeyboardInterrupt at once, as Python's own handler does."""
+        if not self.stop_on_interrupt or threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set in the main thread
+            return
+
+        def handler(signum, frame):
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            print(f"Stopping after step {self.step + 1}, keeping the model so far; interrupt again to stop at once.")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _keep_best_weights(self, dev_batches) -> None:
         """Leave the model with the weights training keeps (the best evaluation's, with selection_metric) and dev's
