@@ -1,4 +1,5 @@
-"""Build time, memory, queries per second and recall@10 of FAISSDocumentStore's indexes against exact search.
+"""Build time, memory, queries per second, one query's latency and recall@10 of FAISSDocumentStore's indexes against
+exact search.
 
     python benchmarks/faiss_indexes.py                                # 1,000,000 vectors of 768 dims, 1,000 queries
     python benchmarks/faiss_indexes.py --n 100000 --queries 200        # a quick check
@@ -26,6 +27,9 @@ Numbers:
 - memory MB: what the index holds: the bytes faiss.write_index writes for it (its size in memory, and on disk
   once saved); for numpy and the in-memory store, the float32 vectors (n x dim x 4).
 - QPS: queries per second, wall clock, with the threads OMP_NUM_THREADS allows (faiss and numpy's BLAS use them).
+- latency ms: one query at a time, as a search box asks (--latency-queries of them, each timed alone): the median
+  and the 95th percentile, in milliseconds. A batch's QPS hides it: a query alone pays for a whole pass over a
+  flat index.
 - recall@10: the share of each query's exact top 10 found in the index's top 10, averaged over the queries.
 
 Writes --json (default benchmarks/results/faiss_indexes.json) and prints a markdown table.
@@ -94,6 +98,16 @@ class Vectors:
         return self.vectors
 
 
+def latency_ms(search, queries: np.ndarray) -> tuple[float, float]:
+    """The median and 95th percentile of `search(one query as a (1, dim) array)`'s wall-clock time, in ms."""
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        search(query[None, :])
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
 def index_megabytes(index) -> float:
     faiss = import_faiss()
     with tempfile.TemporaryDirectory() as folder:
@@ -110,6 +124,7 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--store-queries", type=int, default=50, help="queries timed through InMemoryDocumentStore")
     parser.add_argument("--indexes", default="flat,hnsw,ivfpq", help="which FAISS indexes, comma-separated")
+    parser.add_argument("--latency-queries", type=int, default=100, help="queries timed one at a time, per index")
     parser.add_argument("--json", default=str(RESULTS / "faiss_indexes.json"))
     args = parser.parse_args()
     faiss = import_faiss()
@@ -127,6 +142,7 @@ def main() -> None:
     started = time.perf_counter()
     exact = exact_top_10(vectors, queries)
     seconds = time.perf_counter() - started
+    alone = queries[: args.latency_queries]
     rows.append(
         {
             "index": "numpy exact",
@@ -134,6 +150,7 @@ def main() -> None:
             "memory_mb": vectors.nbytes / 1e6,
             "qps": args.queries / seconds,
             "recall_at_10": 1.0,
+            "latency_ms": latency_ms(lambda query: exact_top_10(vectors, query), alone),
         }
     )
     print(rows[-1], flush=True)
@@ -151,6 +168,7 @@ def main() -> None:
         started = time.perf_counter()
         found = [[int(d.id) for d in store.query_by_embedding(q, top_k=10)] for q in queries[:count]]
         seconds = time.perf_counter() - started
+        latency = latency_ms(lambda query, ask=store.query_by_embedding: ask(query[0], top_k=10), alone[:count])
         rows.append(
             {
                 "index": "InMemoryDocumentStore",
@@ -158,6 +176,7 @@ def main() -> None:
                 "memory_mb": vectors.nbytes / 1e6,
                 "qps": count / seconds,
                 "recall_at_10": recall_at_10(np.array(found), exact[:count]),
+                "latency_ms": latency,
             }
         )
         print(rows[-1], flush=True)
@@ -175,6 +194,7 @@ def main() -> None:
         started = time.perf_counter()
         _, found = store.search(queries, 10)
         seconds = time.perf_counter() - started
+        latency = latency_ms(lambda query, search=store.search: search(query, 10), alone)
         rows.append(
             {
                 "index": index_type,
@@ -182,17 +202,23 @@ def main() -> None:
                 "memory_mb": index_megabytes(store.index),
                 "qps": args.queries / seconds,
                 "recall_at_10": recall_at_10(found, exact),
+                "latency_ms": latency,
             }
         )
         settings[index_type] = {**store.settings, "ivfpq": store.ivfpq}
         print(rows[-1], flush=True)
         del store
 
-    table = ["| index | build s | memory MB | QPS | recall@10 |", "|---|---|---|---|---|"]
+    table = [
+        "| index | build s | memory MB | QPS | latency ms, median / p95 | recall@10 |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in rows:
         build = "—" if row["build_s"] is None else f"{row['build_s']:.1f}"
+        median, p95 = row["latency_ms"]
         table.append(
-            f"| {row['index']} | {build} | {row['memory_mb']:.0f} | {row['qps']:,.1f} | {row['recall_at_10']:.3f} |"
+            f"| {row['index']} | {build} | {row['memory_mb']:.0f} | {row['qps']:,.1f} | {median:.2f} / {p95:.2f} "
+            f"| {row['recall_at_10']:.3f} |"
         )
     print(
         f"\n{args.n:,} vectors x {args.dim} dims, {args.queries:,} queries, {faiss.omp_get_max_threads()} thread(s):\n"

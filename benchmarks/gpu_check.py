@@ -16,6 +16,13 @@
    with mini_batch_size 16 for the cached batch). precision "auto" for both: bf16 where the GPU has it, else fp16.
    The peer's step is its loss's forward and backward and AdamW's step in a plain loop, without its Trainer's data
    loader and callbacks, which could only add to its time. Each measurement: 2 warm-up steps, then --steps timed.
+   Each row also gives the model FLOP utilisation (MFU) and the time of one epoch of NQ's 58,880 training
+   questions at that speed. MFU: the model FLOPs of the questions trained per second (3 x the forward pass of each
+   question's query, positive and hard negative: 2 x the encoder's weights per token, plus attention's 4 x layers x
+   width x tokens squared, at each text's own length up to 64/256), over the GPU's dense bf16 peak (fp16 on a T4;
+   PEAK_TFLOPS by the device's name, or --peak-tflops). The same FLOPs for both tools: a passage two questions of a
+   batch share counts twice, though dpr_nb encodes it once; recomputation (gradient caching's second forward pass)
+   counts nothing. Issue 32's goal on one H100: about 1,000 questions/s at batch 64, an NQ epoch in about a minute.
 3. t4: batch 16 in fp16 (what precision "auto" picks on Colab's T4) with this process limited to 15 GB of the GPU
    (torch.cuda.set_per_process_memory_fraction), as on a T4.
 4. encoding: passages per second of DensePassageRetriever's embedding (float32) beside SentenceTransformer.encode
@@ -44,6 +51,41 @@ from pathlib import Path
 from common import MINILM, XQUAD, comparable_config, device_name, print_table, write_json
 
 CHUNK = 16
+NQ_TRAIN_QUESTIONS = 58_880
+# Dense bf16 tensor-core peaks (fp16 on the T4, which has no bf16), TFLOP/s, by a piece of torch's device name; the
+# first match wins, so the longer names come first.
+PEAK_TFLOPS = {
+    "H100 PCIe": 756.0,
+    "H100": 989.0,  # SXM; the NVL is 835
+    "H200": 989.0,
+    "A100": 312.0,
+    "L4": 121.0,
+    "T4": 65.0,
+}
+
+
+def peak_tflops(name: str, given: float | None) -> float | None:
+    return given or next((peak for piece, peak in PEAK_TFLOPS.items() if piece in name), None)
+
+
+def flops_per_question(folder: str, examples, lengths) -> float:
+    """Training FLOPs of one question of `examples` (their mean): 3 x the forward pass of its query, positive and
+    hard negative, each at its own length up to `lengths` (queries, passages), as the module docstring says."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    config, tokenizer = AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    width, layers = config.hidden_size, config.num_hidden_layers
+    per_token = 2 * layers * (4 * width * width + 2 * width * config.intermediate_size)  # attention and MLP weights
+
+    def forward(tokens: int) -> float:
+        return per_token * tokens + 4 * layers * width * tokens * tokens
+
+    total = 0.0
+    for example in examples:
+        total += forward(min(lengths[0], len(tokenizer(example.question)["input_ids"])))
+        for passage in (example.positives[0], example.hard_negatives[0]):
+            total += forward(min(lengths[1], len(tokenizer(passage.title, passage.text)["input_ids"])))
+    return 3 * total / len(examples)
 
 
 def environment(args):
@@ -292,8 +334,10 @@ def sentence_transformers_run(device, folder, examples, lengths, batch_size, chu
     return result
 
 
-def throughput_part(device, folder, examples, lengths, steps: int, warmup: int) -> list[dict]:
+def throughput_part(device, folder, examples, lengths, steps: int, warmup: int, peak: float | None) -> list[dict]:
     rows = []
+    flops = flops_per_question(folder, examples[: (steps + warmup) * 128], lengths)
+    print(f"  {flops / 1e9:.0f} GFLOPs per question trained; peak {peak or '?'} TFLOP/s", flush=True)
     for batch_size, chunk in ((16, None), (64, None), (128, CHUNK)):
         needed = (steps + warmup) * batch_size
         if len(examples) < needed:
@@ -306,6 +350,8 @@ def throughput_part(device, folder, examples, lengths, steps: int, warmup: int) 
         ):
             options = {"share_encoders": True} if tool == "dpr_nb, shared" else {}
             result = run(device, folder, examples, lengths, batch_size, chunk, steps, warmup, **options)
+            result["mfu"] = result["questions_per_second"] * flops / (peak * 1e12) if peak else None
+            result["nq_epoch_minutes"] = NQ_TRAIN_QUESTIONS / result["questions_per_second"] / 60
             rows.append({"tool": tool, "batch": batch_size, "chunk": chunk or "-", **result})
             print(
                 f"  batch {batch_size}{f' cached in {chunk}' if chunk else ''}, {tool}: "
@@ -436,6 +482,9 @@ def main() -> None:
         metavar="FILE",
         help="also profile dpr_nb's steps at batch 16 and write torch.profiler's table to FILE",
     )
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, if PEAK_TFLOPS lacks its name"
+    )
     args = parser.parse_args()
     import torch
 
@@ -467,7 +516,8 @@ def main() -> None:
         )
         if device.type == "cuda":
             print("\n2. throughput", flush=True)
-            summary["throughput"] = throughput_part(device, folder, examples, lengths, args.steps, warmup=2)
+            summary["peak_tflops"] = peak = peak_tflops(name, args.peak_tflops)
+            summary["throughput"] = throughput_part(device, folder, examples, lengths, args.steps, 2, peak)
             if args.profile:
                 profile(device, folder, examples, lengths, Path(args.profile))
             print_table(
@@ -477,6 +527,8 @@ def main() -> None:
                     ("batch", "batch", ""),
                     ("chunk", "chunk", ""),
                     ("questions_per_second", "questions/s", ".1f"),
+                    ("mfu", "MFU", ".3f"),
+                    ("nq_epoch_minutes", "NQ epoch (min)", ".1f"),
                     ("peak_gb", "peak GB", ".2f"),
                 ],
             )

@@ -94,7 +94,7 @@ def variant_name(variant: str) -> str:
     return ("dpr_nb, shared" if encoders == "shared" else "dpr_nb") + (f" ({' '.join(settings)})" if settings else "")
 
 
-def train_dpr_nb(model: str, data_dir: Path, args, variant: str, seed: int):
+def train_dpr_nb(model: str, data_dir: Path, args, variant: str, seed: int, callbacks: dict | None = None):
     from dpr_nb import DensePassageRetriever, TrainConfig
 
     encoders, settings = parse_variant(variant)
@@ -112,7 +112,7 @@ def train_dpr_nb(model: str, data_dir: Path, args, variant: str, seed: int):
         share_encoders=encoders == "shared",
         seed=seed,
     ).with_settings(settings)
-    retriever.train(config=config)
+    retriever.train(config=config, callbacks=callbacks)
     return retriever
 
 
@@ -140,10 +140,21 @@ def sentence_transformers_model(model_name: str, encoders: str):
     return SentenceTransformer(modules=[router])
 
 
-def train_sentence_transformers(model_name: str, data_dir: Path, args, seed: int, encoders: str = "shared"):
+def train_sentence_transformers(
+    model_name: str,
+    data_dir: Path,
+    args,
+    seed: int,
+    encoders: str = "shared",
+    max_steps: int | None = None,
+    clock=None,
+):
+    """`max_steps` (over as many epochs as they take) instead of args.epochs; `clock.start()` as training begins
+    and `clock.mark()` after every optimizer step (equal_time_quality.Clock)."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers import TrainerCallback
 
     model = sentence_transformers_model(model_name, encoders)
     examples = retriever_examples(data_dir, args)
@@ -159,6 +170,7 @@ def train_sentence_transformers(model_name: str, data_dir: Path, args, seed: int
             output_dir=output_dir,
             per_device_train_batch_size=BATCH_SIZE,
             num_train_epochs=args.epochs,
+            max_steps=max_steps or -1,
             learning_rate=args.learning_rate,
             warmup_steps=0.1,
             lr_scheduler_type="linear",
@@ -174,8 +186,20 @@ def train_sentence_transformers(model_name: str, data_dir: Path, args, seed: int
             if encoders == "two"
             else {},
         )
+
+        class Timing(TrainerCallback):
+            def on_train_begin(self, *_, **__):
+                clock.start()
+
+            def on_step_end(self, *_, **__):
+                clock.mark()
+
         SentenceTransformerTrainer(
-            model=model, args=arguments, train_dataset=dataset, loss=MultipleNegativesRankingLoss(model, scale=20.0)
+            model=model,
+            args=arguments,
+            train_dataset=dataset,
+            loss=MultipleNegativesRankingLoss(model, scale=20.0),
+            callbacks=[Timing()] if clock else None,
         ).train()
     return model
 

@@ -232,3 +232,23 @@ def test_several_positives_are_all_marked_for_their_question():
     rows = {e.question: row for (e, _, _), row in zip(items, batch.positive_mask.tolist())}
     assert sum(rows["q?"]) == 2 and sum(rows["r?"]) == 1  # two distinct golds for q; r's one gold, brought once
     assert not any(a and b for a, b in zip(rows["q?"], rows["r?"]))
+
+
+def test_a_negative_that_is_a_positive_by_id_or_by_its_title_and_text_is_left_out(tmp_path):
+    """Listed as a negative, the gold passage would be pushed away from its question: it is dropped by its id, and
+    by its title and text under another id or none; repeats of a real negative are kept once."""
+    gold = {"title": "Velmora", "text": "Velmora lies on the river Osk.", "passage_id": "1"}
+    other = {"title": "Velmora", "text": "Osk is a river.", "passage_id": "3"}
+    copies = [
+        {**gold, "passage_id": "2"},  # its text under another id
+        {"title": "Velmora", "text": gold["text"]},  # its text without an id
+        {**other, "passage_id": "1"},  # another text under its id
+        other,
+        other,
+    ]
+    path = write_jsonl(
+        tmp_path / "train.jsonl", [record(positive_ctxs=[gold], hard_negative_ctxs=copies, negative_ctxs=copies)]
+    )
+    (example,) = load_dpr_file(path)
+    assert example.positives == [Passage("Velmora", gold["text"], "1")]
+    assert example.hard_negatives == example.negatives == [Passage("Velmora", "Osk is a river.", "3")]

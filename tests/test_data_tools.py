@@ -142,3 +142,16 @@ def test_library_messages_are_quiet_in_a_script_and_shown_once_asked(tmp_path):
     before, after = printed.stdout.split("--- shown\n")
     assert before == "" and printed.stderr == ""
     assert after.startswith(f"Found {tmp_path / 'biencoder-nq-dev.json'} already. Skipping the download")
+
+
+def test_word_count_is_the_number_of_words_split_finds():
+    """The fast count (spaces between ASCII words) against str.split on texts made of every kind of whitespace."""
+    import random
+
+    from dpr_nb.tools.data_tools import word_count
+
+    rng = random.Random(0)
+    pieces = ["a", "word", "naïve", "x1", " ", "  ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\xa0", "\u3000"]
+    texts = ["".join(rng.choices(pieces, k=rng.randint(1, 12))) for _ in range(5000)]
+    texts = [text for text in texts if text.strip()] + ["one two three", "a", "x y"]
+    assert [word_count(text) for text in texts] == [len(text.split()) for text in texts]

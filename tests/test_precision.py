@@ -73,3 +73,30 @@ def test_the_gpu_check_runs_on_a_cpu_and_says_what_it_skipped(tmp_path):
     assert checks["cached vs whole batch 64, fp32"]["gradient_error"] < 1e-4
     assert summary["throughput"] == summary["t4"] == "skipped: no CUDA GPU here"
     assert summary["encoding"]["dpr_nb_passages_per_second"] > 0
+
+
+def test_the_gpu_checks_flops_per_question_are_counted_by_hand(tmp_path):
+    """MFU's numerator on a 2-layer, 64-wide BERT: the query's 4 tokens and the passage pair's 6, by hand; and a
+    passage longer than the passage length counts at that length."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_check
+
+    from dpr_nb.data.dpr_file import DPRExample, Passage
+    from dpr_nb.model.encoders import tiny_encoder
+
+    encoder = tiny_encoder()
+    encoder.model.save_pretrained(tmp_path)
+    encoder.tokenizer.save_pretrained(tmp_path)
+    positive, negative = Passage("velmora", "river osk"), Passage("osk", "river " * 40)
+    example = DPRExample("where velmora", [], [positive], [negative])  # [CLS] where velmora [SEP]: 4 tokens
+
+    def forward(tokens):  # 2 layers of width 64: 4 w^2 + 2 w (4 w) weights per layer, 2 FLOPs each, and attention
+        return 2 * 2 * (4 * 64 * 64 + 2 * 64 * 256) * tokens + 4 * 2 * 64 * tokens**2
+
+    expected = 3 * (forward(4) + forward(6) + forward(16))  # [CLS] velmora [SEP] river osk [SEP]; the long one cut
+    assert gpu_check.flops_per_question(str(tmp_path), [example], (64, 16)) == expected
+    assert (
+        gpu_check.peak_tflops("NVIDIA H100 PCIe", None) == 756
+        and gpu_check.peak_tflops("NVIDIA H100 80GB HBM3", None) == 989
+    )
+    assert gpu_check.peak_tflops("Some GPU", None) is None and gpu_check.peak_tflops("Some GPU", 100.0) == 100

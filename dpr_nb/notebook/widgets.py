@@ -496,7 +496,7 @@ class TrainingDashboard:
         if self._trainer is None:
             return
         self._trainer.request_stop()
-        text = f"stopping after step {self._trainer.step + 1}: then dev is evaluated and the model so far kept"
+        text = "stopping at the end of this step: then dev is evaluated and the model so far kept"
         if self.widget is None:
             print(text, flush=True)
             return

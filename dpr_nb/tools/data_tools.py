@@ -26,6 +26,35 @@ def _percentiles(values: array) -> dict[str, int]:
     return {f"p{p}": ordered[min(len(ordered) - 1, (len(ordered) - 1) * p // 100)] for p in PERCENTILES}
 
 
+def word_count(text: str) -> int:
+    """len(text.split()), without making the words: most passages are ASCII words between single spaces, and
+    counting their spaces is a memchr-speed scan (stats reads about 150 passages per question).
+
+    >>> [word_count(t) for t in ("one two  three", " a\tb ", "naïve café", "x\u00a0y", "word", "a\x1cb")]
+    [3, 2, 2, 2, 1, 2]
+    """
+    # The whitespace str.split() splits at in ASCII text, besides single spaces, tested one by one: faster than a
+    # regular expression or a loop, each test being one memchr over the text.
+    if (
+        text.isascii()
+        and text
+        and text[0] != " "
+        and text[-1] != " "
+        and "  " not in text
+        and "\n" not in text
+        and "\t" not in text
+        and "\r" not in text
+        and "\x0b" not in text
+        and "\x0c" not in text
+        and "\x1c" not in text
+        and "\x1d" not in text
+        and "\x1e" not in text
+        and "\x1f" not in text
+    ):
+        return text.count(" ") + 1
+    return len(text.split())
+
+
 def file_stats(path: str | Path) -> dict:
     """Counts of questions and (distinct) passages per kind, and word-length percentiles of questions and passages.
 
@@ -49,8 +78,8 @@ def file_stats(path: str | Path) -> dict:
         counts["negatives"] += len(example.negatives)
         counts["questions_without_hard_negatives"] += not example.hard_negatives
         question_words.append(len(example.question.split()))
-        for passage in (*example.positives, *example.hard_negatives, *example.negatives):
-            passage_words.append(len(passage.text.split()))
+        for passages in (example.positives, example.hard_negatives, example.negatives):
+            passage_words.extend([word_count(passage.text) for passage in passages])
     return {**counts, "question_words": _percentiles(question_words), "passage_words": _percentiles(passage_words)}
 
 

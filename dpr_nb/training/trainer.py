@@ -457,7 +457,7 @@ class Trainer:
             if self._stop_requested:
                 raise KeyboardInterrupt
             self._stop_requested = True
-            print(f"Stopping after step {self.step + 1}, keeping the model so far; interrupt again to stop at once.")
+            print("Stopping at the end of this step, keeping the model so far; interrupt again to stop at once.")
 
         previous = signal.signal(signal.SIGINT, handler)
         try:
