@@ -151,10 +151,9 @@ def _parse_passage(value, where: Callable[[], str]) -> Passage:
         raise DPRDataError(f"{where()}: field 'title' must be a string, got {type(title).__name__}.")
     # NQ files call the id "passage_id", SQuAD-derived DPR files "psg_id", Tevatron's files "docid".
     passage_id = value.get("passage_id")
-    if passage_id is None or not str(passage_id).strip():
-        for other in ("psg_id", "docid"):
-            if passage_id is None or not str(passage_id).strip():
-                passage_id = value.get(other)
+    for other in ("psg_id", "docid"):
+        if passage_id is None or not str(passage_id).strip():
+            passage_id = value.get(other)
     return Passage(title=title, text=text, passage_id=None if passage_id is None else str(passage_id))
 
 

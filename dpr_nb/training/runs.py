@@ -18,8 +18,8 @@ A run's folder holds, each file written whole (dpr_nb.core.files):
 run.json is written first with status "running" and last with "finished": a folder whose process died on the way
 (a kill, a closed laptop, a Colab disconnect) still says "running", and `load_run` reports it as "interrupted" once
 that process is gone. A run stopped by a KeyboardInterrupt, a sweep's Stop button or the dashboard's Stop says
-"stopped" (the dashboard's keeps the files of a finished run, of the steps trained); one that raised, "failed" with
-the error. Only a finished run has all of its files, which is why a resumed sweep reruns the others.
+"stopped"; one that raised, "failed" with the error. Only a finished run, and one the dashboard's Stop ended (its
+files describe the steps trained), has all of its files; a resumed sweep reruns every run not finished.
 """
 
 from __future__ import annotations
