@@ -58,7 +58,7 @@ BENCHMARKS = {
     "passage_format": ([], ["--language", "en", "--no-distractors"]),
     "grad_cache": (["--model", "tiny", "--max-seq-len-passage", "64", "--steps", "1"]),
     "grad_cache_cost": ([], ["--rounds", "1", "--repeats", "1", "--batch-size", "8", "--chunk", "4"]),
-    "streaming_reader": (["--size-mb", "1024"], ["--size-mb", "20"]),
+    "streaming_reader": (["--size-mb", "1024"], ["--size-mb", "20", "--rounds", "1"]),
     "faiss_indexes": ([], ["--n", "20000", "--queries", "200"]),
     "eval_scale": ([], ["--passages", "20000", "--questions", "500"]),
     "paired_coverage": ([], ["--sweeps", "20", "--resamples", "200"]),

@@ -64,6 +64,14 @@ def test_the_corpus_is_every_document_in_file_order_titles_and_blank_texts_kept(
     assert load_corpus(toy) == load_corpus(toy / "corpus.jsonl") == load_corpus(toy / "qrels" / "test.tsv") == expected
 
 
+def test_half_a_surrogate_pair_in_a_beir_file_reads_as_a_question_mark(tmp_path):
+    folder = write_beir(
+        tmp_path / "cut", [("d1", "T", "a cut \ud83d emoji")], [("q1", "cut \ud83d?")], {"test": [("q1", "d1", 1)]}
+    )
+    assert list(read_beir_corpus(folder)) == [Passage("T", "a cut ? emoji", "d1")]
+    assert load_beir_questions(folder, "test")[0].question == "cut ??"
+
+
 def test_what_is_and_is_not_a_beir_source(toy, tmp_path):
     assert beir_split(toy) == (toy, "test") and beir_split(toy / "qrels" / "dev.tsv") == (toy, "dev")
     (tmp_path / "file.json").write_text("[]")

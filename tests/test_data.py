@@ -105,6 +105,29 @@ def test_record_that_is_not_an_object(tmp_path):
         load_dpr_file(path)
 
 
+def test_half_a_surrogate_pair_reads_as_a_question_mark_as_ijson_reads_a_first_half(tmp_path):
+    # "\\ud83d" alone (an emoji cut in two) is valid JSON, which json.loads keeps; UTF-8, the tokenizers and every
+    # file written from the text refuse it, far from this record. ijson (JSON lists) reads a first half as "?".
+    cut = {
+        "question": "cut \ud83d here?",
+        "answers": ["a"],
+        "positive_ctxs": [{"title": "T", "text": "whole 🙂, cut \ud83d.", "passage_id": ""}],
+    }
+    (tmp_path / "train.json").write_text(json.dumps([cut]))
+    (tmp_path / "train.jsonl").write_text(json.dumps(cut) + "\n")
+    [from_list], [from_lines] = load_dpr_file(tmp_path / "train.json"), load_dpr_file(tmp_path / "train.jsonl")
+    assert from_lines == from_list
+    assert (from_lines.question, from_lines.positives[0].text) == ("cut ? here?", "whole 🙂, cut ?.")
+    assert from_lines.positives[0].stable_id == from_list.positives[0].stable_id  # an id from the text, in both
+    # A second half alone reads as "?" from JSON Lines; ijson cannot read it: one line naming the record.
+    cut["positive_ctxs"][0]["text"] = "the other half \ude42"
+    (tmp_path / "train.jsonl").write_text(json.dumps(cut) + "\n")
+    assert load_dpr_file(tmp_path / "train.jsonl")[0].positives[0].text == "the other half ?"
+    (tmp_path / "train.json").write_text(json.dumps([record(), cut]))
+    with pytest.raises(DPRDataError, match=r"train.json, record 2: text that is not UTF-8.*as JSON Lines"):
+        load_dpr_file(tmp_path / "train.json")
+
+
 def test_invalid_json_in_the_middle(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text(json.dumps(record()) + "\n{'question': oops}\n" + json.dumps(record()) + "\n")

@@ -145,13 +145,22 @@ def test_library_messages_are_quiet_in_a_script_and_shown_once_asked(tmp_path):
 
 
 def test_word_count_is_the_number_of_words_split_finds():
-    """The fast count (spaces between ASCII words) against str.split on texts made of every kind of whitespace."""
+    """The fast count (spaces between words) against str.split on texts made of every kind of whitespace."""
     import random
+    import sys
 
     from dpr_nb.tools.data_tools import word_count
 
     rng = random.Random(0)
-    pieces = ["a", "word", "naïve", "x1", " ", "  ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\xa0", "\u3000"]
-    texts = ["".join(rng.choices(pieces, k=rng.randint(1, 12))) for _ in range(5000)]
+    every_space = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]  # 29, the space among them
+    words = ["a", "word", "naïve", "x1", "東京", "—", "🙂", "\u0301"]
+    texts = ["".join(rng.choices(words + every_space, k=rng.randint(1, 12))) for _ in range(5000)]
+    # Mostly words and single spaces, with now and then one other whitespace character: the fast path's cases.
+    for _ in range(5000):
+        text = " ".join(rng.choices(words, k=rng.randint(1, 12)))
+        if rng.random() < 0.5:
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + rng.choice(every_space) + text[at:]
+        texts.append(text)
     texts = [text for text in texts if text.strip()] + ["one two three", "a", "x y"]
     assert [word_count(text) for text in texts] == [len(text.split()) for text in texts]

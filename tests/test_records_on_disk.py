@@ -2,6 +2,7 @@ import json
 import os
 import pickle
 
+import numpy as np
 import pytest
 
 from conftest import DPR_SAMPLES, need
@@ -46,6 +47,25 @@ def test_records_reads_back_exactly_what_the_streaming_reader_parses(tmp_path, n
     with pytest.raises(IndexError):
         examples[len(expected)]
     assert list(pickle.loads(pickle.dumps(examples.subset([2, 1])))) == [expected[2], expected[1]]
+
+
+def test_records_lines_are_ascii_unless_mostly_escapes_and_a_utf8_folder_reads_the_same(tmp_path):
+    records = toy_records(3)
+    records[0]["positive_ctxs"][0].update(title="Zürich", text="東京 — naïve café 🙂 and much more English text")
+    records[1]["question"] = "Где находится Кёльн?"
+    records[1]["positive_ctxs"][0]["text"] = "Кёльн — город на Рейне. " * 20
+    source = write_jsonl(tmp_path / "train.jsonl", records)
+    expected = load_dpr_file(source)
+    examples = DPRFileOnDisk.build(source, tmp_path / "records")
+    # ASCII escapes are the faster to write; Cyrillic as escapes would be three times the bytes, and slower to read.
+    lines = (tmp_path / "records" / "records.jsonl").read_bytes().splitlines()
+    assert [line.isascii() for line in lines] == [True, False, True]
+    assert list(examples) == expected
+    # A folder built before 0.4 holds UTF-8 lines: the same records, at their own offsets.
+    lines = [json.dumps(json.loads(line), ensure_ascii=False).encode() + b"\n" for line in lines]
+    (examples.folder / "records.jsonl").write_bytes(b"".join(lines))
+    np.save(examples.folder / "offsets.npy", np.cumsum([0] + [len(line) for line in lines[:-1]]))
+    assert list(DPRFileOnDisk(examples.folder)) == expected
 
 
 def test_records_is_reused_until_the_source_changes(tmp_path):

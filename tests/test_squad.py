@@ -121,6 +121,15 @@ def test_squad_v2_skips_unanswerable_and_answer_bearing_negatives(tmp_path):
     assert paris["positive_ctxs"][0]["passage_id"] == "0-0" and paris["positive_ctxs"][0]["score"] == 1000
 
 
+def test_half_a_surrogate_pair_in_a_squad_file_is_written_as_a_question_mark(tmp_path):
+    # The passages TSV is UTF-8, which cannot hold "\\ud83d" alone (an emoji cut in two): it failed with a traceback.
+    path = _squad_v2(tmp_path)
+    path.write_text(path.read_text().replace("Bananas grow", "Bananas \\ud83d grow"))
+    convert_squad(path, tmp_path / "out", dev_fraction=0, test_fraction=0)
+    with open(tmp_path / "out" / "passages.tsv", encoding="utf-8") as f:
+        assert "Bananas ? grow in warm places." in [row[1] for row in csv.reader(f, delimiter="\t")]
+
+
 def test_bm25_ranks_the_passage_with_the_rare_words_first(tmp_path):
     convert_squad(_squad_v2(tmp_path), tmp_path / "out", dev_fraction=0, test_fraction=0)
     records = {r["question"]: r for r in json.loads((tmp_path / "out" / "train.json").read_text())}

@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from .dpr_file import DPRDataError, DPRExample, Passage, _open_binary
+from .dpr_file import DPRDataError, DPRExample, Passage, _open_binary, without_lone_surrogates
 
 CORPUS, QUERIES, QRELS = "corpus.jsonl", "queries.jsonl", "qrels"
 
@@ -75,7 +75,7 @@ def _json_lines(path: Path) -> Iterator[tuple[dict, str]]:
                 ) from None
             if not isinstance(value, dict):
                 raise DPRDataError(f"{where}: expected a JSON object, got {type(value).__name__}.")
-            yield value, where
+            yield without_lone_surrogates(value, line), where
 
 
 def _field(value: dict, name: str, where: str) -> str:

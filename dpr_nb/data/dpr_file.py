@@ -28,6 +28,7 @@ import io
 import itertools
 import json
 import random
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,6 +276,12 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
                         return
                     except ijson.JSONError as e:
                         raise _json_error(path, str(e), f"record {number + 1}", "premature EOF" in str(e)) from None
+                    except UnicodeDecodeError:  # ijson's reading of an escaped second half alone, or broken bytes
+                        raise DPRDataError(
+                            f"{path}, record {number + 1}: text that is not UTF-8, such as half of a surrogate pair "
+                            '(an escape from "\\udc00" to "\\udfff" alone). Fix that record, or write the file as '
+                            "JSON Lines, where it reads as '?'."
+                        ) from None
                     number += 1
                     yield record, f"record {number}"
             elif head == "{":
@@ -292,7 +299,7 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
                         truncated = last and not line.rstrip().endswith("}")
                         raise _json_error(path, e.msg, f"line {line_number}, column {e.colno}", truncated) from None
                     number += 1
-                    yield record, f"record {number} (line {line_number})"
+                    yield without_lone_surrogates(record, line), f"record {number} (line {line_number})"
             elif head == "":
                 raise DPRDataError(f"{path}: the file is empty. Expected a JSON list of DPR records or JSON Lines.")
             else:
@@ -304,6 +311,48 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
         raise DPRDataError(
             f"{path}: cannot be read ({e}). The file is truncated or corrupt: download it again."
         ) from None
+
+
+# Half of a surrogate pair ("\\ud83d" alone: an emoji cut in two) is valid JSON, which json keeps as it is and which
+# UTF-8, the tokenizers and every file written from the text refuse, far from the record that holds it. It is read as
+# "?", as ijson reads a first half in a JSON list (a second half alone, ijson cannot read: the file is refused).
+_SURROGATE_ESCAPE = {str: re.compile(r"\\u[dD]([89a-fA-F])[0-9a-fA-F]{2}")}
+_SURROGATE_ESCAPE[bytes] = re.compile(_SURROGATE_ESCAPE[str].pattern.encode())
+
+
+def _escapes_half_a_pair(source: str | bytes) -> bool:
+    """Whether JSON text escapes a surrogate that is not half of a pair: a first half (\\ud800-\\udbff) not followed
+    at once by a second (\\udc00-\\udfff), or a second alone. An emoji written as escapes is a whole pair."""
+    second_half_at = None  # where the escape after a first half must be
+    for escape in _SURROGATE_ESCAPE[type(source)].finditer(source):
+        is_first = escape.group(1) in ("89abAB" if isinstance(source, str) else b"89abAB")
+        if escape.start() == second_half_at and not is_first:
+            second_half_at = None
+        elif second_half_at is not None or not is_first:
+            return True
+        else:
+            second_half_at = escape.end()
+    return second_half_at is not None
+
+
+def without_lone_surrogates(value, source: str | bytes):
+    """`value`, parsed by json from `source`, with each half of a surrogate pair in its strings read as "?"; looked
+    for only where `source` escapes a surrogate (a line with an emoji written as escapes, or a broken one)."""
+    return _replace_lone_surrogates(value) if _escapes_half_a_pair(source) else value
+
+
+def _replace_lone_surrogates(value):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")  # "replace" writes "?" for what it cannot
+        return value
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(item) for item in value]
+    return value
 
 
 def _json_error(path: Path, message: str, location: str, truncated: bool) -> DPRDataError:

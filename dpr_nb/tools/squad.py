@@ -32,7 +32,7 @@ import numpy as np
 
 from ..core.errors import SettingsError
 from ..core.files import write_text_atomic
-from ..data.dpr_file import Passage
+from ..data.dpr_file import Passage, without_lone_surrogates
 from ..data.matching import has_answer, looks_unspaced, tokenize
 from ..data.passages import write_passages_tsv
 
@@ -112,8 +112,8 @@ def convert_squad(
     squad_path, out_dir = Path(squad_path), Path(out_dir)
     shape = '{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}'
     try:
-        with open(squad_path, encoding="utf-8-sig") as f:
-            squad = json.load(f)
+        text = squad_path.read_text(encoding="utf-8-sig")
+        squad = without_lone_surrogates(json.loads(text), text)
     except json.JSONDecodeError as e:
         raise SettingsError(
             f"{squad_path}: not a SQuAD file: invalid JSON at line {e.lineno}, column {e.colno} "
