@@ -123,9 +123,31 @@ def test_half_a_surrogate_pair_reads_as_a_question_mark_as_ijson_reads_a_first_h
     cut["positive_ctxs"][0]["text"] = "the other half \ude42"
     (tmp_path / "train.jsonl").write_text(json.dumps(cut) + "\n")
     assert load_dpr_file(tmp_path / "train.jsonl")[0].positives[0].text == "the other half ?"
+    cut["positive_ctxs"][0]["text"] = "C:\\ud83d\ude42"  # a backslash, "ud83d", and a second half alone
+    (tmp_path / "train.jsonl").write_text(json.dumps(cut) + "\n")
+    assert load_dpr_file(tmp_path / "train.jsonl")[0].positives[0].text == "C:\\ud83d?"
     (tmp_path / "train.json").write_text(json.dumps([record(), cut]))
-    with pytest.raises(DPRDataError, match=r"train.json, record 2: text that is not UTF-8.*as JSON Lines"):
+    with pytest.raises(
+        DPRDataError, match=r"train.json, record 2: text that is not UTF-8: half of a surrogate pair.*Fix that record"
+    ):
         load_dpr_file(tmp_path / "train.json")
+
+
+def test_ijsons_python_parser_reads_half_a_surrogate_pair_as_a_question_mark_too(tmp_path, monkeypatch):
+    import types
+
+    import ijson
+
+    from dpr_nb.data import dpr_file
+
+    # Where ijson's C extension is missing, its Python parser keeps both halves as they are: each record is looked at.
+    python_parser = ijson.get_backend("python")
+    monkeypatch.setattr(
+        dpr_file, "ijson", types.SimpleNamespace(items=python_parser.items, backend="python", JSONError=ijson.JSONError)
+    )
+    (tmp_path / "train.json").write_text(json.dumps([{**record(), "question": "cut \ud83d and \ude42?"}]))
+    # ascii(): a failure's message with half a pair in it cannot travel from a pytest-xdist worker
+    assert ascii(load_dpr_file(tmp_path / "train.json")[0].question) == ascii("cut ? and ??")
 
 
 def test_invalid_json_in_the_middle(tmp_path):

@@ -50,18 +50,19 @@ def test_records_reads_back_exactly_what_the_streaming_reader_parses(tmp_path, n
 
 
 def test_records_lines_are_ascii_unless_mostly_escapes_and_a_utf8_folder_reads_the_same(tmp_path):
-    records = toy_records(3)
+    records = toy_records(4)
     records[0]["positive_ctxs"][0].update(title="Zürich", text="東京 — naïve café 🙂 and much more English text")
     records[1]["question"] = "Где находится Кёльн?"
     records[1]["positive_ctxs"][0]["text"] = "Кёльн — город на Рейне. " * 20
+    records[2]["positive_ctxs"][0]["text"] = "a café"  # after Cyrillic, still UTF-8; then ASCII again
     source = write_jsonl(tmp_path / "train.jsonl", records)
     expected = load_dpr_file(source)
     examples = DPRFileOnDisk.build(source, tmp_path / "records")
     # ASCII escapes are the faster to write; Cyrillic as escapes would be three times the bytes, and slower to read.
     lines = (tmp_path / "records" / "records.jsonl").read_bytes().splitlines()
-    assert [line.isascii() for line in lines] == [True, False, True]
+    assert [line.isascii() for line in lines] == [True, False, False, True]
     assert list(examples) == expected
-    # A folder built before 0.4 holds UTF-8 lines: the same records, at their own offsets.
+    # A folder built by 0.3.0 holds UTF-8 lines: the same records, at their own offsets.
     lines = [json.dumps(json.loads(line), ensure_ascii=False).encode() + b"\n" for line in lines]
     (examples.folder / "records.jsonl").write_bytes(b"".join(lines))
     np.save(examples.folder / "offsets.npy", np.cumsum([0] + [len(line) for line in lines[:-1]]))

@@ -68,14 +68,15 @@ def _json_lines(path: Path) -> Iterator[tuple[dict, str]]:
                 continue
             where = f"{path}, line {number}"
             try:
-                value = json.loads(line)
+                text = line.decode("utf-8")
+                value = json.loads(text)
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise DPRDataError(
                     f"{where}: invalid JSON ({error}); fix that line or download the dataset again."
                 ) from None
             if not isinstance(value, dict):
                 raise DPRDataError(f"{where}: expected a JSON object, got {type(value).__name__}.")
-            yield without_lone_surrogates(value, line), where
+            yield without_lone_surrogates(value, text), where
 
 
 def _field(value: dict, name: str, where: str) -> str:

@@ -269,6 +269,7 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
                 # file is a single 7.4 GB list, which json.load would hold as Python objects several times its size:
                 # docs/benchmarks.md, "Data tools").
                 records, number = ijson.items(raw, "item", use_float=True), 0
+                checks_surrogates = ijson.backend != "yajl2_c"
                 while True:
                     try:
                         record = next(records)
@@ -278,11 +279,13 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
                         raise _json_error(path, str(e), f"record {number + 1}", "premature EOF" in str(e)) from None
                     except UnicodeDecodeError:  # ijson's reading of an escaped second half alone, or broken bytes
                         raise DPRDataError(
-                            f"{path}, record {number + 1}: text that is not UTF-8, such as half of a surrogate pair "
-                            '(an escape from "\\udc00" to "\\udfff" alone). Fix that record, or write the file as '
-                            "JSON Lines, where it reads as '?'."
+                            f"{path}, record {number + 1}: text that is not UTF-8: half of a surrogate pair (an escape "
+                            'from "\\udc00" to "\\udfff" alone, which JSON Lines read as "?") or broken bytes. Fix '
+                            "that record or regenerate the file."
                         ) from None
                     number += 1
+                    if checks_surrogates:  # ijson's Python parser keeps half a pair as it is
+                        record = _replace_lone_surrogates(record)
                     yield record, f"record {number}"
             elif head == "{":
                 number = 0
@@ -315,30 +318,33 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
 
 # Half of a surrogate pair ("\\ud83d" alone: an emoji cut in two) is valid JSON, which json keeps as it is and which
 # UTF-8, the tokenizers and every file written from the text refuse, far from the record that holds it. It is read as
-# "?", as ijson reads a first half in a JSON list (a second half alone, ijson cannot read: the file is refused).
-_SURROGATE_ESCAPE = {str: re.compile(r"\\u[dD]([89a-fA-F])[0-9a-fA-F]{2}")}
-_SURROGATE_ESCAPE[bytes] = re.compile(_SURROGATE_ESCAPE[str].pattern.encode())
+# "?", as ijson's C parser reads a first half in a JSON list (a second half alone, it cannot read: the file is refused).
+_ESCAPE = re.compile(r"\\(?:\\|u[dD]([89a-fA-F])[0-9a-fA-F]{2})")  # an escaped backslash, or a surrogate's escape
 
 
-def _escapes_half_a_pair(source: str | bytes) -> bool:
+def _escapes_half_a_pair(text: str) -> bool:
     """Whether JSON text escapes a surrogate that is not half of a pair: a first half (\\ud800-\\udbff) not followed
-    at once by a second (\\udc00-\\udfff), or a second alone. An emoji written as escapes is a whole pair."""
+    at once by a second (\\udc00-\\udfff), or a second alone. An emoji written as escapes is a whole pair; an escaped
+    backslash before "ud83d" makes it text, not an escape."""
     second_half_at = None  # where the escape after a first half must be
-    for escape in _SURROGATE_ESCAPE[type(source)].finditer(source):
-        is_first = escape.group(1) in ("89abAB" if isinstance(source, str) else b"89abAB")
-        if escape.start() == second_half_at and not is_first:
+    for escape in _ESCAPE.finditer(text):
+        half = escape.group(1)  # None for an escaped backslash
+        is_second = half is not None and half not in "89abAB"
+        if second_half_at is not None:
+            if escape.start() != second_half_at or not is_second:
+                return True
             second_half_at = None
-        elif second_half_at is not None or not is_first:
+        elif is_second:
             return True
-        else:
+        elif half is not None:
             second_half_at = escape.end()
     return second_half_at is not None
 
 
-def without_lone_surrogates(value, source: str | bytes):
-    """`value`, parsed by json from `source`, with each half of a surrogate pair in its strings read as "?"; looked
-    for only where `source` escapes a surrogate (a line with an emoji written as escapes, or a broken one)."""
-    return _replace_lone_surrogates(value) if _escapes_half_a_pair(source) else value
+def without_lone_surrogates(value, text: str):
+    """`value`, parsed by json from `text`, with each half of a surrogate pair in its strings read as "?"; its strings
+    are looked through only where `text` escapes half of a pair."""
+    return _replace_lone_surrogates(value) if _escapes_half_a_pair(text) else value
 
 
 def _replace_lone_surrogates(value):

@@ -76,7 +76,10 @@ def _json_line(record: dict, utf8: bool) -> tuple[bytes, bool]:
         if line.count("\\u") * 8 <= len(line):  # a third or less of the characters escaped
             return (line + "\n").encode("ascii"), False
     line = json.dumps(record, ensure_ascii=False)
-    data = (line + "\n").encode("utf-8")
+    try:
+        data = (line + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # half of a surrogate pair that reached here: escaped, as it was read
+        return (json.dumps(record) + "\n").encode("ascii"), False
     return data, len(data) > 1.1 * len(line)
 
 
