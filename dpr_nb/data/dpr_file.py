@@ -320,6 +320,7 @@ def raw_records(path: Path) -> Iterator[tuple[object, str]]:
 # UTF-8, the tokenizers and every file written from the text refuse, far from the record that holds it. It is read as
 # "?", as ijson's C parser reads a first half in a JSON list (a second half alone, it cannot read: the file is refused).
 _ESCAPE = re.compile(r"\\(?:\\|u[dD]([89a-fA-F])[0-9a-fA-F]{2})")  # an escaped backslash, or a surrogate's escape
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # looked for first: most lines have none, and it is quicker
 
 
 def _escapes_half_a_pair(text: str) -> bool:
@@ -344,7 +345,9 @@ def _escapes_half_a_pair(text: str) -> bool:
 def without_lone_surrogates(value, text: str):
     """`value`, parsed by json from `text`, with each half of a surrogate pair in its strings read as "?"; its strings
     are looked through only where `text` escapes half of a pair."""
-    return _replace_lone_surrogates(value) if _escapes_half_a_pair(text) else value
+    if _SURROGATE_ESCAPE.search(text) is None or not _escapes_half_a_pair(text):
+        return value
+    return _replace_lone_surrogates(value)
 
 
 def _replace_lone_surrogates(value):
