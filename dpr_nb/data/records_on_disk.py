@@ -76,10 +76,7 @@ def _json_line(record: dict, utf8: bool) -> tuple[bytes, bool]:
         if line.count("\\u") * 8 <= len(line):  # a third or less of the characters escaped
             return (line + "\n").encode("ascii"), False
     line = json.dumps(record, ensure_ascii=False)
-    try:
-        data = (line + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # half of a surrogate pair that reached here: escaped, as it was read
-        return (json.dumps(record) + "\n").encode("ascii"), False
+    data = (line + "\n").encode("utf-8")  # no half surrogate pair reaches here: raw_records reads one as "?"
     return data, len(data) > 1.1 * len(line)
 
 
